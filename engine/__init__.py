@@ -1,0 +1,70 @@
+"""Ripple: a function-level incremental pipeline engine.
+
+The public surface is small and typed; heavy modules (cache, store, pandas, numpy, rich) load
+lazily so ``import engine`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .decorators import (
+    Collect,
+    Parallelizable,
+    cache,
+    check_output,
+    config,
+    extract_columns,
+    extract_fields,
+    parameterize,
+    parameterize_sources,
+    parameterize_values,
+    source,
+    tag,
+    tag_outputs,
+    value,
+)
+from .driver import Builder, Driver, Variable
+from .errors import GraphError, LoadError, NodeFailed, RippleError, UsageError
+from .events import Event, EventBus
+
+if TYPE_CHECKING:
+    from .files import File
+
+__all__ = [
+    "Builder",
+    "Collect",
+    "Driver",
+    "Event",
+    "EventBus",
+    "File",
+    "GraphError",
+    "LoadError",
+    "NodeFailed",
+    "Parallelizable",
+    "RippleError",
+    "UsageError",
+    "Variable",
+    "cache",
+    "check_output",
+    "config",
+    "extract_columns",
+    "extract_fields",
+    "parameterize",
+    "parameterize_sources",
+    "parameterize_values",
+    "source",
+    "tag",
+    "tag_outputs",
+    "value",
+]
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "File":
+        from .files import File
+
+        return File
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

@@ -1,0 +1,276 @@
+"""The Python API: ``Driver(config, *modules)`` with Hamilton-compatible methods."""
+
+from __future__ import annotations
+
+import logging
+import types
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from . import events as ev
+from .errors import NodeFailed, UsageError
+from .execution import Executor, Plan, RunResult, compile_plan, execute_plan, make_executor
+from .graph import Graph, Node, build_graph
+from .loading import Pipeline, load_pipeline
+
+log = logging.getLogger("engine")
+
+
+class Driver:
+    """Builds the graph once; executes any subset of it, any number of times.
+
+    ``Driver(config, module_a, module_b)``: modules may be module objects, dotted names, or paths.
+    """
+
+    def __init__(self, config: Mapping[str, Any] | None = None, *modules: Any, executor: str | Executor | None = None,
+                 pipeline_name: str | None = None) -> None:
+        if config is not None and not isinstance(config, Mapping):
+            modules = (config, *modules)
+            config = None
+        if not modules:
+            raise UsageError("Driver needs at least one pipeline module: Driver(config, module, ...).")
+        loaded: list[types.ModuleType] = []
+        roots: list[Path] = []
+        names: list[str] = []
+        for m in modules:
+            p: Pipeline = load_pipeline(m)
+            loaded.extend(mod for mod in p.modules if mod not in loaded)
+            roots.append(p.root)
+            names.append(p.name)
+        self.modules = loaded
+        self.project_root = roots[0]
+        self.pipeline_name = pipeline_name or ",".join(names)
+        self.config = dict(config or {})
+        self.graph: Graph = build_graph(loaded, self.config)
+        self.executor: Executor = make_executor(executor)
+        self.bus = ev.EventBus()
+        self.cache: Any = None
+        self.last_run: RunResult | None = None
+        self._plans: dict[tuple[Any, ...], Plan] = {}
+
+    # ---------------------------------------------------------------- configuration
+    def with_cache(self, path: str | Path | None = None, *, behaviors: Mapping[str, str] | None = None,
+                   default_behavior: str | None = None, max_size: int | str | None = None,
+                   recompute: Iterable[str] | bool | None = None, disable: Iterable[str] | bool | None = None,
+                   ignore: Iterable[str] | bool | None = None, default: Iterable[str] | bool | None = None,
+                   history_limit: int | None = None) -> Driver:
+        """Turn on the persistent cache (DESIGN §3-4); returns ``self`` so it chains."""
+        from .cache import Cache  # lazy: keeps `import engine` light
+
+        merged = dict(behaviors or {})
+        for behavior, names in (("recompute", recompute), ("disable", disable), ("ignore", ignore), ("default", default)):
+            if names is True:
+                default_behavior = behavior
+            elif names:
+                for n in names:
+                    if n in merged and merged[n] != behavior:
+                        raise UsageError(f"node {n!r} is given two cache behaviors: {merged[n]} and {behavior}.")
+                    merged[n] = behavior
+        self.cache = Cache.open(self, path, behaviors=merged, default_behavior=default_behavior, max_size=max_size,
+                                history_limit=history_limit)
+        return self
+
+    def add_listener(self, listener: ev.Listener) -> None:
+        """Receive every event of every run (see ``engine.events``)."""
+        self.bus.add(listener)
+
+    def remove_listener(self, listener: ev.Listener) -> None:
+        self.bus.remove(listener)
+
+    # ---------------------------------------------------------------- execution
+    def plan_for(self, final_vars: Iterable[str], provided: Iterable[str] = (), overrides: Iterable[str] = ()) -> Plan:
+        final = list(final_vars)
+        prov = set(provided) | set(self.config)
+        ovr = set(overrides)
+        key = (tuple(final), frozenset(prov), frozenset(ovr))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = compile_plan(self.graph, final, prov | ovr, ovr)
+        return plan
+
+    def run(self, final_vars: Iterable[str], inputs: Mapping[str, Any] | None = None,
+            overrides: Mapping[str, Any] | None = None, *, run_id: str | None = None) -> RunResult:
+        """Execute and return the full ``RunResult`` (records and status) without raising on node failure."""
+        final = list(final_vars)
+        if isinstance(final_vars, str):
+            raise UsageError("final_vars must be a list of names, e.g. ['report'].")
+        inputs = dict(inputs or {})
+        overrides = dict(overrides or {})
+        both = set(inputs) & set(self.config)
+        if both:
+            raise UsageError(f"{', '.join(sorted(both))} given both as config and as input; give each value once.")
+        plan = self.plan_for(final, inputs, overrides)
+        values: dict[Any, Any] = {**self.config, **inputs, **overrides}
+        run_id = run_id or uuid.uuid4().hex[:12]
+        session = self.cache.session(run_id, plan, values, overrides) if self.cache is not None else None
+        if self.bus:
+            self.bus.emit(ev.RunStarted(run_id, _now(), pipeline=self.pipeline_name, outputs=final, nodes=list(plan.order),
+                                        executor=self.executor.name, cache=session is not None))
+            if session is not None:
+                for name, will, why in session.predictions():
+                    self.bus.emit(ev.NodePlanned(run_id, _now(), node=name, will=will, why=why))
+        try:
+            result = execute_plan(plan, values, run_id=run_id, bus=self.bus, executor=self.executor,
+                                  cache=session, checks=_apply_checks)
+        except KeyboardInterrupt:
+            if session is not None:
+                session.close("cancelled", None)
+            if self.bus:
+                self.bus.emit(ev.RunFinished(run_id, _now(), status="cancelled"))
+            raise
+        finally:
+            self.executor.close()
+        self.last_run = result
+        if session is not None:
+            session.close(result.status, result)
+        if self.bus:
+            err = ""
+            if result.error is not None:
+                err = f"{result.failed_node}: {type(result.error).__name__}: {result.error}"
+            self.bus.emit(ev.RunFinished(run_id, _now(), status=result.status, seconds=result.seconds,
+                                         ran=result.count(ev.RAN), cached=result.count(ev.CACHED),
+                                         failed=result.count(ev.FAILED), skipped=result.count(ev.SKIPPED), error=err))
+        return result
+
+    def execute(self, final_vars: Iterable[str], overrides: Mapping[str, Any] | None = None,
+                display_graph: bool = False, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Compute ``final_vars``; returns ``{name: value}``. A failing node raises its own exception,
+        with a note naming the node and its file:line (other branches still ran and were cached)."""
+        result = self.run(final_vars, inputs=inputs, overrides=overrides)
+        if display_graph:
+            self.display(result)
+        if result.error is not None:
+            node = self.graph.nodes.get(result.failed_node or "")
+            exc = result.error
+            where = f" at {node.location}" if node else ""
+            note = f"ripple: raised by node {result.failed_node!r}{where}"
+            if isinstance(exc, Exception) and note not in getattr(exc, "__notes__", []):
+                exc.add_note(note)
+                raise exc
+            raise NodeFailed(f"node {result.failed_node} failed: {exc}", node=result.failed_node or "") from exc
+        return result.outputs
+
+    def display(self, result: RunResult | None = None) -> None:
+        from .render import print_graph
+
+        print_graph(self.graph, result or self.last_run)
+
+    # ---------------------------------------------------------------- inspection
+    def list_available_variables(self) -> list[Variable]:
+        out = [Variable.of(n) for n in (self.graph.nodes[name] for name in self.graph.order)]
+        out += [Variable(e.name, e.type, {}, True, "", "", 0, e.required) for e in self.graph.externals.values()]
+        return out
+
+    def what_is_upstream_of(self, *names: str) -> list[Variable]:
+        self._known(names)
+        ups = self.graph.upstream(names) - set(names)
+        return [Variable.of(self.graph.nodes[n]) for n in self.graph.order if n in ups]
+
+    def what_is_downstream_of(self, *names: str) -> list[Variable]:
+        self._known(names)
+        downs = self.graph.downstream(names) - set(names)
+        return [Variable.of(self.graph.nodes[n]) for n in self.graph.order if n in downs]
+
+    def what_is_the_path_between(self, upstream: str, downstream: str) -> list[Variable]:
+        self._known((upstream, downstream))
+        between = self.graph.downstream([upstream]) & self.graph.upstream([downstream])
+        return [Variable.of(self.graph.nodes[n]) for n in self.graph.order if n in between]
+
+    def _known(self, names: Iterable[str]) -> None:
+        for n in names:
+            if n not in self.graph.nodes:
+                raise UsageError(f"unknown node {n!r}; list nodes with dr.list_available_variables().")
+
+    def visualize(self, format: str = "text", final_vars: Iterable[str] | None = None) -> str:  # noqa: A002
+        from .render import render_graph
+
+        return render_graph(self.graph, format, final_vars)
+
+    def plan(self, final_vars: Iterable[str], inputs: Mapping[str, Any] | None = None,
+             overrides: Mapping[str, Any] | None = None) -> list[tuple[str, str, str]]:
+        """Dry run: for each node, ``(name, "hit"|"run", why)`` without executing anything."""
+        final = list(final_vars)
+        plan = self.plan_for(final, dict(inputs or {}), dict(overrides or {}))
+        if self.cache is None:
+            return [(n, "run", "cache is off") for n in plan.order]
+        values = {**self.config, **dict(inputs or {}), **dict(overrides or {})}
+        return self.cache.predict(plan, values, dict(overrides or {}))
+
+
+class Variable:
+    """What ``list_available_variables`` returns (Hamilton's ``Variable`` fields)."""
+
+    __slots__ = ("name", "type", "tags", "is_external_input", "documentation", "originating_file", "line", "required")
+
+    def __init__(self, name: str, type: Any, tags: dict[str, Any], is_external_input: bool,  # noqa: A002
+                 documentation: str, originating_file: str, line: int, required: bool = True) -> None:
+        self.name = name
+        self.type = type
+        self.tags = tags
+        self.is_external_input = is_external_input
+        self.documentation = documentation
+        self.originating_file = originating_file
+        self.line = line
+        self.required = required
+
+    @classmethod
+    def of(cls, node: Node) -> Variable:
+        return cls(node.name, node.type, dict(node.tags), False, node.doc, node.file, node.line)
+
+    def __repr__(self) -> str:
+        return f"Variable({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Variable) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+def _apply_checks(node: Node, value: Any) -> None:
+    from .checks import run_checks
+
+    run_checks(node, value)
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+class Builder:
+    """Hamilton's ``driver.Builder`` shape, for code written against it."""
+
+    def __init__(self) -> None:
+        self._modules: list[Any] = []
+        self._config: dict[str, Any] = {}
+        self._cache: dict[str, Any] | None = None
+        self._executor: Any = None
+
+    def with_modules(self, *modules: Any) -> Builder:
+        self._modules.extend(modules)
+        return self
+
+    def with_config(self, config: Mapping[str, Any]) -> Builder:
+        self._config.update(config)
+        return self
+
+    def with_cache(self, path: str | Path | None = None, **kwargs: Any) -> Builder:
+        self._cache = {"path": path, **kwargs}
+        return self
+
+    def with_local_executor(self, executor: Any) -> Builder:
+        self._executor = executor
+        return self
+
+    def enable_dynamic_execution(self, *, allow_experimental_mode: bool = False) -> Builder:
+        return self
+
+    def build(self) -> Driver:
+        dr = Driver(self._config, *self._modules, executor=self._executor)
+        if self._cache is not None:
+            dr.with_cache(**self._cache)
+        return dr

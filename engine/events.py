@@ -1,0 +1,197 @@
+"""The run event stream: one ordered sequence of typed records per run.
+
+Every consumer (CLI table, run history, watch output, the dashboard, lineage) reads this stream and
+nothing else, so a run in a child process is indistinguishable from an in-process one: the child
+writes ``to_json`` lines, the parent ``from_json``'s them back into the same records.
+
+Times: ``t`` is wall-clock epoch seconds (for display and history); ``seconds`` are durations taken
+from ``time.perf_counter`` (monotonic), never from differences of ``t``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+#: Node states as shown everywhere (CLI, JSON, dashboard).
+RAN = "ran"
+CACHED = "cached"
+FAILED = "failed"
+SKIPPED = "skipped"
+PENDING = "pending"
+RUNNING = "running"
+STALE = "stale"
+
+
+@dataclass(slots=True)
+class Event:
+    kind: ClassVar[str] = "event"
+    run_id: str
+    t: float
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["type"] = self.kind
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=str, separators=(",", ":"))
+
+
+@dataclass(slots=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    pipeline: str = ""
+    outputs: list[str] = field(default_factory=list)
+    #: planned node names in execution (topological) order
+    nodes: list[str] = field(default_factory=list)
+    executor: str = "sequential"
+    cache: bool = False
+
+
+@dataclass(slots=True)
+class NodePlanned(Event):
+    """The cache's prediction for one node before anything runs (``will`` is ``run`` or ``hit``)."""
+
+    kind: ClassVar[str] = "node_planned"
+    node: str = ""
+    will: str = "run"
+    why: str = ""
+
+
+@dataclass(slots=True)
+class NodeStarted(Event):
+    kind: ClassVar[str] = "node_started"
+    node: str = ""
+    task: str | None = None
+
+
+@dataclass(slots=True)
+class NodeCached(Event):
+    kind: ClassVar[str] = "node_cached"
+    node: str = ""
+    seconds: float = 0.0
+    saved_seconds: float = 0.0
+    bytes: int = 0
+    why: str = ""
+    task: str | None = None
+
+
+@dataclass(slots=True)
+class NodeFinished(Event):
+    kind: ClassVar[str] = "node_finished"
+    node: str = ""
+    seconds: float = 0.0
+    bytes: int = 0
+    why: str = ""
+    task: str | None = None
+
+
+@dataclass(slots=True)
+class NodeFailed(Event):
+    kind: ClassVar[str] = "node_failed"
+    node: str = ""
+    seconds: float = 0.0
+    error: str = ""
+    error_type: str = ""
+    traceback: str = ""
+    file: str = ""
+    line: int = 0
+    task: str | None = None
+
+
+@dataclass(slots=True)
+class NodeSkipped(Event):
+    kind: ClassVar[str] = "node_skipped"
+    node: str = ""
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class RunFinished(Event):
+    kind: ClassVar[str] = "run_finished"
+    status: str = "ok"  # ok | failed | cancelled
+    seconds: float = 0.0
+    ran: int = 0
+    cached: int = 0
+    failed: int = 0
+    skipped: int = 0
+    error: str = ""
+
+
+@dataclass(slots=True)
+class Message(Event):
+    """Free-form notice from the engine or the watcher (warnings, change summaries, load errors)."""
+
+    kind: ClassVar[str] = "message"
+    level: str = "info"
+    text: str = ""
+    file: str = ""
+    line: int = 0
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        RunStarted,
+        NodePlanned,
+        NodeStarted,
+        NodeCached,
+        NodeFinished,
+        NodeFailed,
+        NodeSkipped,
+        RunFinished,
+        Message,
+    )
+}
+
+
+def from_dict(d: dict[str, Any]) -> Event:
+    """Rebuild an event; unknown keys are dropped so newer writers stay readable."""
+    cls = EVENT_TYPES[d["type"]]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def from_json(line: str) -> Event:
+    return from_dict(json.loads(line))
+
+
+def read_jsonl(lines: Iterable[str]) -> Iterator[Event]:
+    for line in lines:
+        line = line.strip()
+        if line:
+            yield from_json(line)
+
+
+Listener = Callable[[Event], None]
+
+
+class EventBus:
+    """Fan-out of events to listeners; a failing listener is dropped and never fails the run."""
+
+    def __init__(self) -> None:
+        self._listeners: list[Listener] = []
+        self._lock = threading.Lock()
+
+    def add(self, listener: Listener) -> None:
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove(self, listener: Listener) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def __bool__(self) -> bool:
+        return bool(self._listeners)
+
+    def emit(self, event: Event) -> None:
+        for listener in tuple(self._listeners):
+            try:
+                listener(event)
+            except Exception:  # noqa: BLE001 - a broken view must not break the run
+                self.remove(listener)

@@ -1,0 +1,783 @@
+"""Plan and execute a graph: only what the requested outputs need, iteratively, on an executor.
+
+The plan is a list of steps in dependency order; a ``Parallelizable`` node and the nodes that run
+per item form one ``FanOut`` step. The sequential loop is the hot path (a few µs per node, no
+recursion, so a 10,000-node chain runs at Python's default recursion limit); thread and process
+pools share one dependency-counting scheduler behind the small ``Executor`` interface, which a
+Dask executor can implement too.
+
+A ``CacheSession`` (see ``cache``) plugs in per run: it decides hit or miss per node before the
+node runs and stores its value after. Without one, nothing is versioned.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from concurrent import futures as cf
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import events as ev
+from .errors import GraphError, UsageError
+from .graph import Graph, Node
+
+log = logging.getLogger("engine")
+
+
+@dataclass(slots=True, eq=False)
+class Step:
+    node: Node
+    #: (parameter, key in the run's value table)
+    args: tuple[tuple[str, Any], ...]
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+
+@dataclass(slots=True, eq=False)
+class FanOut:
+    """A ``Parallelizable`` node plus the nodes that run once per item it yields."""
+
+    expander: Step
+    block: list[Step]
+
+    @property
+    def name(self) -> str:
+        return self.expander.node.name
+
+    @property
+    def nodes(self) -> list[str]:
+        return [self.name] + [s.name for s in self.block]
+
+
+@dataclass(slots=True)
+class Plan:
+    steps: list[Step | FanOut]
+    outputs: list[str]
+    #: node names in run order (fan-out blocks included)
+    order: list[str]
+    #: external names the run reads (inputs, config, overrides)
+    externals: list[str]
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    name: str
+    status: str
+    seconds: float = 0.0
+    why: str = ""
+    bytes: int = 0
+    error: str = ""
+    error_type: str = ""
+    traceback: str = ""
+    started: float = 0.0
+
+
+@dataclass(slots=True)
+class RunResult:
+    run_id: str
+    status: str
+    outputs: dict[str, Any]
+    records: dict[str, NodeRecord]
+    seconds: float
+    error: BaseException | None = None
+    failed_node: str | None = None
+    started: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.records.values() if r.status == status)
+
+
+class Lazy:
+    """A cached value not loaded yet: a fully cached run only loads what it must return."""
+
+    __slots__ = ("load",)
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self.load = load
+
+
+class CacheSession(Protocol):
+    """What the run loop asks of the cache, once per node."""
+
+    def lookup(self, step: Step, values: Mapping[Any, Any]) -> tuple[Lazy | None, str]:
+        """``(lazy value, why)`` on a hit, ``(None, why it must run)`` on a miss."""
+        ...
+
+    def store(self, step: Step, value: Any, seconds: float, reads: Iterable[str]) -> int:
+        """Record a computed value; returns bytes stored."""
+        ...
+
+    def failed(self, step: Step) -> None: ...
+
+    def tracking(self, step: Step) -> Any:
+        """A context manager that records files the node opens, or ``None``."""
+        ...
+
+    def reload(self, name: str) -> Step | None:
+        """A cached value failed to load: forget it and return the step to recompute."""
+        ...
+
+
+class Executor(Protocol):
+    """Runs node calls somewhere; ``None`` from ``pool()`` means inline in this thread."""
+
+    name: str
+
+    def pool(self) -> cf.Executor | None: ...
+
+    def close(self) -> None: ...
+
+
+class SequentialExecutor:
+    name = "sequential"
+
+    def pool(self) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class ThreadExecutor:
+    name = "threads"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or min(32, (os.cpu_count() or 1) + 4)
+        self._pool: cf.ThreadPoolExecutor | None = None
+
+    def pool(self) -> cf.Executor:
+        if self._pool is None:
+            self._pool = cf.ThreadPoolExecutor(self.workers, thread_name_prefix="ripple")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class ProcessExecutor:
+    """Nodes run in worker processes; values and node functions must pickle (module-level functions do)."""
+
+    name = "processes"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    def pool(self) -> cf.Executor:
+        if self._pool is None:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def make_executor(spec: str | Executor | None) -> Executor:
+    if spec is None or spec in ("sequential", "local", "inline"):
+        return SequentialExecutor()
+    if not isinstance(spec, str):
+        return spec
+    name, _, n = spec.partition(":")
+    workers = int(n) if n.isdigit() else None
+    if name in ("threads", "thread"):
+        return ThreadExecutor(workers)
+    if name in ("processes", "process"):
+        return ProcessExecutor(workers)
+    if name == "dask":
+        raise UsageError("the dask executor is not available in this version; use sequential, threads or processes.")
+    raise UsageError(f"unknown executor {spec!r}; use sequential, threads[:N] or processes[:N].")
+
+
+# --------------------------------------------------------------------------------------------- planning
+
+
+def _suggest(name: str, options: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def compile_plan(graph: Graph, final_vars: list[str], provided: set[str], overrides: set[str]) -> Plan:
+    """Steps for ``final_vars`` given the external names ``provided`` (inputs, config, overrides)."""
+    nodes = graph.nodes
+    for name in final_vars:
+        if name not in nodes and name not in provided:
+            raise UsageError(
+                f"unknown output {name!r}{_suggest(name, nodes)}; list outputs with `ripple graph` or "
+                "dr.list_available_variables()."
+            )
+    needed: set[str] = set()
+    stack = [n for n in final_vars if n in nodes and n not in overrides]
+    preds = graph.dag.pred
+    while stack:
+        n = stack.pop()
+        if n in needed:
+            continue
+        needed.add(n)
+        stack.extend(p for p in preds[n] if p not in needed and p not in overrides)
+    missing: dict[str, list[str]] = {}
+    externals: set[str] = set()
+    steps_by_name: dict[str, Step] = {}
+    for name in needed:
+        node = nodes[name]
+        args = []
+        for param, src in node.deps.items():
+            if src in provided:
+                externals.add(src)
+                args.append((param, src))
+            elif src in nodes:
+                args.append((param, (src,) if param == node.collect_param else src))
+            elif param not in node.optional:
+                missing.setdefault(src, []).append(name)
+        steps_by_name[name] = Step(node, tuple(args))
+    if missing:
+        parts = [f"{m} (needed by {', '.join(sorted(c))})" for m, c in sorted(missing.items())]
+        raise UsageError(
+            f"missing inputs: {'; '.join(parts)}; pass them with inputs={{...}} or --input NAME=VALUE."
+        )
+    index = graph.index
+    expanders = [n for n in needed if nodes[n].kind == "expand"]
+    if not expanders:
+        order = sorted(needed, key=index.__getitem__)
+        steps: list[Step | FanOut] = [steps_by_name[n] for n in order]
+        return Plan(steps, list(final_vars), order, sorted(externals))
+    return _plan_with_fanout(graph, final_vars, needed, steps_by_name, expanders, sorted(externals))
+
+
+def _plan_with_fanout(
+    graph: Graph,
+    final_vars: list[str],
+    needed: set[str],
+    steps_by_name: dict[str, Step],
+    expanders: list[str],
+    externals: list[str],
+) -> Plan:
+    nodes, index, succ = graph.nodes, graph.index, graph.dag.succ
+    unit_of: dict[str, str] = {n: n for n in needed}
+    groups: dict[str, FanOut] = {}
+    for exp in sorted(expanders, key=index.__getitem__):
+        block: set[str] = set()
+        stack = [exp]
+        while stack:
+            n = stack.pop()
+            for s in succ[n]:
+                if s not in needed or s in block:
+                    continue
+                if nodes[s].collect_param and nodes[s].deps[nodes[s].collect_param] == n:
+                    continue
+                if nodes[s].kind == "expand":
+                    raise GraphError(
+                        f"{s} fans out inside the fan-out of {exp}; nested Parallelizable is not supported.",
+                        file=nodes[s].file, line=nodes[s].line, node=s,
+                    )
+                if nodes[s].collect_param:
+                    raise GraphError(
+                        f"{s} collects items but also takes {n} from inside the fan-out of {exp} without "
+                        "Collect[...]; annotate that parameter with Collect[...].",
+                        file=nodes[s].file, line=nodes[s].line, node=s,
+                    )
+                block.add(s)
+                stack.append(s)
+        for n in block:
+            if unit_of[n] != n:
+                raise GraphError(f"{n} is downstream of two fan-outs; only one Parallelizable may feed a node.",
+                                 file=nodes[n].file, line=nodes[n].line, node=n)
+            unit_of[n] = exp
+        groups[exp] = FanOut(steps_by_name[exp], [steps_by_name[n] for n in sorted(block, key=index.__getitem__)])
+    for name in needed:
+        node = nodes[name]
+        if node.collect_param:
+            src = node.deps[node.collect_param]
+            if src not in needed or unit_of.get(src) not in groups:
+                raise GraphError(f"{name} collects {src}, which is not produced per item of a Parallelizable node.",
+                                 file=node.file, line=node.line, node=name)
+    unit_deps: dict[str, set[str]] = {u: set() for u in set(unit_of.values())}
+    for name in needed:
+        u = unit_of[name]
+        for p in graph.dag.pred[name]:
+            if p in needed and unit_of[p] != u:
+                unit_deps[u].add(unit_of[p])
+    dependents: dict[str, list[str]] = {u: [] for u in unit_deps}
+    for u, ds in unit_deps.items():
+        for d in ds:
+            dependents[d].append(u)
+    remaining = {u: len(ds) for u, ds in unit_deps.items()}
+    heap = [(index[u], u) for u, c in remaining.items() if c == 0]
+    heapq.heapify(heap)
+    steps: list[Step | FanOut] = []
+    order: list[str] = []
+    while heap:
+        _, u = heapq.heappop(heap)
+        if u in groups:
+            steps.append(groups[u])
+            order.extend(groups[u].nodes)
+        else:
+            steps.append(steps_by_name[u])
+            order.append(u)
+        for d in dependents[u]:
+            remaining[d] -= 1
+            if remaining[d] == 0:
+                heapq.heappush(heap, (index[d], d))
+    return Plan(steps, list(final_vars), order, externals)
+
+
+# --------------------------------------------------------------------------------------------- running
+
+
+def _fmt_tb(exc: BaseException) -> str:
+    """The traceback from the user's frames on (Ripple's own frames are noise to the user)."""
+    here = os.path.dirname(__file__)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(here)]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[bool, Any, float]:
+    """Run one node call (possibly in a worker); exceptions come back as data, with a trimmed traceback."""
+    t0 = time.perf_counter()
+    try:
+        value = fn(**kwargs)
+    except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
+        seconds = time.perf_counter() - t0
+        info = (type(exc).__name__, str(exc) or type(exc).__name__, _fmt_tb(exc))
+        try:
+            import pickle
+
+            pickle.dumps(exc)
+            carried: BaseException | None = exc
+        except Exception:  # noqa: BLE001
+            carried = None
+        return False, (info, carried), seconds
+    return True, value, time.perf_counter() - t0
+
+
+class _Expand:
+    """Runs a ``Parallelizable`` node to a list, so the items can cross a process boundary."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, **kwargs: Any) -> list[Any]:
+        return list(self.fn(**kwargs))
+
+
+def _run_block(block: list[tuple[str, Callable[..., Any], tuple[tuple[str, Any], ...]]], item_name: str,
+               item: Any, outer: dict[Any, Any]) -> tuple[bool, Any, list[tuple[str, float]]]:
+    """All per-item nodes of a fan-out for one item, in a worker (no caching inside pools)."""
+    local = dict(outer)
+    local[item_name] = item
+    timings = []
+    for name, fn, args in block:
+        ok, value, seconds = _call(fn, {p: local[s] for p, s in args})
+        timings.append((name, seconds))
+        if not ok:
+            return False, (name, value), timings
+        local[name] = value
+    return True, {name: local[name] for name, _, _ in block}, timings
+
+
+class _RunState:
+    """Mutable state of one run, shared by the sequential loop and the pool scheduler."""
+
+    def __init__(self, run_id: str, plan: Plan, values: dict[Any, Any], bus: ev.EventBus,
+                 cache: CacheSession | None, checks: Callable[[Node, Any], None]) -> None:
+        self.run_id = run_id
+        self.plan = plan
+        self.values = values
+        self.bus = bus
+        self.cache = cache
+        self.checks = checks
+        self.records: dict[str, NodeRecord] = {}
+        self.bad: set[str] = set()
+        self.first_error: BaseException | None = None
+        self.failed_node: str | None = None
+        self.cancelled = False
+
+    # -- events and records
+    def emit(self, event: ev.Event) -> None:
+        if self.bus:
+            self.bus.emit(event)
+
+    def started(self, name: str, task: str | None = None) -> None:
+        if self.bus:
+            self.bus.emit(ev.NodeStarted(self.run_id, time.time(), node=name, task=task))
+
+    def finished(self, step: Step, value: Any, seconds: float, why: str, task: str | None = None) -> None:
+        nbytes = 0
+        if self.cache is not None:
+            nbytes = self.cache.store(step, value, seconds, ())
+        rec = self.records.get(step.name)
+        if rec is not None and task is not None:
+            rec.seconds += seconds
+        else:
+            self.records[step.name] = NodeRecord(step.name, ev.RAN, seconds, why, nbytes)
+        if self.bus:
+            self.bus.emit(ev.NodeFinished(self.run_id, time.time(), node=step.name, seconds=seconds,
+                                          bytes=nbytes, why=why, task=task))
+
+    def cached(self, step: Step, why: str, seconds: float = 0.0) -> None:
+        self.records[step.name] = NodeRecord(step.name, ev.CACHED, seconds, why)
+        if self.bus:
+            self.bus.emit(ev.NodeCached(self.run_id, time.time(), node=step.name, seconds=seconds, why=why))
+
+    def failed(self, name: str, info: tuple[str, str, str], exc: BaseException | None, seconds: float,
+               task: str | None = None) -> None:
+        etype, msg, tb = info
+        node = self.plan_node(name)
+        self.records[name] = NodeRecord(name, ev.FAILED, seconds, error=msg, error_type=etype, traceback=tb)
+        self.bad.add(name)
+        if self.first_error is None:
+            self.first_error = exc or RuntimeError(f"{etype}: {msg}")
+            self.failed_node = name
+        if self.cache is not None and node is not None:
+            self.cache.failed(Step(node, ()))
+        log.debug("node %s failed: %s: %s", name, etype, msg)
+        if self.bus:
+            self.bus.emit(ev.NodeFailed(self.run_id, time.time(), node=name, seconds=seconds, error=msg,
+                                        error_type=etype, traceback=tb, file=node.file if node else "",
+                                        line=node.line if node else 0, task=task))
+
+    def skipped(self, name: str, because: str) -> None:
+        self.records[name] = NodeRecord(name, ev.SKIPPED, why=f"upstream {because} failed")
+        self.bad.add(name)
+        if self.bus:
+            self.bus.emit(ev.NodeSkipped(self.run_id, time.time(), node=name, reason=f"upstream {because} failed"))
+
+    def plan_node(self, name: str) -> Node | None:
+        for s in self.plan.steps:
+            if s.name == name:
+                return s.expander.node if isinstance(s, FanOut) else s.node
+            if isinstance(s, FanOut):
+                for b in s.block:
+                    if b.name == name:
+                        return b.node
+        return None
+
+    def blocked_by(self, step: Step) -> str | None:
+        if not self.bad:
+            return None
+        for _, src in step.args:
+            key = src[0] if isinstance(src, tuple) else src
+            if key in self.bad:
+                return key
+        return None
+
+    # -- values
+    def materialize(self, key: Any, table: dict[Any, Any] | None = None) -> Any:
+        table = self.values if table is None else table
+        v = table[key]
+        if type(v) is Lazy:
+            try:
+                v = v.load()
+            except Exception:  # noqa: BLE001 - damaged entry: recompute it, never fail the run for it
+                step = self.cache.reload(key) if self.cache is not None else None
+                if step is None:
+                    raise
+                ok, v, seconds = _call(step.node.fn, self.kwargs(step, table))
+                if not ok:
+                    (info, exc) = v
+                    raise exc or RuntimeError(info[1]) from None
+                self.finished(step, v, seconds, "cached value was damaged")
+            table[key] = v
+        return v
+
+    def kwargs(self, step: Step, table: dict[Any, Any] | None = None) -> dict[str, Any]:
+        return {p: self.materialize(s, table) for p, s in step.args}
+
+
+def execute_plan(plan: Plan, values: dict[Any, Any], *, run_id: str, bus: ev.EventBus,
+                 executor: Executor, cache: CacheSession | None = None,
+                 checks: Callable[[Node, Any], None] | None = None) -> RunResult:
+    """Run ``plan`` with ``values`` holding the externals; returns outputs and per-node records."""
+    t0 = time.perf_counter()
+    started = time.time()
+    state = _RunState(run_id, plan, values, bus, cache, checks or _no_checks)
+    pool = executor.pool()
+    try:
+        if pool is None:
+            _run_sequential(state)
+        else:
+            _run_pool(state, pool, executor.name == "processes")
+    except KeyboardInterrupt:
+        state.cancelled = True
+        raise
+    outputs: dict[str, Any] = {}
+    if state.first_error is None:
+        for name in plan.outputs:
+            outputs[name] = state.materialize(name)
+    status = "failed" if state.first_error is not None else "ok"
+    return RunResult(run_id, status, outputs, state.records, time.perf_counter() - t0, state.first_error,
+                     state.failed_node, started)
+
+
+def _no_checks(node: Node, value: Any) -> None:
+    return None
+
+
+def _run_sequential(state: _RunState) -> None:
+    values = state.values
+    cache = state.cache
+    bus = state.bus
+    records = state.records
+    perf = time.perf_counter
+    for step in state.plan.steps:
+        if type(step) is FanOut:
+            _run_fanout_inline(state, step)
+            continue
+        if state.bad:
+            culprit = state.blocked_by(step)
+            if culprit is not None:
+                state.skipped(step.name, culprit)
+                continue
+        node = step.node
+        why = ""
+        if cache is not None:
+            lazy, why = cache.lookup(step, values)
+            if lazy is not None:
+                values[step.name] = lazy
+                state.cached(step, why)
+                continue
+        if bus:
+            state.started(step.name)
+        try:
+            kwargs = {p: values[s] for p, s in step.args} if cache is None else state.kwargs(step)
+        except Exception as exc:  # noqa: BLE001 - an upstream cached value could not be rebuilt
+            state.failed(step.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, 0.0)
+            continue
+        t = perf()
+        try:
+            if cache is not None and (tracker := cache.tracking(step)) is not None:
+                with tracker:
+                    value = node.fn(**kwargs)
+            else:
+                value = node.fn(**kwargs)
+            if node.checks:
+                state.checks(node, value)
+        except BaseException as exc:  # noqa: BLE001 - user code may raise anything
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            state.failed(step.name, (type(exc).__name__, str(exc) or type(exc).__name__, _fmt_tb(exc)), exc,
+                         perf() - t)
+            continue
+        seconds = perf() - t
+        values[step.name] = value
+        if cache is None and not bus:
+            records[step.name] = NodeRecord(step.name, ev.RAN, seconds)
+        else:
+            state.finished(step, value, seconds, why)
+
+
+def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
+    values = state.values
+    exp = fan.expander
+    culprit = state.blocked_by(exp)
+    if culprit is not None:
+        for name in fan.nodes:
+            state.skipped(name, culprit)
+        return
+    state.started(exp.name)
+    t = time.perf_counter()
+    try:
+        items = list(exp.node.fn(**state.kwargs(exp)))
+    except Exception as exc:  # noqa: BLE001
+        state.failed(exp.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, time.perf_counter() - t)
+        for step in fan.block:
+            state.skipped(step.name, exp.name)
+        return
+    state.records[exp.name] = NodeRecord(exp.name, ev.RAN, time.perf_counter() - t, f"{len(items)} items")
+    if state.bus:
+        state.emit(ev.NodeFinished(state.run_id, time.time(), node=exp.name, seconds=time.perf_counter() - t,
+                                   why=f"{len(items)} items"))
+    per_item: dict[str, list[Any]] = {s.name: [] for s in fan.block}
+    seconds: dict[str, float] = dict.fromkeys(per_item, 0.0)
+    for i, item in enumerate(items):
+        local: dict[Any, Any] = dict(values)
+        local[exp.name] = item
+        for step in fan.block:
+            if step.name in state.bad:
+                continue
+            task = f"{exp.name}[{i}]"
+            state.started(step.name, task)
+            t = time.perf_counter()
+            try:
+                value = step.node.fn(**{p: state.materialize(s, local) for p, s in step.args})
+            except Exception as exc:  # noqa: BLE001
+                state.failed(step.name, (type(exc).__name__, f"item {i}: {exc}", _fmt_tb(exc)), exc,
+                             time.perf_counter() - t, task)
+                continue
+            seconds[step.name] += time.perf_counter() - t
+            local[step.name] = value
+            per_item[step.name].append(value)
+    _finish_fanout(state, fan, items, per_item, seconds)
+
+
+def _finish_fanout(state: _RunState, fan: FanOut, items: list[Any], per_item: dict[str, list[Any]],
+                   seconds: dict[str, float]) -> None:
+    values = state.values
+    values[(fan.name,)] = items
+    for step in fan.block:
+        if step.name in state.bad:
+            continue
+        values[step.name] = per_item[step.name]
+        values[(step.name,)] = per_item[step.name]
+        state.records[step.name] = NodeRecord(step.name, ev.RAN, seconds[step.name], f"{len(items)} items")
+        if state.bus:
+            state.emit(ev.NodeFinished(state.run_id, time.time(), node=step.name, seconds=seconds[step.name],
+                                       why=f"{len(items)} items"))
+
+
+def _run_pool(state: _RunState, pool: cf.Executor, remote: bool) -> None:
+    """Dependency-counting scheduler: submit every ready step, then react to completions."""
+    steps = state.plan.steps
+    unit_of: dict[str, int] = {}
+    for i, s in enumerate(steps):
+        for name in (s.nodes if isinstance(s, FanOut) else [s.name]):
+            unit_of[name] = i
+    deps: list[set[int]] = []
+    for i, s in enumerate(steps):
+        members = s.nodes if isinstance(s, FanOut) else [s.name]
+        all_steps = ([s.expander, *s.block] if isinstance(s, FanOut) else [s])
+        d: set[int] = set()
+        for st in all_steps:
+            for _, src in st.args:
+                key = src[0] if isinstance(src, tuple) else src
+                u = unit_of.get(key)
+                if u is not None and u != i and key not in members:
+                    d.add(u)
+        deps.append(d)
+    dependents: list[list[int]] = [[] for _ in steps]
+    for i, d in enumerate(deps):
+        for u in d:
+            dependents[u].append(i)
+    remaining = [len(d) for d in deps]
+    ready = [i for i, c in enumerate(remaining) if c == 0]
+    running: dict[cf.Future[Any], tuple[int, str, float]] = {}
+    fan_state: dict[int, dict[str, Any]] = {}
+
+    def complete(i: int) -> None:
+        for j in dependents[i]:
+            remaining[j] -= 1
+            if remaining[j] == 0:
+                ready.append(j)
+
+    def submit(i: int) -> None:
+        s = steps[i]
+        step = s.expander if isinstance(s, FanOut) else s
+        culprit = state.blocked_by(step)
+        if culprit is not None:
+            for name in (s.nodes if isinstance(s, FanOut) else [s.name]):
+                state.skipped(name, culprit)
+            complete(i)
+            return
+        if state.cache is not None and not isinstance(s, FanOut):
+            lazy, why = state.cache.lookup(step, state.values)
+            if lazy is not None:
+                state.values[step.name] = lazy
+                state.cached(step, why)
+                complete(i)
+                return
+        else:
+            why = ""
+        try:
+            kwargs = state.kwargs(step)
+        except Exception as exc:  # noqa: BLE001
+            state.failed(step.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, 0.0)
+            complete(i)
+            return
+        state.started(step.name)
+        fn = _Expand(step.node.fn) if isinstance(s, FanOut) else step.node.fn
+        running[pool.submit(_call, fn, kwargs)] = (i, why, time.perf_counter())
+
+    while ready or running:
+        while ready:
+            submit(ready.pop(0))
+        if not running:
+            continue
+        done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
+        for fut in done:
+            i, why, _t = running.pop(fut)
+            s = steps[i]
+            if isinstance(s, FanOut) and i in fan_state and fan_state[i]["phase"] == "items":
+                _collect_item(state, s, fut, fan_state[i])
+                if fan_state[i]["left"] == 0:
+                    fs = fan_state[i]
+                    _finish_fanout(state, s, fs["items"], fs["per_item"], fs["seconds"])
+                    complete(i)
+                continue
+            ok, value, seconds = fut.result()
+            step = s.expander if isinstance(s, FanOut) else s
+            if not ok:
+                info, exc = value
+                state.failed(step.name, info, exc, seconds)
+                if isinstance(s, FanOut):
+                    for b in s.block:
+                        state.skipped(b.name, step.name)
+                complete(i)
+                continue
+            if isinstance(s, FanOut):
+                items = list(value)
+                state.records[step.name] = NodeRecord(step.name, ev.RAN, seconds, f"{len(items)} items")
+                state.emit(ev.NodeFinished(state.run_id, time.time(), node=step.name, seconds=seconds,
+                                           why=f"{len(items)} items"))
+                if not items or not s.block:
+                    _finish_fanout(state, s, items, {b.name: [] for b in s.block}, {b.name: 0.0 for b in s.block})
+                    complete(i)
+                    continue
+                block = [(b.name, b.node.fn, b.args) for b in s.block]
+                needed_outer = {src for b in s.block for _, src in b.args
+                                if not isinstance(src, tuple) and src in state.values}
+                outer = {k: state.materialize(k) for k in needed_outer}
+                fan_state[i] = {"phase": "items", "items": items, "left": len(items),
+                                "per_item": {b.name: [None] * len(items) for b in s.block},
+                                "seconds": {b.name: 0.0 for b in s.block}}
+                for b in s.block:
+                    state.started(b.name, f"{step.name}[*]")
+                for k, item in enumerate(items):
+                    f = pool.submit(_run_block, block, step.name, item, outer)
+                    f.item_index = k  # type: ignore[attr-defined]
+                    running[f] = (i, why, time.perf_counter())
+                continue
+            state.values[step.name] = value
+            try:
+                if step.node.checks:
+                    state.checks(step.node, value)
+            except Exception as exc:  # noqa: BLE001
+                state.failed(step.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, seconds)
+                complete(i)
+                continue
+            state.finished(step, value, seconds, why)
+            complete(i)
+
+
+def _collect_item(state: _RunState, fan: FanOut, fut: cf.Future[Any], fs: dict[str, Any]) -> None:
+    k = fut.item_index  # type: ignore[attr-defined]
+    ok, value, timings = fut.result()
+    fs["left"] -= 1
+    for name, seconds in timings:
+        fs["seconds"][name] += seconds
+    if not ok:
+        name, (info, exc) = value
+        if name not in state.bad:
+            etype, msg, tb = info
+            state.failed(name, (etype, f"item {k}: {msg}", tb), exc, 0.0, f"{fan.name}[{k}]")
+        return
+    for name, v in value.items():
+        fs["per_item"][name][k] = v

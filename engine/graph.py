@@ -1,0 +1,376 @@
+"""Build and validate the DAG from pipeline modules (DESIGN §2).
+
+Every public module-level function defined in a pipeline module is a node named after itself; a
+parameter naming another node is an edge, any other parameter is an external value (an input or a
+config value). Decorator specs (see ``decorators``) expand one function into several nodes.
+Problems are raised as ``GraphError`` naming the function's file:line and what to do.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .decorators import Collect, NodeSpec, Parallelizable, config_matches
+from .errors import GraphError
+
+EMPTY = inspect.Parameter.empty
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """One value of the pipeline and how to compute it."""
+
+    name: str
+    fn: Callable[..., Any]
+    #: parameter name -> name of the node or external value that feeds it
+    deps: dict[str, str]
+    #: parameters whose function default may be used when no value is supplied
+    optional: frozenset[str]
+    type: Any
+    param_types: dict[str, Any]
+    origin: Callable[..., Any]
+    module: str
+    file: str
+    line: int
+    doc: str = ""
+    tags: dict[str, Any] = field(default_factory=dict)
+    behavior: str | None = None
+    cache_format: str | None = None
+    #: "function", "expand" (yields items), "collect" (gathers items), "extract" (part of another node)
+    kind: str = "function"
+    collect_param: str | None = None
+    #: runtime decorator arguments that shape this node, folded into its code version
+    version_extra: str = ""
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    #: parameters bound by ``parameterize(... value(...))``; versioned with the node
+    literals: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sensitive(self) -> bool:
+        return bool(self.tags.get("sensitive"))
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(slots=True)
+class External:
+    """A value the graph needs from outside: an input or a config value."""
+
+    name: str
+    type: Any
+    required: bool
+    consumers: list[str]
+
+
+class _Partial:
+    """``functools.partial`` that pickles by reference to the original function."""
+
+    __slots__ = ("fn", "bound")
+
+    def __init__(self, fn: Callable[..., Any], bound: dict[str, Any]) -> None:
+        self.fn = fn
+        self.bound = bound
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return self.fn(**kwargs, **self.bound)
+
+
+class _Item:
+    """Extracts one column or field from the parent node's value."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, parent: Any) -> Any:
+        try:
+            return parent[self.key]
+        except (KeyError, IndexError) as exc:
+            raise KeyError(f"{self.key!r} is missing from the extracted value") from exc
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Item, (self.key,))
+
+
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001 - unresolvable forward refs: fall back to raw annotations
+        return dict(getattr(fn, "__annotations__", {}))
+
+
+def _where(fn: Callable[..., Any]) -> tuple[str, int]:
+    code = fn.__code__
+    return code.co_filename, code.co_firstlineno
+
+
+def functions_of(module: types.ModuleType) -> list[Callable[..., Any]]:
+    """Public functions defined in ``module`` itself (imported names are helpers, not nodes)."""
+    out = []
+    for name, obj in vars(module).items():
+        if inspect.isfunction(obj) and not name.startswith("_") and obj.__module__ == module.__name__:
+            out.append(obj)
+    out.sort(key=lambda f: f.__code__.co_firstlineno)
+    return out
+
+
+def _node_name(fn: Callable[..., Any], spec: NodeSpec) -> str:
+    name = fn.__name__
+    if spec.when and "__" in name.strip("_"):
+        return name[: name.rindex("__")]
+    return name
+
+
+def nodes_from_function(fn: Callable[..., Any], cfg: Mapping[str, Any]) -> list[Node]:
+    """All nodes one function contributes under ``cfg`` (none if its config.when does not match)."""
+    spec: NodeSpec = fn.__dict__.get("__ripple__") or NodeSpec()
+    if not config_matches(spec, cfg):
+        return []
+    file, line = _where(fn)
+    name = _node_name(fn, spec)
+    sig = inspect.signature(fn)
+    hints = _hints(fn)
+    ret = hints.get("return", EMPTY)
+    kind = "function"
+    item_type: Any = ret
+    if typing.get_origin(ret) is Parallelizable or ret is Parallelizable:
+        kind = "expand"
+        args = typing.get_args(ret)
+        item_type = args[0] if args else Any
+    params: dict[str, Any] = {}
+    optional = set()
+    collect_param = None
+    for pname, param in sig.parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise GraphError(f"{name}() takes *args/**kwargs; every parameter must be named.", file=file, line=line, node=name)
+        if param.kind is param.POSITIONAL_ONLY:
+            raise GraphError(f"{name}() has positional-only parameters; nodes are called by keyword.", file=file, line=line, node=name)
+        ptype = hints.get(pname, EMPTY)
+        if typing.get_origin(ptype) is Collect:
+            if collect_param is not None:
+                raise GraphError(f"{name}() has two Collect[...] parameters; collect one per node.", file=file, line=line, node=name)
+            collect_param = pname
+            kind = "collect" if kind == "function" else kind
+            ptype = (typing.get_args(ptype) or (Any,))[0]
+        params[pname] = ptype
+        if param.default is not EMPTY:
+            optional.add(pname)
+    if kind == "expand" and collect_param:
+        raise GraphError(f"{name}() both collects and fans out; split it into two nodes.", file=file, line=line, node=name)
+    doc = inspect.getdoc(fn) or ""
+    base = Node(
+        name=name,
+        fn=fn,
+        deps={p: p for p in params},
+        optional=frozenset(optional),
+        type=item_type,
+        param_types=params,
+        origin=fn,
+        module=fn.__module__,
+        file=file,
+        line=line,
+        doc=doc,
+        tags={k: v for k, v in spec.tags.items() if k != "__per_output__"},
+        behavior=spec.cache_behavior,
+        cache_format=spec.cache_format,
+        kind=kind,
+        collect_param=collect_param,
+        checks=list(spec.checks),
+    )
+    produced: list[Node] = []
+    if spec.parameterize:
+        for out, (bindings, out_doc) in spec.parameterize.items():
+            literals = {p: b.literal for p, b in bindings.items() if not hasattr(b, "name")}
+            sources = {p: b.name for p, b in bindings.items() if hasattr(b, "name")}
+            deps = {p: sources.get(p, p) for p in params if p not in literals}
+            n = _copy(base, name=out, deps=deps, doc=out_doc or doc)
+            n.fn = _Partial(fn, literals) if literals else fn
+            n.optional = frozenset(p for p in optional if p in deps)
+            n.literals = literals
+            n.version_extra = repr(sorted(sources.items()))
+            produced.append(n)
+    else:
+        produced.append(base)
+    extras: list[Node] = []
+    per_output = spec.tags.get("__per_output__", {})
+    for parent in produced:
+        parent.tags.update(per_output.get(parent.name, {}))
+        if spec.extract_columns:
+            extras += [_extracted(parent, col, Any, "column") for col in spec.extract_columns]
+        if spec.extract_fields:
+            extras += [_extracted(parent, fld, t, "field") for fld, t in spec.extract_fields.items()]
+    return produced + extras
+
+
+def _copy(n: Node, **changes: Any) -> Node:
+    values = {f: getattr(n, f) for f in Node.__slots__}  # type: ignore[attr-defined]
+    values.update(changes)
+    values["tags"] = dict(values["tags"])
+    return Node(**values)
+
+
+def _extracted(parent: Node, key: str, typ: Any, what: str) -> Node:
+    return Node(
+        name=key,
+        fn=_Item(key),
+        deps={"parent": parent.name},
+        optional=frozenset(),
+        type=typ,
+        param_types={"parent": parent.type},
+        origin=parent.origin,
+        module=parent.module,
+        file=parent.file,
+        line=parent.line,
+        doc=f"{what} {key!r} of {parent.name}",
+        tags=dict(parent.tags),
+        behavior=parent.behavior,
+        kind="extract",
+        version_extra=f"{what}:{key}",
+    )
+
+
+class Graph:
+    """The validated DAG of one pipeline under one config."""
+
+    def __init__(self, nodes: dict[str, Node], config: Mapping[str, Any]) -> None:
+        import networkx as nx  # lazy: ~80 ms of import that `import engine` must not pay
+
+        self.nodes = nodes
+        self.config = dict(config)
+        self.dag = nx.DiGraph()
+        self.dag.add_nodes_from(nodes)
+        externals: dict[str, External] = {}
+        for node in nodes.values():
+            for param, src in node.deps.items():
+                if src in nodes:
+                    self.dag.add_edge(src, node.name, param=param)
+                else:
+                    ext = externals.get(src)
+                    if ext is None:
+                        ext = externals[src] = External(src, node.param_types.get(param, EMPTY), False, [])
+                    ext.consumers.append(node.name)
+                    if param not in node.optional:
+                        ext.required = True
+        self.externals = externals
+        self._check_cycles()
+        self.order: list[str] = list(nx.lexicographical_topological_sort(self.dag, key=lambda n: (nodes[n].file, nodes[n].line, n)))
+        self.index = {name: i for i, name in enumerate(self.order)}
+        self._check_types()
+
+    def _check_cycles(self) -> None:
+        import networkx as nx
+
+        try:
+            cycle = nx.find_cycle(self.dag)
+        except nx.NetworkXNoCycle:
+            return
+        names = [u for u, _ in cycle] + [cycle[0][0]]
+        first = self.nodes[names[0]]
+        raise GraphError(
+            f"cycle {' -> '.join(names)}: a node cannot depend on itself; break the loop by renaming a parameter.",
+            file=first.file,
+            line=first.line,
+            node=first.name,
+        )
+
+    def _check_types(self) -> None:
+        for up, down, data in self.dag.edges(data=True):
+            u, d = self.nodes[up], self.nodes[down]
+            wanted = d.param_types.get(data["param"], EMPTY)
+            if not types_compatible(u.type, wanted):
+                raise GraphError(
+                    f"type mismatch: {up} produces {_tname(u.type)} but {down}({data['param']}: {_tname(wanted)}) "
+                    f"expects {_tname(wanted)}; fix one of the annotations.",
+                    file=d.file,
+                    line=d.line,
+                    node=down,
+                )
+
+    def upstream(self, names: Iterable[str]) -> set[str]:
+        """Every node needed to compute ``names`` (inclusive), walked iteratively."""
+        seen: set[str] = set()
+        stack = list(names)
+        preds = self.dag.pred
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            stack.extend(p for p in preds[n] if p not in seen)
+        return seen
+
+    def downstream(self, names: Iterable[str]) -> set[str]:
+        seen: set[str] = set()
+        stack = list(names)
+        succ = self.dag.succ
+        while stack:
+            n = stack.pop()
+            if n in seen:
+                continue
+            seen.add(n)
+            stack.extend(s for s in succ[n] if s not in seen)
+        return seen
+
+
+def _tname(t: Any) -> str:
+    if t is EMPTY:
+        return "anything"
+    return getattr(t, "__qualname__", None) or str(t).replace("typing.", "")
+
+
+_NUMERIC = {int: (float, complex), float: (complex,), bool: (int, float)}
+
+
+def types_compatible(produced: Any, wanted: Any) -> bool:
+    """Lenient structural check: only a provable mismatch is an error."""
+    if produced is EMPTY or wanted is EMPTY or produced is Any or wanted is Any or wanted is object:
+        return True
+    if isinstance(produced, str) or isinstance(wanted, str) or isinstance(produced, typing.TypeVar) or isinstance(wanted, typing.TypeVar):
+        return True if not (isinstance(produced, str) and isinstance(wanted, str)) else produced == wanted
+    if produced == wanted:
+        return True
+    w_origin, p_origin = typing.get_origin(wanted), typing.get_origin(produced)
+    if w_origin in (typing.Union, types.UnionType):
+        return any(types_compatible(produced, a) for a in typing.get_args(wanted))
+    if p_origin in (typing.Union, types.UnionType):
+        return all(types_compatible(a, wanted) for a in typing.get_args(produced))
+    if w_origin is typing.Literal or p_origin is typing.Literal:
+        return True
+    pw = w_origin or wanted
+    pp = p_origin or produced
+    if isinstance(pw, type) and isinstance(pp, type):
+        try:
+            if issubclass(pp, pw) or pw in _NUMERIC.get(pp, ()):
+                return True
+            return bool(getattr(pw, "_is_protocol", False))
+        except TypeError:
+            return True
+    return True
+
+
+def build_graph(modules: Iterable[types.ModuleType], config: Mapping[str, Any] | None = None) -> Graph:
+    """Collect the nodes of ``modules`` under ``config`` and validate the result."""
+    cfg = dict(config or {})
+    nodes: dict[str, Node] = {}
+    for module in modules:
+        for fn in functions_of(module):
+            for node in nodes_from_function(fn, cfg):
+                other = nodes.get(node.name)
+                if other is not None:
+                    raise GraphError(
+                        f"node {node.name!r} is defined twice: here and at {other.location}; rename one of them "
+                        "or make them alternatives with @config.when.",
+                        file=node.file,
+                        line=node.line,
+                        node=node.name,
+                    )
+                nodes[node.name] = node
+    return Graph(nodes, cfg)

@@ -1,0 +1,136 @@
+"""Resolve a pipeline named on the command line into imported modules.
+
+A pipeline is a dotted module, a package (all its submodules), a ``.py`` path or a folder. Import
+failures become a ``LoadError`` naming the user's file and line, never a traceback of Ripple.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+import sys
+import traceback
+import types
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import LoadError, UsageError
+
+
+@dataclass(slots=True)
+class Pipeline:
+    """The modules of one pipeline and the folder its own code lives in."""
+
+    name: str
+    modules: list[types.ModuleType]
+    root: Path
+
+    @property
+    def files(self) -> list[Path]:
+        return [Path(m.__file__) for m in self.modules if getattr(m, "__file__", None)]
+
+
+def package_root(path: Path) -> Path:
+    """The folder that must be on ``sys.path`` to import ``path`` by its dotted name."""
+    folder = path if path.is_dir() else path.parent
+    while (folder / "__init__.py").exists():
+        folder = folder.parent
+    return folder
+
+
+def _dotted(path: Path, root: Path) -> str:
+    rel = path.relative_to(root)
+    parts = list(rel.parts)
+    if parts[-1] == "__init__.py":
+        parts.pop()
+    elif parts[-1].endswith(".py"):
+        parts[-1] = parts[-1][:-3]
+    return ".".join(parts)
+
+
+def _ensure_on_path(folder: Path) -> None:
+    s = str(folder)
+    if s not in sys.path:
+        sys.path.insert(0, s)
+
+
+def _import(name: str) -> types.ModuleType:
+    try:
+        return importlib.import_module(name)
+    except SyntaxError as exc:
+        raise LoadError(
+            f"syntax error in pipeline module {name}: {exc.msg}; fix it and save again.",
+            file=exc.filename or "",
+            line=exc.lineno or 0,
+        ) from None
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == name or name.startswith(exc.name + ".")):
+            raise UsageError(
+                f"no pipeline module named {name!r}; give a dotted module, a package, a .py file or a folder."
+            ) from None
+        file, line = _user_frame(exc)
+        raise LoadError(f"importing {name} failed: {exc}; install the package or fix the import.", file=file, line=line) from None
+    except Exception as exc:  # noqa: BLE001 - anything the user's module raises at import
+        file, line = _user_frame(exc)
+        raise LoadError(f"importing {name} raised {type(exc).__name__}: {exc}", file=file, line=line) from None
+
+
+def _user_frame(exc: BaseException) -> tuple[str, int]:
+    """The innermost frame outside Python's import machinery and Ripple itself."""
+    here = str(Path(__file__).parent)
+    best = ("", 0)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.startswith(here) or "importlib" in frame.filename or frame.filename.startswith("<frozen"):
+            continue
+        best = (frame.filename, frame.lineno or 0)
+    return best
+
+
+def _submodules(pkg: types.ModuleType) -> list[types.ModuleType]:
+    found = [pkg]
+    for info in sorted(pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."), key=lambda i: i.name):
+        leaf = info.name.rsplit(".", 1)[-1]
+        if leaf.startswith("_") or leaf in ("tests", "test", "conftest"):
+            continue
+        found.append(_import(info.name))
+    return found
+
+
+def load_pipeline(spec: str | os.PathLike[str] | types.ModuleType) -> Pipeline:
+    """Import the pipeline ``spec`` names; see the module docstring for the accepted forms."""
+    if isinstance(spec, types.ModuleType):
+        mods = _submodules(spec) if hasattr(spec, "__path__") else [spec]
+        root = package_root(Path(spec.__file__)) if getattr(spec, "__file__", None) else Path.cwd()
+        return Pipeline(spec.__name__, mods, root)
+    text = os.fspath(spec)
+    path = Path(text)
+    if text.endswith(".py") or os.sep in text or path.is_dir() and not _looks_dotted(text):
+        path = path.resolve()
+        if not path.exists():
+            raise UsageError(f"pipeline path {text} does not exist; give a dotted module, a package, a .py file or a folder.")
+        root = package_root(path)
+        _ensure_on_path(root)
+        if path.is_file():
+            module = _import(_dotted(path, root))
+            return Pipeline(module.__name__, [module], root)
+        if (path / "__init__.py").exists():
+            pkg = _import(_dotted(path, root))
+            return Pipeline(pkg.__name__, _submodules(pkg), root)
+        _ensure_on_path(path)
+        mods = [_import(p.stem) for p in sorted(path.glob("*.py")) if not p.name.startswith("_")]
+        if not mods:
+            raise UsageError(f"folder {text} holds no .py pipeline modules.")
+        return Pipeline(path.name, mods, path)
+    if not _looks_dotted(text):
+        raise UsageError(f"{text!r} is not a module name, a .py file or a folder.")
+    _ensure_on_path(Path.cwd())
+    module = _import(text)
+    mods = _submodules(module) if hasattr(module, "__path__") else [module]
+    file = getattr(module, "__file__", None)
+    root = package_root(Path(file)) if file else Path.cwd()
+    return Pipeline(text, mods, root)
+
+
+def _looks_dotted(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))
