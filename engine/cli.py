@@ -186,13 +186,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    from .cache import cache_command
+    from .caching import cache_command
 
     return cache_command(args)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from .cache import runs_command
+    from .caching import runs_command
 
     return runs_command(args)
 

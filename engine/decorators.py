@@ -8,6 +8,7 @@ The graph builder reads those specs. Keeping the original function object intact
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -76,11 +77,33 @@ def _bad(fn: Callable[..., Any], message: str) -> GraphError:
     return GraphError(message, **_where(fn))
 
 
+def _located(factory: Callable[..., Any]) -> Callable[..., Any]:
+    """Report a bad decorator argument when the decorator is applied, so the error names the
+    decorated function and its file:line (at factory time the function is not known yet)."""
+
+    @functools.wraps(factory)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return factory(*args, **kwargs)
+        except GraphError as exc:
+            if exc.file:
+                raise
+            message = exc.message
+
+            def deco(fn: Callable[..., Any]) -> Any:
+                raise _bad(fn, message)
+
+            return deco
+
+    return wrapper
+
+
 def _require_function(fn: Any, deco: str) -> None:
     if not inspect.isfunction(fn):
         raise GraphError(f"@{deco} decorates functions only, not {type(fn).__name__}.")
 
 
+@_located
 def tag(*, target_: Any = None, **tags: Any) -> Callable[[F], F]:
     """Attach metadata; ``tag(sensitive=True)`` keeps a node's value off disk and out of lineage."""
     for key, val in tags.items():
@@ -105,6 +128,7 @@ def tag_outputs(**per_output: Mapping[str, Any]) -> Callable[[F], F]:
     return deco
 
 
+@_located
 def cache(behavior: str | None = None, format: str | None = None, **_: Any) -> Callable[[F], F]:  # noqa: A002
     """Choose the cache behavior of a node: default, recompute, disable or ignore (DESIGN §3)."""
     if behavior is not None and behavior not in BEHAVIORS:
@@ -120,6 +144,7 @@ def cache(behavior: str | None = None, format: str | None = None, **_: Any) -> C
     return deco
 
 
+@_located
 def extract_columns(*columns: str) -> Callable[[F], F]:
     """The function returns a DataFrame; each named column also becomes a node."""
     if not columns or not all(isinstance(c, str) and c for c in columns):
@@ -135,6 +160,7 @@ def extract_columns(*columns: str) -> Callable[[F], F]:
     return deco
 
 
+@_located
 def extract_fields(fields: Mapping[str, Any]) -> Callable[[F], F]:
     """The function returns a dict; each named field (with its type) also becomes a node."""
     if not isinstance(fields, Mapping) or not fields:
@@ -151,6 +177,7 @@ def extract_fields(fields: Mapping[str, Any]) -> Callable[[F], F]:
     return deco
 
 
+@_located
 def parameterize(**outputs: Any) -> Callable[[F], F]:
     """One node per output name, each binding some parameters to ``value(...)`` or ``source(...)``."""
     if not outputs:
@@ -202,14 +229,17 @@ class config:  # noqa: N801 - Hamilton's name
     """Choose between implementations by config: ``@config.when(region="eu")`` on ``fn__eu``."""
 
     @staticmethod
+    @_located
     def when(**kv: Any) -> Callable[[F], F]:
         return config._add("when", kv)
 
     @staticmethod
+    @_located
     def when_not(**kv: Any) -> Callable[[F], F]:
         return config._add("when_not", kv)
 
     @staticmethod
+    @_located
     def when_in(**kv: Any) -> Callable[[F], F]:
         for key, options in kv.items():
             if not isinstance(options, list | tuple | set | frozenset):
@@ -217,6 +247,7 @@ class config:  # noqa: N801 - Hamilton's name
         return config._add("when_in", kv)
 
     @staticmethod
+    @_located
     def when_not_in(**kv: Any) -> Callable[[F], F]:
         for key, options in kv.items():
             if not isinstance(options, list | tuple | set | frozenset):
@@ -224,6 +255,7 @@ class config:  # noqa: N801 - Hamilton's name
         return config._add("when_not_in", kv)
 
     @staticmethod
+    @_located
     def _add(mode: str, kv: dict[str, Any]) -> Callable[[F], F]:
         if not kv:
             raise GraphError(f"@config.{mode}() needs at least one key=value condition.")
@@ -256,6 +288,7 @@ _MISSING = object()
 _CHECKS = {"data_type", "range", "values_in", "allow_nans", "allow_none", "max_fraction_nans"}
 
 
+@_located
 def check_output(importance: str = "warn", **checks: Any) -> Callable[[F], F]:
     """Validate a node's value after it runs: ``warn`` logs, ``fail`` fails the node."""
     if importance not in ("warn", "fail"):

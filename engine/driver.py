@@ -57,7 +57,7 @@ class Driver:
                    ignore: Iterable[str] | bool | None = None, default: Iterable[str] | bool | None = None,
                    history_limit: int | None = None) -> Driver:
         """Turn on the persistent cache (DESIGN §3-4); returns ``self`` so it chains."""
-        from .cache import Cache  # lazy: keeps `import engine` light
+        from .caching import Cache  # lazy: keeps `import engine` light
 
         merged = dict(behaviors or {})
         for behavior, names in (("recompute", recompute), ("disable", disable), ("ignore", ignore), ("default", default)):

@@ -110,7 +110,7 @@ class CacheSession(Protocol):
         """``(lazy value, why)`` on a hit, ``(None, why it must run)`` on a miss."""
         ...
 
-    def store(self, step: Step, value: Any, seconds: float, reads: Iterable[str]) -> int:
+    def save(self, step: Step, value: Any, seconds: float, reads: Iterable[str]) -> int:
         """Record a computed value; returns bytes stored."""
         ...
 
@@ -122,6 +122,10 @@ class CacheSession(Protocol):
 
     def reload(self, name: str) -> Step | None:
         """A cached value failed to load: forget it and return the step to recompute."""
+        ...
+
+    def observe(self, name: str, value: Any) -> None:
+        """Version a value the loop computed without ``lookup``/``store`` (fan-out items)."""
         ...
 
 
@@ -423,7 +427,7 @@ class _RunState:
     def finished(self, step: Step, value: Any, seconds: float, why: str, task: str | None = None) -> None:
         nbytes = 0
         if self.cache is not None:
-            nbytes = self.cache.store(step, value, seconds, ())
+            nbytes = self.cache.save(step, value, seconds, ())
         rec = self.records.get(step.name)
         if rec is not None and task is not None:
             rec.seconds += seconds
@@ -603,6 +607,8 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
             state.skipped(step.name, exp.name)
         return
     state.records[exp.name] = NodeRecord(exp.name, ev.RAN, time.perf_counter() - t, f"{len(items)} items")
+    if state.cache is not None:
+        state.cache.observe(exp.name, items)
     if state.bus:
         state.emit(ev.NodeFinished(state.run_id, time.time(), node=exp.name, seconds=time.perf_counter() - t,
                                    why=f"{len(items)} items"))
@@ -613,6 +619,10 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
         local[exp.name] = item
         for step in fan.block:
             if step.name in state.bad:
+                continue
+            culprit = state.blocked_by(step)
+            if culprit is not None:  # an upstream block node failed on an earlier item or this one
+                state.skipped(step.name, culprit)
                 continue
             task = f"{exp.name}[{i}]"
             state.started(step.name, task)
@@ -638,6 +648,8 @@ def _finish_fanout(state: _RunState, fan: FanOut, items: list[Any], per_item: di
             continue
         values[step.name] = per_item[step.name]
         values[(step.name,)] = per_item[step.name]
+        if state.cache is not None:
+            state.cache.observe(step.name, per_item[step.name])
         state.records[step.name] = NodeRecord(step.name, ev.RAN, seconds[step.name], f"{len(items)} items")
         if state.bus:
             state.emit(ev.NodeFinished(state.run_id, time.time(), node=step.name, seconds=seconds[step.name],
@@ -735,6 +747,8 @@ def _run_pool(state: _RunState, pool: cf.Executor, remote: bool) -> None:
             if isinstance(s, FanOut):
                 items = list(value)
                 state.records[step.name] = NodeRecord(step.name, ev.RAN, seconds, f"{len(items)} items")
+                if state.cache is not None:
+                    state.cache.observe(step.name, items)
                 state.emit(ev.NodeFinished(state.run_id, time.time(), node=step.name, seconds=seconds,
                                            why=f"{len(items)} items"))
                 if not items or not s.block:
@@ -778,6 +792,9 @@ def _collect_item(state: _RunState, fan: FanOut, fut: cf.Future[Any], fs: dict[s
         if name not in state.bad:
             etype, msg, tb = info
             state.failed(name, (etype, f"item {k}: {msg}", tb), exc, 0.0, f"{fan.name}[{k}]")
+        for b in fan.block:  # block order is topological, so one pass skips dependents transitively
+            if b.name not in state.bad and (culprit := state.blocked_by(b)) is not None:
+                state.skipped(b.name, culprit)
         return
     for name, v in value.items():
         fs["per_item"][name][k] = v

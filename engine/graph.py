@@ -264,6 +264,8 @@ class Graph:
         self.order: list[str] = list(nx.lexicographical_topological_sort(self.dag, key=lambda n: (nodes[n].file, nodes[n].line, n)))
         self.index = {name: i for i, name in enumerate(self.order)}
         self._check_types()
+        self._check_collects()
+        self._check_nested_fanout()
 
     def _check_cycles(self) -> None:
         import networkx as nx
@@ -293,6 +295,43 @@ class Graph:
                     line=d.line,
                     node=down,
                 )
+
+    def _check_collects(self) -> None:
+        """A ``Collect[...]`` parameter must be fed per item by a fan-out; caught here, at build time,
+        rather than as a missing value when the node runs."""
+        for node in self.nodes.values():
+            if node.collect_param is None:
+                continue
+            src = node.deps[node.collect_param]
+            producer = self.nodes.get(src)
+            if producer is None or not any(self.nodes[u].kind == "expand" for u in self.upstream([src])):
+                raise GraphError(
+                    f"{node.name} collects {src}, which is not produced per item of a Parallelizable node; "
+                    f"drop Collect[...] from {node.name}({node.collect_param}) or make an upstream node "
+                    "return Parallelizable[...].",
+                    file=node.file,
+                    line=node.line,
+                    node=node.name,
+                )
+
+    def _check_nested_fanout(self) -> None:
+        """A fan-out inside another fan-out's per-item block is unsupported; say so at build time."""
+        for exp in (n for n in self.nodes.values() if n.kind == "expand"):
+            stack, seen = [exp.name], {exp.name}
+            while stack:
+                cur = stack.pop()
+                for s in self.dag.succ[cur]:
+                    node = self.nodes[s]
+                    if s in seen or node.collect_param and node.deps[node.collect_param] == cur:
+                        continue
+                    if node.kind == "expand":
+                        raise GraphError(
+                            f"{s} fans out inside the fan-out of {exp.name}; nested Parallelizable is not "
+                            "supported: collect the outer items first.",
+                            file=node.file, line=node.line, node=s,
+                        )
+                    seen.add(s)
+                    stack.append(s)
 
     def upstream(self, names: Iterable[str]) -> set[str]:
         """Every node needed to compute ``names`` (inclusive), walked iteratively."""

@@ -15,7 +15,7 @@ import types
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import LoadError, UsageError
+from .errors import LoadError, RippleError, UsageError
 
 
 @dataclass(slots=True)
@@ -58,6 +58,8 @@ def _ensure_on_path(folder: Path) -> None:
 def _import(name: str) -> types.ModuleType:
     try:
         return importlib.import_module(name)
+    except RippleError:
+        raise  # e.g. a bad decorator argument: it already names the node and its file:line
     except SyntaxError as exc:
         raise LoadError(
             f"syntax error in pipeline module {name}: {exc.msg}; fix it and save again.",

@@ -1,0 +1,638 @@
+"""The versioned persistent cache (DESIGN §3-4): keys, decisions, early cutoff, behaviors, resume,
+``explain`` / ``plan`` / ``stats``, and the ``ripple cache`` / ``ripple runs`` commands.
+
+``cache_key = combine(node name, code version, sorted (param, data version))``. A node hits when an
+entry with that key exists, its value loads with a good checksum, and every file the node read
+last time still has the recorded content version. Data versions flow downstream from entries
+without loading values, so a fully cached run loads only what it returns (``Lazy``), and a node
+that re-ran but produced the same data version leaves its dependents' keys unchanged (early cutoff).
+
+Decisions left open by the issue and taken here:
+- ``with_cache(behaviors=...)`` wins over ``@cache(behavior=...)``, which wins over ``default_behavior``.
+  A node tagged ``sensitive=True`` is treated as ``disable`` whatever else says.
+- Nodes inside a ``Parallelizable`` fan-out always run (like Hamilton); their gathered results are
+  versioned, so a collector whose items did not change hits.
+- A value that cannot be fingerprinted makes the node (and its dependents) uncacheable for that run
+  with one warning; a value that cannot be pickled is versioned but not stored (dependents still hit).
+- Settings come from ``with_cache`` / CLI flags, else ``[tool.ripple]`` in the project's
+  ``pyproject.toml`` (``cache_dir``, ``max_size``, ``history_limit``, ``default_behavior``), else defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import events as ev
+from .decorators import BEHAVIORS
+from .errors import UsageError
+from .execution import Lazy, Plan, RunResult, Step
+from .fingerprint import combine, try_fingerprint
+from .files import FileVersions
+from .reads import ReadRecorder
+from .store import Entry, EntryDamaged, Store, StoreError, Unstorable, parse_age, parse_size
+from .versioning import CodeVersioner, diff_parts
+
+if TYPE_CHECKING:
+    from .driver import Driver
+    from .graph import Node
+
+log = logging.getLogger("engine")
+
+UNCACHEABLE = None
+
+
+@dataclass(slots=True)
+class Decision:
+    """Why one node hit or ran in the last run (what ``explain`` reports)."""
+
+    node: str
+    hit: bool
+    why: str
+    key: str | None = None
+    code_version: str = ""
+    previous: Entry | None = None
+    changed_parts: list[str] = field(default_factory=list)
+    changed_inputs: list[str] = field(default_factory=list)
+    changed_files: list[str] = field(default_factory=list)
+    diff: str = ""
+
+
+@dataclass(slots=True)
+class CacheStats:
+    hits: int
+    misses: int
+    hit_rate: float
+    bytes_written: int
+    entries: int
+    bytes: int
+    by_behavior: dict[str, dict[str, int]]
+    lifetime_hit_rate: float | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+def project_settings(root: Path) -> dict[str, Any]:
+    """``[tool.ripple]`` of the project's ``pyproject.toml``, if any."""
+    py = root / "pyproject.toml"
+    if not py.is_file():
+        return {}
+    import tomllib
+
+    try:
+        with py.open("rb") as f:
+            return dict(tomllib.load(f).get("tool", {}).get("ripple", {}))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UsageError(f"cannot read [tool.ripple] settings: {exc}; fix the file.", file=str(py)) from None
+
+
+def resolve_cache_dir(path: str | os.PathLike[str] | None, root: Path, settings: Mapping[str, Any]) -> Path:
+    if path:
+        return Path(path)
+    env = os.environ.get("RIPPLE_CACHE_DIR")
+    if env:
+        return Path(env)
+    if settings.get("cache_dir"):
+        return root / settings["cache_dir"]
+    return root / ".ripple"
+
+
+class Cache:
+    """Per-driver cache state: the store, code versions of the graph, and the last run's decisions."""
+
+    def __init__(self, driver: Driver, store: Store, *, behaviors: Mapping[str, str], default_behavior: str,
+                 max_size: int | None) -> None:
+        self.driver = driver
+        self.store = store
+        self.behaviors = dict(behaviors)
+        self.default_behavior = default_behavior
+        self.max_size = max_size
+        self.versioner = CodeVersioner(driver.project_root, store.memo)
+        self.files = FileVersions(store.memo)
+        self._code: dict[str, Any] = {}
+        self.decisions: dict[str, Decision] = {}
+        self.last: dict[str, int] = {}
+        self.by_behavior: dict[str, dict[str, int]] = {}
+        self.bytes_written = 0
+        self._warned: set[str] = set()
+        self._sources_seen: set[tuple[str, str]] = set()
+        self._ignore = (str(store.root.resolve()),)
+
+    @classmethod
+    def open(cls, driver: Driver, path: str | os.PathLike[str] | None, *, behaviors: Mapping[str, str],
+             default_behavior: str | None, max_size: int | str | None, history_limit: int | None) -> Cache:
+        settings = project_settings(driver.project_root)
+        default_behavior = default_behavior or settings.get("default_behavior") or "default"
+        for name, b in [*behaviors.items(), ("default_behavior", default_behavior)]:
+            if b not in BEHAVIORS:
+                raise UsageError(f"cache behavior {b!r} for {name} is not one of {', '.join(BEHAVIORS)}.")
+        unknown = [n for n in behaviors if n not in driver.graph.nodes]
+        if unknown:
+            raise UsageError(f"cache behavior given for unknown node {unknown[0]!r}.")
+        size = max_size if max_size is not None else settings.get("max_size")
+        root = resolve_cache_dir(path, driver.project_root, settings)
+        try:
+            store = Store(root, history_limit=int(history_limit or settings.get("history_limit", 200)))
+        except StoreError as exc:
+            raise UsageError(f"cannot open the cache at {root}: {exc}; pass --cache-dir or fix permissions.") from None
+        return cls(driver, store, behaviors=behaviors, default_behavior=default_behavior,
+                   max_size=parse_size(size) if size is not None else None)
+
+    # ------------------------------------------------------------------ versions
+    def behavior(self, node: Node) -> str:
+        if node.sensitive:
+            return "disable"
+        return self.behaviors.get(node.name) or node.behavior or self.default_behavior
+
+    def code_version(self, node: Node) -> Any:
+        cv = self._code.get(node.name)
+        if cv is None:
+            extra = f"{node.kind}|{node.version_extra}"
+            if node.literals:
+                extra += "|" + "|".join(f"{k}={self._literal(v)}" for k, v in sorted(node.literals.items()))
+            if node.checks:
+                extra += "|checks=" + repr(node.checks)
+            cv = self._code[node.name] = self.versioner.version(node.origin, extra=extra)
+        return cv
+
+    @staticmethod
+    def _literal(v: Any) -> str:
+        fp, _ = try_fingerprint(v)
+        return fp if fp is not None else repr(v)
+
+    # ------------------------------------------------------------------ runs
+    def session(self, run_id: str, plan: Plan, values: Mapping[Any, Any], overrides: Mapping[str, Any]) -> Session:
+        return Session(self, run_id, plan, values, overrides, dry=False)
+
+    def predict(self, plan: Plan, values: Mapping[Any, Any], overrides: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+        return Session(self, "plan", plan, values, overrides, dry=True).predictions()
+
+    # ------------------------------------------------------------------ inspection
+    def stats(self) -> CacheStats:
+        s = self.store.stats()
+        hits, misses = self.last.get("hits", 0), self.last.get("misses", 0)
+        total = hits + misses
+        lifetime = None
+        runs = self.store.runs(limit=self.store.history_limit)
+        done = sum(r.ran + r.cached for r in runs)
+        if done:
+            lifetime = sum(r.cached for r in runs) / done
+        return CacheStats(hits, misses, hits / total if total else 0.0, self.bytes_written, s.entries, s.bytes,
+                          {k: dict(v) for k, v in self.by_behavior.items()}, lifetime)
+
+    def explain(self, node: str) -> str:
+        """Why ``node`` ran (or hit) in the last run, with the code diff or the changed input/file."""
+        if node not in self.driver.graph.nodes:
+            raise UsageError(f"unknown node {node!r}.")
+        d = self.decisions.get(node)
+        if d is None:
+            return f"{node}: not part of the last run."
+        head = f"{node}: {'hit' if d.hit else 'ran'} — {d.why}"
+        return head + ("\n" + d.diff if d.diff else "")
+
+    def decision(self, node: str) -> Decision | None:
+        return self.decisions.get(node)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class Session:
+    """Cache decisions for one run (or one dry run)."""
+
+    def __init__(self, cache: Cache, run_id: str, plan: Plan, values: Mapping[Any, Any],
+                 overrides: Mapping[str, Any], *, dry: bool, base: Session | None = None) -> None:
+        self.cache = cache
+        self.store = cache.store
+        self.run_id = run_id
+        self.plan = plan
+        self.dry = dry
+        self.dv: dict[Any, str | None] = {}
+        self.ignored: set[str] = set()
+        self.keys: dict[str, str | None] = {}
+        self.reads: dict[str, ReadRecorder] = {}
+        self._default_dvs: dict[str, list[tuple[str, str | None]]] = {}
+        self.hits = 0
+        self.misses = 0
+        self.started = time.time()
+        self.decisions: dict[str, Decision] = {}
+        self.node_rows: list[dict[str, Any]] = []
+        self._predicted: list[tuple[str, str, str]] | None = None
+        if base is not None:
+            self.dv = dict(base.dv)
+            self.entries, self.by_key = base.entries, base.by_key
+            return
+        graph = cache.driver.graph
+        for name in plan.externals:
+            fp, why = try_fingerprint(values[name])
+            self.dv[name] = fp
+            if fp is None:
+                self._warn(name, f"input {name} cannot be fingerprinted ({why}); nodes using it are not cached this run")
+        self.entries: dict[str, list[Entry]] = self.store.entries_for(
+            n for n in plan.order if n in graph.nodes and n not in overrides
+        ) if plan.order else {}
+        self.by_key: dict[str, Entry] = {e.key: e for es in self.entries.values() for e in es}
+        if not dry:
+            self.store.start_run(run_id, cache.driver.pipeline_name, plan.outputs, self.started)
+
+    def _warn(self, what: str, message: str) -> None:
+        if what in self.cache._warned:
+            return
+        self.cache._warned.add(what)
+        log.warning(message)
+        bus = self.cache.driver.bus
+        if bus and not self.dry:
+            bus.emit(ev.Message(self.run_id, time.time(), level="warning", text=message))
+
+    # ------------------------------------------------------------------ keys
+    def _key(self, step: Step) -> tuple[str | None, list[tuple[str, str]], str]:
+        node = step.node
+        deps: list[tuple[str, str]] = []
+        for param, src in step.args:
+            dv = self.dv.get(src, UNCACHEABLE)
+            if dv is UNCACHEABLE:
+                name = src[0] if isinstance(src, tuple) else src
+                return None, deps, f"input {name} has no data version"
+            if (src[0] if isinstance(src, tuple) else src) in self.ignored:
+                continue
+            deps.append((param, dv))
+        for param, dv in self._defaults(step):
+            if dv is UNCACHEABLE:
+                return None, deps, f"default of {param} cannot be fingerprinted"
+            deps.append((param, dv))
+        deps.sort()
+        cv = self.cache.code_version(node).digest
+        parts = [node.name, cv]
+        for p, dv in deps:
+            parts += (p, dv)
+        return combine(*parts), deps, ""
+
+    def _defaults(self, step: Step) -> list[tuple[str, str | None]]:
+        """Data versions of the defaults a node will use: a ``Path`` default is a data input, so
+        editing that file must change the key (its expression is already part of the code version)."""
+        node = step.node
+        if not node.optional:
+            return []
+        got = self._default_dvs.get(node.name)
+        if got is None:
+            import inspect
+
+            supplied = {p for p, _ in step.args}
+            params = inspect.signature(node.origin).parameters
+            got = []
+            for p in sorted(node.optional - supplied):
+                default = params[p].default if p in params else None
+                got.append((p, try_fingerprint(default)[0]))
+            self._default_dvs[node.name] = got
+        return got
+
+    def _files_changed(self, entry: Entry) -> list[str]:
+        changed = []
+        for path, version in (entry.files or {}).items():
+            if self.cache.files.version(path) != version:
+                changed.append(path)
+        return changed
+
+    def _why_miss(self, node: Node, deps: list[tuple[str, str]], behavior: str) -> Decision:
+        d = Decision(node.name, False, "")
+        previous = self.entries.get(node.name) or []
+        prev = max(previous, key=lambda e: e.created) if previous else None
+        d.previous = prev
+        if prev is None:
+            d.why = "no cached result"
+            return d
+        cv = self.cache.code_version(node)
+        if prev.code_version != cv.digest:
+            changed = diff_parts(prev.code_parts or {}, cv.parts) or [f"{node.module}.{node.origin.__name__}"]
+            d.changed_parts = changed
+            d.why = "code changed: " + ", ".join(changed[:4]) + (" …" if len(changed) > 4 else "")
+            d.diff = self._code_diff(changed)
+            return d
+        old = prev.deps or {}
+        changed_inputs = [p for p, dv in deps if old.get(p) != dv]
+        if changed_inputs:
+            d.changed_inputs = changed_inputs
+            names = [dict(node.deps).get(p, p) for p in changed_inputs]
+            kind = ["upstream" if n in self.cache.driver.graph.nodes else "input" for n in names]
+            d.why = ", ".join(f"{k} {n} changed" for k, n in zip(kind, names))
+            return d
+        d.why = "no cached result for these inputs"
+        return d
+
+    def _code_diff(self, parts: list[str]) -> str:
+        out = []
+        for qual in parts[:4]:
+            new = self.cache.versioner.source_of(qual) or ""
+            old = self.store.memo.get("src:" + qual) or ""
+            if old == new or not (old or new):
+                continue
+            diff = difflib.unified_diff(old.splitlines(), new.splitlines(), f"{qual} (cached)", f"{qual} (now)", lineterm="")
+            out.append("\n".join(diff))
+        return "\n".join(out)
+
+    # ------------------------------------------------------------------ the CacheSession protocol
+    def lookup(self, step: Step, values: Mapping[Any, Any]) -> tuple[Lazy | None, str]:
+        node = step.node
+        behavior = self.cache.behavior(node)
+        self.cache.by_behavior.setdefault(behavior, {"hits": 0, "misses": 0})
+        if behavior in ("disable", "ignore"):
+            self.keys[node.name] = None
+            return self._miss(node, behavior, f"behavior {behavior}")
+        key, deps, blocked = self._key(step)
+        self.keys[node.name] = key
+        if key is None:
+            return self._miss(node, behavior, blocked)
+        if behavior == "recompute":
+            return self._miss(node, behavior, "behavior recompute")
+        entry = self.by_key.get(key)
+        if entry is None:
+            d = self._why_miss(node, deps, behavior)
+            d.key = key
+            return self._miss(node, behavior, d.why, d)
+        changed = self._files_changed(entry)
+        if changed:
+            d = Decision(node.name, False, "file changed: " + ", ".join(_short(p) for p in changed), key,
+                         previous=entry, changed_files=changed)
+            return self._miss(node, behavior, d.why, d)
+        self.dv[node.name] = entry.data_version
+        self.dv[(node.name,)] = entry.data_version
+        self.hits += 1
+        self.cache.by_behavior[behavior]["hits"] += 1
+        why = "unchanged since " + time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.created))
+        self.decisions[node.name] = Decision(node.name, True, why, key, entry.code_version, entry)
+        self.node_rows.append({"node": node.name, "status": ev.CACHED, "seconds": 0.0, "hit": True, "why": why,
+                               "key": key, "data_version": entry.data_version, "code_version": entry.code_version})
+        log.debug("%s: hit (%s)", node.name, why)
+        store = self.store
+
+        def load(entry: Entry = entry) -> Any:
+            return store.load(entry)
+
+        return Lazy(load), why
+
+    def _miss(self, node: Node, behavior: str, why: str, d: Decision | None = None) -> tuple[None, str]:
+        self.misses += 1
+        self.cache.by_behavior[behavior]["misses"] += 1
+        self.decisions[node.name] = d or Decision(node.name, False, why, self.keys.get(node.name))
+        self.decisions[node.name].why = why
+        if self.dry:
+            self.dv[node.name] = UNCACHEABLE
+            self.dv[(node.name,)] = UNCACHEABLE
+        log.debug("%s: run (%s)", node.name, why)
+        return None, why
+
+    def tracking(self, step: Step) -> ReadRecorder | None:
+        if self.cache.behavior(step.node) in ("disable",):
+            return None
+        rec = self.reads[step.name] = ReadRecorder(self.cache._ignore)
+        return rec
+
+    def save(self, step: Step, value: Any, seconds: float, reads: Iterable[str]) -> int:
+        node = step.node
+        behavior = self.cache.behavior(node)
+        rec = self.reads.pop(node.name, None)
+        row = {"node": node.name, "status": ev.RAN, "seconds": seconds, "hit": False,
+               "why": self.decisions.get(node.name, Decision(node.name, False, "")).why,
+               "code_version": self.cache.code_version(node).digest}
+        self.node_rows.append(row)
+        if behavior == "disable":
+            fresh = "disabled:" + uuid.uuid4().hex
+            self.dv[node.name] = self.dv[(node.name,)] = fresh
+            return 0
+        fp, why = try_fingerprint(value)
+        if fp is None:
+            self._warn(node.name, f"{node.name} ({node.location}) returned a value that cannot be fingerprinted "
+                                  f"({why}); it and its dependents are not cached this run")
+        self.dv[node.name] = self.dv[(node.name,)] = fp
+        row["data_version"] = fp
+        if behavior == "ignore":
+            self.ignored.add(node.name)
+            return 0
+        key = self.keys.get(node.name)
+        if fp is None or key is None:
+            return 0
+        row["key"] = key
+        files = {p: self.cache.files.version(p) for p in (rec.paths if rec else ())}
+        cv = self.cache.code_version(node)
+        deps = dict(self._key(step)[1])
+        self._remember_sources(cv.parts)
+        try:
+            entry = self.store.put(key, node.name, fp, cv.digest, value, compute_seconds=seconds, deps=deps,
+                                   code_parts=cv.parts, files=files)
+        except Unstorable as exc:
+            self._warn(node.name, f"{node.name} ({node.location}): value cannot be stored ({exc}); it will re-run next time")
+            return 0
+        except StoreError as exc:
+            self._warn("store", f"the cache could not write ({exc}); results are not cached")
+            return 0
+        self.by_key[key] = entry
+        self.cache.bytes_written += entry.size
+        return entry.size
+
+    def _remember_sources(self, parts: Mapping[str, str]) -> None:
+        memo = self.store.memo
+        seen = self.cache._sources_seen
+        for qual, digest in parts.items():
+            if qual.startswith("dist:") or (qual, digest) in seen:
+                continue
+            seen.add((qual, digest))
+            src = self.cache.versioner.source_of(qual)
+            if src:
+                memo["src:" + qual] = src
+
+    def observe(self, name: str, value: Any) -> None:
+        """Version a value computed outside ``lookup``/``store`` (fan-out items and their results)."""
+        fp, _ = try_fingerprint(value)
+        self.dv[name] = self.dv[(name,)] = fp
+
+    def failed(self, step: Step) -> None:
+        self.dv[step.name] = self.dv[(step.name,)] = UNCACHEABLE
+        self.reads.pop(step.name, None)
+
+    def reload(self, name: str) -> Step | None:
+        for s in self.plan.steps:
+            if isinstance(s, Step) and s.name == name:
+                entry = self.by_key.pop(self.keys.get(name) or "", None)
+                if entry is not None:
+                    self.store.delete([entry.key])
+                log.warning("cached value of %s was damaged; recomputing it", name)
+                return s
+        return None
+
+    # ------------------------------------------------------------------ planning and closing
+    def predictions(self) -> list[tuple[str, str, str]]:
+        """What would happen, node by node, without running anything."""
+        if self._predicted is not None:
+            return self._predicted
+        dry = self if self.dry else Session(self.cache, self.run_id, self.plan, {}, {}, dry=True, base=self)
+        saved = (dict(self.cache.decisions), dict(self.cache.by_behavior), self.cache._warned)
+        out = []
+        for step in self.plan.steps:
+            steps = [step] if isinstance(step, Step) else [step.expander, *step.block]
+            for s in steps:
+                if not isinstance(step, Step):
+                    out.append((s.name, "run", "fan-out nodes run per item"))
+                    dry.dv[s.name] = dry.dv[(s.name,)] = UNCACHEABLE
+                    continue
+                lazy, why = dry.lookup(s, {})
+                if lazy is None:
+                    blocked = [src for _, src in s.args if dry.dv.get(src) is UNCACHEABLE and src in dry.decisions]
+                    if blocked and why.startswith("input "):
+                        why = f"upstream {blocked[0]} will run"
+                out.append((s.name, "hit" if lazy is not None else "run", why))
+        self.cache.decisions, self.cache.by_behavior = saved[0], saved[1]
+        self._predicted = out
+        return out
+
+    def close(self, status: str, result: RunResult | None) -> None:
+        cache = self.cache
+        cache.decisions = dict(self.decisions)
+        cache.last = {"hits": self.hits, "misses": self.misses}
+        try:
+            if result is not None:
+                rows = {r["node"]: r for r in self.node_rows}
+                for rec in result.records.values():
+                    row = rows.setdefault(rec.name, {"node": rec.name})
+                    row.update(status=rec.status, seconds=rec.seconds, why=row.get("why") or rec.why)
+                    if rec.status == ev.FAILED:
+                        row.update(error=f"{rec.error_type}: {rec.error}", traceback=rec.traceback)
+                self.store.record_nodes(self.run_id, list(rows.values()))
+                self.store.finish_run(self.run_id, status, ran=result.count(ev.RAN), cached=result.count(ev.CACHED),
+                                      failed=result.count(ev.FAILED), skipped=result.count(ev.SKIPPED),
+                                      seconds=result.seconds)
+            else:
+                self.store.finish_run(self.run_id, status)
+            if cache.max_size is not None:
+                self.store.prune(max_size=cache.max_size)
+            self.store.commit()
+        except StoreError as exc:
+            log.warning("could not record the run in the cache history: %s", exc)
+
+
+def _short(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path
+
+
+# ---------------------------------------------------------------------- CLI: ripple cache / ripple runs
+
+
+def _store_for(args: argparse.Namespace) -> tuple[Store, Any]:
+    driver = None
+    root = Path.cwd()
+    if getattr(args, "pipeline", None):
+        from .driver import Driver
+
+        driver = Driver({}, args.pipeline)
+        root = driver.project_root
+    settings = project_settings(root)
+    path = resolve_cache_dir(getattr(args, "cache_dir", None), root, settings)
+    if not path.exists():
+        raise UsageError(f"no cache at {path}; run a pipeline first or pass --cache-dir.")
+    return Store(path), driver
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def cache_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    store, driver = _store_for(args)
+    console = Console()
+    action = args.cache_command
+    with store:
+        if action == "stats":
+            s = store.stats()
+            runs = store.runs(limit=store.history_limit)
+            done = sum(r.ran + r.cached for r in runs)
+            doc = {"path": str(store.root), "entries": s.entries, "bytes": s.bytes, "inline_bytes": s.inline_bytes,
+                   "file_bytes": s.file_bytes, "runs": s.runs,
+                   "lifetime_hit_rate": (sum(r.cached for r in runs) / done) if done else None}
+            if args.json:
+                print(json.dumps(doc))
+            else:
+                rate = f"{doc['lifetime_hit_rate']:.0%}" if doc["lifetime_hit_rate"] is not None else "n/a"
+                console.print(f"[b]{store.root}[/b]: {s.entries} entries, {_fmt_bytes(s.bytes)} "
+                              f"({_fmt_bytes(s.file_bytes)} in files), {s.runs} runs in history, hit rate {rate}")
+            return 0
+        if action == "ls":
+            entries = store.ls(getattr(args, "node", None))
+            if args.json:
+                print(json.dumps([{"key": e.key, "node": e.node, "data_version": e.data_version, "size": e.size,
+                                   "compute_seconds": e.compute_seconds, "created": e.created,
+                                   "last_used": e.last_used} for e in entries]))
+                return 0
+            table = Table(show_edge=False)
+            for col in ("node", "size", "compute s", "last used", "key"):
+                table.add_column(col)
+            for e in sorted(entries, key=lambda e: (e.node, -e.created)):
+                table.add_row(e.node, _fmt_bytes(e.size), f"{e.compute_seconds:.3f}",
+                              time.strftime("%Y-%m-%d %H:%M", time.localtime(e.last_used)), e.key[:12])
+            console.print(table)
+            return 0
+        if action == "prune":
+            useless = None
+            if driver is not None:
+                current = {n: driver.with_cache(args.cache_dir).cache.code_version(node).digest
+                           for n, node in driver.graph.nodes.items()}
+                driver.cache.close()
+
+                def useless(e: Entry) -> bool:
+                    return current.get(e.node) != e.code_version
+
+            report = store.prune(max_size=parse_size(args.max_size) if args.max_size else None,
+                                 older_than=parse_age(args.older_than) if args.older_than else None, useless=useless)
+            gc = store.gc()
+            if args.json:
+                print(json.dumps({"removed": report.removed, "freed_bytes": report.freed_bytes + gc.freed_bytes}))
+            else:
+                console.print(f"removed {report.removed} entries, freed {_fmt_bytes(report.freed_bytes + gc.freed_bytes)}")
+            return 0
+        if action == "clear":
+            n = store.stats().entries
+            store.clear()
+            console.print(f"cleared {n} entries and the run history") if not args.json else print(json.dumps({"removed": n}))
+            return 0
+    raise UsageError(f"unknown cache action {action!r}.")
+
+
+def runs_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    store, _ = _store_for(args)
+    with store:
+        runs = store.runs(limit=args.limit)
+    if args.json:
+        print(json.dumps([r.__dict__ for r in runs], default=str))
+        return 0
+    table = Table(show_edge=False)
+    for col in ("run", "started", "status", "ran", "cached", "failed", "seconds"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(r.run_id, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started)), r.status, str(r.ran),
+                      str(r.cached), str(r.failed), f"{r.seconds:.2f}" if r.seconds is not None else "")
+    Console().print(table)
+    return 0
+
+
+__all__ = ["Cache", "CacheStats", "Decision", "EntryDamaged", "Session"]

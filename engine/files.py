@@ -1,0 +1,164 @@
+"""Data files as values: the ``File`` marker and content versions of files and directories.
+
+Why content, not mtime: a cache that trusts timestamps serves stale results after ``git checkout``,
+``cp -p``, ``rsync -t`` or an editor that preserves times. Ripple versions a file by an xxh3_128
+digest of its bytes, and uses (size, mtime_ns, ctime_ns, inode, device) only as a fast path to skip
+re-reading a file it has already hashed (:class:`FileVersions`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat as _stat
+import time
+from collections.abc import Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+__all__ = ["MISSING_VERSION", "File", "FileVersions", "file_version"]
+
+_CHUNK = 1 << 20  # 1 MiB: big enough for full hashing speed, small enough to stay cache-friendly
+_DIR_SEED = 0x52495050  # directories hash in their own domain, so no file content can mimic one
+_MISSING_SEED = 0x4D495353
+
+MISSING_VERSION: str = xxhash.xxh3_128_hexdigest(b"ripple:missing-file", seed=_MISSING_SEED)
+"""Version of a path that does not exist: stable, so creating the file later changes the version."""
+
+# A memo entry is only trusted when the file's mtime is older than this. Within the window, a write
+# can land without changing (size, mtime) on filesystems with coarse timestamps (1 s on HFS+, 2 s on
+# FAT) or when two writes share one timer tick: git's "racy clean" problem. Such files are re-hashed.
+RACY_WINDOW_NS = 2_000_000_000
+
+
+class File(os.PathLike):
+    """Marks a value as a data file: Ripple versions it by the file's *content*, not its name.
+
+    Use it for node inputs or results that name files (``File("data/raw.csv")``); a plain
+    ``pathlib.Path`` is treated the same way by the fingerprint.
+    """
+
+    __slots__ = ("_path",)
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(os.fspath(path))
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def __fspath__(self) -> str:
+        return os.fspath(self._path)
+
+    def __repr__(self) -> str:
+        return f"File({os.fspath(self._path)!r})"
+
+    def __str__(self) -> str:
+        return os.fspath(self._path)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, File) and self._path == other._path
+
+    def __hash__(self) -> int:
+        return hash(("ripple.File", self._path))
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (File, (os.fspath(self._path),))
+
+
+def _hash_file(path: str) -> str:
+    """xxh3_128 of the bytes, streamed through one reusable buffer (no per-chunk allocation)."""
+    h = xxhash.xxh3_128()
+    buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            h.update(view[:n])
+    return h.hexdigest()
+
+
+def _dir_version(root: str, version_of: Callable[[str], str]) -> str:
+    """Digest of the sorted (relative POSIX name, content version) pairs of all files below root.
+
+    Symlinked directories are not followed (no loops); symlinked files are versioned by target.
+    """
+    entries: list[tuple[str, str]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in filenames:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            entries.append((rel, version_of(full)))
+    entries.sort()
+    h = xxhash.xxh3_128(seed=_DIR_SEED)
+    for rel, version in entries:
+        b = rel.encode("utf-8", "surrogateescape")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+        h.update(bytes.fromhex(version))
+    return h.hexdigest()
+
+
+def file_version(path: str | os.PathLike[str]) -> str:
+    """Content version of a file or directory (32 hex chars); :data:`MISSING_VERSION` if absent.
+
+    A regular file's version is the plain xxh3_128 of its bytes, so it can be checked with any
+    xxhash tool. Unreadable files raise ``OSError``: guessing would risk a stale hit.
+    """
+    p = os.fspath(path)
+    try:
+        st = os.stat(p)
+    except (FileNotFoundError, NotADirectoryError):
+        return MISSING_VERSION
+    if _stat.S_ISDIR(st.st_mode):
+        return _dir_version(p, file_version)
+    return _hash_file(p)
+
+
+class FileVersions:
+    """Content versions with a stat fast path, memoised in a (possibly persistent) mapping.
+
+    The memo maps ``"file:" + absolute path`` to a JSON string ``{"sig": [...], "v": digest}``
+    so the store can keep it in SQLite. An entry is reused only when size, mtime_ns, ctime_ns,
+    inode and device all match *and* the mtime is older than :data:`RACY_WINDOW_NS` — a file
+    modified within the last two seconds is always re-hashed, because a second write in the same
+    timestamp tick would leave the signature unchanged. ctime is included because tools such as
+    ``cp -p`` or ``touch -d`` can restore mtime after changing content, but cannot restore ctime.
+    """
+
+    def __init__(self, memo: MutableMapping[str, str] | None = None) -> None:
+        self.memo: MutableMapping[str, str] = memo if memo is not None else {}
+
+    def version(self, path: str | os.PathLike[str]) -> str:
+        p = os.path.abspath(os.fspath(path))
+        try:
+            st = os.stat(p)
+        except (FileNotFoundError, NotADirectoryError):
+            return MISSING_VERSION
+        if _stat.S_ISDIR(st.st_mode):
+            return _dir_version(p, self.version)
+        key = "file:" + p
+        sig = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+        racy = time.time_ns() - st.st_mtime_ns < RACY_WINDOW_NS
+        raw = self.memo.get(key)
+        if raw is not None and not racy:
+            try:
+                entry = json.loads(raw)
+                if entry["sig"] == sig:
+                    return entry["v"]
+            except (ValueError, KeyError, TypeError):
+                pass  # a damaged memo entry is just a miss
+        digest = _hash_file(p)
+        try:
+            st2 = os.stat(p)
+        except OSError:
+            return digest
+        sig2 = [st2.st_size, st2.st_mtime_ns, st2.st_ctime_ns, st2.st_ino, st2.st_dev]
+        if sig2 == sig:  # the file did not change while we read it
+            self.memo[key] = json.dumps({"sig": sig, "v": digest}, separators=(",", ":"))
+        return digest

@@ -1,0 +1,915 @@
+"""Code versions: what a node's result depends on, as source code, transitively.
+
+Why this is the heart of "never stale": peers hash only the node function's own source, so an edit
+to a helper, a module constant or a library upgrade silently returns old results (the #1 complaint
+against Hamilton, joblib, redun, Prefect and Dagster). A :class:`CodeVersion` here is built from
+
+* the node's **normalised AST** — docstrings stripped, decorators excluded (their arguments are
+  runtime values the caller passes as ``extra``), function-local variables alpha-renamed — so
+  comments, formatting, quote style, docstrings, moving the function or renaming a local never
+  change it, while any real code change (including default values) does;
+* every **project-local** function, class and module-level constant it references, transitively
+  (through ``helpers.f``, ``from .util import h``, class methods, closure cells, local imports);
+* the **distribution version** (``dist:pandas`` → ``2.2.3``) of anything resolved into an
+  installed package; the standard library is ignored (the Python minor version is in every key).
+
+Each component keeps its own digest in ``CodeVersion.parts`` so ``explain`` can name exactly which
+helper or constant changed. Parsing is memoised per file *content* (optionally in a persistent
+memo, e.g. the store's SQLite table) so a warm process only reads and hashes files.
+
+Caveat: versions are computed from the source on disk. The engine runs nodes in fresh processes
+that import that same source; a long-lived process that keeps running stale imported code after
+an edit sees the new version but executes the old code (a function whose def line moved falls back
+to bytecode, which is always what actually runs).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import functools
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import json
+import os
+import re
+import sys
+import time
+import types
+from collections.abc import Callable, MutableMapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from .fingerprint import combine, fingerprint
+
+__all__ = ["CodeVersion", "CodeVersioner", "diff_parts", "dist_version"]
+
+_NORMALIZER_VERSION = "1"
+_PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
+_MEMO_PREFIX = f"ast:{_PY}:{_NORMALIZER_VERSION}:"
+_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_EVAL_LIKE = frozenset({"locals", "vars", "eval", "exec", "dir"})
+
+# Process-wide memo caches (installed distributions do not change under a running process).
+_RACY_WINDOW_NS = 2_000_000_000
+
+_DIST_VERSION_MEMO: dict[str, str | None] = {}
+_PACKAGES_DISTRIBUTIONS_MEMO: dict[str, list[str]] = {}
+
+
+@dataclass(frozen=True)
+class CodeVersion:
+    """A node's code version: ``digest`` over all ``parts`` plus ``extra`` (decorator arguments)."""
+
+    digest: str
+    parts: dict[str, str] = field(default_factory=dict)
+    extra: str = ""
+
+
+def diff_parts(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Names of components that changed, appeared or disappeared between two ``parts`` dicts."""
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def dist_version(top_level: str) -> str | None:
+    """``"name==version"`` of the distribution providing import name ``top_level``, else None.
+
+    Resolved through ``importlib.metadata.packages_distributions()`` once per process.
+    """
+    if top_level in _DIST_VERSION_MEMO:
+        return _DIST_VERSION_MEMO[top_level]
+    if not _PACKAGES_DISTRIBUTIONS_MEMO:
+        try:
+            _PACKAGES_DISTRIBUTIONS_MEMO.update(importlib.metadata.packages_distributions())
+        except Exception:  # broken metadata must not break versioning
+            _PACKAGES_DISTRIBUTIONS_MEMO["\0"] = []
+    result = None
+    dists = _PACKAGES_DISTRIBUTIONS_MEMO.get(top_level) or []
+    versions = []
+    for d in sorted(set(dists)):
+        try:
+            versions.append(f"{d}=={importlib.metadata.version(d)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    if versions:
+        result = ",".join(versions)
+    _DIST_VERSION_MEMO[top_level] = result
+    return result
+
+
+def _h(s: str) -> str:
+    return xxhash.xxh3_128_hexdigest(s.encode("utf-8", "surrogatepass"))
+
+
+# ==================================================================================================
+# Source analysis: one pass per file content
+
+
+class _Scope:
+    __slots__ = ("kind", "parent", "depth", "bound", "params", "globals", "nonlocals", "fixed", "imports",
+                 "no_rename", "renames")
+
+    def __init__(self, kind: str, parent: _Scope | None) -> None:
+        self.kind = kind  # module | function | lambda | class | comprehension
+        self.parent = parent
+        self.depth = 0 if parent is None else parent.depth + 1
+        self.bound: set[str] = set()
+        self.params: set[str] = set()
+        self.globals: set[str] = set()
+        self.nonlocals: set[str] = set()
+        self.fixed: set[str] = set()  # bound in ways we must not rename (import, def, class, match)
+        self.imports: dict[str, list[Any]] = {}
+        self.no_rename = False
+        self.renames: dict[str, str] = {}
+
+
+class _Def:
+    __slots__ = ("node", "name", "qual", "kind", "refs", "deco_refs")
+
+    def __init__(self, node: ast.AST, name: str, qual: str, kind: str) -> None:
+        self.node = node
+        self.name = name
+        self.qual = qual
+        self.kind = kind
+        self.refs: dict[str, list[Any]] = {}
+        self.deco_refs: dict[str, list[Any]] = {}
+
+
+class _Analyzer(ast.NodeVisitor):
+    """Pass 1: scopes, bindings and every name occurrence (with the defs that contain it)."""
+
+    def __init__(self) -> None:
+        self.module_scope = _Scope("module", None)
+        self.scope = self.module_scope
+        self.defs: list[_Def] = []
+        self.def_stack: list[_Def] = []
+        self.qual_stack: list[str] = []
+        self.deco_owner: _Def | None = None
+        # (node, scope, containing defs, decorator owner, chain)
+        self.occurrences: list[tuple[Any, _Scope, tuple[_Def, ...], _Def | None, list[str]]] = []
+        self.chains: dict[int, list[str]] = {}
+        self.chained: set[int] = set()
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _qual(self, name: str, kind_of_parent: str | None) -> str:
+        if not self.qual_stack:
+            return name
+        parent = self.qual_stack[-1]
+        return f"{parent}.<locals>.{name}" if kind_of_parent in ("function", "lambda") else f"{parent}.{name}"
+
+    def _bind_fixed(self, name: str) -> None:
+        self.scope.bound.add(name)
+        self.scope.fixed.add(name)
+
+    def _record(self, node: Any, name: str) -> None:
+        chain = self.chains.get(id(node), [name])
+        self.occurrences.append((node, self.scope, tuple(self.def_stack), self.deco_owner, chain))
+
+    def _visit_list(self, nodes: Any) -> None:
+        for n in nodes:
+            if n is not None:
+                self.visit(n)
+
+    def _enclosing_kind(self) -> str | None:
+        return self.def_stack[-1].kind if self.def_stack else None
+
+    # -- definitions -----------------------------------------------------------------------------
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        is_lambda = isinstance(node, ast.Lambda)
+        name = "<lambda>" if is_lambda else node.name
+        parent_kind = {"f": "function", "l": "lambda", "c": "class"}.get(self._enclosing_kind() or "", None)
+        d = _Def(node, name, self._qual(name, parent_kind), "l" if is_lambda else "f")
+        self.defs.append(d)
+        if not is_lambda:
+            self._bind_fixed(name)
+            prev_owner = self.deco_owner
+            self.deco_owner = d
+            self._visit_list(node.decorator_list)
+            self.deco_owner = prev_owner
+        self.def_stack.append(d)
+        args = node.args
+        self._visit_list(args.defaults)
+        self._visit_list(args.kw_defaults)
+        if not is_lambda:
+            for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+                if a is not None and a.annotation is not None:
+                    self.visit(a.annotation)
+            if node.returns is not None:
+                self.visit(node.returns)
+        outer = self.scope
+        self.scope = _Scope("lambda" if is_lambda else "function", outer)
+        for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+            if a is not None:
+                self.scope.params.add(a.arg)
+        self.qual_stack.append(d.qual)
+        if is_lambda:
+            self.visit(node.body)
+        else:
+            self._visit_list(node.body)
+        self.qual_stack.pop()
+        self.scope = outer
+        self.def_stack.pop()
+
+    visit_FunctionDef = _visit_function
+    visit_AsyncFunctionDef = _visit_function
+    visit_Lambda = _visit_function
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        parent_kind = {"f": "function", "l": "lambda", "c": "class"}.get(self._enclosing_kind() or "", None)
+        d = _Def(node, node.name, self._qual(node.name, parent_kind), "c")
+        self.defs.append(d)
+        self._bind_fixed(node.name)
+        prev_owner = self.deco_owner
+        self.deco_owner = d
+        self._visit_list(node.decorator_list)
+        self.deco_owner = prev_owner
+        self.def_stack.append(d)
+        self._visit_list(node.bases)
+        self._visit_list(node.keywords)
+        outer = self.scope
+        self.scope = _Scope("class", outer)
+        self.qual_stack.append(d.qual)
+        self._visit_list(node.body)
+        self.qual_stack.pop()
+        self.scope = outer
+        self.def_stack.pop()
+
+    def _visit_comprehension(self, node: Any) -> None:
+        gens = node.generators
+        self.visit(gens[0].iter)
+        outer = self.scope
+        self.scope = _Scope("comprehension", outer)
+        for i, g in enumerate(gens):
+            self.visit(g.target)
+            if i:
+                self.visit(g.iter)
+            self._visit_list(g.ifs)
+        if isinstance(node, ast.DictComp):
+            self.visit(node.key)
+            self.visit(node.value)
+        else:
+            self.visit(node.elt)
+        self.scope = outer
+
+    visit_ListComp = _visit_comprehension
+    visit_SetComp = _visit_comprehension
+    visit_GeneratorExp = _visit_comprehension
+    visit_DictComp = _visit_comprehension
+
+    # -- bindings --------------------------------------------------------------------------------
+    def visit_Import(self, node: ast.Import) -> None:
+        for a in node.names:
+            bound = a.asname or a.name.split(".")[0]
+            self._bind_fixed(bound)
+            self.scope.imports[bound] = ["i", 0, a.name if a.asname else a.name.split(".")[0]]
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        for a in node.names:
+            if a.name == "*":
+                continue
+            bound = a.asname or a.name
+            self._bind_fixed(bound)
+            self.scope.imports[bound] = ["i", node.level, node.module or "", a.name]
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.scope.globals.update(node.names)
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
+        self.scope.nonlocals.update(node.names)
+        s = self.scope.parent
+        while s is not None:  # a name some inner scope declares nonlocal is never renamed
+            s.fixed.update(node.names)
+            s = s.parent
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.type is not None:
+            self.visit(node.type)
+        if node.name:
+            self.scope.bound.add(node.name)
+            self._record(node, node.name)
+        self._visit_list(node.body)
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        if node.name:
+            self._bind_fixed(node.name)
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        if node.name:
+            self._bind_fixed(node.name)
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        if node.rest:
+            self._bind_fixed(node.rest)
+        self.generic_visit(node)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.visit(node.value)
+        s = self.scope
+        while s.kind == "comprehension" and s.parent is not None:
+            s = s.parent
+        s.bound.add(node.target.id)
+        prev, self.scope = self.scope, s
+        self._record(node.target, node.target.id)
+        self.scope = prev
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        if id(node) not in self.chained:
+            attrs = []
+            cur: Any = node
+            while isinstance(cur, ast.Attribute):
+                self.chained.add(id(cur))
+                attrs.append(cur.attr)
+                cur = cur.value
+            if isinstance(cur, ast.Name):
+                self.chains[id(cur)] = [cur.id, *reversed(attrs)]
+        self.generic_visit(node)
+
+    def visit_Name(self, node: ast.Name) -> None:
+        if not isinstance(node.ctx, ast.Load):
+            self.scope.bound.add(node.id)
+        elif node.id in _EVAL_LIKE:
+            s: _Scope | None = self.scope
+            while s is not None:
+                s.no_rename = True
+                s = s.parent
+        self._record(node, node.id)
+
+
+def _resolve_scope(name: str, s: _Scope) -> _Scope | None:
+    """The scope a name refers to from scope ``s`` (None: module global / builtin)."""
+    if name in s.globals or s.kind == "module":
+        return None
+    if name in s.nonlocals:
+        p = s.parent
+    else:
+        if name in s.bound or name in s.params:
+            return s
+        p = s.parent
+    while p is not None and p.kind != "module":
+        if p.kind != "class":
+            if name in p.globals:
+                return None
+            if name in p.bound or name in p.params:
+                return p
+        p = p.parent
+    return None
+
+
+def _strip_docstrings(tree: ast.AST) -> None:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                del body[0]
+
+
+def _dump(node: ast.AST) -> str:
+    return ast.dump(node, annotate_fields=False, include_attributes=False)
+
+
+def analyze_source(source: str | bytes, filename: str = "<unknown>") -> dict[str, Any]:
+    """Parse one module's source into the JSON-able per-definition index that the memo stores.
+
+    For every def/class/lambda (at any depth): name, qualname within the module, kind, first line
+    (decorators included), def line, end line, normalised digest (decorators excluded), decorator
+    digest, and the global names / attribute chains / local imports it references.
+    """
+    tree = ast.parse(source, filename=filename)
+    _strip_docstrings(tree)
+    an = _Analyzer()
+    an.visit(tree)
+    # Pass 2: resolve every occurrence, rename function locals, attribute references to defs.
+    for node, scope, defs, owner, chain in an.occurrences:
+        name = chain[0]
+        target = _resolve_scope(name, scope)
+        if target is None:
+            if hasattr(builtins, name) and name not in an.module_scope.bound:
+                ref = None
+            else:
+                ref = ["g", *chain]
+        elif name in target.imports:
+            ref = [*target.imports[name], *chain[1:]]
+        else:
+            ref = None
+            if (target.kind == "function" and name not in target.fixed and name not in target.params
+                    and not target.no_rename):
+                canon = target.renames.get(name)
+                if canon is None:
+                    canon = target.renames[name] = f"{target.depth}#{len(target.renames)}"
+                if isinstance(node, ast.Name):
+                    node.id = canon
+                else:
+                    node.name = canon
+        if ref is not None and isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+            key = json.dumps(ref)
+            for d in defs:
+                d.refs[key] = ref
+            if owner is not None:
+                owner.deco_refs[key] = ref
+    out_defs = []
+    for d in an.defs:
+        node = d.node
+        decos = getattr(node, "decorator_list", None) or []
+        first = min([node.lineno, *(x.lineno for x in decos)])
+        if decos:
+            node.decorator_list = []
+            digest = _h(_dump(node))
+            node.decorator_list = decos
+            deco_digest = _h(_dump(ast.Module(body=[ast.Expr(x) for x in decos], type_ignores=[])))
+        else:
+            digest = _h(_dump(node))
+            deco_digest = ""
+        out_defs.append({
+            "n": d.name, "q": d.qual, "k": d.kind, "f": first, "l": node.lineno,
+            "e": getattr(node, "end_lineno", node.lineno) or node.lineno, "d": digest, "dd": deco_digest,
+            "r": sorted(d.refs.values(), key=json.dumps),
+            "dr": sorted(d.deco_refs.values(), key=json.dumps),
+        })
+    return {"defs": out_defs, "m": _h(_dump(tree))}
+
+
+class _FileInfo:
+    """In-process view of one analysed file with lookup indexes."""
+
+    __slots__ = ("path", "content_digest", "defs", "module_digest", "by_line", "by_qual")
+
+    def __init__(self, path: str, content_digest: str, data: dict[str, Any]) -> None:
+        self.path = path
+        self.content_digest = content_digest
+        self.defs: list[dict[str, Any]] = data["defs"]
+        self.module_digest: str = data["m"]
+        self.by_line: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.by_qual: dict[str, list[dict[str, Any]]] = {}
+        for d in self.defs:
+            d["hd"] = combine(d["d"], d["dd"]) if d["dd"] else d["d"]
+            self.by_line.setdefault((d["n"], d["f"]), []).append(d)
+            if d["l"] != d["f"]:
+                self.by_line.setdefault((d["n"], d["l"]), []).append(d)
+            self.by_qual.setdefault(d["q"], []).append(d)
+
+
+# ==================================================================================================
+# The versioner
+
+
+_SKIP = object()
+
+
+class CodeVersioner:
+    """Computes :class:`CodeVersion` s; one instance per run (or per watch session) is enough.
+
+    ``project_root``: code under it is versioned by source. When None, the root is derived from
+    the node's module: walk up from its file while the directory has an ``__init__.py`` (the
+    top-level package), and take that package's parent directory — so sibling packages and
+    modules next to the pipeline count as project code. Code inside ``site-packages`` /
+    ``dist-packages`` is never project code, and Ripple's own ``engine`` package counts as the
+    ``ripple`` distribution. ``memo``: persistent string->string mapping for parsed-file indexes.
+    """
+
+    def __init__(self, project_root: Path | None = None, memo: MutableMapping[str, str] | None = None) -> None:
+        self.project_root = Path(project_root).resolve() if project_root is not None else None
+        self.memo: MutableMapping[str, str] = memo if memo is not None else {}
+        self._stat_cache: dict[str, tuple[tuple[int, int, int], _FileInfo | None]] = {}
+        self._by_content: dict[str, _FileInfo] = {}
+        self._root_cache: dict[str, str] = {}
+        self._kind_cache: dict[tuple[str, str], tuple[str, str]] = {}
+        self._locations: dict[str, tuple[str, int, int]] = {}
+        self._checked: set[str] = set()  # files already stat-ed during the current version() call
+
+    # -- public ----------------------------------------------------------------------------------
+    def version(self, fn: Callable[..., Any], extra: str = "") -> CodeVersion:
+        """Code version of ``fn`` and everything project-local it reaches; never None."""
+        root = self._root_for(fn)
+        self._checked = set()
+        parts: dict[str, str] = {}
+        try:
+            self._version_callable(fn, parts, root, is_node=True)
+        finally:
+            self._checked = set()
+        digest = combine("ripple-code", _PY, extra, *(f"{k}={parts[k]}" for k in sorted(parts)))
+        return CodeVersion(digest=digest, parts=parts, extra=extra)
+
+    def source_of(self, qualname: str) -> str | None:
+        """Current source text of a component named in ``parts`` (for ``explain``), else None."""
+        loc = self._location(qualname)
+        if loc is None:
+            return None
+        path, start, end = loc
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                lines = f.read().splitlines(keepends=True)
+        except OSError:
+            return None
+        return "".join(lines[start - 1:end])
+
+    def location_of(self, qualname: str) -> tuple[str, int] | None:
+        """``(file, first line)`` of a component named in ``parts``, else None."""
+        loc = self._location(qualname)
+        return None if loc is None else (loc[0], loc[1])
+
+    # -- files -----------------------------------------------------------------------------------
+    def file_info(self, path: str) -> _FileInfo | None:
+        """Analysed index of a source file; parses at most once per content (memo-backed)."""
+        if path in self._checked:
+            hit = self._stat_cache.get(path)
+            if hit is not None:
+                return hit[1]
+        self._checked.add(path)
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        sig = (st.st_mtime_ns, st.st_size, st.st_ino)
+        hit = self._stat_cache.get(path)
+        # A file written in the last 2 s may change again without changing (mtime, size): only
+        # older files are trusted by signature; fresh ones are re-read (never re-parsed if equal).
+        if hit is not None and hit[0] == sig and time.time_ns() - st.st_mtime_ns > _RACY_WINDOW_NS:
+            return hit[1]
+        try:
+            with open(path, "rb") as f:
+                content = f.read()
+        except OSError:
+            return None
+        digest = xxhash.xxh3_128_hexdigest(content)
+        info = self._by_content.get(digest)
+        if info is None or info.path != path:
+            key = _MEMO_PREFIX + digest
+            raw = self.memo.get(key)
+            data = None
+            if raw is not None:
+                try:
+                    data = json.loads(raw)
+                except ValueError:
+                    data = None
+            if data is None:
+                try:
+                    data = analyze_source(content, path)
+                except (SyntaxError, ValueError, RecursionError):
+                    self._stat_cache[path] = (sig, None)
+                    return None
+                self.memo[key] = json.dumps(data, separators=(",", ":"))
+            info = _FileInfo(path, digest, data)
+            self._by_content[digest] = info
+        self._stat_cache[path] = (sig, info)
+        return info
+
+    # -- classification --------------------------------------------------------------------------
+    def _root_for(self, fn: Any) -> str:
+        if self.project_root is not None:
+            return str(self.project_root)
+        fn = _unwrap(fn)
+        file = _file_of(fn)
+        if file is None:
+            return os.getcwd()
+        d = os.path.dirname(os.path.abspath(file))
+        cached = self._root_cache.get(d)
+        if cached is not None:
+            return cached
+        cur = d
+        while os.path.exists(os.path.join(cur, "__init__.py")) and os.path.dirname(cur) != cur:
+            cur = os.path.dirname(cur)
+        self._root_cache[d] = cur
+        return cur
+
+    def _kind(self, module_name: str, root: str) -> tuple[str, str]:
+        """('local', file) | ('dist', top) | ('ripple', '') | ('stdlib', '') | ('ext', file)."""
+        ck = (module_name, root)
+        hit = self._kind_cache.get(ck)
+        if hit is not None:
+            return hit
+        top = module_name.split(".", 1)[0]
+        mod = sys.modules.get(module_name)
+        file = getattr(mod, "__file__", None) if mod is not None else None
+        if file is None and mod is None:
+            try:
+                spec = importlib.util.find_spec(module_name)
+            except (ImportError, ValueError, AttributeError):
+                spec = None
+            file = spec.origin if spec is not None and spec.has_location else None
+        result: tuple[str, str]
+        if top in sys.stdlib_module_names or top == "builtins" or top.startswith("_frozen"):
+            result = ("stdlib", "")
+        elif file is not None and os.path.abspath(file).startswith(_ENGINE_DIR + os.sep):
+            result = ("ripple", "")
+        elif file is not None and _is_under(file, root):
+            result = ("local", os.path.abspath(file))
+        elif module_name == "__main__" and file is None:
+            result = ("local", "")
+        elif dist_version(top) is not None or file is None:
+            result = ("dist", top)
+        else:
+            result = ("ext", os.path.abspath(file))
+        self._kind_cache[ck] = result
+        return result
+
+    def _add_dist(self, module_name: str, kind: tuple[str, str], parts: dict[str, str]) -> None:
+        if kind[0] == "dist":
+            top = kind[1]
+            parts[f"dist:{top}"] = dist_version(top) or "unknown"
+        elif kind[0] == "ripple":
+            parts["dist:ripple"] = dist_version("engine") or "ripple"
+        elif kind[0] == "ext":
+            from .files import file_version
+
+            parts[f"module:{module_name}"] = file_version(kind[1])
+
+    # -- components ------------------------------------------------------------------------------
+    def _version_callable(self, fn: Any, parts: dict[str, str], root: str, is_node: bool = False) -> None:
+        fn = _unwrap(fn)
+        if isinstance(fn, functools.partial):
+            key = f"{_qual_of(fn.func)}.<partial>"
+            if key not in parts:
+                parts[key] = self._data_part(("partial", fn.args, fn.keywords))
+                self._version_callable(fn.func, parts, root)
+            return
+        if isinstance(fn, types.MethodType):
+            self._version_callable(fn.__func__, parts, root, is_node)
+            return
+        if isinstance(fn, type):
+            self._version_class(fn, parts, root)
+            return
+        if not isinstance(fn, types.FunctionType):
+            call = inspect.getattr_static(type(fn), "__call__", None)
+            if isinstance(call, types.FunctionType):
+                self._version_class(type(fn), parts, root)
+                parts[f"{_qual_of(type(fn))}.<instance>"] = self._data_part(fn)
+                return
+            mod = getattr(fn, "__module__", None) or ""
+            self._add_dist(mod, self._kind(mod, root), parts)
+            return
+        key = _qual_of(fn)
+        if key in parts or key + "#bytecode" in parts:
+            return
+        code = fn.__code__
+        entry, info = self._find_function(code, fn.__qualname__)
+        module = fn.__module__ or ""
+        fn_globals = fn.__globals__
+        if entry is not None:
+            parts[key] = entry["d"] if is_node else entry["hd"]
+            self._locations.setdefault(key, (info.path, entry["f"], entry["e"]))
+            refs = entry["r"] if is_node else [*entry["r"], *entry["dr"]]
+            for ref in refs:
+                self._resolve_ref(ref, fn_globals, module, parts, root)
+        else:
+            parts[key + "#bytecode"] = _code_digest(code, fn)
+            for name in sorted(_code_names(code)):
+                if name in fn_globals:
+                    self._resolve_ref(["g", name], fn_globals, module, parts, root)
+        if fn.__closure__:
+            for var, cell in zip(code.co_freevars, fn.__closure__):
+                ck = f"{key}.<closure>.{var}"
+                try:
+                    val = cell.cell_contents
+                except ValueError:
+                    parts[ck] = "empty"
+                    continue
+                if var == "__class__":
+                    continue  # zero-arg super(): the class is versioned when referenced
+                target = _unwrap(val)
+                if isinstance(target, types.FunctionType | type | functools.partial | types.ModuleType):
+                    parts[ck] = "ref:" + (_qual_of(target) if not isinstance(target, types.ModuleType)
+                                          else target.__name__)
+                self._include_value(val, ck, parts, root)
+
+    def _version_class(self, cls: type, parts: dict[str, str], root: str) -> None:
+        key = _qual_of(cls)
+        if key in parts:
+            return
+        module = cls.__module__ or ""
+        kind = self._kind(module, root)
+        if kind[0] != "local":
+            self._add_dist(module, kind, parts)
+            return
+        mod = sys.modules.get(module)
+        info = self.file_info(kind[1]) if kind[1] else None
+        entries = info.by_qual.get(cls.__qualname__, []) if info is not None else []
+        entries = [e for e in entries if e["k"] == "c"]
+        if entries:
+            # Several defs with one qualname (redefinition, if/else): all of them count.
+            parts[key] = entries[0]["hd"] if len(entries) == 1 else combine(*(e["hd"] for e in entries))
+            self._locations.setdefault(key, (info.path, entries[-1]["f"], entries[-1]["e"]))
+            g = vars(mod) if mod is not None else {}
+            for e in entries:
+                for ref in (*e["r"], *e["dr"]):
+                    self._resolve_ref(ref, g, module, parts, root)
+        else:
+            parts[key + "#nosource"] = "pending"
+            digests = []
+            for name, member in sorted(vars(cls).items()):
+                target = _unwrap(member.__func__ if isinstance(member, classmethod | staticmethod) else member)
+                if isinstance(target, types.FunctionType):
+                    digests.append(f"{name}:{_code_digest(target.__code__, target)}")
+                    self._version_callable(target, parts, root)
+                elif not name.startswith("__"):
+                    digests.append(f"{name}:{self._data_part(member)}")
+            parts[key + "#nosource"] = combine(*digests)
+
+    def _find_function(self, code: types.CodeType, qualname: str) -> tuple[dict[str, Any] | None, _FileInfo | Any]:
+        info = self.file_info(code.co_filename)
+        if info is None:
+            return None, None
+        cands = info.by_line.get((code.co_name, code.co_firstlineno))
+        if not cands:
+            return None, info
+        if len(cands) > 1:
+            cands = [c for c in cands if c["q"] == qualname] or cands
+            if code.co_name == "<lambda>" and len(cands) > 1:
+                return None, info  # several lambdas on one line: bytecode tells them apart
+        return cands[0], info
+
+    def _resolve_ref(self, ref: list[Any], g: dict[str, Any], module: str, parts: dict[str, str], root: str) -> None:
+        if ref[0] == "g":
+            name = ref[1]
+            qual = f"{module}.{name}"
+            if name in g:
+                val = g[name]
+            else:
+                b = g.get("__builtins__", builtins)
+                b = b if isinstance(b, dict) else vars(b)
+                if name in b:
+                    return
+                parts[qual] = "unresolved"
+                return
+            chain = ref[2:]
+        else:  # local import: ["i", level, module, (name,) attrs...]
+            _, level, modname = ref[0], ref[1], ref[2]
+            try:
+                absname = importlib.util.resolve_name("." * level + modname, g.get("__package__") or "") \
+                    if level else modname
+            except (ImportError, ValueError):
+                parts[f"import:{modname}"] = "unresolved"
+                return
+            kind = self._kind(absname, root)
+            if kind[0] != "local":
+                self._add_dist(absname, kind, parts)
+                return
+            try:
+                val = importlib.import_module(absname)
+            except Exception:
+                parts[f"import:{absname}"] = "unresolved"
+                return
+            qual = absname
+            chain = ref[3:]
+        for attr in chain:
+            if not isinstance(val, types.ModuleType):
+                break
+            nxt = getattr(val, attr, _SKIP)
+            if nxt is _SKIP:
+                sub = f"{val.__name__}.{attr}"
+                if self._kind(sub, root)[0] == "local":
+                    try:
+                        nxt = importlib.import_module(sub)
+                    except Exception:
+                        nxt = _SKIP
+                if nxt is _SKIP:
+                    parts[sub] = "unresolved"
+                    return
+            qual = f"{val.__name__}.{attr}"
+            val = nxt
+        self._include_value(val, qual, parts, root)
+
+    def _include_value(self, val: Any, qual: str, parts: dict[str, str], root: str) -> None:
+        if isinstance(val, types.ModuleType):
+            kind = self._kind(val.__name__, root)
+            if kind[0] == "local":
+                key = f"module:{val.__name__}"
+                if key not in parts:
+                    info = self.file_info(kind[1]) if kind[1] else None
+                    parts[key] = info.module_digest if info is not None else self._data_part(val.__name__)
+            else:
+                self._add_dist(val.__name__, kind, parts)
+            return
+        target = _unwrap(val)
+        if isinstance(target, types.FunctionType):
+            mod = target.__module__ or ""
+            kind = self._kind(mod, root)
+            if kind[0] == "local" or (not mod and _is_under(target.__code__.co_filename, root)):
+                self._version_callable(target, parts, root)
+            else:
+                self._add_dist(mod, kind, parts)
+            return
+        if isinstance(val, type):
+            self._version_class(val, parts, root)
+            return
+        if isinstance(val, functools.partial):
+            self._version_callable(val, parts, root)
+            return
+        if callable(val):
+            # Library callables (ufuncs, builtins, C functions): their distribution is the version.
+            mod = getattr(val, "__module__", None)
+            if isinstance(mod, str) and mod:
+                kind = self._kind(mod, root)
+                if kind[0] != "local":
+                    self._add_dist(mod, kind, parts)
+                    return
+        if qual not in parts:
+            parts[qual] = self._data_part(val)
+            tmod = type(val).__module__
+            if self._kind(tmod, root)[0] == "local":
+                self._version_class(type(val), parts, root)
+
+    def _data_part(self, val: Any) -> str:
+        fp = fingerprint(val)
+        if fp is not None:
+            return fp
+        # Not fingerprintable (a logger, a client...): its repr, with memory addresses removed so
+        # the part is stable across processes. Marked so ``explain`` can say it is approximate.
+        try:
+            return "repr:" + _h(_ADDRESS.sub("", repr(val)))
+        except Exception:
+            return "unversionable:" + _h(_qual_of(type(val)))
+
+    def _location(self, qualname: str) -> tuple[str, int, int] | None:
+        for suffix in ("#bytecode", "#nosource"):
+            qualname = qualname.removesuffix(suffix)
+        loc = self._locations.get(qualname)
+        if loc is not None:
+            return loc
+        # Not versioned in this process yet: import the longest module prefix and look it up.
+        pieces = qualname.split(".")
+        for i in range(len(pieces) - 1, 0, -1):
+            mod = sys.modules.get(".".join(pieces[:i]))
+            if mod is None:
+                continue
+            file = getattr(mod, "__file__", None)
+            info = self.file_info(file) if file else None
+            if info is None:
+                return None
+            entries = info.by_qual.get(".".join(pieces[i:]))
+            if not entries:
+                return None
+            e = entries[-1]
+            return (info.path, e["f"], e["e"])
+        return None
+
+
+# ==================================================================================================
+# helpers
+
+
+def _unwrap(fn: Any) -> Any:
+    if not hasattr(fn, "__wrapped__"):
+        return fn
+    try:
+        return inspect.unwrap(fn)
+    except ValueError:
+        return fn
+
+
+def _qual_of(obj: Any) -> str:
+    mod = getattr(obj, "__module__", None) or "?"
+    return f"{mod}.{getattr(obj, '__qualname__', getattr(obj, '__name__', type(obj).__qualname__))}"
+
+
+def _file_of(fn: Any) -> str | None:
+    code = getattr(fn, "__code__", None)
+    if code is not None and not code.co_filename.startswith("<"):
+        return code.co_filename
+    mod = sys.modules.get(getattr(fn, "__module__", "") or "")
+    return getattr(mod, "__file__", None)
+
+
+def _is_under(file: str, root: str) -> bool:
+    f = os.path.abspath(file)
+    if not f.startswith(root.rstrip(os.sep) + os.sep):
+        return False
+    parts = f[len(root):].split(os.sep)
+    return "site-packages" not in parts and "dist-packages" not in parts
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= _code_names(c)
+    return names
+
+
+def _code_digest(code: types.CodeType, fn: Any = None) -> str:
+    """Fallback when there is no source (REPL, exec, notebooks): bytecode + constants + names."""
+    h = xxhash.xxh3_128()
+
+    def feed(c: types.CodeType) -> None:
+        h.update(c.co_code)
+        h.update(repr((c.co_names, c.co_varnames, c.co_freevars, c.co_argcount, c.co_kwonlyargcount,
+                       c.co_posonlyargcount, c.co_flags)).encode())
+        for k in c.co_consts:
+            if isinstance(k, types.CodeType):
+                h.update(b"<code>")
+                feed(k)
+            else:
+                h.update((fingerprint(k) or repr(k)).encode())
+
+    feed(code)
+    if fn is not None:
+        h.update((fingerprint((getattr(fn, "__defaults__", None), getattr(fn, "__kwdefaults__", None)))
+                  or repr((fn.__defaults__, fn.__kwdefaults__))).encode())
+    return "bytecode:" + h.hexdigest()

@@ -1,0 +1,145 @@
+"""The run event stream: order, content, JSON-lines round trip, and listener isolation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from engine import Driver
+from engine import events as ev
+
+PIPELINE = """
+from engine import Collect, Parallelizable
+
+def a(x: int) -> int:
+    return x + 1
+
+def b(a: int) -> int:
+    return a * 2
+
+def broken(a: int) -> int:
+    raise RuntimeError("nope")
+
+def after(broken: int) -> int:
+    return broken
+
+def items(a: int) -> Parallelizable[int]:
+    yield from range(a)
+
+def per_item(items: int) -> int:
+    return items
+
+def gathered(per_item: Collect[int]) -> int:
+    return sum(per_item)
+"""
+
+
+def _record(dr: Driver) -> list[ev.Event]:
+    seen: list[ev.Event] = []
+    dr.add_listener(seen.append)
+    return seen
+
+
+def test_event_order_for_a_successful_run(make_module):
+    dr = Driver({}, make_module(PIPELINE))
+    seen = _record(dr)
+    dr.execute(["b"], inputs={"x": 1})
+    kinds = [(e.kind, getattr(e, "node", None)) for e in seen]
+    assert kinds == [
+        ("run_started", None),
+        ("node_started", "a"),
+        ("node_finished", "a"),
+        ("node_started", "b"),
+        ("node_finished", "b"),
+        ("run_finished", None),
+    ]
+    start, end = seen[0], seen[-1]
+    assert isinstance(start, ev.RunStarted) and start.nodes == ["a", "b"] and start.outputs == ["b"]
+    assert isinstance(end, ev.RunFinished) and end.status == "ok" and end.ran == 2 and end.failed == 0
+    assert len({e.run_id for e in seen}) == 1
+    assert all(e.seconds >= 0 for e in seen if isinstance(e, ev.NodeFinished))
+    assert [e.t for e in seen] == sorted(e.t for e in seen)
+
+
+def test_events_for_failure_skip_and_fan_out(make_module):
+    mod = make_module(PIPELINE)
+    dr = Driver({}, mod)
+    seen = _record(dr)
+    dr.run(["after", "gathered"], inputs={"x": 2})
+    failed = [e for e in seen if isinstance(e, ev.NodeFailed)]
+    assert len(failed) == 1
+    assert failed[0].node == "broken" and failed[0].error == "nope" and failed[0].error_type == "RuntimeError"
+    assert failed[0].file == mod.__file__ and failed[0].line == 10
+    assert "raise RuntimeError" in failed[0].traceback
+    skipped = [e for e in seen if isinstance(e, ev.NodeSkipped)]
+    assert [(e.node, e.reason) for e in skipped] == [("after", "upstream broken failed")]
+    per_item_starts = [e.task for e in seen if isinstance(e, ev.NodeStarted) and e.node == "per_item"]
+    assert per_item_starts == ["items[0]", "items[1]", "items[2]"]
+    end = seen[-1]
+    assert isinstance(end, ev.RunFinished) and end.status == "failed" and end.failed == 1 and end.skipped == 1
+    assert "broken: RuntimeError: nope" in end.error
+
+
+SAMPLES = [
+    ev.RunStarted("r1", 1.5, pipeline="p", outputs=["x"], nodes=["a", "x"], executor="threads", cache=True),
+    ev.NodePlanned("r1", 1.6, node="a", will="hit", why="same code and inputs"),
+    ev.NodeStarted("r1", 1.7, node="a", task="items[3]"),
+    ev.NodeCached("r1", 1.8, node="a", seconds=0.01, saved_seconds=2.5, bytes=128, why="hit"),
+    ev.NodeFinished("r1", 1.9, node="x", seconds=0.25, bytes=64, why="code changed", task=None),
+    ev.NodeFailed("r1", 2.0, node="x", seconds=0.1, error="boom", error_type="ValueError",
+                  traceback="Traceback...\n", file="/p.py", line=7, task="items[1]"),
+    ev.NodeSkipped("r1", 2.1, node="y", reason="upstream x failed"),
+    ev.RunFinished("r1", 2.2, status="failed", seconds=0.7, ran=1, cached=1, failed=1, skipped=1, error="x: boom"),
+    ev.Message("r1", 2.3, level="warning", text="heads up", file="/p.py", line=3),
+]
+
+
+def test_every_event_type_is_covered_by_the_samples():
+    assert {type(e) for e in SAMPLES} == set(ev.EVENT_TYPES.values())
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=[e.kind for e in SAMPLES])
+def test_json_lines_round_trip(event):
+    line = event.to_json()
+    assert "\n" not in line
+    assert json.loads(line)["type"] == event.kind
+    back = ev.from_json(line)
+    assert type(back) is type(event) and back == event
+    assert dataclasses.asdict(back) == dataclasses.asdict(event)
+
+
+def test_read_jsonl_of_a_real_run_and_unknown_keys(make_module):
+    dr = Driver({}, make_module(PIPELINE))
+    seen = _record(dr)
+    dr.run(["after", "gathered", "b"], inputs={"x": 1})
+    text = "\n".join(e.to_json() for e in seen) + "\n\n"
+    assert list(ev.read_jsonl(text.splitlines())) == seen
+    newer = json.dumps({**SAMPLES[2].to_dict(), "added_in_a_later_version": 1})
+    assert ev.from_json(newer) == SAMPLES[2]  # newer writers stay readable
+
+
+def test_raising_listener_is_dropped_and_run_continues(make_module):
+    dr = Driver({}, make_module(PIPELINE))
+    calls: list[str] = []
+
+    def broken_listener(event: ev.Event) -> None:
+        calls.append(event.kind)
+        raise RuntimeError("view crashed")
+
+    dr.add_listener(broken_listener)
+    good = _record(dr)
+    assert dr.execute(["b"], inputs={"x": 1}) == {"b": 4}
+    assert calls == ["run_started"]  # dropped after its first failure
+    assert [e.kind for e in good][-1] == "run_finished" and len(good) == 6
+    dr.execute(["b"], inputs={"x": 1})
+    assert calls == ["run_started"]
+
+
+def test_remove_listener_stops_delivery(make_module):
+    dr = Driver({}, make_module(PIPELINE))
+    seen = _record(dr)
+    dr.remove_listener(seen.append)
+    dr.execute(["b"], inputs={"x": 1})
+    assert seen == []

@@ -1,0 +1,480 @@
+"""The engine side of the dashboard: runs, watching and graph loading, with no widgets in sight.
+
+Everything here runs on threads (reader threads of child processes, the watcher's thread, short-lived
+command threads) and talks to the app through one ``EventBuffer``: producers append, the app drains it
+on a timer. That keeps a burst of 10,000 events/s from turning into 10,000 messages in the UI queue
+(which is what delays keypresses), and it means no code here may touch a widget.
+
+Runs happen in child processes (DESIGN §5) so a hung node can be stopped, a crash cannot take the
+dashboard down, and every run imports the edited code fresh. The graph is dumped by a child process
+for the same reason: importing user code into the dashboard would go stale at the first edit.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from engine import events as ev
+
+from .model import (
+    ChangeDetected,
+    GraphInfo,
+    GraphLoaded,
+    GraphProblem,
+    Lifetime,
+    NodeHistory,
+    RunEnded,
+    WatchState,
+)
+
+Waker = Callable[[], None]
+
+
+class EventBuffer:
+    """Lock-protected hand-off from engine threads to the UI.
+
+    ``drain`` swaps the list out in O(1), so producers never wait on the UI. Failures (and a run's
+    end) call the waker once, so the app drains at once instead of at its next tick; at most one wake
+    is in flight, so a flood of failures cannot flood the UI queue either.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[Any] = []
+        self._waker: Waker | None = None
+        self._wake_pending = False
+        self.pushed = 0
+
+    def set_waker(self, waker: Waker | None) -> None:
+        with self._lock:
+            self._waker = waker
+            self._wake_pending = False
+
+    def push(self, item: Any) -> None:
+        urgent = isinstance(item, ev.NodeFailed | RunEnded | GraphProblem) or (
+            isinstance(item, ev.RunFinished) and item.status != "ok"
+        )
+        wake = None
+        with self._lock:
+            self._items.append(item)
+            self.pushed += 1
+            if urgent and self._waker is not None and not self._wake_pending:
+                self._wake_pending = True
+                wake = self._waker
+        if wake is not None:
+            wake()
+
+    def extend(self, items: Sequence[Any]) -> None:
+        for item in items:
+            self.push(item)
+
+    def drain(self) -> list[Any]:
+        with self._lock:
+            items, self._items = self._items, []
+            self._wake_pending = False
+        return items
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+class Controller(Protocol):
+    """What the app asks of its engine side; the real one and the replay one both implement it."""
+
+    buffer: EventBuffer
+    pipeline: str
+    watch_available: bool
+    watching: bool
+
+    def start(self) -> None: ...
+    def run(self, *, recompute: Sequence[str] = ()) -> bool: ...
+    def resume(self) -> bool: ...
+    def stop(self) -> None: ...
+    def set_watch(self, on: bool) -> bool: ...
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class Settings:
+    """The run request as the user gave it on the command line."""
+
+    pipeline: str
+    outputs: list[str] | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+    config: dict[str, str] = field(default_factory=dict)
+    cache_dir: str | None = None
+    no_cache: bool = False
+    cwd: str | None = None
+    watch: bool = True
+
+
+# ------------------------------------------------------------------------------------- graph dump
+
+_DUMP = r"""
+import json, os, sys
+args = json.loads(sys.argv[1])
+try:
+    from engine.cli import parse_value
+    from engine.driver import Driver
+    from engine.errors import RippleError
+    dr = Driver({k: parse_value(v) for k, v in args["config"].items()}, args["pipeline"])
+except RippleError as exc:
+    print(json.dumps({"error": exc.message, "file": exc.file, "line": exc.line}))
+    sys.exit(0)
+except Exception as exc:
+    print(json.dumps({"error": f"{type(exc).__name__}: {exc}", "file": "", "line": 0}))
+    sys.exit(0)
+g = dr.graph
+nodes = []
+for name in g.order:
+    n = g.nodes[name]
+    nodes.append({"name": name, "module": n.module, "file": n.file, "line": n.line, "kind": n.kind,
+                  "deps": [s for s in n.deps.values() if s in g.nodes],
+                  "inputs": [s for s in n.deps.values() if s not in g.nodes],
+                  "doc": (n.doc or "").split("\n")[0]})
+store_dir = args.get("cache_dir") or os.environ.get("RIPPLE_CACHE_DIR") or ""
+if not store_dir:
+    try:
+        from engine.cache import default_store_dir
+        store_dir = str(default_store_dir(dr))
+    except Exception:
+        store_dir = str(dr.project_root / ".ripple")
+doc = {"pipeline": dr.pipeline_name, "order": list(g.order), "nodes": nodes, "store_dir": store_dir}
+try:
+    from engine.store import DB_NAME, Store
+    if os.path.exists(os.path.join(store_dir, DB_NAME)):
+        st = Store(store_dir)
+        runs = st.runs(limit=200)
+        doc["lifetime"] = {"ran": sum(r.ran for r in runs), "cached": sum(r.cached for r in runs)}
+        if len(nodes) <= 500:
+            hist, versions = {}, {}
+            for name in g.order:
+                recs = st.node_history(name, 20)
+                secs = [h.seconds for h in recs if h.seconds is not None and not h.hit]
+                if secs:
+                    hist[name] = secs[::-1]
+                if recs and (recs[0].code_version or recs[0].data_version):
+                    versions[name] = [recs[0].code_version, recs[0].data_version]
+            doc["history"] = hist
+            doc["versions"] = versions
+except Exception:
+    pass
+print(json.dumps(doc, default=str))
+"""
+
+
+@dataclass(slots=True)
+class GraphDump:
+    graph: GraphInfo | None
+    problem: GraphProblem | None = None
+    lifetime: Lifetime | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+def dump_graph(settings: Settings, timeout: float = 60.0) -> GraphDump:
+    """Ask a fresh interpreter for the graph, so the dashboard never holds stale user code."""
+    args = json.dumps({"pipeline": settings.pipeline, "config": settings.config, "cache_dir": settings.cache_dir})
+    try:
+        proc = subprocess.run([sys.executable, "-c", _DUMP, args], capture_output=True, text=True,
+                              timeout=timeout, cwd=settings.cwd)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return GraphDump(None, GraphProblem(f"could not load the graph: {exc}"))
+    last = (proc.stdout.strip().splitlines() or [""])[-1]
+    try:
+        doc = json.loads(last)
+    except json.JSONDecodeError:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return GraphDump(None, GraphProblem(f"could not load the graph: {tail}"))
+    if "error" in doc:
+        return GraphDump(None, GraphProblem(doc["error"], doc.get("file", ""), int(doc.get("line") or 0)))
+    life = doc.get("lifetime")
+    return GraphDump(GraphInfo.from_dict(doc), None, Lifetime(life["ran"], life["cached"]) if life else None,
+                     doc.get("history", {}))
+
+
+# ------------------------------------------------------------------------------------- child runs
+
+_CHILD = r"""
+import json, os, sys
+args = json.loads(sys.argv[1])
+out = os.fdopen(os.dup(1), "w", buffering=1)
+os.dup2(2, 1)  # user prints go to stderr; stdout carries only events
+from engine.cli import parse_value
+from engine.driver import Driver
+dr = Driver({k: parse_value(v) for k, v in args["config"].items()}, args["pipeline"])
+if not args["no_cache"]:
+    try:
+        dr.with_cache(args["cache_dir"], behaviors={n: "recompute" for n in args["recompute"]})
+    except ImportError:
+        pass
+dr.add_listener(lambda e: out.write(e.to_json() + "\n"))
+g = dr.graph
+outputs = args["outputs"] or [n for n in g.order if not g.dag.succ[n]]
+inputs = {k: parse_value(v, g.externals[k].type if k in g.externals else None) for k, v in args["inputs"].items()}
+res = dr.run(outputs, inputs=inputs, run_id=args["run_id"])
+out.flush()
+sys.exit(0 if res.status == "ok" else 1)
+"""
+
+
+@dataclass(slots=True)
+class Outcome:
+    run_id: str
+    status: str
+    returncode: int | None
+    reason: str
+
+
+class ChildRun:
+    """Stand-in for ``engine.runner.IsolatedRun`` (same shape) used when the runner is not installed."""
+
+    def __init__(self, request: Any, on_event: Callable[[ev.Event], None], *, worker: Any = None) -> None:
+        self.request = request
+        self.on_event = on_event
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+        self._stopped = False
+        self._finished: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        r = self.request
+        args = json.dumps({"pipeline": r.pipeline, "outputs": r.outputs, "inputs": r.inputs, "config": r.config,
+                           "cache_dir": r.cache_dir, "no_cache": r.no_cache, "recompute": r.recompute,
+                           "run_id": r.run_id})
+        self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, args], stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, cwd=r.cwd)
+        self._reader = threading.Thread(target=self._read, daemon=True, name="ripple-tui-reader")
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        for line in self._proc.stdout:
+            if line.startswith("{"):
+                try:
+                    event = ev.from_json(line)
+                except (ValueError, KeyError, TypeError):
+                    continue
+                if isinstance(event, ev.RunFinished):
+                    self._finished = event.status
+                self.on_event(event)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stopped = True
+        if self.running and self._proc is not None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+
+    def wait(self, timeout: float | None = None) -> Outcome:
+        assert self._proc is not None
+        rc = self._proc.wait(timeout)
+        if self._reader is not None:
+            self._reader.join(timeout)
+        err = self._proc.stderr.read() if self._proc.stderr else ""
+        rid = self.request.run_id or ""
+        if self._stopped:
+            return Outcome(rid, "cancelled", rc, "stopped")
+        if self._finished is not None:
+            return Outcome(rid, self._finished, rc, "")
+        tail = (err.strip().splitlines() or [f"exit status {rc}"])[-1]
+        return Outcome(rid, "crashed" if rc and rc < 0 else "error", rc, tail)
+
+
+@dataclass(slots=True)
+class _Request:
+    """Field-compatible with ``engine.runner.RunRequest`` for the fallback runner."""
+
+    pipeline: str
+    outputs: list[str] | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+    config: dict[str, str] = field(default_factory=dict)
+    cache_dir: str | None = None
+    no_cache: bool = False
+    recompute: list[str] = field(default_factory=list)
+    cwd: str | None = None
+    run_id: str | None = None
+
+
+def _runner() -> tuple[Any, Any, Any]:
+    """(RunRequest, IsolatedRun, WarmWorker) from the engine when it has them, else the fallbacks."""
+    try:
+        from engine.runner import IsolatedRun, RunRequest, WarmWorker
+    except ImportError:
+        return _Request, ChildRun, None
+    return RunRequest, IsolatedRun, WarmWorker
+
+
+class RunController:
+    """Owns the isolated runs, the watcher and the warm worker; reports only through the buffer."""
+
+    def __init__(self, settings: Settings, buffer: EventBuffer | None = None) -> None:
+        self.settings = settings
+        self.pipeline = settings.pipeline
+        self.buffer = buffer or EventBuffer()
+        self._lock = threading.RLock()
+        self._run: Any = None
+        self._run_id: str | None = None
+        self._recompute: list[str] = []
+        self._watcher: Any = None
+        self._worker: Any = None
+        self._closed = False
+        self.watching = False
+        try:
+            import engine.watch  # noqa: F401
+        except ImportError:
+            self.watch_available = False
+        else:
+            self.watch_available = True
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Load the graph, start watching and the first run, all off the UI thread."""
+        threading.Thread(target=self._start, daemon=True, name="ripple-tui-start").start()
+
+    def _start(self) -> None:
+        _, _, warm = _runner()
+        if warm is not None:
+            try:
+                self._worker = warm(self.settings.pipeline, cwd=self.settings.cwd)
+            except Exception as exc:  # noqa: BLE001 - a warm worker only saves start-up time
+                self.buffer.push(ev.Message("", 0.0, level="warning", text=f"no warm worker: {exc}"))
+                self._worker = None
+        self._start_run([])
+        self.refresh_graph(with_history=True)
+        if self.settings.watch and self.watch_available:
+            self.set_watch(True)
+
+    def refresh_graph(self, *, with_history: bool = False) -> bool:
+        dump = dump_graph(self.settings)
+        if dump.graph is None:
+            self.buffer.push(dump.problem or GraphProblem("could not load the graph"))
+            return False
+        self.buffer.push(GraphLoaded(dump.graph))
+        if with_history:
+            if dump.lifetime is not None:
+                self.buffer.push(dump.lifetime)
+            if dump.history:
+                self.buffer.push(NodeHistory(dump.history))
+        return True
+
+    def close(self) -> None:
+        self._closed = True
+        self.set_watch(False)
+        with self._lock:
+            run, self._run = self._run, None
+        if run is not None:
+            run.stop(timeout=1.0)
+        if self._worker is not None:
+            try:
+                self._worker.close()
+            except Exception:  # noqa: BLE001 - closing on exit is best effort
+                pass
+
+    # ---------------------------------------------------------------- runs
+    def run(self, *, recompute: Sequence[str] = ()) -> bool:
+        threading.Thread(target=self._start_run, args=(list(recompute),), daemon=True, name="ripple-tui-run").start()
+        return True
+
+    def resume(self) -> bool:
+        """A failed run resumes by running again: everything that succeeded is a cache hit now."""
+        return self.run()
+
+    def stop(self) -> None:
+        with self._lock:
+            run = self._run
+        if run is not None:
+            threading.Thread(target=run.stop, daemon=True, name="ripple-tui-stop").start()
+
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self._run is not None and bool(self._run.running)
+
+    def _start_run(self, recompute: list[str]) -> None:
+        request_cls, run_cls, _ = _runner()
+        with self._lock:
+            if self._closed:
+                return
+            old = self._run
+            if old is not None and old.running:
+                old.stop()  # a newer request makes the running one outdated
+            run_id = uuid.uuid4().hex[:12]
+            s = self.settings
+            request = request_cls(pipeline=s.pipeline, outputs=s.outputs, inputs=dict(s.inputs), config=dict(s.config),
+                                  cache_dir=s.cache_dir, no_cache=s.no_cache, recompute=recompute, cwd=s.cwd,
+                                  run_id=run_id)
+            self._run_id = run_id
+
+            def on_event(event: ev.Event, run_id: str = run_id) -> None:
+                if self._run_id == run_id:
+                    self.buffer.push(event)
+
+            kwargs = {"worker": self._worker} if self._worker is not None else {}
+            run = run_cls(request, on_event, **kwargs)
+            self._run = run
+            try:
+                run.start()
+            except Exception as exc:  # noqa: BLE001 - show why the run could not start
+                self.buffer.push(RunEnded(run_id, "error", f"could not start the run: {exc}"))
+                self._run = None
+                return
+        threading.Thread(target=self._await, args=(run, run_id), daemon=True, name="ripple-tui-wait").start()
+
+    def _await(self, run: Any, run_id: str) -> None:
+        outcome = run.wait()
+        if self._run_id == run_id:
+            self.buffer.push(RunEnded(run_id, outcome.status, outcome.reason))
+
+    # ---------------------------------------------------------------- watching
+    def set_watch(self, on: bool) -> bool:
+        if not self.watch_available:
+            return False
+        with self._lock:
+            if on and self._watcher is None and not self._closed:
+                from engine.watch import Watcher
+
+                try:
+                    self._watcher = Watcher(self.settings.pipeline, self._on_change)
+                    self._watcher.start()
+                except Exception as exc:  # noqa: BLE001 - watching is optional; say why it is off
+                    self._watcher = None
+                    self.buffer.push(ev.Message("", 0.0, level="warning", text=f"watch unavailable: {exc}"))
+                    return False
+            elif not on and self._watcher is not None:
+                watcher, self._watcher = self._watcher, None
+                try:
+                    watcher.stop()
+                except Exception:  # noqa: BLE001 - best effort on the way out
+                    pass
+            self.watching = self._watcher is not None
+            self.buffer.push(WatchState(self.watching))
+            return self.watching
+
+    def _on_change(self, change: Any) -> None:
+        """Called on the watcher's thread: report, refresh the graph, re-run what the save affected."""
+        err = getattr(change, "error", None)
+        self.buffer.push(ChangeDetected(change.summary, [str(f) for f in change.files],
+                                        list(change.changed_functions or ()), change.affected_nodes))
+        if err is not None:
+            self.buffer.push(GraphProblem(getattr(err, "message", str(err)), getattr(err, "file", ""),
+                                          getattr(err, "line", 0)))
+            return
+        if change.code_changed and not self.refresh_graph():
+            return
+        if change.affected_nodes is None or change.affected_nodes:
+            self._start_run([])
+
