@@ -222,6 +222,8 @@ class Session:
         self.keys: dict[str, str | None] = {}
         self.reads: dict[str, ReadRecorder] = {}
         self._default_dvs: dict[str, list[tuple[str, str | None]]] = {}
+        self.in_items = False
+        self._item_versions: dict[str, list[str | None]] = {}
         self.hits = 0
         self.misses = 0
         self.started = time.time()
@@ -370,8 +372,12 @@ class Session:
         self.cache.by_behavior[behavior]["hits"] += 1
         why = "unchanged since " + time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.created))
         self.decisions[node.name] = Decision(node.name, True, why, key, entry.code_version, entry)
-        self.node_rows.append({"node": node.name, "status": ev.CACHED, "seconds": 0.0, "hit": True, "why": why,
-                               "key": key, "data_version": entry.data_version, "code_version": entry.code_version})
+        if self.in_items:
+            self._item_versions.setdefault(node.name, []).append(entry.data_version)
+        else:
+            self.node_rows.append({"node": node.name, "status": ev.CACHED, "seconds": 0.0, "hit": True, "why": why,
+                                   "key": key, "data_version": entry.data_version,
+                                   "code_version": entry.code_version})
         log.debug("%s: hit (%s)", node.name, why)
         store = self.store
 
@@ -404,7 +410,8 @@ class Session:
         row = {"node": node.name, "status": ev.RAN, "seconds": seconds, "hit": False,
                "why": self.decisions.get(node.name, Decision(node.name, False, "")).why,
                "code_version": self.cache.code_version(node).digest}
-        self.node_rows.append(row)
+        if not self.in_items:
+            self.node_rows.append(row)
         if behavior == "disable":
             fresh = "disabled:" + uuid.uuid4().hex
             self.dv[node.name] = self.dv[(node.name,)] = fresh
@@ -414,6 +421,8 @@ class Session:
             self._warn(node.name, f"{node.name} ({node.location}) returned a value that cannot be fingerprinted "
                                   f"({why}); it and its dependents are not cached this run")
         self.dv[node.name] = self.dv[(node.name,)] = fp
+        if self.in_items:
+            self._item_versions.setdefault(node.name, []).append(fp)
         row["data_version"] = fp
         if behavior == "ignore":
             self.ignored.add(node.name)
@@ -452,8 +461,20 @@ class Session:
 
     def observe(self, name: str, value: Any) -> None:
         """Version a value computed outside ``lookup``/``store`` (fan-out items and their results)."""
-        fp, _ = try_fingerprint(value)
+        versions = self._item_versions.pop(name, None)
+        if versions is not None and isinstance(value, list):
+            fp = combine("items", *versions) if len(versions) == len(value) and None not in versions else None
+        else:
+            fp, _ = try_fingerprint(value)
         self.dv[name] = self.dv[(name,)] = fp
+
+    def enter_item(self, expander: str, item: Any) -> None:
+        """Per-item caching of fan-out nodes: each item's results get their own keys."""
+        self.in_items = True
+        self.dv[expander] = try_fingerprint(item)[0]
+
+    def leave_items(self) -> None:
+        self.in_items = False
 
     def failed(self, step: Step) -> None:
         self.dv[step.name] = self.dv[(step.name,)] = UNCACHEABLE

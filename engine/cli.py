@@ -67,7 +67,7 @@ def _outputs(driver: Any, spec: str | None) -> list[str]:
     if spec:
         return [o.strip() for o in spec.split(",") if o.strip()]
     g = driver.graph
-    return [n for n in g.order if not g.dag.succ[n]]
+    return [n for n in g.order if not g.succ[n]]
 
 
 def _driver(args: argparse.Namespace, *, cache: bool = True) -> Any:
@@ -127,9 +127,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                             "type": type(result.error).__name__, "location": node.location if node else ""}
         print(json.dumps(doc, default=str))
         return 0 if result.status == "ok" else 1
-    from .report import print_run
-
     from rich.console import Console
+
+    from .report import print_run
 
     console = Console(stderr=False)
     live = None

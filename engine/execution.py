@@ -12,14 +12,16 @@ node runs and stores its value after. Without one, nothing is versioned.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import os
 import time
 import traceback
+from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
 from concurrent import futures as cf
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from . import events as ev
@@ -128,6 +130,12 @@ class CacheSession(Protocol):
         """Version a value the loop computed without ``lookup``/``store`` (fan-out items)."""
         ...
 
+    def enter_item(self, expander: str, item: Any) -> None:
+        """Following lookups are for one item of a fan-out (keys include the item's version)."""
+        ...
+
+    def leave_items(self) -> None: ...
+
 
 class Executor(Protocol):
     """Runs node calls somewhere; ``None`` from ``pool()`` means inline in this thread."""
@@ -227,7 +235,7 @@ def compile_plan(graph: Graph, final_vars: list[str], provided: set[str], overri
             )
     needed: set[str] = set()
     stack = [n for n in final_vars if n in nodes and n not in overrides]
-    preds = graph.dag.pred
+    preds = graph.pred
     while stack:
         n = stack.pop()
         if n in needed:
@@ -271,7 +279,7 @@ def _plan_with_fanout(
     expanders: list[str],
     externals: list[str],
 ) -> Plan:
-    nodes, index, succ = graph.nodes, graph.index, graph.dag.succ
+    nodes, index, succ = graph.nodes, graph.index, graph.succ
     unit_of: dict[str, str] = {n: n for n in needed}
     groups: dict[str, FanOut] = {}
     for exp in sorted(expanders, key=index.__getitem__):
@@ -313,7 +321,7 @@ def _plan_with_fanout(
     unit_deps: dict[str, set[str]] = {u: set() for u in set(unit_of.values())}
     for name in needed:
         u = unit_of[name]
-        for p in graph.dag.pred[name]:
+        for p in graph.pred[name]:
             if p in needed and unit_of[p] != u:
                 unit_deps[u].add(unit_of[p])
     dependents: dict[str, list[str]] = {u: [] for u in unit_deps}
@@ -597,63 +605,103 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
         for name in fan.nodes:
             state.skipped(name, culprit)
         return
-    state.started(exp.name)
-    t = time.perf_counter()
-    try:
-        items = list(exp.node.fn(**state.kwargs(exp)))
-    except Exception as exc:  # noqa: BLE001
-        state.failed(exp.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, time.perf_counter() - t)
-        for step in fan.block:
-            state.skipped(step.name, exp.name)
-        return
-    state.records[exp.name] = NodeRecord(exp.name, ev.RAN, time.perf_counter() - t, f"{len(items)} items")
+    items: list[Any] | None = None
     if state.cache is not None:
-        state.cache.observe(exp.name, items)
-    if state.bus:
-        state.emit(ev.NodeFinished(state.run_id, time.time(), node=exp.name, seconds=time.perf_counter() - t,
-                                   why=f"{len(items)} items"))
+        lazy, why = state.cache.lookup(exp, values)
+        if lazy is not None:
+            try:
+                items = list(lazy.load())
+                state.cached(exp, why)
+            except Exception:  # noqa: BLE001 - damaged entry: run the expander instead
+                items = None
+    if items is None:
+        state.started(exp.name)
+        t = time.perf_counter()
+        try:
+            items = list(exp.node.fn(**state.kwargs(exp)))
+        except Exception as exc:  # noqa: BLE001
+            state.failed(exp.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, time.perf_counter() - t)
+            for step in fan.block:
+                state.skipped(step.name, exp.name)
+            return
+        elapsed = time.perf_counter() - t
+        why = f"{len(items)} items"
+        if state.cache is not None:
+            state.finished(exp, items, elapsed, why)
+        else:
+            state.records[exp.name] = NodeRecord(exp.name, ev.RAN, elapsed, why)
+            if state.bus:
+                state.emit(ev.NodeFinished(state.run_id, time.time(), node=exp.name, seconds=elapsed, why=why))
     per_item: dict[str, list[Any]] = {s.name: [] for s in fan.block}
     seconds: dict[str, float] = dict.fromkeys(per_item, 0.0)
+    hits: dict[str, int] = dict.fromkeys(per_item, 0)
+    cache = state.cache
     for i, item in enumerate(items):
-        local: dict[Any, Any] = dict(values)
-        local[exp.name] = item
+        local: Any = ChainMap({exp.name: item}, values)
+        if cache is not None:
+            cache.enter_item(exp.name, item)
         for step in fan.block:
             if step.name in state.bad:
                 continue
             culprit = state.blocked_by(step)
-            if culprit is not None:  # an upstream block node failed on an earlier item or this one
+            if culprit is not None:
                 state.skipped(step.name, culprit)
                 continue
             task = f"{exp.name}[{i}]"
+            if cache is not None:
+                lazy, _why = cache.lookup(step, local)
+                if lazy is not None:
+                    local[step.name] = lazy
+                    per_item[step.name].append(lazy)
+                    hits[step.name] += 1
+                    continue
             state.started(step.name, task)
             t = time.perf_counter()
             try:
                 value = step.node.fn(**{p: state.materialize(s, local) for p, s in step.args})
+                if step.node.checks:  # @check_output applies per item inside a fan-out too
+                    state.checks(step.node, value)
             except Exception as exc:  # noqa: BLE001
                 state.failed(step.name, (type(exc).__name__, f"item {i}: {exc}", _fmt_tb(exc)), exc,
                              time.perf_counter() - t, task)
                 continue
-            seconds[step.name] += time.perf_counter() - t
+            elapsed = time.perf_counter() - t
+            seconds[step.name] += elapsed
             local[step.name] = value
             per_item[step.name].append(value)
-    _finish_fanout(state, fan, items, per_item, seconds)
+            if cache is not None:
+                cache.save(step, value, elapsed, ())
+    if cache is not None:
+        cache.leave_items()
+    _finish_fanout(state, fan, items, per_item, seconds, hits)
 
 
 def _finish_fanout(state: _RunState, fan: FanOut, items: list[Any], per_item: dict[str, list[Any]],
-                   seconds: dict[str, float]) -> None:
+                   seconds: dict[str, float], hits: dict[str, int] | None = None) -> None:
     values = state.values
     values[(fan.name,)] = items
     for step in fan.block:
         if step.name in state.bad:
             continue
-        values[step.name] = per_item[step.name]
-        values[(step.name,)] = per_item[step.name]
+        got = per_item[step.name]
+        if any(type(v) is Lazy for v in got):
+            got = Lazy(functools.partial(_load_all, got))  # type: ignore[assignment]
+        values[step.name] = values[(step.name,)] = got
+        n_hit = (hits or {}).get(step.name, 0)
         if state.cache is not None:
             state.cache.observe(step.name, per_item[step.name])
-        state.records[step.name] = NodeRecord(step.name, ev.RAN, seconds[step.name], f"{len(items)} items")
+        if items and n_hit == len(items):
+            state.cached(step, f"all {len(items)} items cached")
+            continue
+        why = f"{len(items) - n_hit} of {len(items)} items ran" if n_hit else f"{len(items)} items"
+        state.records[step.name] = NodeRecord(step.name, ev.RAN, seconds[step.name], why)
         if state.bus:
             state.emit(ev.NodeFinished(state.run_id, time.time(), node=step.name, seconds=seconds[step.name],
-                                       why=f"{len(items)} items"))
+                                       why=why))
+
+
+def _load_all(items: list[Any]) -> list[Any]:
+    return [v.load() if type(v) is Lazy else v for v in items]
 
 
 def _run_pool(state: _RunState, pool: cf.Executor, remote: bool) -> None:

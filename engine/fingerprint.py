@@ -69,17 +69,19 @@ class Unfingerprintable(Exception):
 
 
 class _Ctx:
-    """Per-call state: the streaming hasher and the ids of containers on the current path."""
+    """Per-call state: hasher, ids of containers on the current path, dict-key plans, file versioner."""
 
-    __slots__ = ("h", "active", "plans")
+    __slots__ = ("h", "active", "plans", "file_version")
 
-    def __init__(self, parent: _Ctx | None = None) -> None:
+    def __init__(self, parent: _Ctx | None = None, file_version: FileVersionFn | None = None) -> None:
         self.h = _xxh128()
+        self.file_version = parent.file_version if parent is not None else file_version
         self.active: set[int] = parent.active if parent is not None else set()
         self.plans: dict[tuple, tuple[bytes, list[tuple[Any, bytes]]]] = parent.plans if parent is not None else {}
 
 
 Encoder = Callable[[Any, bytearray, _Ctx, int], None]
+FileVersionFn = Callable[[Any], str]
 
 # Process-wide memo: resolved encoder per exact type (cleared by ``register``).
 _ENCODER_MEMO: dict[type, Encoder] = {}
@@ -91,17 +93,19 @@ _EXTENSIONS: dict[type, Callable[[Any], bytes | str | None]] = {}
 # public API
 
 
-def fingerprint(obj: Any) -> str | None:
+def fingerprint(obj: Any, *, file_version: FileVersionFn | None = None) -> str | None:
     """Return the 32-hex-char data version of ``obj``, or ``None`` if it cannot be versioned safely.
 
     ``None`` means "do not cache by this value": callers treat the node as uncacheable and warn once.
+    ``file_version`` versions ``Path``/``File`` values (default: :func:`engine.files.file_version`,
+    which reads the content; pass ``FileVersions(memo).version`` for the stat fast path).
     """
-    return try_fingerprint(obj)[0]
+    return try_fingerprint(obj, file_version=file_version)[0]
 
 
-def try_fingerprint(obj: Any) -> tuple[str | None, str | None]:
+def try_fingerprint(obj: Any, *, file_version: FileVersionFn | None = None) -> tuple[str | None, str | None]:
     """Like :func:`fingerprint` but also says *why* a value is unfingerprintable (for the warning)."""
-    ctx = _Ctx()
+    ctx = _Ctx(file_version=file_version)
     out = bytearray()
     try:
         _enc(obj, out, ctx, 0)
@@ -457,20 +461,25 @@ def _enc_type(obj: type, out: bytearray, ctx: _Ctx, depth: int) -> None:
     out += b"y"
 
 
-def _enc_path(obj: PurePath, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    from .files import file_version
+def _content_version(path: Any, ctx: _Ctx) -> bytes:
+    fv = ctx.file_version
+    if fv is None:
+        from .files import file_version as fv
+    v = fv(path)
+    b = v.encode("utf-8", "surrogatepass")
+    return _TQ(b"v", len(b)) + b
 
+
+def _enc_path(obj: PurePath, out: bytearray, ctx: _Ctx, depth: int) -> None:
     _enc_str(f"{type(obj).__name__}:{obj}", out, ctx, depth)
     out += b"P"
-    out += bytes.fromhex(file_version(obj))
+    out += _content_version(obj, ctx)
 
 
 def _enc_file(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    from .files import file_version
-
     _enc_str(str(obj.path), out, ctx, depth)
     out += b"L"
-    out += bytes.fromhex(file_version(obj.path))
+    out += _content_version(obj.path, ctx)
 
 
 def _unsupported(why: str) -> Encoder:

@@ -101,6 +101,9 @@ class _Item:
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    raw = getattr(fn, "__annotations__", None) or {}
+    if not any(isinstance(v, str) for v in raw.values()):
+        return raw
     try:
         return typing.get_type_hints(fn)
     except Exception:  # noqa: BLE001 - unresolvable forward refs: fall back to raw annotations
@@ -136,7 +139,15 @@ def nodes_from_function(fn: Callable[..., Any], cfg: Mapping[str, Any]) -> list[
         return []
     file, line = _where(fn)
     name = _node_name(fn, spec)
-    sig = inspect.signature(fn)
+    code = fn.__code__
+    if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+        raise GraphError(f"{name}() takes *args/**kwargs; every parameter must be named.", file=file, line=line, node=name)
+    if code.co_posonlyargcount:
+        raise GraphError(f"{name}() has positional-only parameters; nodes are called by keyword.", file=file, line=line, node=name)
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    defaults = fn.__defaults__ or ()
+    optional = set(names[code.co_argcount - len(defaults): code.co_argcount]) if defaults else set()
+    optional.update(fn.__kwdefaults__ or ())
     hints = _hints(fn)
     ret = hints.get("return", EMPTY)
     kind = "function"
@@ -146,26 +157,19 @@ def nodes_from_function(fn: Callable[..., Any], cfg: Mapping[str, Any]) -> list[
         args = typing.get_args(ret)
         item_type = args[0] if args else Any
     params: dict[str, Any] = {}
-    optional = set()
     collect_param = None
-    for pname, param in sig.parameters.items():
-        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            raise GraphError(f"{name}() takes *args/**kwargs; every parameter must be named.", file=file, line=line, node=name)
-        if param.kind is param.POSITIONAL_ONLY:
-            raise GraphError(f"{name}() has positional-only parameters; nodes are called by keyword.", file=file, line=line, node=name)
+    for pname in names:
         ptype = hints.get(pname, EMPTY)
-        if typing.get_origin(ptype) is Collect:
+        if ptype is not EMPTY and typing.get_origin(ptype) is Collect:
             if collect_param is not None:
                 raise GraphError(f"{name}() has two Collect[...] parameters; collect one per node.", file=file, line=line, node=name)
             collect_param = pname
             kind = "collect" if kind == "function" else kind
             ptype = (typing.get_args(ptype) or (Any,))[0]
         params[pname] = ptype
-        if param.default is not EMPTY:
-            optional.add(pname)
     if kind == "expand" and collect_param:
         raise GraphError(f"{name}() both collects and fans out; split it into two nodes.", file=file, line=line, node=name)
-    doc = inspect.getdoc(fn) or ""
+    doc = inspect.cleandoc(fn.__doc__) if fn.__doc__ else ""
     base = Node(
         name=name,
         fn=fn,
@@ -241,17 +245,18 @@ class Graph:
     """The validated DAG of one pipeline under one config."""
 
     def __init__(self, nodes: dict[str, Node], config: Mapping[str, Any]) -> None:
-        import networkx as nx  # lazy: ~80 ms of import that `import engine` must not pay
-
         self.nodes = nodes
         self.config = dict(config)
-        self.dag = nx.DiGraph()
-        self.dag.add_nodes_from(nodes)
+        #: adjacency as plain dicts (name -> {neighbour: parameter}); ``dag`` is the networkx view
+        self.pred: dict[str, dict[str, str]] = {n: {} for n in nodes}
+        self.succ: dict[str, dict[str, str]] = {n: {} for n in nodes}
+        self._dag: Any = None
         externals: dict[str, External] = {}
         for node in nodes.values():
             for param, src in node.deps.items():
                 if src in nodes:
-                    self.dag.add_edge(src, node.name, param=param)
+                    self.pred[node.name][src] = param
+                    self.succ[src][node.name] = param
                 else:
                     ext = externals.get(src)
                     if ext is None:
@@ -260,20 +265,48 @@ class Graph:
                     if param not in node.optional:
                         ext.required = True
         self.externals = externals
-        self._check_cycles()
-        self.order: list[str] = list(nx.lexicographical_topological_sort(self.dag, key=lambda n: (nodes[n].file, nodes[n].line, n)))
+        self.order: list[str] = self._topological_order()
         self.index = {name: i for i, name in enumerate(self.order)}
         self._check_types()
         self._check_collects()
         self._check_nested_fanout()
 
-    def _check_cycles(self) -> None:
+    @property
+    def dag(self) -> Any:
+        """The graph as a ``networkx.DiGraph`` (edge attribute ``param``), built on first use."""
+        if self._dag is None:
+            import networkx as nx  # lazy: ~80 ms of import that building a graph must not pay
+
+            g = nx.DiGraph()
+            g.add_nodes_from(self.nodes)
+            g.add_edges_from((src, dst, {"param": p}) for dst, ps in self.pred.items() for src, p in ps.items())
+            self._dag = g
+        return self._dag
+
+    def _topological_order(self) -> list[str]:
+        """Kahn's algorithm, ties broken by source position so the order reads like the code."""
+        import heapq
+
+        nodes = self.nodes
+        remaining = {n: len(p) for n, p in self.pred.items()}
+        heap = [((nodes[n].file, nodes[n].line, n)) for n, c in remaining.items() if c == 0]
+        heapq.heapify(heap)
+        order: list[str] = []
+        while heap:
+            _, _, n = heapq.heappop(heap)
+            order.append(n)
+            for s in self.succ[n]:
+                remaining[s] -= 1
+                if remaining[s] == 0:
+                    heapq.heappush(heap, (nodes[s].file, nodes[s].line, s))
+        if len(order) != len(nodes):
+            self._raise_cycle()
+        return order
+
+    def _raise_cycle(self) -> None:
         import networkx as nx
 
-        try:
-            cycle = nx.find_cycle(self.dag)
-        except nx.NetworkXNoCycle:
-            return
+        cycle = nx.find_cycle(self.dag)
         names = [u for u, _ in cycle] + [cycle[0][0]]
         first = self.nodes[names[0]]
         raise GraphError(
@@ -284,17 +317,22 @@ class Graph:
         )
 
     def _check_types(self) -> None:
-        for up, down, data in self.dag.edges(data=True):
-            u, d = self.nodes[up], self.nodes[down]
-            wanted = d.param_types.get(data["param"], EMPTY)
-            if not types_compatible(u.type, wanted):
-                raise GraphError(
-                    f"type mismatch: {up} produces {_tname(u.type)} but {down}({data['param']}: {_tname(wanted)}) "
-                    f"expects {_tname(wanted)}; fix one of the annotations.",
-                    file=d.file,
-                    line=d.line,
-                    node=down,
-                )
+        for down, ups in self.pred.items():
+            d = self.nodes[down]
+            for up, param in ups.items():
+                self._check_edge(self.nodes[up], d, param)
+
+    def _check_edge(self, u: Node, d: Node, param: str) -> None:
+        up, down = u.name, d.name
+        wanted = d.param_types.get(param, EMPTY)
+        if not types_compatible(u.type, wanted):
+            raise GraphError(
+                f"type mismatch: {up} produces {_tname(u.type)} but {down}({param}: {_tname(wanted)}) "
+                f"expects {_tname(wanted)}; fix one of the annotations.",
+                file=d.file,
+                line=d.line,
+                node=down,
+            )
 
     def _check_collects(self) -> None:
         """A ``Collect[...]`` parameter must be fed per item by a fan-out; caught here, at build time,
@@ -320,7 +358,7 @@ class Graph:
             stack, seen = [exp.name], {exp.name}
             while stack:
                 cur = stack.pop()
-                for s in self.dag.succ[cur]:
+                for s in self.succ[cur]:
                     node = self.nodes[s]
                     if s in seen or node.collect_param and node.deps[node.collect_param] == cur:
                         continue
@@ -337,7 +375,7 @@ class Graph:
         """Every node needed to compute ``names`` (inclusive), walked iteratively."""
         seen: set[str] = set()
         stack = list(names)
-        preds = self.dag.pred
+        preds = self.pred
         while stack:
             n = stack.pop()
             if n in seen:
@@ -349,7 +387,7 @@ class Graph:
     def downstream(self, names: Iterable[str]) -> set[str]:
         seen: set[str] = set()
         stack = list(names)
-        succ = self.dag.succ
+        succ = self.succ
         while stack:
             n = stack.pop()
             if n in seen:

@@ -22,7 +22,7 @@ def _names(graph: Graph, final_vars: Iterable[str] | None) -> list[str]:
 
 
 def _tname(t: Any) -> str:
-    if t is None or t is getattr(__import__("inspect"), "Parameter").empty:
+    if t is None or t is __import__("inspect").Parameter.empty:
         return ""
     return getattr(t, "__name__", None) or str(t).replace("typing.", "")
 
@@ -32,7 +32,7 @@ def render_graph(graph: Graph, fmt: str = "text", final_vars: Iterable[str] | No
         raise UsageError(f"unknown graph format {fmt!r}; use one of {', '.join(FORMATS)}.")
     names = _names(graph, final_vars)
     keep = set(names)
-    pred = graph.dag.pred
+    pred = graph.pred
     externals = sorted({src for n in names for src in graph.nodes[n].deps.values() if src not in graph.nodes})
     if fmt == "text":
         width = max((len(n) for n in names), default=0)
@@ -95,7 +95,7 @@ def print_graph(graph: Graph, result: RunResult | None) -> None:
             continue
         rec = records.get(name)
         status = f" [{STATUS_STYLE.get(rec.status, '')}]{rec.status}[/] {rec.seconds:.3f}s" if rec else ""
-        parents = [p for p in graph.dag.pred[name] if p in branches]
+        parents = [p for p in graph.pred[name] if p in branches]
         holder = branches[parents[-1]] if parents else tree
         branches[name] = holder.add(f"{name}{status}")
     Console().print(tree)

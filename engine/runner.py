@@ -204,12 +204,13 @@ def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str) -> 
             "line": n.line,
         }
     modules = {}
+    engine_dir = os.path.dirname(os.path.realpath(__file__)) + os.sep
     for mname, mod in list(sys.modules.items()):
         f = getattr(mod, "__file__", None)
         if not f:
             continue
         real = os.path.realpath(f)
-        if real.startswith(root + os.sep) and not _is_library(real):
+        if real.startswith(root + os.sep) and not _is_library(real) and not real.startswith(engine_dir):
             modules[mname] = real
     data: dict[str, list[str]] = {}
     for ext in g.externals.values():
@@ -241,6 +242,35 @@ def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str) -> 
             "outputs": outputs, "modules": modules, "data": data}
 
 
+def drop_racy_pycs(folders: Iterable[Path]) -> None:
+    """Delete bytecode that cannot tell an edit from the source it was compiled from.
+
+    Why: a ``.pyc`` is validated by the source's mtime in whole seconds and its size, so an edit
+    within the same second that keeps the size (``3.5`` -> ``3.0``) would silently run the old
+    code — in watch mode that is the normal case, not a corner. A pyc written in the same second
+    as its source's mtime is "racy" (as git calls it) and is removed, so the import recompiles.
+    """
+    for folder in folders:
+        cache = folder / "__pycache__"
+        try:
+            entries = list(os.scandir(cache))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.endswith(".pyc"):
+                continue
+            try:
+                with open(entry.path, "rb") as fh:
+                    head = fh.read(16)
+                if len(head) < 16 or int.from_bytes(head[4:8], "little") != 0:
+                    continue  # hash-based pycs validate by content already
+                recorded = int.from_bytes(head[8:12], "little")
+                if entry.stat().st_mtime < recorded + 1.0:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
+
+
 def run_child(request: RunRequest, fd: int) -> int:
     """Body of a run's child process: load, build, run, stream events to ``fd``; returns exit code."""
     out = _EventWriter(fd)
@@ -257,6 +287,8 @@ def run_child(request: RunRequest, fd: int) -> int:
         os.chdir(cwd)
         if cwd not in sys.path:
             sys.path.insert(0, cwd)
+        files, root = _project_dirs(request.pipeline, cwd)
+        drop_racy_pycs({root, *(f.parent for f in files)})
         config = {k: parse_value(v) for k, v in request.config.items()}
         dr = Driver(config, request.pipeline)
         if not request.no_cache:
@@ -267,7 +299,7 @@ def run_child(request: RunRequest, fd: int) -> int:
             try:
                 dr.with_cache(request.cache_dir, behaviors=behaviors)
             except ModuleNotFoundError as exc:
-                if exc.name not in ("engine.cache", f"{__package__}.cache"):
+                if exc.name not in ("engine.cache", "engine.caching"):
                     raise
                 out.emit(ev.Message(run_id, time.time(), level="warning",
                                     text="the persistent cache is not available in this build; running everything"))
@@ -320,6 +352,18 @@ def _child_entry(request: RunRequest, fd: int, out_fd: int | None) -> int:
 # ============================================================================================ warm worker
 
 
+def _package_files(folder: Path) -> list[Path]:
+    """The modules of a package: subfolders count only if they are packages (``data/`` is not)."""
+    out = []
+    for p in sorted(folder.rglob("*.py")):
+        rel = p.relative_to(folder).parts[:-1]
+        if "__pycache__" in rel or any(not (folder.joinpath(*rel[: i + 1]) / "__init__.py").exists()
+                                       for i in range(len(rel))):
+            continue
+        out.append(p)
+    return out
+
+
 def _project_dirs(pipeline: str, cwd: str) -> tuple[list[Path], Path]:
     """Source files of ``pipeline`` and its project root, found without importing anything."""
     from .loading import _looks_dotted, package_root
@@ -329,9 +373,10 @@ def _project_dirs(pipeline: str, cwd: str) -> tuple[list[Path], Path]:
         path = path.resolve()
         if path.is_file():
             return [path], package_root(path)
+        if path.is_dir() and (path / "__init__.py").exists():
+            return _package_files(path), package_root(path)
         if path.is_dir():
-            files = [p for p in sorted(path.rglob("*.py")) if "__pycache__" not in p.parts]
-            return files, package_root(path) if (path / "__init__.py").exists() else path
+            return sorted(path.glob("*.py")), path
         return [], Path(cwd)
     parts = pipeline.split(".")
     for base in [cwd, *sys.path]:
@@ -339,8 +384,7 @@ def _project_dirs(pipeline: str, cwd: str) -> tuple[list[Path], Path]:
             base = cwd
         cand = Path(base, *parts)
         if cand.is_dir() and (cand / "__init__.py").exists():
-            files = [p for p in sorted(cand.rglob("*.py")) if "__pycache__" not in p.parts]
-            return files, package_root(cand.resolve())
+            return _package_files(cand.resolve()), package_root(cand.resolve())
         if cand.with_suffix(".py").is_file():
             f = cand.with_suffix(".py").resolve()
             return [f], package_root(f)
@@ -386,7 +430,7 @@ def scan_preload(pipeline: str, cwd: str | None = None) -> list[str]:
 
 
 _ENGINE_PRELOAD = ("engine", "engine.driver", "engine.graph", "engine.execution", "engine.cli", "networkx",
-                   "engine.cache", "engine.versioning", "engine.fingerprint", "engine.store", "engine.files",
+                   "engine.caching", "engine.cache", "engine.versioning", "engine.fingerprint", "engine.store", "engine.files",
                    "engine.reads", "sqlite3", "xxhash", "pickle", "inspect", "typing")
 
 

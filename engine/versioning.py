@@ -482,20 +482,24 @@ class CodeVersioner:
         self._root_cache: dict[str, str] = {}
         self._kind_cache: dict[tuple[str, str], tuple[str, str]] = {}
         self._locations: dict[str, tuple[str, int, int]] = {}
-        self._checked: set[str] = set()  # files already stat-ed during the current version() call
+        self._checked: set[str] = set()  # files already read since the last refresh()
 
     # -- public ----------------------------------------------------------------------------------
     def version(self, fn: Callable[..., Any], extra: str = "") -> CodeVersion:
         """Code version of ``fn`` and everything project-local it reaches; never None."""
         root = self._root_for(fn)
-        self._checked = set()
         parts: dict[str, str] = {}
-        try:
-            self._version_callable(fn, parts, root, is_node=True)
-        finally:
-            self._checked = set()
-        digest = combine("ripple-code", _PY, extra, *(f"{k}={parts[k]}" for k in sorted(parts)))
+        self._version_callable(fn, parts, root, is_node=True)
+        # Part names are qualified identifiers and values are digests/version strings, so neither
+        # contains NUL or \x01; ``extra`` is length-prefixed. One hash call keeps this cheap.
+        payload = "\0".join([f"ripple-code\0{_PY}\0{len(extra)}:{extra}", *(f"{k}\1{parts[k]}" for k in sorted(parts))])
+        digest = _h(payload)
         return CodeVersion(digest=digest, parts=parts, extra=extra)
+
+    def refresh(self) -> None:
+        """Look at the files on disk again. Until then each source file is read once per versioner:
+        the modules were imported once too, so the code that runs is the code first read."""
+        self._checked = set()
 
     def source_of(self, qualname: str) -> str | None:
         """Current source text of a component named in ``parts`` (for ``explain``), else None."""
@@ -565,6 +569,11 @@ class CodeVersioner:
     def _root_for(self, fn: Any) -> str:
         if self.project_root is not None:
             return str(self.project_root)
+        code = getattr(fn, "__code__", None)
+        if code is not None:
+            hit = self._root_cache.get(code.co_filename)
+            if hit is not None:
+                return hit
         fn = _unwrap(fn)
         file = _file_of(fn)
         if file is None:
@@ -577,6 +586,8 @@ class CodeVersioner:
         while os.path.exists(os.path.join(cur, "__init__.py")) and os.path.dirname(cur) != cur:
             cur = os.path.dirname(cur)
         self._root_cache[d] = cur
+        if code is not None:
+            self._root_cache[code.co_filename] = cur
         return cur
 
     def _kind(self, module_name: str, root: str) -> tuple[str, str]:
@@ -759,8 +770,8 @@ class CodeVersioner:
             qual = absname
             chain = ref[3:]
         for attr in chain:
-            if not isinstance(val, types.ModuleType):
-                break
+            if not isinstance(val, types.ModuleType) or self._kind(val.__name__, root)[0] != "local":
+                break  # into a library: its distribution version stands for everything inside
             nxt = getattr(val, attr, _SKIP)
             if nxt is _SKIP:
                 sub = f"{val.__name__}.{attr}"
@@ -817,7 +828,10 @@ class CodeVersioner:
                 self._version_class(type(val), parts, root)
 
     def _data_part(self, val: Any) -> str:
-        fp = fingerprint(val)
+        # A Path constant in code is versioned by its *name*: the files a node actually reads are
+        # versioned by content at run time (audit hooks), and hashing a data directory on every
+        # code-version computation would be ruinous.
+        fp = fingerprint(val, file_version=_path_name_only)
         if fp is not None:
             return fp
         # Not fingerprintable (a logger, a client...): its repr, with memory addresses removed so
@@ -853,6 +867,10 @@ class CodeVersioner:
 
 # ==================================================================================================
 # helpers
+
+
+def _path_name_only(path: Any) -> str:
+    return "path"
 
 
 def _unwrap(fn: Any) -> Any:

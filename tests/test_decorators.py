@@ -413,3 +413,24 @@ def test_decorators_reject_non_functions():
 
     with pytest.raises(GraphError, match="decorates functions only"):
         tag(a="b")(int)
+
+
+def test_check_output_fail_applies_per_item_in_a_fan_out(make_module):
+    mod = make_module(
+        """
+        from engine import Collect, Parallelizable, check_output
+
+        def values() -> Parallelizable[int]:
+            yield from (1, 5, 50)
+
+        @check_output(range=(0, 10), importance="fail")
+        def bounded(values: int) -> int:
+            return values
+
+        def total(bounded: Collect[int]) -> int:
+            return sum(bounded)
+        """
+    )
+    result = Driver({}, mod).run(["total"])
+    assert result.records["bounded"].status == "failed" and "item 2" in result.records["bounded"].error
+    assert result.records["total"].status == "skipped"

@@ -197,3 +197,33 @@ def test_process_executor_runs_nodes_in_other_processes(make_module):
 def test_unknown_executor_is_a_usage_error(make_module):
     with pytest.raises(UsageError, match="unknown executor"):
         Driver({}, make_module(FANOUT), executor="gpu")
+
+
+@pytest.mark.parametrize("executor", ["sequential", "threads", "processes:2"])
+def test_failing_fan_out_item_skips_block_dependents_on_every_executor(make_module, executor):
+    mod = make_module(
+        """
+        from engine import Collect, Parallelizable
+
+        def items(n: int) -> Parallelizable[int]:
+            yield from range(n)
+
+        def parsed(items: int) -> int:
+            if items == 2:
+                raise ValueError("item two is corrupt")
+            return items
+
+        def enriched(parsed: int) -> int:
+            return parsed * 10
+
+        def total(enriched: Collect[int]) -> int:
+            return sum(enriched)
+
+        def side(n: int) -> int:
+            return n
+        """
+    )
+    result = Driver({}, mod, executor=executor).run(["total", "side"], inputs={"n": 4})
+    status = {name: rec.status for name, rec in result.records.items()}
+    assert status == {"items": "ran", "parsed": "failed", "enriched": "skipped", "total": "skipped", "side": "ran"}
+    assert result.failed_node == "parsed" and result.records["parsed"].error == "item 2: item two is corrupt"

@@ -380,3 +380,12 @@ def test_file_versions_rehashes_racy_files(tmp_path: Path, monkeypatch: pytest.M
     FileVersions(memo).version(p)
     assert calls, "a file modified within the racy window must be re-hashed"
     assert FileVersions(memo).version(tmp_path / "missing") == MISSING_VERSION
+
+
+def test_file_version_hook(tmp_path: Path) -> None:
+    p = tmp_path / "x.txt"
+    p.write_text("a")
+    seen = []
+    fp = fingerprint([p], file_version=lambda path: seen.append(path) or "fixed")
+    assert seen == [p] and fp == fingerprint([p], file_version=lambda path: "fixed")
+    assert fp != fingerprint([p], file_version=lambda path: "other")

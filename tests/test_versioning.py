@@ -358,3 +358,23 @@ def test_diff_parts() -> None:
     assert diff_parts({"a": "1", "b": "2"}, {"a": "1", "b": "3", "c": "4"}) == ["b", "c"]
     assert diff_parts({"a": "1"}, {}) == ["a"]
     assert diff_parts({"a": "1"}, {"a": "1"}) == []
+
+
+def test_library_attributes_and_path_constants(tmp_path: Path, pkgname: str) -> None:
+    nodes = '''
+from pathlib import Path
+
+import numpy as np
+
+DATA = Path(__file__).parent / "data.txt"
+
+
+def node():
+    return np.nan, DATA.read_text()
+'''
+    root = tmp_path / "a"
+    root.mkdir()
+    (root / "data.txt").write_text("x")  # outside the package: content must not be hashed here
+    v = version_of(root, pkgname, {"util.py": UTIL, "nodes.py": nodes})
+    assert "dist:numpy" in v.parts and not any(k.startswith("numpy.") for k in v.parts)
+    assert f"{pkgname}.nodes.DATA" in v.parts  # the path constant, by name
