@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("engine")
 
 UNCACHEABLE = None
+#: results that took longer than this are committed at once (cheap ones are batched)
+SLOW_SECONDS = 0.05
 
 
 @dataclass(slots=True)
@@ -223,6 +225,7 @@ class Session:
         self.reads: dict[str, ReadRecorder] = {}
         self._default_dvs: dict[str, list[tuple[str, str | None]]] = {}
         self.in_items = False
+        self._deps: dict[str, list[tuple[str, str]]] = {}
         self._item_versions: dict[str, list[str | None]] = {}
         self.hits = 0
         self.misses = 0
@@ -244,8 +247,11 @@ class Session:
             n for n in plan.order if n in graph.nodes and n not in overrides
         ) if plan.order else {}
         self.by_key: dict[str, Entry] = {e.key: e for es in self.entries.values() for e in es}
+        self._batch: Any = None
         if not dry:
             self.store.start_run(run_id, cache.driver.pipeline_name, plan.outputs, self.started)
+            self._batch = self.store.batch()
+            self._batch.__enter__()
 
     def _warn(self, what: str, message: str) -> None:
         if what in self.cache._warned:
@@ -352,6 +358,7 @@ class Session:
             return self._miss(node, behavior, f"behavior {behavior}")
         key, deps, blocked = self._key(step)
         self.keys[node.name] = key
+        self._deps[node.name] = deps
         if key is None:
             return self._miss(node, behavior, blocked)
         if behavior == "recompute":
@@ -433,7 +440,7 @@ class Session:
         row["key"] = key
         files = {p: self.cache.files.version(p) for p in (rec.paths if rec else ())}
         cv = self.cache.code_version(node)
-        deps = dict(self._key(step)[1])
+        deps = dict(self._deps.get(node.name, ()))
         self._remember_sources(cv.parts)
         try:
             entry = self.store.put(key, node.name, fp, cv.digest, value, compute_seconds=seconds, deps=deps,
@@ -446,6 +453,8 @@ class Session:
             return 0
         self.by_key[key] = entry
         self.cache.bytes_written += entry.size
+        if seconds >= SLOW_SECONDS:
+            self.store.commit()  # an expensive result is durable at once, not at the next batch flush
         return entry.size
 
     def _remember_sources(self, parts: Mapping[str, str]) -> None:
@@ -520,6 +529,9 @@ class Session:
         cache.decisions = dict(self.decisions)
         cache.last = {"hits": self.hits, "misses": self.misses}
         try:
+            if self._batch is not None:
+                self._batch.__exit__(None, None, None)
+                self._batch = None
             if result is not None:
                 rows = {r["node"]: r for r in self.node_rows}
                 for rec in result.records.values():

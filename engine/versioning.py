@@ -483,6 +483,7 @@ class CodeVersioner:
         self._kind_cache: dict[tuple[str, str], tuple[str, str]] = {}
         self._locations: dict[str, tuple[str, int, int]] = {}
         self._checked: set[str] = set()  # files already read since the last refresh()
+        self._line_cache: dict[str, tuple[tuple[int, int], list[str]]] = {}
 
     # -- public ----------------------------------------------------------------------------------
     def version(self, fn: Callable[..., Any], extra: str = "") -> CodeVersion:
@@ -507,12 +508,22 @@ class CodeVersioner:
         if loc is None:
             return None
         path, start, end = loc
+        lines = self._lines(path)
+        return None if lines is None else "".join(lines[start - 1:end])
+
+    def _lines(self, path: str) -> list[str] | None:
         try:
+            st = os.stat(path)
+            sig = (st.st_mtime_ns, st.st_size)
+            hit = self._line_cache.get(path)
+            if hit is not None and hit[0] == sig:
+                return hit[1]
             with open(path, encoding="utf-8", errors="replace") as f:
                 lines = f.read().splitlines(keepends=True)
         except OSError:
             return None
-        return "".join(lines[start - 1:end])
+        self._line_cache[path] = (sig, lines)
+        return lines
 
     def location_of(self, qualname: str) -> tuple[str, int] | None:
         """``(file, first line)`` of a component named in ``parts``, else None."""
