@@ -36,8 +36,8 @@ from . import events as ev
 from .decorators import BEHAVIORS
 from .errors import UsageError
 from .execution import Lazy, Plan, RunResult, Step
-from .fingerprint import combine, try_fingerprint
 from .files import FileVersions
+from .fingerprint import combine, try_fingerprint
 from .reads import ReadRecorder
 from .store import Entry, EntryDamaged, Store, StoreError, Unstorable, parse_age, parse_size
 from .versioning import CodeVersioner, diff_parts
@@ -225,6 +225,8 @@ class Session:
         self.reads: dict[str, ReadRecorder] = {}
         self._default_dvs: dict[str, list[tuple[str, str | None]]] = {}
         self.in_items = False
+        self._fanout: tuple[str, str | None, list[str | None]] = ("", None, [])
+        self._known_items: list[str | None] | None = None
         self._deps: dict[str, list[tuple[str, str]]] = {}
         self._item_versions: dict[str, list[str | None]] = {}
         self.hits = 0
@@ -477,13 +479,31 @@ class Session:
             fp, _ = try_fingerprint(value)
         self.dv[name] = self.dv[(name,)] = fp
 
-    def enter_item(self, expander: str, item: Any) -> None:
-        """Per-item caching of fan-out nodes: each item's results get their own keys."""
-        self.in_items = True
-        self.dv[expander] = try_fingerprint(item)[0]
+    def enter_item(self, expander: str, item: Any, index: int = 0) -> None:
+        """Per-item caching of fan-out nodes: each item's results get their own keys.
+
+        Item versions are remembered per version of the whole item list: an item that went
+        through the store (pickled and back) can fingerprint differently (memory layout), so a
+        cached list reuses the versions its items had when they were computed."""
+        if not self.in_items:
+            self.in_items = True
+            list_dv = self.dv.get(expander)
+            self._fanout = (expander, list_dv, [])
+            raw = self.store.memo.get(f"items:{list_dv}") if list_dv else None
+            self._known_items = json.loads(raw) if raw else None
+        known = self._known_items
+        fp = known[index] if known is not None and index < len(known) else try_fingerprint(item)[0]
+        self._fanout[2].append(fp)
+        self.dv[expander] = fp
 
     def leave_items(self) -> None:
+        if not self.in_items:
+            return
         self.in_items = False
+        expander, list_dv, fps = self._fanout
+        self.dv[expander] = self.dv[(expander,)] = list_dv
+        if list_dv and self._known_items is None and None not in fps:
+            self.store.memo[f"items:{list_dv}"] = json.dumps(fps)
 
     def failed(self, step: Step) -> None:
         self.dv[step.name] = self.dv[(step.name,)] = UNCACHEABLE

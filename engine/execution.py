@@ -130,7 +130,7 @@ class CacheSession(Protocol):
         """Version a value the loop computed without ``lookup``/``store`` (fan-out items)."""
         ...
 
-    def enter_item(self, expander: str, item: Any) -> None:
+    def enter_item(self, expander: str, item: Any, index: int) -> None:
         """Following lookups are for one item of a fan-out (keys include the item's version)."""
         ...
 
@@ -639,7 +639,7 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
     for i, item in enumerate(items):
         local: Any = ChainMap({exp.name: item}, values)
         if cache is not None:
-            cache.enter_item(exp.name, item)
+            cache.enter_item(exp.name, item, i)
         for step in fan.block:
             if step.name in state.bad:
                 continue

@@ -398,3 +398,46 @@ def test_several_processes_share_one_store(tmp_path):
                             "--cache-dir", str(tmp_path / "c")], cwd=tmp_path, env=env, capture_output=True,
                            text=True, timeout=60)
     assert '"status": "cached"' in final.stdout and time.time() - started < 60
+
+
+FANOUT = '''
+from pathlib import Path
+from engine import Parallelizable, Collect
+
+CALLS = Path(__file__).parent / "calls.txt"
+
+def items(values: list) -> Parallelizable[int]:
+    yield from values
+
+def work(items: int) -> int:
+    with open(CALLS, "a") as f:
+        f.write(f"{items}\\n")
+    return items * 10
+
+def gathered(work: Collect[int]) -> int:
+    return sum(work)
+'''
+
+
+def test_fan_out_items_are_cached_one_by_one(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"fan_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(FANOUT)
+    calls = tmp_path / "calls.txt"
+
+    def run(values):
+        sys.modules.pop(name, None)
+        dr = Driver({}, importlib.import_module(name)).with_cache(tmp_path / "c")
+        result = dr.run(["gathered"], inputs={"values": values})
+        dr.cache.close()
+        return result
+
+    assert run([1, 2, 3]).outputs["gathered"] == 60
+    assert calls.read_text().split() == ["1", "2", "3"]
+    second = run([1, 2, 3])
+    assert {r.status for r in second.records.values()} == {"cached"}
+    third = run([1, 2, 4])
+    assert third.outputs["gathered"] == 70
+    assert calls.read_text().split() == ["1", "2", "3", "4"]
+    assert third.records["work"].why == "1 of 3 items ran"
