@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import json
 import logging
 import os
@@ -379,7 +380,7 @@ class Session:
         self.dv[(node.name,)] = entry.data_version
         self.hits += 1
         self.cache.by_behavior[behavior]["hits"] += 1
-        why = "unchanged since " + time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.created))
+        why = _since(entry.created)
         self.decisions[node.name] = Decision(node.name, True, why, key, entry.code_version, entry)
         if self.in_items:
             self._item_versions.setdefault(node.name, []).append(entry.data_version)
@@ -570,6 +571,15 @@ class Session:
             self.store.commit()
         except StoreError as exc:
             log.warning("could not record the run in the cache history: %s", exc)
+
+
+@functools.lru_cache(maxsize=256)
+def _since_minute(minute: int) -> str:
+    return "unchanged since " + time.strftime("%Y-%m-%d %H:%M", time.localtime(minute * 60))
+
+
+def _since(created: float) -> str:
+    return _since_minute(int(created // 60))
 
 
 def _short(path: str) -> str:

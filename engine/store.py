@@ -134,7 +134,10 @@ class _JSONField:
         if obj is None:
             return None  # the dataclass default
         value = obj.__dict__[self.attr]
-        if value.__class__ is str:
+        if value == "{}":
+            value = {}
+            obj.__dict__[self.attr] = value
+        elif value.__class__ is str:
             try:
                 value = json.loads(value) if value else {}
             except ValueError:
