@@ -12,6 +12,7 @@ import pkgutil
 import sys
 import traceback
 import types
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +114,7 @@ def load_pipeline(spec: str | os.PathLike[str] | types.ModuleType) -> Pipeline:
             raise UsageError(f"pipeline path {text} does not exist; give a dotted module, a package, a .py file or a folder.")
         root = package_root(path)
         _ensure_on_path(root)
+        drop_racy_pycs(_code_folders(path if path.is_dir() else path.parent))
         if path.is_file():
             module = _import(_dotted(path, root))
             return Pipeline(module.__name__, [module], root)
@@ -127,11 +129,66 @@ def load_pipeline(spec: str | os.PathLike[str] | types.ModuleType) -> Pipeline:
     if not _looks_dotted(text):
         raise UsageError(f"{text!r} is not a module name, a .py file or a folder.")
     _ensure_on_path(Path.cwd())
+    if text.split(".")[0] not in sys.modules:
+        drop_racy_pycs(_folders_of_dotted(text))
     module = _import(text)
     mods = _submodules(module) if hasattr(module, "__path__") else [module]
     file = getattr(module, "__file__", None)
     root = package_root(Path(file)) if file else Path.cwd()
     return Pipeline(text, mods, root)
+
+
+def drop_racy_pycs(folders: Iterable[Path]) -> None:
+    """Delete bytecode that cannot tell an edit from the source it was compiled from.
+
+    A ``.pyc`` is validated by the source's mtime in whole seconds and its size, so an edit within
+    the same second that keeps the size (``3.5`` -> ``3.0``) would silently run the old code while
+    the versioner reads the new source — a stale result under a fresh key. A pyc written in the
+    same second as its source's recorded mtime is "racy" (as git calls it) and is removed, so the
+    import recompiles. Hash-based pycs validate by content and are kept.
+    """
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder / "__pycache__"))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.endswith(".pyc"):
+                continue
+            try:
+                with open(entry.path, "rb") as fh:
+                    head = fh.read(16)
+                if len(head) < 16 or int.from_bytes(head[4:8], "little") != 0:
+                    continue
+                recorded = int.from_bytes(head[8:12], "little")
+                if entry.stat().st_mtime < recorded + 1.0:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
+
+
+def _code_folders(path: Path) -> set[Path]:
+    """``path``'s folder, or every folder of the package at ``path`` (for ``drop_racy_pycs``)."""
+    if path.is_file():
+        return {path.parent}
+    out = {path}
+    for dirpath, dirnames, _ in os.walk(path):
+        dirnames[:] = [d for d in dirnames if not d.startswith((".", "__pycache__")) and d != "node_modules"]
+        out.add(Path(dirpath))
+    return out
+
+
+def _folders_of_dotted(name: str) -> set[Path]:
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name.split(".")[0])
+    except (ImportError, ValueError):
+        return set()
+    if spec is None or not spec.origin or not spec.has_location:
+        return set()
+    origin = Path(spec.origin)
+    return _code_folders(origin.parent if origin.name == "__init__.py" else origin)
 
 
 def _looks_dotted(text: str) -> bool:

@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import Any
 
 from . import events as ev
+from .loading import drop_racy_pycs
 
 GRAPH_LEVEL = "graph"
 FILES_LEVEL = "files"
@@ -205,9 +206,10 @@ def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str) -> 
         }
     modules = {}
     engine_dir = os.path.dirname(os.path.realpath(__file__)) + os.sep
+    prefixes = tuple({root + os.sep, os.path.abspath(str(dr.project_root)) + os.sep})
     for mname, mod in list(sys.modules.items()):
         f = getattr(mod, "__file__", None)
-        if not f:
+        if not f or not f.startswith(prefixes):  # cheap test first: thousands of library modules
             continue
         real = os.path.realpath(f)
         if real.startswith(root + os.sep) and not _is_library(real) and not real.startswith(engine_dir):
@@ -240,35 +242,6 @@ def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str) -> 
         planned = list(g.order)
     return {"pipeline": dr.pipeline_name, "root": root, "nodes": nodes, "planned": planned,
             "outputs": outputs, "modules": modules, "data": data}
-
-
-def drop_racy_pycs(folders: Iterable[Path]) -> None:
-    """Delete bytecode that cannot tell an edit from the source it was compiled from.
-
-    Why: a ``.pyc`` is validated by the source's mtime in whole seconds and its size, so an edit
-    within the same second that keeps the size (``3.5`` -> ``3.0``) would silently run the old
-    code — in watch mode that is the normal case, not a corner. A pyc written in the same second
-    as its source's mtime is "racy" (as git calls it) and is removed, so the import recompiles.
-    """
-    for folder in folders:
-        cache = folder / "__pycache__"
-        try:
-            entries = list(os.scandir(cache))
-        except OSError:
-            continue
-        for entry in entries:
-            if not entry.name.endswith(".pyc"):
-                continue
-            try:
-                with open(entry.path, "rb") as fh:
-                    head = fh.read(16)
-                if len(head) < 16 or int.from_bytes(head[4:8], "little") != 0:
-                    continue  # hash-based pycs validate by content already
-                recorded = int.from_bytes(head[8:12], "little")
-                if entry.stat().st_mtime < recorded + 1.0:
-                    os.unlink(entry.path)
-            except OSError:
-                continue
 
 
 def run_child(request: RunRequest, fd: int) -> int:

@@ -84,6 +84,17 @@ def dist_version(top_level: str) -> str | None:
     """
     if top_level in _DIST_VERSION_MEMO:
         return _DIST_VERSION_MEMO[top_level]
+    # Fast path: most distributions are named after their import package (numpy, pandas, ...);
+    # the full packages_distributions() scan costs ~100 ms per process, paid only when needed.
+    try:
+        dist = importlib.metadata.distribution(top_level)
+        top = dist.read_text("top_level.txt")
+        if top is None or top_level in top.split():
+            result = f"{dist.metadata['Name']}=={dist.version}"
+            _DIST_VERSION_MEMO[top_level] = result
+            return result
+    except Exception:  # noqa: BLE001 - not found or odd metadata: use the full scan
+        pass
     if not _PACKAGES_DISTRIBUTIONS_MEMO:
         try:
             _PACKAGES_DISTRIBUTIONS_MEMO.update(importlib.metadata.packages_distributions())

@@ -919,32 +919,32 @@ def watch_command(args: Any) -> int:
     debounce = args.debounce if getattr(args, "debounce", None) is not None else DEFAULT_DEBOUNCE
     loop = WatchLoop(request, view, debounce=debounce, let_finish=bool(getattr(args, "let_finish", False)))
 
-    def _term(*_: Any) -> None:
-        raise KeyboardInterrupt
+    # Why a flag and polling instead of KeyboardInterrupt: an interrupt raised inside
+    # threading's lock internals can leave a lock half-released and print a traceback.
+    stop_requested: list[int] = []
 
-    old_term = signal.signal(signal.SIGTERM, _term)
+    def _request_stop(signum: int, _frame: Any) -> None:
+        stop_requested.append(signum)
+
+    old_int = signal.signal(signal.SIGINT, _request_stop)
+    old_term = signal.signal(signal.SIGTERM, _request_stop)
     code = 0
     try:
         if live is not None:
             live.live.start()
         loop.start()
-        if once:
-            loop.wait_idle()
-            out = loop.outcomes[-1] if loop.outcomes else None
-            code = {"ok": 0, "failed": 1, "crashed": 1, "error": 2}.get(out.status if out else "error", 1)
-        else:
-            forever = threading.Event()
-            while not forever.wait(3600):
-                pass
-    except KeyboardInterrupt:
-        code = 0
+        while not stop_requested:
+            if once and loop.wait_idle(0):
+                out = loop.outcomes[-1] if loop.outcomes else None
+                code = {"ok": 0, "failed": 1, "crashed": 1, "error": 2}.get(out.status if out else "error", 1)
+                break
+            time.sleep(0.05)
     finally:
         try:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not interrupt the cleanup
             loop.stop()
         finally:
             if live is not None:
                 live.live.stop()
+            signal.signal(signal.SIGINT, old_int)
             signal.signal(signal.SIGTERM, old_term)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
     return code
