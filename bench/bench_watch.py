@@ -1,6 +1,6 @@
 """Watch-mode latency: time from a file write to the first affected node starting in the child.
 
-Measured end to end with the real pieces — watchdog observer, debounce (default 0.08 s), the
+Measured end to end with the real pieces — watchdog observer, debounce (default 0.05 s), the
 parent's ast change analysis, a fork of the warm worker, a fresh import of the pipeline, graph
 build, cache lookups of everything upstream — as ``node_started.t - time of the write``.
 
@@ -180,7 +180,7 @@ def bench_startup(rounds: int = 8) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--saves", type=int, default=30)
-    ap.add_argument("--debounce", type=float, default=0.08)
+    ap.add_argument("--debounce", type=float, default=0.05)
     ap.add_argument("--only", default="startup,demo,gen1000")
     args = ap.parse_args()
     only = set(args.only.split(","))

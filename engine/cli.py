@@ -252,7 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("watch", help="re-run exactly what each save affects (headless)", epilog=EPILOG)
     _pipeline_args(p)
-    p.add_argument("--debounce", type=float, default=None, metavar="SECONDS", help="quiet time before a run (default 0.08)")
+    p.add_argument("--debounce", type=float, default=None, metavar="SECONDS", help="quiet time before a run (default 0.05)")
     p.add_argument("--let-finish", action="store_true", help="a save during a run queues instead of cancelling it")
     p.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_watch)

@@ -2,7 +2,7 @@
 
 Engine-side and UI-free, so ``ripple watch`` and the dashboard share it::
 
-    watcher = Watcher("demo_pipeline", on_change, debounce=0.08)   # on_change(ChangeSet)
+    watcher = Watcher("demo_pipeline", on_change, debounce=0.05)   # on_change(ChangeSet)
     watcher.start(); ...; watcher.stop()
     watcher.watch_files(paths)     # more data files to watch (e.g. files nodes were seen reading)
     watcher.feed(event)            # give it the events of a run: it learns the graph and files read
@@ -58,7 +58,7 @@ from .runner import (
     _project_dirs,
 )
 
-DEFAULT_DEBOUNCE = 0.08
+DEFAULT_DEBOUNCE = 0.05
 #: Ripple's own package is never "project code", even in a checkout where it sits beside the pipeline.
 _ENGINE_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep
 _IGNORED_DIRS = {".ripple", "__pycache__", ".git", ".hg", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
