@@ -241,18 +241,12 @@ class config:  # noqa: N801 - Hamilton's name
     @staticmethod
     @_located
     def when_in(**kv: Any) -> Callable[[F], F]:
-        for key, options in kv.items():
-            if not isinstance(options, list | tuple | set | frozenset):
-                raise GraphError(f"@config.when_in({key}=...) takes a list of values, got {options!r}.")
-        return config._add("when_in", kv)
+        return config._add("when_in", _options(kv, "when_in"))
 
     @staticmethod
     @_located
     def when_not_in(**kv: Any) -> Callable[[F], F]:
-        for key, options in kv.items():
-            if not isinstance(options, list | tuple | set | frozenset):
-                raise GraphError(f"@config.when_not_in({key}=...) takes a list of values, got {options!r}.")
-        return config._add("when_not_in", kv)
+        return config._add("when_not_in", _options(kv, "when_not_in"))
 
     @staticmethod
     @_located
@@ -266,6 +260,13 @@ class config:  # noqa: N801 - Hamilton's name
             return fn
 
         return deco
+
+
+def _options(kv: dict[str, Any], mode: str) -> dict[str, Any]:
+    for key, options in kv.items():
+        if not isinstance(options, list | tuple | set | frozenset):
+            raise GraphError(f"@config.{mode}({key}=...) takes a list of values, got {options!r}.")
+    return kv
 
 
 def config_matches(spec: NodeSpec, cfg: Mapping[str, Any]) -> bool:

@@ -6,6 +6,7 @@ import logging
 import types
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -199,28 +200,22 @@ class Driver:
         return self.cache.predict(plan, values, dict(overrides or {}))
 
 
+@dataclass(slots=True, eq=False)
 class Variable:
-    """What ``list_available_variables`` returns (Hamilton's ``Variable`` fields)."""
+    """What ``list_available_variables`` returns (Hamilton's ``Variable`` fields); equal by name."""
 
-    __slots__ = ("name", "type", "tags", "is_external_input", "documentation", "originating_file", "line", "required")
-
-    def __init__(self, name: str, type: Any, tags: dict[str, Any], is_external_input: bool,  # noqa: A002
-                 documentation: str, originating_file: str, line: int, required: bool = True) -> None:
-        self.name = name
-        self.type = type
-        self.tags = tags
-        self.is_external_input = is_external_input
-        self.documentation = documentation
-        self.originating_file = originating_file
-        self.line = line
-        self.required = required
+    name: str
+    type: Any
+    tags: dict[str, Any]
+    is_external_input: bool
+    documentation: str
+    originating_file: str
+    line: int
+    required: bool = True
 
     @classmethod
     def of(cls, node: Node) -> Variable:
         return cls(node.name, node.type, dict(node.tags), False, node.doc, node.file, node.line)
-
-    def __repr__(self) -> str:
-        return f"Variable({self.name!r})"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Variable) and other.name == self.name

@@ -233,15 +233,7 @@ def compile_plan(graph: Graph, final_vars: list[str], provided: set[str], overri
                 f"unknown output {name!r}{_suggest(name, nodes)}; list outputs with `ripple graph` or "
                 "dr.list_available_variables()."
             )
-    needed: set[str] = set()
-    stack = [n for n in final_vars if n in nodes and n not in overrides]
-    preds = graph.pred
-    while stack:
-        n = stack.pop()
-        if n in needed:
-            continue
-        needed.add(n)
-        stack.extend(p for p in preds[n] if p not in needed and p not in overrides)
+    needed = graph.upstream([n for n in final_vars if n in nodes], stop=overrides)
     missing: dict[str, list[str]] = {}
     externals: set[str] = set()
     steps_by_name: dict[str, Step] = {}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import types
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -371,30 +371,27 @@ class Graph:
                     seen.add(s)
                     stack.append(s)
 
-    def upstream(self, names: Iterable[str]) -> set[str]:
-        """Every node needed to compute ``names`` (inclusive), walked iteratively."""
-        seen: set[str] = set()
-        stack = list(names)
-        preds = self.pred
-        while stack:
-            n = stack.pop()
-            if n in seen:
-                continue
-            seen.add(n)
-            stack.extend(p for p in preds[n] if p not in seen)
-        return seen
+    def upstream(self, names: Iterable[str], stop: Collection[str] = ()) -> set[str]:
+        """Every node needed to compute ``names`` (inclusive), not walking past ``stop``."""
+        return walk(names, self.pred, stop)
 
     def downstream(self, names: Iterable[str]) -> set[str]:
-        seen: set[str] = set()
-        stack = list(names)
-        succ = self.succ
-        while stack:
-            n = stack.pop()
-            if n in seen:
-                continue
-            seen.add(n)
-            stack.extend(s for s in succ[n] if s not in seen)
-        return seen
+        """Every node that depends on ``names`` (inclusive)."""
+        return walk(names, self.succ)
+
+
+def walk(starts: Iterable[str], adjacency: Mapping[str, Mapping[str, Any]], stop: Collection[str] = ()) -> set[str]:
+    """Iterative reachability (no recursion, so 10,000-node chains are fine); ``stop`` nodes are
+    neither entered nor walked through."""
+    seen: set[str] = set()
+    stack = [n for n in starts if n not in stop]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(p for p in adjacency[n] if p not in seen and p not in stop)
+    return seen
 
 
 def _tname(t: Any) -> str:
