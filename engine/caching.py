@@ -394,7 +394,12 @@ class Session:
         def load(entry: Entry = entry) -> Any:
             return store.load(entry)
 
-        return Lazy(load), why
+        return Lazy(load, entry.compute_seconds, entry.size, entry.code_version, entry.data_version), why
+
+    def versions(self, name: str) -> tuple[str, str]:
+        node = self.cache.driver.graph.nodes.get(name)
+        code = self.cache.code_version(node).digest if node is not None else ""
+        return code, self.dv.get(name) or ""
 
     def _miss(self, node: Node, behavior: str, why: str, d: Decision | None = None) -> tuple[None, str]:
         self.misses += 1

@@ -74,10 +74,13 @@ class NodeCached(Event):
     kind: ClassVar[str] = "node_cached"
     node: str = ""
     seconds: float = 0.0
+    #: what the hit saved: the compute time recorded with the entry
     saved_seconds: float = 0.0
     bytes: int = 0
     why: str = ""
     task: str | None = None
+    code_version: str = ""
+    data_version: str = ""
 
 
 @dataclass(slots=True)
@@ -88,6 +91,8 @@ class NodeFinished(Event):
     bytes: int = 0
     why: str = ""
     task: str | None = None
+    code_version: str = ""
+    data_version: str = ""
 
 
 @dataclass(slots=True)

@@ -99,10 +99,15 @@ class RunResult:
 class Lazy:
     """A cached value not loaded yet: a fully cached run only loads what it must return."""
 
-    __slots__ = ("load",)
+    __slots__ = ("load", "saved_seconds", "bytes", "code_version", "data_version")
 
-    def __init__(self, load: Callable[[], Any]) -> None:
+    def __init__(self, load: Callable[[], Any], saved_seconds: float = 0.0, nbytes: int = 0,
+                 code_version: str = "", data_version: str = "") -> None:
         self.load = load
+        self.saved_seconds = saved_seconds
+        self.bytes = nbytes
+        self.code_version = code_version
+        self.data_version = data_version
 
 
 class CacheSession(Protocol):
@@ -135,6 +140,10 @@ class CacheSession(Protocol):
         ...
 
     def leave_items(self) -> None: ...
+
+    def versions(self, name: str) -> tuple[str, str]:
+        """``(code version, data version)`` of a node computed in this run, for events."""
+        ...
 
 
 class Executor(Protocol):
@@ -434,13 +443,20 @@ class _RunState:
         else:
             self.records[step.name] = NodeRecord(step.name, ev.RAN, seconds, why, nbytes)
         if self.bus:
+            versions = self.cache.versions(step.name) if self.cache is not None else ("", "")
             self.bus.emit(ev.NodeFinished(self.run_id, time.time(), node=step.name, seconds=seconds,
-                                          bytes=nbytes, why=why, task=task))
+                                          bytes=nbytes, why=why, task=task, code_version=versions[0],
+                                          data_version=versions[1]))
 
-    def cached(self, step: Step, why: str, seconds: float = 0.0) -> None:
+    def cached(self, step: Step, why: str, seconds: float = 0.0, lazy: Lazy | None = None) -> None:
         self.records[step.name] = NodeRecord(step.name, ev.CACHED, seconds, why)
         if self.bus:
-            self.bus.emit(ev.NodeCached(self.run_id, time.time(), node=step.name, seconds=seconds, why=why))
+            extra = {}
+            if lazy is not None:
+                extra = {"saved_seconds": lazy.saved_seconds, "bytes": lazy.bytes,
+                         "code_version": lazy.code_version, "data_version": lazy.data_version}
+            self.bus.emit(ev.NodeCached(self.run_id, time.time(), node=step.name, seconds=seconds, why=why,
+                                        **extra))
 
     def failed(self, name: str, info: tuple[str, str, str], exc: BaseException | None, seconds: float,
                task: str | None = None) -> None:
@@ -557,7 +573,7 @@ def _run_sequential(state: _RunState) -> None:
             lazy, why = cache.lookup(step, values)
             if lazy is not None:
                 values[step.name] = lazy
-                state.cached(step, why)
+                state.cached(step, why, lazy=lazy)
                 continue
         if bus:
             state.started(step.name)
@@ -603,7 +619,7 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
         if lazy is not None:
             try:
                 items = list(lazy.load())
-                state.cached(exp, why)
+                state.cached(exp, why, lazy=lazy)
             except Exception:  # noqa: BLE001 - damaged entry: run the expander instead
                 items = None
     if items is None:
@@ -743,7 +759,7 @@ def _run_pool(state: _RunState, pool: cf.Executor, remote: bool) -> None:
             lazy, why = state.cache.lookup(step, state.values)
             if lazy is not None:
                 state.values[step.name] = lazy
-                state.cached(step, why)
+                state.cached(step, why, lazy=lazy)
                 complete(i)
                 return
         else:

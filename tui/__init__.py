@@ -1,0 +1,1 @@
+"""Ripple's dashboard (``ripple tui``): a Textual view over the engine's event stream; see ``tui.app``."""

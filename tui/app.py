@@ -22,6 +22,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
@@ -116,7 +117,7 @@ class RippleApp(App[int]):
     ]
 
     can_resume: reactive[bool] = reactive(False, bindings=True)
-    is_running: reactive[bool] = reactive(False, bindings=True)
+    busy: reactive[bool] = reactive(False, bindings=True)
     watching: reactive[bool] = reactive(False, bindings=True)
 
     def __init__(self, pipeline: str, controller: Controller, *, clock: Callable[[], float] = time.monotonic,
@@ -130,6 +131,7 @@ class RippleApp(App[int]):
         self._details_for: str | None = None
         self._source_for: tuple[str | None, int] = (None, -1)
         self.ticks = 0
+        self._drain_timer: Any = None
         if not animations:
             self.animation_level = "none"
 
@@ -160,24 +162,30 @@ class RippleApp(App[int]):
                     yield Log(max_lines=2000, id="log", auto_scroll=True)
         yield Footer()
 
-    @property
-    def dag(self) -> DagView:
-        return self.screen.query_one("#dag", DagView) if isinstance(self.screen, Screen) else self.query_one(DagView)
-
     def on_mount(self) -> None:
-        self.query_one("#filter", Input).cursor_blink = False
-        self.query_one("#filter", Input).display = False
-        self.controller.buffer.set_waker(self._wake)
-        self.set_interval(1 / self.tick_hz, self._tick, name="drain")
+        box = self.query_one("#filter", Input)
+        box.cursor_blink = False
+        box.display = False
+        self.query_one(DagView).focus()
+        # TabbedContent mounts its panes a moment later; start once the whole screen exists
+        self.call_after_refresh(self._start_dashboard)
+
+    def _start_dashboard(self) -> None:
+        self.query_one("#spark", Sparkline).display = False
         dag = self.query_one(DagView)
         dag.rebuild()
-        dag.focus()
+        if self.model.graph.order:
+            dag.select(self.model.graph.order[0])
         self._refresh_static(force=True)
+        self.refresh_bindings()  # the Footer may have subscribed after the first binding update
+        self.controller.buffer.set_waker(self._wake)
+        self._drain_timer = self.set_interval(1 / self.tick_hz, self._tick, name="drain")
         self.controller.start()
-        if self.controller.watch_available and not self.model.running:
-            self.watching = self.controller.watching
 
     def on_unmount(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.stop()
+            self._drain_timer = None
         self.controller.buffer.set_waker(None)
         self.controller.close()
 
@@ -186,15 +194,19 @@ class RippleApp(App[int]):
         self.post_message(Wake())
 
     def on_wake(self, _: Wake) -> None:
-        self._tick()
+        if self._drain_timer is not None:
+            self._tick()
 
     # ---------------------------------------------------------------- the drain loop
     def _tick(self) -> None:
         """Fold everything buffered since the last tick into the model and repaint only what changed."""
+        try:
+            dag = self.query_one("#dag", DagView)  # the main screen's, even under a modal
+        except NoMatches:
+            return  # shutting down
         self.ticks += 1
         items = self.controller.buffer.drain()
         now = self.clock()
-        dag = self.query_one(DagView)
         if not items:
             if self.model.running:
                 with self.batch_update():
@@ -216,8 +228,8 @@ class RippleApp(App[int]):
         with self.batch_update():
             if model.graph is not graph_before:
                 dag.rebuild()
-                if dag.selected is None and model.graph.order and self._details_for is None:
-                    pass
+                if dag.selected is None and model.graph.order:
+                    dag.select(model.graph.order[0])
             dag.refresh_nodes(dirty)
             if log:
                 self._write_log(log)
@@ -241,7 +253,7 @@ class RippleApp(App[int]):
         model = self.model
         self.query_one("#status", Static).update(
             panels.header_text(model, now, watch_available=self.controller.watch_available))
-        self.is_running = model.running
+        self.busy = model.running
         self.can_resume = model.last_failed and not model.running
         self.watching = model.watching
         if force or now - self._slow_at >= SLOW_PANEL_SECONDS:
@@ -274,7 +286,10 @@ class RippleApp(App[int]):
     @on(DagView.NodeSelected)
     def _selected(self, message: DagView.NodeSelected) -> None:
         self._details_for = message.name
-        self._show_details(message.name)
+        try:
+            self._show_details(message.name)
+        except NoMatches:
+            pass  # a selection still queued while the app shuts down
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, message: Input.Changed) -> None:
@@ -310,7 +325,7 @@ class RippleApp(App[int]):
         if action == "resume":
             return True if self.can_resume else None
         if action == "stop":
-            return True if self.is_running else None
+            return True if self.busy else None
         if action == "recompute":
             return True if self._selected_node() else None
         if action == "toggle_watch":
@@ -325,7 +340,7 @@ class RippleApp(App[int]):
 
     def _start(self, starter: Callable[[], bool]) -> None:
         self.model.mark_starting()
-        self.is_running = True
+        self.busy = True
         self.can_resume = False
         if not starter():
             self.model.run_state = "idle"
@@ -340,7 +355,7 @@ class RippleApp(App[int]):
         self._start(self.controller.resume)
 
     def action_stop(self) -> None:
-        if self.is_running:
+        if self.busy:
             self.controller.stop()
 
     def action_toggle_watch(self) -> None:
@@ -382,7 +397,7 @@ class RippleApp(App[int]):
         yield SystemCommand("Run", "Run the pipeline (cached nodes hit)", self.action_run)
         if self.can_resume:
             yield SystemCommand("Resume", "Resume the failed run", self.action_resume)
-        if self.is_running:
+        if self.busy:
             yield SystemCommand("Stop", "Stop the running run", self.action_stop)
         yield SystemCommand("Toggle watch", "Re-run what each save affects", self.action_toggle_watch)
 

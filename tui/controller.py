@@ -143,8 +143,8 @@ for name in g.order:
 store_dir = args.get("cache_dir") or os.environ.get("RIPPLE_CACHE_DIR") or ""
 if not store_dir:
     try:
-        from engine.cache import default_store_dir
-        store_dir = str(default_store_dir(dr))
+        from engine.caching import project_settings, resolve_cache_dir
+        store_dir = str(resolve_cache_dir(None, dr.project_root, project_settings(dr.project_root)))
     except Exception:
         store_dir = str(dr.project_root / ".ripple")
 doc = {"pipeline": dr.pipeline_name, "order": list(g.order), "nodes": nodes, "store_dir": store_dir}
@@ -307,6 +307,8 @@ class _Request:
     recompute: list[str] = field(default_factory=list)
     cwd: str | None = None
     run_id: str | None = None
+    describe: bool = False
+    capture_output: bool = False
 
 
 def _runner() -> tuple[Any, Any, Any]:
@@ -331,6 +333,8 @@ class RunController:
         self._recompute: list[str] = []
         self._watcher: Any = None
         self._worker: Any = None
+        self._graph: GraphInfo | None = None
+        self._data_messages: dict[str, ev.Message] = {}
         self._closed = False
         self.watching = False
         try:
@@ -356,13 +360,14 @@ class RunController:
         self._start_run([])
         self.refresh_graph(with_history=True)
         if self.settings.watch and self.watch_available:
-            self.set_watch(True)
+            self._set_watch(True)
 
     def refresh_graph(self, *, with_history: bool = False) -> bool:
         dump = dump_graph(self.settings)
         if dump.graph is None:
             self.buffer.push(dump.problem or GraphProblem("could not load the graph"))
             return False
+        self._graph = dump.graph
         self.buffer.push(GraphLoaded(dump.graph))
         if with_history:
             if dump.lifetime is not None:
@@ -373,7 +378,7 @@ class RunController:
 
     def close(self) -> None:
         self._closed = True
-        self.set_watch(False)
+        self._set_watch(False)
         with self._lock:
             run, self._run = self._run, None
         if run is not None:
@@ -416,12 +421,21 @@ class RunController:
             s = self.settings
             request = request_cls(pipeline=s.pipeline, outputs=s.outputs, inputs=dict(s.inputs), config=dict(s.config),
                                   cache_dir=s.cache_dir, no_cache=s.no_cache, recompute=recompute, cwd=s.cwd,
-                                  run_id=run_id)
+                                  run_id=run_id, describe=True, capture_output=True)
             self._run_id = run_id
 
             def on_event(event: ev.Event, run_id: str = run_id) -> None:
-                if self._run_id == run_id:
-                    self.buffer.push(event)
+                if self._run_id != run_id:
+                    return  # a superseded run: its late events would repaint the new run's rows
+                if isinstance(event, ev.Message) and event.level in ("graph", "files"):
+                    self._data_messages[event.level] = event
+                    watcher = self._watcher
+                    if watcher is not None:
+                        watcher.feed(event)  # it learns the graph and the files nodes read
+                    if event.level == "graph":
+                        self._described(event.text)
+                    return
+                self.buffer.push(event)
 
             kwargs = {"worker": self._worker} if self._worker is not None else {}
             run = run_cls(request, on_event, **kwargs)
@@ -434,13 +448,34 @@ class RunController:
                 return
         threading.Thread(target=self._await, args=(run, run_id), daemon=True, name="ripple-tui-wait").start()
 
+    def _described(self, text: str) -> None:
+        """Each run describes the graph it loaded: fresher than any dump, and free."""
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            return
+        graph = GraphInfo.from_describe(doc, self._graph)
+        if graph is not None:
+            self._graph = graph
+            self.buffer.push(GraphLoaded(graph))
+
     def _await(self, run: Any, run_id: str) -> None:
         outcome = run.wait()
+        watcher = self._watcher
+        if outcome.status == "error" and watcher is not None:
+            watcher.mark_dirty()  # the run did not get going: the next save must run even without a code change
         if self._run_id == run_id:
             self.buffer.push(RunEnded(run_id, outcome.status, outcome.reason))
 
     # ---------------------------------------------------------------- watching
     def set_watch(self, on: bool) -> bool:
+        """Asynchronous (indexing the code takes a moment); the outcome arrives as ``WatchState``."""
+        if not self.watch_available:
+            return False
+        threading.Thread(target=self._set_watch, args=(on,), daemon=True, name="ripple-tui-watch").start()
+        return True
+
+    def _set_watch(self, on: bool) -> bool:
         if not self.watch_available:
             return False
         with self._lock:
@@ -448,8 +483,11 @@ class RunController:
                 from engine.watch import Watcher
 
                 try:
-                    self._watcher = Watcher(self.settings.pipeline, self._on_change)
-                    self._watcher.start()
+                    watcher = Watcher(self.settings.pipeline, self._on_change, cwd=self.settings.cwd)
+                    watcher.start()
+                    for message in self._data_messages.values():
+                        watcher.feed(message)
+                    self._watcher = watcher
                 except Exception as exc:  # noqa: BLE001 - watching is optional; say why it is off
                     self._watcher = None
                     self.buffer.push(ev.Message("", 0.0, level="warning", text=f"watch unavailable: {exc}"))
@@ -473,8 +511,9 @@ class RunController:
             self.buffer.push(GraphProblem(getattr(err, "message", str(err)), getattr(err, "file", ""),
                                           getattr(err, "line", 0)))
             return
-        if change.code_changed and not self.refresh_graph():
-            return
-        if change.affected_nodes is None or change.affected_nodes:
-            self._start_run([])
+        should_run = getattr(change, "should_run", None)
+        if should_run is None:
+            should_run = change.affected_nodes is None or bool(change.affected_nodes)
+        if should_run:
+            self._start_run([])  # the run describes the new graph; no separate dump needed
 

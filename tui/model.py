@@ -93,6 +93,8 @@ class GraphInfo:
         self.children = {k: tuple(v) for k, v in children.items()}
         self._lineage: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         self._groups: dict[str, list[str]] | None = None
+        #: built from a run's describe message (no kinds/inputs) rather than the richer dump
+        self.described = False
 
     def __len__(self) -> int:
         return len(self.order)
@@ -116,6 +118,36 @@ class GraphInfo:
         versions = {k: (v[0], v[1]) for k, v in (d.get("versions") or {}).items()}
         return cls(nodes, d.get("order"), pipeline=d.get("pipeline", ""), store_dir=d.get("store_dir", ""),
                    versions=versions)
+
+    @classmethod
+    def from_describe(cls, doc: dict[str, Any], previous: GraphInfo | None) -> GraphInfo | None:
+        """From the runner's ``Message(level="graph")``; kind, inputs and versions carry over by name."""
+        raw = doc.get("nodes")
+        if not isinstance(raw, dict):
+            return None
+        prev = previous.nodes if previous is not None else {}
+        nodes = []
+        for name, d in raw.items():
+            old = prev.get(name)
+            deps = tuple(d.get("deps", ()))
+            if old is not None and set(old.deps) == set(deps):
+                deps = old.deps  # keep parameter order for the hints
+            nodes.append(NodeInfo(name, d.get("module", ""), d.get("file", ""), int(d.get("line") or 0), deps, old.inputs if old else (), old.kind if old else "function",
+                                  old.doc if old else ""))
+        graph = cls(nodes, list(raw), pipeline=doc.get("pipeline", ""),
+                    store_dir=previous.store_dir if previous else "",
+                    versions=previous.versions if previous else None)
+        graph.described = True
+        return graph
+
+    def same_structure(self, other: GraphInfo, *, loose: bool = False) -> bool:
+        """Same nodes in the same order with the same parents (``loose``: ignore kinds, inputs, dep order)."""
+        if self.order != other.order:
+            return False
+        if loose:
+            return all(set(self.parents[n]) == set(other.parents[n]) and self.nodes[n].line == other.nodes[n].line
+                       for n in self.order)
+        return all(self.nodes[n] == other.nodes.get(n) for n in self.order)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -355,12 +387,16 @@ class RunModel:
         elif isinstance(item, ev.NodeFinished):
             st = self.state_of(item.node)
             st.state, st.seconds, st.why, st.bytes, st.saved = RAN, item.seconds, item.why, item.bytes, 0.0
+            if item.code_version or item.data_version:
+                self.graph.versions[item.node] = (item.code_version, item.data_version)
             self.history.setdefault(item.node, deque(maxlen=30)).append(item.seconds)
             dirty.add(item.node)
             line = f"✔ {item.node} ran in {fmt_seconds(item.seconds)}" + (f" — {item.why}" if item.why else "")
         elif isinstance(item, ev.NodeCached):
             st = self.state_of(item.node)
             st.state, st.seconds, st.why, st.saved = CACHED, item.seconds, item.why, item.saved_seconds
+            if item.code_version or item.data_version:
+                self.graph.versions[item.node] = (item.code_version, item.data_version)
             dirty.add(item.node)
             line = f"● {item.node} cached" + (f" (saved {fmt_seconds(item.saved_seconds)})" if item.saved_seconds else "")
         elif isinstance(item, ev.NodeFailed):
@@ -384,6 +420,7 @@ class RunModel:
             self.run_started_at, self.run_seconds = now, None
             self.run_nodes, self.outputs = list(item.nodes), list(item.outputs)
             self.failure = None
+            self.problem = None
             if not self.graph_loaded and not len(self.graph):
                 self.graph = GraphInfo.from_names(item.nodes, item.pipeline)
             for st in self.states.values():
@@ -409,9 +446,20 @@ class RunModel:
                 dirty.add(ALL)
                 line = f"■ run {item.status}: {item.reason}"
         elif isinstance(item, ev.Message):
+            if item.level == "output":
+                if log is not None:
+                    log.extend("│ " + x for x in item.text.rstrip("\n").splitlines())
+                return dirty
             where = f" ({item.file}:{item.line})" if item.file else ""
             line = f"{item.level}: {item.text}{where}"
+            if item.level == "error":
+                self.problem = GraphProblem(item.text, item.file, item.line)
         elif isinstance(item, GraphLoaded):
+            new = item.graph
+            if self.graph_loaded and (self.graph.same_structure(new) or (
+                    new.described and not self.graph.described and self.graph.same_structure(new, loose=True))):
+                self.problem = None
+                return dirty
             self.set_graph(item.graph)
             dirty.add(ALL)
         elif isinstance(item, GraphProblem):

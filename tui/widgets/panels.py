@@ -60,7 +60,7 @@ def header_text(model: RunModel, now: float, *, watch_available: bool = True) ->
     t.append("\n")
     if model.problem is not None:
         p = model.problem
-        where = f"{os.path.basename(p.file)}:{p.line}: " if p.file else ""
+        where = f"{_short(p.file)}:{p.line}: " if p.file else ""
         t.append(f" ⚠ {where}{p.text}", "bold red")
     elif model.change is not None:
         t.append(" last change: ", "dim")
@@ -81,7 +81,7 @@ def details(model: RunModel, name: str | None, now: float, *, draw_limit: int = 
         return Text("Select a node (↑/↓, click, or ctrl+p).", style="dim")
     info = model.graph.nodes[name]
     st = model.state_of(name)
-    t = Text()
+    t = Text(no_wrap=True, overflow="ellipsis")  # fixed height whatever the width: no reflow races
     t.append(f"{glyph(st.state, now)} ", _state_colour(st.state))
     t.append(name, "bold")
     t.append(f"  {st.state}", _state_colour(st.state))
@@ -214,11 +214,9 @@ def _ranges(numbers: set[int]) -> str:
 
 
 def _short(path: str) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return path
-    return rel if not rel.startswith("..") else path
+    """``package/module.py``: enough to recognise, and the same wherever the dashboard was started."""
+    parts = path.replace(os.sep, "/").split("/")
+    return "/".join(parts[-2:])
 
 
 def _state_colour(state: str) -> str:
