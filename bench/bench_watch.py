@@ -18,6 +18,7 @@ Run: ``python bench/bench_watch.py [--saves 30] [--only demo,gen1000,startup]``
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -27,6 +28,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Measure what a user gets: Python caches bytecode, so an unchanged module is not recompiled per run.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.path.insert(0, str(ROOT))
 
 from engine import events as ev  # noqa: E402

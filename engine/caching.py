@@ -28,10 +28,13 @@ import logging
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from xxhash import xxh3_128_hexdigest
 
 from . import events as ev
 from .decorators import BEHAVIORS
@@ -123,7 +126,9 @@ class Cache:
         self.versioner = CodeVersioner(driver.project_root, store.memo)
         self.files = FileVersions(store.memo)
         self._code: dict[str, Any] = {}
+        self._behavior: dict[str, str] = {}
         self.decisions: dict[str, Decision] = {}
+        self.hit_entries: dict[str, tuple[str, Entry, str]] = {}
         self.last: dict[str, int] = {}
         self.by_behavior: dict[str, dict[str, int]] = {}
         self.bytes_written = 0
@@ -153,9 +158,11 @@ class Cache:
 
     # ------------------------------------------------------------------ versions
     def behavior(self, node: Node) -> str:
-        if node.sensitive:
-            return "disable"
-        return self.behaviors.get(node.name) or node.behavior or self.default_behavior
+        b = self._behavior.get(node.name)
+        if b is None:
+            b = "disable" if node.sensitive else (self.behaviors.get(node.name) or node.behavior or self.default_behavior)
+            self._behavior[node.name] = b
+        return b
 
     def code_version(self, node: Node) -> Any:
         cv = self._code.get(node.name)
@@ -197,14 +204,18 @@ class Cache:
         """Why ``node`` ran (or hit) in the last run, with the code diff or the changed input/file."""
         if node not in self.driver.graph.nodes:
             raise UsageError(f"unknown node {node!r}.")
-        d = self.decisions.get(node)
+        d = self.decision(node)
         if d is None:
             return f"{node}: not part of the last run."
         head = f"{node}: {'hit' if d.hit else 'ran'} — {d.why}"
         return head + ("\n" + d.diff if d.diff else "")
 
     def decision(self, node: str) -> Decision | None:
-        return self.decisions.get(node)
+        d = self.decisions.get(node)
+        if d is None and node in self.hit_entries:
+            key, entry, why = self.hit_entries[node]
+            d = Decision(node, True, why, key, entry.code_version, entry)
+        return d
 
     def close(self) -> None:
         self.store.close()
@@ -234,7 +245,11 @@ class Session:
         self.misses = 0
         self.started = time.time()
         self.decisions: dict[str, Decision] = {}
+        #: hits by node: (key, entry, why); expanded into Decisions and history rows only when asked
+        self.hit_entries: dict[str, tuple[str, Entry, str]] = {}
         self.node_rows: list[dict[str, Any]] = []
+        self._debug = log.isEnabledFor(logging.DEBUG)
+        self.counts: Counter[tuple[str, str]] = Counter()
         self._predicted: list[tuple[str, str, str]] | None = None
         if base is not None:
             self.dv = dict(base.dv)
@@ -283,10 +298,12 @@ class Session:
             deps.append((param, dv))
         deps.sort()
         cv = self.cache.code_version(node).digest
-        parts = [node.name, cv]
+        # Names are identifiers and versions are hex digests (or "disabled:<hex>"): none holds a NUL,
+        # so NUL-joining is unambiguous and one hash call is the cheapest key on the warm path.
+        flat = [node.name, cv]
         for p, dv in deps:
-            parts += (p, dv)
-        return combine(*parts), deps, ""
+            flat += (p, dv)
+        return xxh3_128_hexdigest("\0".join(flat).encode()), deps, ""
 
     def _defaults(self, step: Step) -> list[tuple[str, str | None]]:
         """Data versions of the defaults a node will use: a ``Path`` default is a data input, so
@@ -355,7 +372,6 @@ class Session:
     def lookup(self, step: Step, values: Mapping[Any, Any]) -> tuple[Lazy | None, str]:
         node = step.node
         behavior = self.cache.behavior(node)
-        self.cache.by_behavior.setdefault(behavior, {"hits": 0, "misses": 0})
         if behavior in ("disable", "ignore"):
             self.keys[node.name] = None
             return self._miss(node, behavior, f"behavior {behavior}")
@@ -376,25 +392,18 @@ class Session:
             d = Decision(node.name, False, "file changed: " + ", ".join(_short(p) for p in changed), key,
                          previous=entry, changed_files=changed)
             return self._miss(node, behavior, d.why, d)
-        self.dv[node.name] = entry.data_version
-        self.dv[(node.name,)] = entry.data_version
+        dv = entry.data_version
+        self.dv[node.name] = self.dv[(node.name,)] = dv
         self.hits += 1
-        self.cache.by_behavior[behavior]["hits"] += 1
+        self.counts[behavior, "hits"] += 1
         why = _since(entry.created)
-        self.decisions[node.name] = Decision(node.name, True, why, key, entry.code_version, entry)
+        self.hit_entries[node.name] = (key, entry, why)
         if self.in_items:
-            self._item_versions.setdefault(node.name, []).append(entry.data_version)
-        else:
-            self.node_rows.append({"node": node.name, "status": ev.CACHED, "seconds": 0.0, "hit": True, "why": why,
-                                   "key": key, "data_version": entry.data_version,
-                                   "code_version": entry.code_version})
-        log.debug("%s: hit (%s)", node.name, why)
-        store = self.store
-
-        def load(entry: Entry = entry) -> Any:
-            return store.load(entry)
-
-        return Lazy(load, entry.compute_seconds, entry.size, entry.code_version, entry.data_version), why
+            self._item_versions.setdefault(node.name, []).append(dv)
+        if self._debug:
+            log.debug("%s: hit (%s)", node.name, why)
+        return Lazy(functools.partial(self.store.load, entry), entry.compute_seconds, entry.size,
+                    entry.code_version, dv), why
 
     def versions(self, name: str) -> tuple[str, str]:
         node = self.cache.driver.graph.nodes.get(name)
@@ -403,13 +412,15 @@ class Session:
 
     def _miss(self, node: Node, behavior: str, why: str, d: Decision | None = None) -> tuple[None, str]:
         self.misses += 1
-        self.cache.by_behavior[behavior]["misses"] += 1
+        self.counts[behavior, "misses"] += 1
         self.decisions[node.name] = d or Decision(node.name, False, why, self.keys.get(node.name))
         self.decisions[node.name].why = why
         if self.dry:
             self.dv[node.name] = UNCACHEABLE
             self.dv[(node.name,)] = UNCACHEABLE
-        log.debug("%s: run (%s)", node.name, why)
+        self.hit_entries.pop(node.name, None)
+        if self._debug:
+            log.debug("%s: run (%s)", node.name, why)
         return None, why
 
     def tracking(self, step: Step) -> ReadRecorder | None:
@@ -531,7 +542,6 @@ class Session:
         if self._predicted is not None:
             return self._predicted
         dry = self if self.dry else Session(self.cache, self.run_id, self.plan, {}, {}, dry=True, base=self)
-        saved = (dict(self.cache.decisions), dict(self.cache.by_behavior), self.cache._warned)
         out = []
         for step in self.plan.steps:
             steps = [step] if isinstance(step, Step) else [step.expander, *step.block]
@@ -546,20 +556,24 @@ class Session:
                     if blocked and why.startswith("input "):
                         why = f"upstream {blocked[0]} will run"
                 out.append((s.name, "hit" if lazy is not None else "run", why))
-        self.cache.decisions, self.cache.by_behavior = saved[0], saved[1]
         self._predicted = out
         return out
 
     def close(self, status: str, result: RunResult | None) -> None:
         cache = self.cache
         cache.decisions = dict(self.decisions)
+        cache.hit_entries = dict(self.hit_entries)
+        cache.by_behavior = {b: {"hits": self.counts[b, "hits"], "misses": self.counts[b, "misses"]}
+                             for b in sorted({b for b, _ in self.counts})}
         cache.last = {"hits": self.hits, "misses": self.misses}
         try:
             if self._batch is not None:
                 self._batch.__exit__(None, None, None)
                 self._batch = None
             if result is not None:
-                rows = {r["node"]: r for r in self.node_rows}
+                rows = {name: {"node": name, "hit": True, "why": why, "key": key, "data_version": e.data_version,
+                               "code_version": e.code_version} for name, (key, e, why) in self.hit_entries.items()}
+                rows.update((r["node"], r) for r in self.node_rows)
                 for rec in result.records.values():
                     row = rows.setdefault(rec.name, {"node": rec.name})
                     row.update(status=rec.status, seconds=rec.seconds, why=row.get("why") or rec.why)

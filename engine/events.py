@@ -10,10 +10,11 @@ from ``time.perf_counter`` (monotonic), never from differences of ``t``.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 #: Node states as shown everywhere (CLI, JSON, dashboard).
@@ -33,12 +34,14 @@ class Event:
     t: float
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # Field values are plain JSON types (lists of names at most), so no deep copy is needed;
+        # this is on the hot path of every child-process run (an event per node).
+        d = {name: getattr(self, name) for name in _field_names(type(self))}
         d["type"] = self.kind
         return d
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), default=str, separators=(",", ":"))
+        return _dumps(self.to_dict())
 
 
 @dataclass(slots=True)
@@ -157,8 +160,21 @@ EVENT_TYPES: dict[str, type[Event]] = {
 def from_dict(d: dict[str, Any]) -> Event:
     """Rebuild an event; unknown keys are dropped so newer writers stay readable."""
     cls = EVENT_TYPES[d["type"]]
-    names = {f.name for f in fields(cls)}
+    names = _field_set(cls)
     return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+@functools.cache
+def _field_set(cls: type) -> frozenset[str]:
+    return frozenset(_field_names(cls))
+
+
+_dumps = json.JSONEncoder(default=str, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def from_json(line: str) -> Event:
