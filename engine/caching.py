@@ -457,7 +457,7 @@ class Session:
         if fp is None or key is None:
             return 0
         row["key"] = key
-        files = {p: self.cache.files.version(p) for p in (rec.paths if rec else ())}
+        files = {p: self.cache.files.version(p) for p in (*(rec.paths if rec else ()), *_produced_files(value))}
         cv = self.cache.code_version(node)
         deps = dict(self._deps.get(node.name, ()))
         self._remember_sources(cv.parts)
@@ -590,6 +590,18 @@ class Session:
             self.store.commit()
         except StoreError as exc:
             log.warning("could not record the run in the cache history: %s", exc)
+
+
+def _produced_files(value: Any) -> list[str]:
+    """Files a node returns (``Path``/``File``, also in a list, tuple or dict): recorded with the
+    entry so a hit is re-checked against the file as it is now — if someone edited or deleted the
+    output, the node runs again instead of handing out a path to different content."""
+    from pathlib import PurePath
+
+    from .files import File
+
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else (value,)
+    return [os.path.abspath(os.fspath(v)) for v in items if isinstance(v, PurePath | File)]
 
 
 @functools.lru_cache(maxsize=256)

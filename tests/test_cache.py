@@ -441,3 +441,38 @@ def test_fan_out_items_are_cached_one_by_one(tmp_path, monkeypatch):
     assert third.outputs["gathered"] == 70
     assert calls.read_text().split() == ["1", "2", "3", "4"]
     assert third.records["work"].why == "1 of 3 items ran"
+
+
+PRODUCER = '''
+from pathlib import Path
+
+OUT = Path(__file__).parent / "out.txt"
+
+def written(n: int) -> Path:
+    OUT.write_text(str(n * 2))
+    return OUT
+
+def read_back(written: Path) -> int:
+    return int(written.read_text())
+'''
+
+
+def test_a_path_returned_by_a_cached_node_is_rechecked(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"prod_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(PRODUCER)
+
+    def run():
+        sys.modules.pop(name, None)
+        dr = Driver({}, importlib.import_module(name)).with_cache(tmp_path / "c")
+        result = dr.run(["read_back"], inputs={"n": 21})
+        dr.cache.close()
+        return result
+
+    assert run().outputs["read_back"] == 42
+    assert {r.status for r in run().records.values()} == {"cached"}
+    (tmp_path / "out.txt").write_text("7")  # someone edits the produced file
+    again = run()
+    assert again.records["written"].status == "ran" and "out.txt" in again.records["written"].why
+    assert again.outputs["read_back"] == 42
