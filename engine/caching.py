@@ -457,7 +457,8 @@ class Session:
         if fp is None or key is None:
             return 0
         row["key"] = key
-        files = {p: self.cache.files.version(p) for p in (*(rec.paths if rec else ()), *_produced_files(value))}
+        read = list(reads) or (rec.paths if rec else [])
+        files = {p: self.cache.files.version(p) for p in (*read, *_produced_files(value))}
         cv = self.cache.code_version(node)
         deps = dict(self._deps.get(node.name, ()))
         self._remember_sources(cv.parts)

@@ -65,11 +65,36 @@ def _problems(check: dict[str, Any], value: Any) -> list[str]:
 
 
 def run_checks(node: Node, value: Any) -> None:
-    for check in node.checks:
+    check_value(node.name, node.location, node.checks, value)
+
+
+class Checked:
+    """A node function followed by its ``@check_output`` validators, picklable, so per-item nodes
+    run in worker threads or processes are validated like the in-process ones."""
+
+    __slots__ = ("fn", "name", "location", "checks")
+
+    def __init__(self, fn: Any, node: Node) -> None:
+        self.fn, self.name, self.location, self.checks = fn, node.name, node.location, node.checks
+
+    def __call__(self, **kwargs: Any) -> Any:
+        value = self.fn(**kwargs)
+        check_value(self.name, self.location, self.checks, value)
+        return value
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self.fn, self.name, self.location, self.checks)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.fn, self.name, self.location, self.checks = state
+
+
+def check_value(name: str, location: str, checks: list[dict[str, Any]], value: Any) -> None:
+    for check in checks:
         problems = _problems(check, value)
         if not problems:
             continue
-        message = f"check_output on {node.name} ({node.location}): " + "; ".join(problems)
+        message = f"check_output on {name} ({location}): " + "; ".join(problems)
         if check["importance"] == "fail":
             raise DataValidationError(message)
         log.warning(message)

@@ -380,6 +380,19 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[bool, Any, fl
     return True, value, time.perf_counter() - t0
 
 
+def _call_tracked(fn: Callable[..., Any], kwargs: dict[str, Any],
+                  ignore: tuple[str, ...] | None) -> tuple[bool, Any, float, list[str]]:
+    """``_call`` in a pool worker, recording the files the node reads in that worker's thread."""
+    if ignore is None:
+        return (*_call(fn, kwargs), [])
+    from .reads import ReadRecorder
+
+    rec = ReadRecorder(ignore)
+    with rec:
+        result = _call(fn, kwargs)
+    return (*result, rec.paths)
+
+
 class _Expand:
     """Runs a ``Parallelizable`` node to a list, so the items can cross a process boundary."""
 
@@ -405,6 +418,14 @@ def _run_block(block: list[tuple[str, Callable[..., Any], tuple[tuple[str, Any],
             return False, (name, value), timings
         local[name] = value
     return True, {name: local[name] for name, _, _ in block}, timings
+
+
+def _checked(node: Node) -> Callable[..., Any]:
+    if not node.checks:
+        return node.fn
+    from .checks import Checked
+
+    return Checked(node.fn, node)
 
 
 class _RunState:
@@ -433,10 +454,11 @@ class _RunState:
         if self.bus:
             self.bus.emit(ev.NodeStarted(self.run_id, time.time(), node=name, task=task))
 
-    def finished(self, step: Step, value: Any, seconds: float, why: str, task: str | None = None) -> None:
+    def finished(self, step: Step, value: Any, seconds: float, why: str, task: str | None = None,
+                 reads: Iterable[str] = ()) -> None:
         nbytes = 0
         if self.cache is not None:
-            nbytes = self.cache.save(step, value, seconds, ())
+            nbytes = self.cache.save(step, value, seconds, reads)
         rec = self.records.get(step.name)
         if rec is not None and task is not None:
             rec.seconds += seconds
@@ -772,7 +794,9 @@ def _run_pool(state: _RunState, pool: cf.Executor, remote: bool) -> None:
             return
         state.started(step.name)
         fn = _Expand(step.node.fn) if isinstance(s, FanOut) else step.node.fn
-        running[pool.submit(_call, fn, kwargs)] = (i, why, time.perf_counter())
+        rec = state.cache.tracking(step) if state.cache is not None and not isinstance(s, FanOut) else None
+        ignore = rec.ignore if rec is not None else None
+        running[pool.submit(_call_tracked, fn, kwargs, ignore)] = (i, why, time.perf_counter())
 
     while ready or running:
         while ready:
@@ -790,7 +814,7 @@ def _run_pool(state: _RunState, pool: cf.Executor, remote: bool) -> None:
                     _finish_fanout(state, s, fs["items"], fs["per_item"], fs["seconds"])
                     complete(i)
                 continue
-            ok, value, seconds = fut.result()
+            ok, value, seconds, reads = fut.result()
             step = s.expander if isinstance(s, FanOut) else s
             if not ok:
                 info, exc = value
@@ -811,7 +835,7 @@ def _run_pool(state: _RunState, pool: cf.Executor, remote: bool) -> None:
                     _finish_fanout(state, s, items, {b.name: [] for b in s.block}, {b.name: 0.0 for b in s.block})
                     complete(i)
                     continue
-                block = [(b.name, b.node.fn, b.args) for b in s.block]
+                block = [(b.name, _checked(b.node), b.args) for b in s.block]
                 needed_outer = {src for b in s.block for _, src in b.args
                                 if not isinstance(src, tuple) and src in state.values}
                 outer = {k: state.materialize(k) for k in needed_outer}
@@ -833,7 +857,7 @@ def _run_pool(state: _RunState, pool: cf.Executor, remote: bool) -> None:
                 state.failed(step.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, seconds)
                 complete(i)
                 continue
-            state.finished(step, value, seconds, why)
+            state.finished(step, value, seconds, why, reads=reads)
             complete(i)
 
 

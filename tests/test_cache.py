@@ -476,3 +476,39 @@ def test_a_path_returned_by_a_cached_node_is_rechecked(tmp_path, monkeypatch):
     again = run()
     assert again.records["written"].status == "ran" and "out.txt" in again.records["written"].why
     assert again.outputs["read_back"] == 42
+
+
+READER = '''
+from pathlib import Path
+
+SRC = str(Path(__file__).parent / "source.txt")
+
+def loaded() -> int:
+    with open(SRC) as f:
+        return int(f.read())
+
+def doubled(loaded: int) -> int:
+    return loaded * 2
+'''
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes"])
+def test_undeclared_reads_are_tracked_on_pool_executors(tmp_path, monkeypatch, executor):
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"reader_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(READER)
+    (tmp_path / "source.txt").write_text("5")
+
+    def run():
+        sys.modules.pop(name, None)
+        dr = Driver({}, importlib.import_module(name), executor=executor).with_cache(tmp_path / "c")
+        result = dr.run(["doubled"])
+        dr.cache.close()
+        return result
+
+    assert run().outputs["doubled"] == 10
+    assert run().records["loaded"].status == "cached"
+    (tmp_path / "source.txt").write_text("6")
+    third = run()
+    assert third.outputs["doubled"] == 12 and "source.txt" in third.records["loaded"].why

@@ -227,3 +227,28 @@ def test_failing_fan_out_item_skips_block_dependents_on_every_executor(make_modu
     status = {name: rec.status for name, rec in result.records.items()}
     assert status == {"items": "ran", "parsed": "failed", "enriched": "skipped", "total": "skipped", "side": "ran"}
     assert result.failed_node == "parsed" and result.records["parsed"].error == "item 2: item two is corrupt"
+
+
+CHECKED_FANOUT = '''
+from engine import Parallelizable, Collect, check_output
+
+def items(n: int) -> Parallelizable[int]:
+    yield from range(n)
+
+@check_output(range=(0, 2), importance="fail")
+def per(items: int) -> int:
+    return items
+
+def total(per: Collect[int]) -> int:
+    return sum(per)
+'''
+
+
+@pytest.mark.parametrize("executor", ["sequential", "threads", "processes"])
+def test_check_output_applies_to_fan_out_items_on_every_executor(make_module, executor):
+    mod = make_module(CHECKED_FANOUT)
+    result = Driver({}, mod, executor=executor).run(["total"], inputs={"n": 5})
+    assert result.status == "failed" and result.failed_node == "per"
+    assert "outside [0, 2]" in result.records["per"].error
+    ok = Driver({}, mod, executor=executor).run(["total"], inputs={"n": 3})
+    assert ok.outputs["total"] == 3
