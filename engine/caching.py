@@ -250,6 +250,7 @@ class Session:
         self.node_rows: list[dict[str, Any]] = []
         self._debug = log.isEnabledFor(logging.DEBUG)
         self.counts: Counter[tuple[str, str]] = Counter()
+        self._item_hits: Counter[str] = Counter()
         self._predicted: list[tuple[str, str, str]] | None = None
         if base is not None:
             self.dv = dict(base.dv)
@@ -394,12 +395,14 @@ class Session:
             return self._miss(node, behavior, d.why, d)
         dv = entry.data_version
         self.dv[node.name] = self.dv[(node.name,)] = dv
-        self.hits += 1
-        self.counts[behavior, "hits"] += 1
+        if not self.in_items:
+            self.hits += 1
+            self.counts[behavior, "hits"] += 1
         why = _since(entry.created)
         self.hit_entries[node.name] = (key, entry, why)
         if self.in_items:
             self._item_versions.setdefault(node.name, []).append(dv)
+            self._item_hits[node.name] += 1
         if self._debug:
             log.debug("%s: hit (%s)", node.name, why)
         return Lazy(functools.partial(self.store.load, entry), entry.compute_seconds, entry.size,
@@ -411,8 +414,9 @@ class Session:
         return code, self.dv.get(name) or ""
 
     def _miss(self, node: Node, behavior: str, why: str, d: Decision | None = None) -> tuple[None, str]:
-        self.misses += 1
-        self.counts[behavior, "misses"] += 1
+        if not self.in_items:
+            self.misses += 1
+            self.counts[behavior, "misses"] += 1
         self.decisions[node.name] = d or Decision(node.name, False, why, self.keys.get(node.name))
         self.decisions[node.name].why = why
         if self.dry:
@@ -491,6 +495,11 @@ class Session:
     def observe(self, name: str, value: Any) -> None:
         """Version a value computed outside ``lookup``/``store`` (fan-out items and their results)."""
         versions = self._item_versions.pop(name, None)
+        if versions is not None:
+            node = self.cache.driver.graph.nodes.get(name)
+            behavior = self.cache.behavior(node) if node is not None else "default"
+            all_hit = bool(versions) and self._item_hits.pop(name, 0) == len(versions)
+            self.counts[behavior, "hits" if all_hit else "misses"] += 1
         if versions is not None and isinstance(value, list):
             fp = combine("items", *versions) if len(versions) == len(value) and None not in versions else None
         else:
@@ -567,6 +576,8 @@ class Session:
         cache.by_behavior = {b: {"hits": self.counts[b, "hits"], "misses": self.counts[b, "misses"]}
                              for b in sorted({b for b, _ in self.counts})}
         cache.last = {"hits": self.hits, "misses": self.misses}
+        if result is not None:  # per node, fan-out blocks included (their items are not counted)
+            cache.last = {"hits": result.count(ev.CACHED), "misses": result.count(ev.RAN) + result.count(ev.FAILED)}
         try:
             if self._batch is not None:
                 self._batch.__exit__(None, None, None)
