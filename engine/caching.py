@@ -258,7 +258,7 @@ class Session:
             return
         graph = cache.driver.graph
         for name in plan.externals:
-            fp, why = try_fingerprint(values[name])
+            fp, why = self._fingerprint(values[name])
             self.dv[name] = fp
             if fp is None:
                 self._warn(name, f"input {name} cannot be fingerprinted ({why}); nodes using it are not cached this run")
@@ -271,6 +271,11 @@ class Session:
             self.store.start_run(run_id, cache.driver.pipeline_name, plan.outputs, self.started)
             self._batch = self.store.batch()
             self._batch.__enter__()
+
+    def _fingerprint(self, value: Any, **kw: Any) -> tuple[str | None, str | None]:
+        """Data version with the store's file-version memo (a large unchanged data file given as a
+        ``Path`` is stat-ed, not re-read)."""
+        return try_fingerprint(value, file_version=self.cache.files.version, **kw)
 
     def _warn(self, what: str, message: str) -> None:
         if what in self.cache._warned:
@@ -321,7 +326,7 @@ class Session:
             got = []
             for p in sorted(node.optional - supplied):
                 default = params[p].default if p in params else None
-                got.append((p, try_fingerprint(default)[0]))
+                got.append((p, self._fingerprint(default, code_ref=_code_marker)[0]))
             self._default_dvs[node.name] = got
         return got
 
@@ -446,7 +451,7 @@ class Session:
             fresh = "disabled:" + uuid.uuid4().hex
             self.dv[node.name] = self.dv[(node.name,)] = fresh
             return 0
-        fp, why = try_fingerprint(value)
+        fp, why = self._fingerprint(value)
         if fp is None:
             self._warn(node.name, f"{node.name} ({node.location}) returned a value that cannot be fingerprinted "
                                   f"({why}); it and its dependents are not cached this run")
@@ -503,7 +508,7 @@ class Session:
         if versions is not None and isinstance(value, list):
             fp = combine("items", *versions) if len(versions) == len(value) and None not in versions else None
         else:
-            fp, _ = try_fingerprint(value)
+            fp, _ = self._fingerprint(value)
         self.dv[name] = self.dv[(name,)] = fp
 
     def enter_item(self, expander: str, item: Any, index: int = 0) -> None:
@@ -519,7 +524,7 @@ class Session:
             raw = self.store.memo.get(f"items:{list_dv}") if list_dv else None
             self._known_items = json.loads(raw) if raw else None
         known = self._known_items
-        fp = known[index] if known is not None and index < len(known) else try_fingerprint(item)[0]
+        fp = known[index] if known is not None and index < len(known) else self._fingerprint(item)[0]
         self._fanout[2].append(fp)
         self.dv[expander] = fp
 
@@ -602,6 +607,16 @@ class Session:
             self.store.commit()
         except StoreError as exc:
             log.warning("could not record the run in the cache history: %s", exc)
+
+
+def _code_marker(obj: Any) -> str | None:
+    """Functions and classes used as parameter defaults are code: the node's code version already
+    covers them, so in the key they are a name, not an unfingerprintable value."""
+    import types
+
+    if isinstance(obj, types.FunctionType | types.BuiltinFunctionType | types.MethodType | type | types.ModuleType):
+        return "code:" + getattr(obj, "__qualname__", getattr(obj, "__name__", type(obj).__name__))
+    return None
 
 
 def _produced_files(value: Any) -> list[str]:

@@ -85,11 +85,24 @@ def _hash_file(path: str) -> str:
 def _dir_version(root: str, version_of: Callable[[str], str]) -> str:
     """Digest of the sorted (relative POSIX name, content version) pairs of all files below root.
 
-    Symlinked directories are not followed (no loops); symlinked files are versioned by target.
+    Symlinked directories are followed — a ``data/raw -> /mnt/share/raw`` link is the data the node
+    reads — except into a directory already being walked (no loops); symlinked files are versioned
+    by target. Sockets, FIFOs and devices are versioned by kind, never read (reading one blocks).
     """
     entries: list[tuple[str, str]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        real = os.path.realpath(dirpath)
+        keep = []
+        for d in sorted(dirnames):
+            target = os.path.realpath(os.path.join(dirpath, d))
+            # A link back to an ancestor (or to ourselves) would loop: record it by name only.
+            ancestor = target == real or (real + os.sep).startswith(target + os.sep)
+            if ancestor:
+                rel = os.path.relpath(os.path.join(dirpath, d), root).replace(os.sep, "/")
+                entries.append((rel, xxhash.xxh3_128_hexdigest(b"loop:" + target.encode("utf-8", "surrogateescape"))))
+            else:
+                keep.append(d)
+        dirnames[:] = keep
         for name in filenames:
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root).replace(os.sep, "/")
@@ -102,6 +115,11 @@ def _dir_version(root: str, version_of: Callable[[str], str]) -> str:
         h.update(b)
         h.update(bytes.fromhex(version))
     return h.hexdigest()
+
+
+def _special_version(st: os.stat_result) -> str:
+    """A socket, FIFO or device: versioned by its kind (its "content" is a stream, not data)."""
+    return xxhash.xxh3_128_hexdigest(b"special:%o" % _stat.S_IFMT(st.st_mode), seed=_MISSING_SEED)
 
 
 def file_version(path: str | os.PathLike[str]) -> str:
@@ -117,6 +135,8 @@ def file_version(path: str | os.PathLike[str]) -> str:
         return MISSING_VERSION
     if _stat.S_ISDIR(st.st_mode):
         return _dir_version(p, file_version)
+    if not _stat.S_ISREG(st.st_mode):
+        return _special_version(st)
     return _hash_file(p)
 
 
@@ -142,6 +162,8 @@ class FileVersions:
             return MISSING_VERSION
         if _stat.S_ISDIR(st.st_mode):
             return _dir_version(p, self.version)
+        if not _stat.S_ISREG(st.st_mode):
+            return _special_version(st)
         key = "file:" + p
         sig = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
         racy = time.time_ns() - st.st_mtime_ns < RACY_WINDOW_NS

@@ -71,17 +71,20 @@ class Unfingerprintable(Exception):
 class _Ctx:
     """Per-call state: hasher, ids of containers on the current path, dict-key plans, file versioner."""
 
-    __slots__ = ("h", "active", "plans", "file_version")
+    __slots__ = ("h", "active", "plans", "file_version", "code_ref")
 
-    def __init__(self, parent: _Ctx | None = None, file_version: FileVersionFn | None = None) -> None:
+    def __init__(self, parent: _Ctx | None = None, file_version: FileVersionFn | None = None,
+                 code_ref: CodeRefFn | None = None) -> None:
         self.h = _xxh128()
         self.file_version = parent.file_version if parent is not None else file_version
+        self.code_ref = parent.code_ref if parent is not None else code_ref
         self.active: set[int] = parent.active if parent is not None else set()
         self.plans: dict[tuple, tuple[bytes, list[tuple[Any, bytes]]]] = parent.plans if parent is not None else {}
 
 
 Encoder = Callable[[Any, bytearray, _Ctx, int], None]
 FileVersionFn = Callable[[Any], str]
+CodeRefFn = Callable[[Any], "str | None"]
 
 # Process-wide memo: resolved encoder per exact type (cleared by ``register``).
 _ENCODER_MEMO: dict[type, Encoder] = {}
@@ -93,19 +96,25 @@ _EXTENSIONS: dict[type, Callable[[Any], bytes | str | None]] = {}
 # public API
 
 
-def fingerprint(obj: Any, *, file_version: FileVersionFn | None = None) -> str | None:
+def fingerprint(obj: Any, *, file_version: FileVersionFn | None = None,
+                code_ref: CodeRefFn | None = None) -> str | None:
     """Return the 32-hex-char data version of ``obj``, or ``None`` if it cannot be versioned safely.
 
     ``None`` means "do not cache by this value": callers treat the node as uncacheable and warn once.
     ``file_version`` versions ``Path``/``File`` values (default: :func:`engine.files.file_version`,
     which reads the content; pass ``FileVersions(memo).version`` for the stat fast path).
+    ``code_ref`` (used by the code versioner for constants such as ``HANDLERS = {"a": _fa}``) is
+    called with every class, function, method, module or C-implemented object met inside the
+    value; a string it returns stands for that object (the caller versions its code separately),
+    ``None`` keeps the normal rule (classes by name, anything else unfingerprintable).
     """
-    return try_fingerprint(obj, file_version=file_version)[0]
+    return try_fingerprint(obj, file_version=file_version, code_ref=code_ref)[0]
 
 
-def try_fingerprint(obj: Any, *, file_version: FileVersionFn | None = None) -> tuple[str | None, str | None]:
+def try_fingerprint(obj: Any, *, file_version: FileVersionFn | None = None,
+                    code_ref: CodeRefFn | None = None) -> tuple[str | None, str | None]:
     """Like :func:`fingerprint` but also says *why* a value is unfingerprintable (for the warning)."""
-    ctx = _Ctx(file_version=file_version)
+    ctx = _Ctx(file_version=file_version, code_ref=code_ref)
     out = bytearray()
     try:
         _enc(obj, out, ctx, 0)
@@ -457,8 +466,19 @@ def _qualname_of(t: type) -> str:
 
 def _enc_type(obj: type, out: bytearray, ctx: _Ctx, depth: int) -> None:
     # A class used as a value (e.g. ``dtype=float``): identified by name, not by its code.
+    if ctx.code_ref is not None and _enc_code_ref(obj, out, ctx, depth):
+        return
     _enc_str(_qualname_of(obj), out, ctx, depth)
     out += b"y"
+
+
+def _enc_code_ref(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> bool:
+    r = ctx.code_ref(obj)  # type: ignore[misc]
+    if r is None:
+        return False
+    _enc_str(r, out, ctx, depth)
+    out += b"\x03"
+    return True
 
 
 def _content_version(path: Any, ctx: _Ctx) -> bytes:
@@ -484,6 +504,8 @@ def _enc_file(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
 
 def _unsupported(why: str) -> Encoder:
     def enc(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+        if ctx.code_ref is not None and _enc_code_ref(obj, out, ctx, depth):
+            return
         raise _fail(obj, why)
 
     return enc

@@ -82,6 +82,24 @@ class _Partial:
         return self.fn(**kwargs, **self.bound)
 
 
+class _Awaited:
+    """Runs an ``async def`` node to completion in its own event loop (nodes are called
+    synchronously by every executor); picklable by reference to the user's function."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, **kwargs: Any) -> Any:
+        import asyncio
+
+        return asyncio.run(self.fn(**kwargs))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Awaited, (self.fn,))
+
+
 class _Item:
     """Extracts one column or field from the parent node's value."""
 
@@ -172,7 +190,7 @@ def nodes_from_function(fn: Callable[..., Any], cfg: Mapping[str, Any]) -> list[
     doc = inspect.cleandoc(fn.__doc__) if fn.__doc__ else ""
     base = Node(
         name=name,
-        fn=fn,
+        fn=_Awaited(fn) if inspect.iscoroutinefunction(fn) else fn,
         deps={p: p for p in params},
         optional=frozenset(optional),
         type=item_type,
@@ -196,7 +214,7 @@ def nodes_from_function(fn: Callable[..., Any], cfg: Mapping[str, Any]) -> list[
             sources = {p: b.name for p, b in bindings.items() if hasattr(b, "name")}
             deps = {p: sources.get(p, p) for p in params if p not in literals}
             n = _copy(base, name=out, deps=deps, doc=out_doc or doc)
-            n.fn = _Partial(fn, literals) if literals else fn
+            n.fn = _Partial(base.fn, literals) if literals else base.fn
             n.optional = frozenset(p for p in optional if p in deps)
             n.literals = literals
             n.version_extra = repr(sorted(sources.items()))

@@ -74,9 +74,22 @@ def _import(name: str) -> types.ModuleType:
             ) from None
         file, line = _user_frame(exc)
         raise LoadError(f"importing {name} failed: {exc}; install the package or fix the import.", file=file, line=line) from None
+    except SystemExit as exc:
+        file, line = _user_frame(exc)
+        raise LoadError(
+            f"importing {name} called sys.exit({exc.code!r}); a pipeline module must not exit when imported, "
+            "put that code under `if __name__ == \"__main__\":`.",
+            file=file, line=line,
+        ) from None
     except Exception as exc:  # noqa: BLE001 - anything the user's module raises at import
         file, line = _user_frame(exc)
-        raise LoadError(f"importing {name} raised {type(exc).__name__}: {exc}", file=file, line=line) from None
+        detail = " ".join(str(exc).split())
+        if len(detail) > 300:
+            detail = detail[:299] + "…"
+        raise LoadError(
+            f"importing {name} raised {type(exc).__name__}: {detail}; fix the module and run again.",
+            file=file, line=line,
+        ) from None
 
 
 def _user_frame(exc: BaseException) -> tuple[str, int]:
@@ -107,11 +120,20 @@ def load_pipeline(spec: str | os.PathLike[str] | types.ModuleType) -> Pipeline:
         root = package_root(Path(spec.__file__)) if getattr(spec, "__file__", None) else Path.cwd()
         return Pipeline(spec.__name__, mods, root)
     text = os.fspath(spec)
+    if not text.strip():
+        raise UsageError("the pipeline name is empty; give a dotted module, a package, a .py file or a folder.")
     path = Path(text)
-    if text.endswith(".py") or os.sep in text or path.is_dir() and not _looks_dotted(text):
+    if path.is_file() and path.suffix != ".py":
+        raise UsageError(f"pipeline {text} is not a .py file; give a Python module (.py), a package, a folder "
+                         "of .py files or a dotted module name.")
+    if text.endswith(".py") or os.sep in text or (os.altsep and os.altsep in text) \
+            or path.is_dir() and not _looks_dotted(text):
         path = path.resolve()
         if not path.exists():
             raise UsageError(f"pipeline path {text} does not exist; give a dotted module, a package, a .py file or a folder.")
+        if path.is_file() and path.suffix != ".py":
+            raise UsageError(f"pipeline {text} is not a .py file; give a Python module (.py), a package, a folder "
+                             "of .py files or a dotted module name.")
         root = package_root(path)
         _ensure_on_path(root)
         drop_racy_pycs(_code_folders(path if path.is_dir() else path.parent))

@@ -22,7 +22,7 @@ def print_run(console: Console, driver: Any, result: Any) -> None:
     table.add_column("why", overflow="fold")
     for rec in result.records.values():
         style = STATUS_STYLE.get(rec.status, "")
-        why = rec.why if rec.status != ev.FAILED else f"{rec.error_type}: {rec.error}"
+        why = rec.why if rec.status != ev.FAILED else _clip(f"{rec.error_type}: {rec.error}", 200)
         table.add_row(rec.name, Text(rec.status, style=style), f"{rec.seconds:.3f}", why)
     console.print(table)
     counts = {s: result.count(s) for s in (ev.RAN, ev.CACHED, ev.FAILED, ev.SKIPPED)}
@@ -37,7 +37,8 @@ def print_run(console: Console, driver: Any, result: Any) -> None:
         node = driver.graph.nodes.get(result.failed_node)
         console.print(Text(rec.traceback.rstrip(), style="dim"))
         where = f" ({node.location})" if node else ""
-        console.print(Text(f"node {result.failed_node}{where} failed: {rec.error_type}: {rec.error}", style="bold red"))
+        console.print(Text(f"node {result.failed_node}{where} failed: {_clip(f'{rec.error_type}: {rec.error}', 500)}",
+                           style="bold red"))
         console.print("Fix the cause and run again: everything that succeeded is cached, only the failed "
                       "node and its dependents will run.")
         return
@@ -45,6 +46,12 @@ def print_run(console: Console, driver: Any, result: Any) -> None:
 
     for name, value in result.outputs.items():
         console.print(Text.assemble((f"{name}: ", "bold"), summarize(value, console.width - len(name) - 2)))
+
+
+def _clip(text: str, width: int) -> str:
+    from .cli import _clip as clip
+
+    return clip(str(text), width)
 
 
 class LiveProgress:

@@ -12,6 +12,19 @@ against Hamilton, joblib, redun, Prefect and Dagster). A :class:`CodeVersion` he
   (through ``helpers.f``, ``from .util import h``, class methods, closure cells, local imports);
 * the **distribution version** (``dist:pandas`` → ``2.2.3``) of anything resolved into an
   installed package; the standard library is ignored (the Python minor version is in every key).
+* **code held by values**: functions, lambdas, partials, bound methods and classes inside a constant
+  (``HANDLERS = {"a": _fa}``, a dataclass holding a function, ``F = Model(2).predict``) are
+  versioned as code, and every layer of a ``functools.wraps`` decorator chain counts (the wrapper's
+  code and closure — a decorator factory's arguments — as well as the wrapped function).
+  Lambdas and functions made inside other functions get parts addressed by code *and* closure
+  values (``mod.make.<locals>.inner#1a2b...``), so two closures from one factory, two lambdas or
+  two partials of one function can never hide each other's edits.
+
+Not seen (document, don't rely on): code reached only by a string at run time
+(``getattr(obj, "name")`` on a non-module object, ``importlib.import_module(name)`` with a computed
+name, ``eval``). ``getattr(module, "name")`` on a project module counts the whole module. Classes
+created inside a function (a class factory) are versioned by their source, not by the values the
+factory closed over.
 
 Each component keeps its own digest in ``CodeVersion.parts`` so ``explain`` can name exactly which
 helper or constant changed. Parsing is memoised per file *content* (optionally in a persistent
@@ -307,13 +320,15 @@ class _Analyzer(ast.NodeVisitor):
         self._visit_list(node.body)
 
     def visit_MatchAs(self, node: ast.MatchAs) -> None:
-        if node.name:
-            self._bind_fixed(node.name)
         self.generic_visit(node)
+        if node.name:  # a capture pattern binds an ordinary local: renamed like one
+            self.scope.bound.add(node.name)
+            self._record(node, node.name)
 
     def visit_MatchStar(self, node: ast.MatchStar) -> None:
         if node.name:
-            self._bind_fixed(node.name)
+            self.scope.bound.add(node.name)
+            self._record(node, node.name)
 
     def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
         if node.rest:
@@ -474,6 +489,18 @@ class _FileInfo:
 _SKIP = object()
 
 
+class _Parts(dict):
+    """``parts`` while one version is being computed, with that computation's bookkeeping."""
+
+    __slots__ = ("tokens", "busy", "pin")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokens: dict[int, str] = {}  # id(object) -> token, for objects versioned in this call
+        self.busy: set[int] = set()  # ids being versioned right now (cycle guard)
+        self.pin: list[Any] = []  # keeps those objects alive so their ids stay unique
+
+
 class CodeVersioner:
     """Computes :class:`CodeVersion` s; one instance per run (or per watch session) is enough.
 
@@ -500,8 +527,9 @@ class CodeVersioner:
     def version(self, fn: Callable[..., Any], extra: str = "") -> CodeVersion:
         """Code version of ``fn`` and everything project-local it reaches; never None."""
         root = self._root_for(fn)
-        parts: dict[str, str] = {}
-        self._version_callable(fn, parts, root, is_node=True)
+        work = _Parts()
+        self._version_callable(fn, work, root, is_node=True)
+        parts = dict(work)
         # Part names are qualified identifiers and values are digests/version strings, so neither
         # contains NUL or \x01; ``extra`` is length-prefixed. One hash call keeps this cheap.
         payload = "\0".join([f"ripple-code\0{_PY}\0{len(extra)}:{extra}", *(f"{k}\1{parts[k]}" for k in sorted(parts))])
@@ -655,72 +683,148 @@ class CodeVersioner:
             parts[f"module:{module_name}"] = file_version(kind[1])
 
     # -- components ------------------------------------------------------------------------------
-    def _version_callable(self, fn: Any, parts: dict[str, str], root: str, is_node: bool = False) -> None:
-        fn = _unwrap(fn)
+    # Every ``_version_*`` / ``_include_value`` call returns a *token*: a string that identifies the
+    # object it versioned (a part key for code, a digest for data). Tokens let a container or a
+    # closure name the code it holds by content, so two closures made by one factory, two lambdas
+    # or two partials of one function never share a part and hide each other's changes.
+
+    def _token(self, obj: Any, parts: dict[str, str], root: str) -> str:
+        """``_include_value`` memoised per object for this call, and safe against reference cycles."""
+        if isinstance(obj, type | types.ModuleType | types.FunctionType | types.MethodType | functools.partial) \
+                or isinstance(_unwrap(obj), types.FunctionType):
+            return self._include_value(obj, "", parts, root)  # guarded in _version_callable
+        memo: _Parts = parts  # type: ignore[assignment]
+        oid = id(obj)
+        tok = memo.tokens.get(oid)
+        if tok is not None:
+            return tok
+        if oid in memo.busy:
+            return "cycle:" + _qual_of(type(obj))
+        memo.busy.add(oid)
+        memo.pin.append(obj)
+        try:
+            tok = self._include_value(obj, "", parts, root)
+        finally:
+            memo.busy.discard(oid)
+        memo.tokens[oid] = tok
+        return tok
+
+    def _version_callable(self, fn: Any, parts: dict[str, str], root: str, is_node: bool = False) -> str:
+        memo: _Parts = parts  # type: ignore[assignment]
+        oid = id(fn)
+        tok = memo.tokens.get(oid)
+        if tok is not None:
+            return tok
+        if oid in memo.busy:
+            return "cycle:" + _qual_of(fn)
+        memo.busy.add(oid)
+        memo.pin.append(fn)
+        try:
+            # Decorator layers: every function of the ``__wrapped__`` chain runs, so each counts —
+            # the innermost as the node (or helper) itself, each wrapper as a helper whose code and
+            # closure (the decorator's own arguments) are versioned like any closure.
+            layers = _layers(fn)
+            toks = [self._version_object(layers[-1], parts, root, is_node)]
+            toks += [self._version_object(layer, parts, root, False) for layer in reversed(layers[:-1])]
+            tok = toks[0] if len(toks) == 1 else "wrapped:" + combine(*toks)
+        finally:
+            memo.busy.discard(oid)
+        memo.tokens[oid] = tok
+        return tok
+
+    def _version_object(self, fn: Any, parts: dict[str, str], root: str, is_node: bool) -> str:
+        """One layer: a function, partial, bound method, class, callable instance or library callable."""
         if isinstance(fn, functools.partial):
-            key = f"{_qual_of(fn.func)}.<partial>"
-            if key not in parts:
-                parts[key] = self._data_part(("partial", fn.args, fn.keywords))
-                self._version_callable(fn.func, parts, root)
-            return
+            func = self._version_callable(fn.func, parts, root)
+            args = self._data_part(("partial", fn.args, fn.keywords), parts, root)
+            key = f"{func}.<partial>#{_h(args)[:16]}"
+            parts[key] = args
+            return key
         if isinstance(fn, types.MethodType):
-            self._version_callable(fn.__func__, parts, root, is_node)
-            return
+            func = self._version_callable(fn.__func__, parts, root, is_node)
+            owner = self._token(fn.__self__, parts, root)
+            key = f"{func}.<bound>#{_h(owner)[:16]}"
+            parts[key] = owner
+            return key
         if isinstance(fn, type):
-            self._version_class(fn, parts, root)
-            return
-        if not isinstance(fn, types.FunctionType):
-            call = inspect.getattr_static(type(fn), "__call__", None)
-            if isinstance(call, types.FunctionType):
-                self._version_class(type(fn), parts, root)
-                parts[f"{_qual_of(type(fn))}.<instance>"] = self._data_part(fn)
-                return
-            mod = getattr(fn, "__module__", None) or ""
-            self._add_dist(mod, self._kind(mod, root), parts)
-            return
-        key = _qual_of(fn)
-        if key in parts or key + "#bytecode" in parts:
-            return
+            return self._version_class(fn, parts, root)
+        if isinstance(fn, types.FunctionType):
+            return self._version_function(fn, parts, root, is_node)
+        call = inspect.getattr_static(type(fn), "__call__", None)
+        if isinstance(call, types.FunctionType):
+            cls = self._version_class(type(fn), parts, root)
+            state = self._data_part(fn, parts, root)
+            key = f"{cls}.<instance>#{_h(state)[:16]}"
+            parts[key] = state
+            return key
+        mod = getattr(fn, "__module__", None)
+        mod = mod if isinstance(mod, str) else type(fn).__module__
+        self._add_dist(mod, self._kind(mod, root), parts)
+        return _qual_of(fn)
+
+    def _version_function(self, fn: types.FunctionType, parts: dict[str, str], root: str, is_node: bool) -> str:
         code = fn.__code__
-        entry, info = self._find_function(code, fn.__qualname__)
-        module = fn.__module__ or ""
-        fn_globals = fn.__globals__
+        g = fn.__globals__
+        # The code object knows where the function really lives; ``functools.wraps`` copies the
+        # wrapped function's ``__module__``/``__qualname__`` onto a wrapper.
+        module = g.get("__name__")
+        module = module if isinstance(module, str) else (fn.__module__ or "")
+        cq = code.co_qualname
+        qual = f"{module or '?'}.{cq}"
+        if not is_node:
+            kind = self._kind(module, root) if module else ("", "")
+            if kind[0] != "local" and not (not module and _is_under(code.co_filename, root)):
+                if module:
+                    self._add_dist(module, kind, parts)
+                return qual
+        entry, info = self._find_function(code, cq)
+        body = (entry["d"] if is_node else entry["hd"]) if entry is not None else _code_digest(code, fn)
+        cells: list[tuple[str, str]] = []
+        for var, cell in zip(code.co_freevars, fn.__closure__ or ()):
+            if var == "__class__":
+                continue  # zero-arg super(): the class is versioned when referenced
+            try:
+                val = cell.cell_contents
+            except ValueError:
+                cells.append((var, "empty"))
+                continue
+            cells.append((var, self._token(val, parts, root)))
+        if "<" in cq:
+            # A lambda or a function made inside another one: many objects can share this name
+            # (one per factory call), so the part is addressed by its code *and* closure values.
+            ident = _h("\0".join([body, *(f"{v}\1{t}" for v, t in cells)]))[:16]
+            key = f"{qual}#{ident}" + ("" if entry is not None else "#bytecode")
+            if key in parts:
+                return key
+            parts[key] = combine(body, *(f"{v}={t}" for v, t in cells)) if cells else body
+        else:
+            key = qual if entry is not None else qual + "#bytecode"
+            if key in parts:
+                return key
+            parts[key] = body
+            for var, t in cells:
+                parts[f"{qual}.<closure>.{var}"] = t
         if entry is not None:
-            parts[key] = entry["d"] if is_node else entry["hd"]
             self._locations.setdefault(key, (info.path, entry["f"], entry["e"]))
+            self._locations.setdefault(qual, (info.path, entry["f"], entry["e"]))
             refs = entry["r"] if is_node else [*entry["r"], *entry["dr"]]
             for ref in refs:
-                self._resolve_ref(ref, fn_globals, module, parts, root)
+                self._resolve_ref(ref, g, module, parts, root)
         else:
-            parts[key + "#bytecode"] = _code_digest(code, fn)
             for name in sorted(_code_names(code)):
-                if name in fn_globals:
-                    self._resolve_ref(["g", name], fn_globals, module, parts, root)
-        if fn.__closure__:
-            for var, cell in zip(code.co_freevars, fn.__closure__):
-                ck = f"{key}.<closure>.{var}"
-                try:
-                    val = cell.cell_contents
-                except ValueError:
-                    parts[ck] = "empty"
-                    continue
-                if var == "__class__":
-                    continue  # zero-arg super(): the class is versioned when referenced
-                target = _unwrap(val)
-                if isinstance(target, types.FunctionType | type | functools.partial | types.ModuleType):
-                    parts[ck] = "ref:" + (_qual_of(target) if not isinstance(target, types.ModuleType)
-                                          else target.__name__)
-                self._include_value(val, ck, parts, root)
+                if name in g:
+                    self._resolve_ref(["g", name], g, module, parts, root)
+        return key
 
-    def _version_class(self, cls: type, parts: dict[str, str], root: str) -> None:
+    def _version_class(self, cls: type, parts: dict[str, str], root: str) -> str:
         key = _qual_of(cls)
-        if key in parts:
-            return
+        if key in parts or key + "#nosource" in parts:
+            return key
         module = cls.__module__ or ""
         kind = self._kind(module, root)
         if kind[0] != "local":
             self._add_dist(module, kind, parts)
-            return
+            return key
         mod = sys.modules.get(module)
         info = self.file_info(kind[1]) if kind[1] else None
         entries = info.by_qual.get(cls.__qualname__, []) if info is not None else []
@@ -742,8 +846,9 @@ class CodeVersioner:
                     digests.append(f"{name}:{_code_digest(target.__code__, target)}")
                     self._version_callable(target, parts, root)
                 elif not name.startswith("__"):
-                    digests.append(f"{name}:{self._data_part(member)}")
+                    digests.append(f"{name}:{self._data_part(member, parts, root)}")
             parts[key + "#nosource"] = combine(*digests)
+        return key
 
     def _find_function(self, code: types.CodeType, qualname: str) -> tuple[dict[str, Any] | None, _FileInfo | Any]:
         info = self.file_info(code.co_filename)
@@ -809,51 +914,55 @@ class CodeVersioner:
             val = nxt
         self._include_value(val, qual, parts, root)
 
-    def _include_value(self, val: Any, qual: str, parts: dict[str, str], root: str) -> None:
+    def _include_value(self, val: Any, qual: str, parts: dict[str, str], root: str) -> str:
+        """Version a value a piece of code references; ``qual`` names its part when it is data."""
         if isinstance(val, types.ModuleType):
             kind = self._kind(val.__name__, root)
+            key = f"module:{val.__name__}"
             if kind[0] == "local":
-                key = f"module:{val.__name__}"
                 if key not in parts:
                     info = self.file_info(kind[1]) if kind[1] else None
                     parts[key] = info.module_digest if info is not None else self._data_part(val.__name__)
             else:
                 self._add_dist(val.__name__, kind, parts)
-            return
-        target = _unwrap(val)
-        if isinstance(target, types.FunctionType):
-            mod = target.__module__ or ""
-            kind = self._kind(mod, root)
-            if kind[0] == "local" or (not mod and _is_under(target.__code__.co_filename, root)):
-                self._version_callable(target, parts, root)
-            else:
-                self._add_dist(mod, kind, parts)
-            return
-        if isinstance(val, type):
-            self._version_class(val, parts, root)
-            return
-        if isinstance(val, functools.partial):
-            self._version_callable(val, parts, root)
-            return
-        if callable(val):
+            return key
+        if isinstance(val, type | types.FunctionType | types.MethodType | functools.partial) \
+                or isinstance(_unwrap(val), types.FunctionType):
+            return self._version_callable(val, parts, root)
+        if _is_library_callable(val):
             # Library callables (ufuncs, builtins, C functions): their distribution is the version.
             mod = getattr(val, "__module__", None)
             if isinstance(mod, str) and mod:
                 kind = self._kind(mod, root)
                 if kind[0] != "local":
                     self._add_dist(mod, kind, parts)
-                    return
-        if qual not in parts:
-            parts[qual] = self._data_part(val)
-            tmod = type(val).__module__
-            if self._kind(tmod, root)[0] == "local":
-                self._version_class(type(val), parts, root)
+                    return _qual_of(val)
+        if qual and qual in parts:
+            return parts[qual]
+        tok = self._data_part(val, parts, root)
+        if qual:
+            parts[qual] = tok
+        t = type(val)
+        if t.__module__ not in ("builtins", "__main__"):
+            kind = self._kind(t.__module__, root)
+            if kind[0] == "local":
+                self._version_class(t, parts, root)
+            else:
+                self._add_dist(t.__module__, kind, parts)  # a library object: its library's version
+        return tok
 
-    def _data_part(self, val: Any) -> str:
+    def _data_part(self, val: Any, parts: dict[str, str] | None = None, root: str = "") -> str:
         # A Path constant in code is versioned by its *name*: the files a node actually reads are
         # versioned by content at run time (audit hooks), and hashing a data directory on every
         # code-version computation would be ruinous.
-        fp = fingerprint(val, file_version=_path_name_only)
+        hook = None
+        if parts is not None:
+            # Code inside a value (``HANDLERS = {"a": _fa}``, a dataclass holding a function, a
+            # class in a list) is versioned as code; the value's digest names it by its token.
+            def hook(obj: Any) -> str | None:
+                return "code:" + self._token(obj, parts, root) if _is_code(obj) else None
+
+        fp = fingerprint(val, file_version=_path_name_only, code_ref=hook)
         if fp is not None:
             return fp
         # Not fingerprintable (a logger, a client...): its repr, with memory addresses removed so
@@ -864,8 +973,10 @@ class CodeVersioner:
             return "unversionable:" + _h(_qual_of(type(val)))
 
     def _location(self, qualname: str) -> tuple[str, int, int] | None:
-        for suffix in ("#bytecode", "#nosource"):
-            qualname = qualname.removesuffix(suffix)
+        loc = self._locations.get(qualname)
+        if loc is not None:
+            return loc
+        qualname = qualname.split("#", 1)[0]
         loc = self._locations.get(qualname)
         if loc is not None:
             return loc
@@ -902,6 +1013,41 @@ def _unwrap(fn: Any) -> Any:
         return inspect.unwrap(fn)
     except ValueError:
         return fn
+
+
+def _layers(fn: Any) -> list[Any]:
+    """``fn`` and every object below it in its ``__wrapped__`` chain, outermost first."""
+    out = [fn]
+    seen = {id(fn)}
+    while True:
+        try:
+            nxt = getattr(out[-1], "__wrapped__", _SKIP)
+        except Exception:  # noqa: BLE001 - exotic proxies: stop unwrapping
+            break
+        if nxt is _SKIP or id(nxt) in seen or len(out) > 100:
+            break
+        seen.add(id(nxt))
+        out.append(nxt)
+    return out
+
+
+_BUILTIN_CALLABLES = (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodWrapperType,
+                      types.WrapperDescriptorType, types.MethodDescriptorType, types.ClassMethodDescriptorType)
+
+
+def _is_library_callable(obj: Any) -> bool:
+    """A named C-level callable (builtin, ufunc...); a callable *instance* of a library class (an
+    interpolator, a fitted model) is data and is fingerprinted instead."""
+    if isinstance(obj, _BUILTIN_CALLABLES):
+        return True
+    return callable(obj) and not isinstance(obj, type) and isinstance(getattr(obj, "__name__", None), str) \
+        and isinstance(getattr(obj, "__module__", None), str)
+
+
+def _is_code(obj: Any) -> bool:
+    """Objects a constant may hold that are code, not data (versioned by ``_include_value``)."""
+    return isinstance(obj, type | types.ModuleType | types.FunctionType | types.MethodType | functools.partial) \
+        or _is_library_callable(obj) or (callable(obj) and isinstance(_unwrap(obj), types.FunctionType))
 
 
 def _qual_of(obj: Any) -> str:

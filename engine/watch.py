@@ -838,16 +838,25 @@ class _JsonView:
             sys.stdout.flush()
 
 
+def _first_line(text: str) -> str:
+    """An error message without the traceback an internal error may carry (``RIPPLE_DEBUG=1`` keeps it)."""
+    if os.environ.get("RIPPLE_DEBUG") or "\n" not in text:
+        return text
+    return text.split("\n", 1)[0].rstrip() + " (run with RIPPLE_DEBUG=1 for the traceback)"
+
+
 class _PlainView:
-    """One line per thing worth knowing; cached nodes are counted, not listed."""
+    """One line per thing worth knowing; cached nodes are counted, not listed. Errors and warnings
+    go to stderr (prefixed ``ripple:``), everything else to stdout."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
 
-    def line(self, text: str) -> None:
+    def line(self, text: str, stream: Any = None) -> None:
         with self.lock:
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
+            out = stream or sys.stdout
+            out.write(text + "\n")
+            out.flush()
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.Message):
@@ -856,9 +865,10 @@ class _PlainView:
             if event.level == OUTPUT_LEVEL:
                 self.line(f"  | {event.text}")
                 return
-            where = f"{event.file}:{event.line}: " if event.file and event.file not in event.text else ""
-            prefix = {"error": "error: ", "warning": "warning: "}.get(event.level, "")
-            self.line(f"{prefix}{where}{event.text}")
+            text = _first_line(event.text) if event.level == "error" else event.text
+            where = f"{event.file}:{event.line}: " if event.file and event.file not in text else ""
+            prefix = {"error": "ripple: error: ", "warning": "ripple: warning: "}.get(event.level, "")
+            self.line(f"{prefix}{where}{text}", sys.stderr if prefix else None)
         elif isinstance(event, ev.RunStarted):
             self.line(f"run {event.run_id}: {len(event.nodes)} nodes")
         elif isinstance(event, ev.NodeFinished):
@@ -931,11 +941,20 @@ class _LiveView:
 
 def watch_command(args: Any) -> int:
     """``ripple watch PIPELINE``: run once, then on every save; Ctrl-C ends it with status 0."""
-    from .cli import _kv, _split
+    from .cli import _check_executor, _kv, _split
+    from .errors import UsageError
 
+    spec = getattr(args, "outputs", None)
+    outputs = _split([spec]) if spec is not None else None
+    if spec is not None and not outputs:
+        raise UsageError(f"--outputs {spec!r} names no node; give e.g. --outputs a,b "
+                         "or leave it out to compute every final node.")
+    if getattr(args, "debounce", None) is not None and not args.debounce >= 0:
+        raise UsageError(f"--debounce {args.debounce} must be 0 or more seconds, e.g. --debounce 0.2.")
+    _check_executor(getattr(args, "executor", None))
     request = RunRequest(
         pipeline=args.pipeline,
-        outputs=_split([args.outputs]) if getattr(args, "outputs", None) else None,
+        outputs=outputs,
         inputs=_kv(getattr(args, "input", None), "input"),
         config=_kv(getattr(args, "config", None), "config"),
         cache_dir=getattr(args, "cache_dir", None),

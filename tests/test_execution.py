@@ -252,3 +252,21 @@ def test_check_output_applies_to_fan_out_items_on_every_executor(make_module, ex
     assert "outside [0, 2]" in result.records["per"].error
     ok = Driver({}, mod, executor=executor).run(["total"], inputs={"n": 3})
     assert ok.outputs["total"] == 3
+
+
+ASYNC = '''
+import asyncio
+
+async def fetched(n: int) -> int:
+    await asyncio.sleep(0)
+    return n * 3
+
+def total(fetched: int) -> int:
+    return fetched + 1
+'''
+
+
+@pytest.mark.parametrize("executor", ["sequential", "threads", "processes"])
+def test_async_nodes_are_awaited(make_module, executor):
+    result = Driver({}, make_module(ASYNC), executor=executor).execute(["total", "fetched"], inputs={"n": 2})
+    assert result == {"total": 7, "fetched": 6}

@@ -389,3 +389,118 @@ def test_file_version_hook(tmp_path: Path) -> None:
     fp = fingerprint([p], file_version=lambda path: seen.append(path) or "fixed")
     assert seen == [p] and fp == fingerprint([p], file_version=lambda path: "fixed")
     assert fp != fingerprint([p], file_version=lambda path: "other")
+
+
+# --------------------------------------------------------------------------------------------------
+# adversarial data cases (regression guards) and the code_ref hook
+
+
+@dataclasses.dataclass(frozen=True)
+class Frozen:
+    a: int
+    b: tuple = ()
+
+
+def test_adversarial_scalars_and_containers() -> None:
+    distinct(b"ab", bytearray(b"ab"), memoryview(b"ab"), "ab")
+    distinct(2**63, 2**63 - 1, -(2**63) - 1, 2**64, 2**200, 2**200 + 1)
+    distinct(Decimal("1"), Decimal("1.0"), Decimal("1.00"), 1, 1.0)
+    distinct({1: "a"}, {1.0: "a"}, {True: "a"}, {"1": "a"}, {(1,): "a"})
+    assert fingerprint({1: "a", (1, 2): "b"}) == fingerprint({(1, 2): "b", 1: "a"})
+    assert fingerprint({(1, 2), (3, 4)}) == fingerprint({(3, 4), (1, 2)})
+    distinct({(1, 2)}, {(2, 1)}, frozenset({(1, 2)}), [(1, 2)])
+    assert fingerprint(Frozen(1, (2,))) == fingerprint(Frozen(1, (2,)))
+    distinct(Frozen(1), Frozen(2), Frozen(1, (1,)), Point(1, 0))
+    # Floats: NaN is one value whatever its payload; -0.0 is kept apart from 0.0 (1/x tells them
+    # apart), the same way for Python floats, numpy arrays and object columns.
+    assert fingerprint(float("nan")) == fingerprint(-float("nan"))
+    distinct(0.0, -0.0)
+
+
+def test_adversarial_numpy_pandas() -> None:
+    np = pytest.importorskip("numpy")
+    pd = pytest.importorskip("pandas")
+    distinct(np.array([0.0]), np.array([-0.0]))
+    distinct(np.datetime64("2020-01-01", "D"), np.datetime64("2020-01-01", "s"), np.datetime64("2020-01-02", "D"))
+    distinct(np.array(["2020-01-01"], dtype="datetime64[D]"), np.array(["2020-01-01"], dtype="datetime64[s]"))
+    # Object columns with mixed types: 1, "1", 1.0, True and None are all different values.
+    distinct(pd.Series([1, "x"], dtype=object), pd.Series(["1", "x"], dtype=object),
+             pd.Series([1.0, "x"], dtype=object), pd.Series([True, "x"], dtype=object),
+             pd.Series([None, "x"], dtype=object))
+    a = pd.DataFrame({"a": [1, "1", 1.5, None]})
+    assert fingerprint(a) == fingerprint(pd.DataFrame({"a": [1, "1", 1.5, None]}))
+    assert fingerprint(a) != fingerprint(pd.DataFrame({"a": ["1", 1, 1.5, None]}))
+
+
+def test_too_deep_is_none_never_a_placeholder() -> None:
+    deep: list = []
+    for _ in range(fpmod.MAX_DEPTH + 3):
+        deep = [deep]
+    t: tuple = (1,)
+    for _ in range(fpmod.MAX_DEPTH + 3):
+        t = (t,)
+    for value in ([1, deep], {"k": deep}, {1.5: deep}, {t}, frozenset([t]), Frozen(1, t), Plain(x=deep)):
+        assert fingerprint(value) is None, type(value)
+    np = pytest.importorskip("numpy")
+    pd = pytest.importorskip("pandas")
+    assert fingerprint(np.array([deep, 1], dtype=object)) is None
+    assert fingerprint(pd.Series([deep, 1], dtype=object)) is None
+
+
+def _f1(x: int) -> int:
+    return x
+
+
+def _f2(x: int) -> int:
+    return x
+
+
+def test_code_ref_hook_names_code_inside_values() -> None:
+    seen: list[object] = []
+
+    def ref(obj: object) -> str | None:
+        if callable(obj) and not isinstance(obj, type):
+            seen.append(obj)
+            return getattr(obj, "__name__", "?")
+        return None
+
+    assert fingerprint({"a": _f1}) is None  # without the hook functions are not data
+    one = fingerprint({"a": _f1, "b": [Point(1, 2)]}, code_ref=ref)
+    two = fingerprint({"a": _f2, "b": [Point(1, 2)]}, code_ref=ref)
+    assert one is not None and two is not None and one != two
+    assert seen == [_f1, _f2]
+    # Sets of functions are order-insensitive (hashed by per-item digests).
+    assert fingerprint({_f1, _f2}, code_ref=ref) == fingerprint({_f2, _f1}, code_ref=ref)
+    # Classes go through the hook when it answers, by name otherwise; a hook returning None for
+    # a function keeps the value unfingerprintable.
+    assert fingerprint([int], code_ref=lambda o: "X") != fingerprint([int])
+    assert fingerprint([_f1], code_ref=lambda o: None) is None
+    # A code name can never collide with a string holding the same text.
+    assert fingerprint([_f1], code_ref=lambda o: "f") != fingerprint(["f"])
+
+
+def test_directory_version_follows_symlinked_dirs_without_looping(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.txt").write_text("1")
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.txt").write_text("a")
+    os.symlink(outside, d / "linked")
+    os.symlink(d, d / "loop")  # a link back to an ancestor must not recurse
+    v1 = file_version(d)
+    assert FileVersions().version(d) == v1
+    (outside / "x.txt").write_text("2")
+    v2 = file_version(d)
+    assert v2 != v1
+    assert FileVersions().version(d) == v2
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_special_files_are_not_read(tmp_path: Path) -> None:
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "a.txt").write_text("a")
+    os.mkfifo(d / "pipe")  # reading it would block forever
+    assert file_version(d) == FileVersions().version(d)
+    assert file_version(d / "pipe") not in (MISSING_VERSION, file_version(d / "a.txt"))

@@ -378,3 +378,429 @@ def node():
     v = version_of(root, pkgname, {"util.py": UTIL, "nodes.py": nodes})
     assert "dist:numpy" in v.parts and not any(k.startswith("numpy.") for k in v.parts)
     assert f"{pkgname}.nodes.DATA" in v.parts  # the path constant, by name
+
+
+# ==================================================================================================
+# Adversarial matrix: code reached through values, decorators and closures (each case once failed).
+
+_WRAP_UTIL = '''
+import functools
+
+FACTOR = 2
+
+
+def twice(fn):
+    @functools.wraps(fn)
+    def wrapper(x):
+        return fn(x) * FACTOR
+    return wrapper
+
+
+def scale(k):
+    def deco(fn):
+        @functools.wraps(fn)
+        def wrapper(x):
+            return fn(x) * k
+        return wrapper
+    return deco
+'''
+
+ADVERSARIAL_CHANGE: dict[str, tuple[str, str, str, str]] = {
+    # label: (nodes.py, file edited, old, new) -- util.py is _WRAP_UTIL
+    "dict of functions: handler body": ('''
+def _fa(x):
+    return x * 2
+
+
+def _fb(x):
+    return x * 3
+
+
+HANDLERS = {"a": _fa, "b": _fb}
+
+
+def node(x):
+    return HANDLERS["a"](x)
+''', "nodes.py", "x * 2", "x * 5"),
+    "list of functions: handler body": ('''
+def _fa(x):
+    return x * 2
+
+
+FNS = [_fa]
+
+
+def node(x):
+    return FNS[0](x)
+''', "nodes.py", "x * 2", "x * 5"),
+    "set of functions: member body": ('''
+def _fa(x):
+    return x * 2
+
+
+def _fb(x):
+    return x * 3
+
+
+FNS = {_fa, _fb}
+
+
+def node(x):
+    return sum(f(x) for f in FNS)
+''', "nodes.py", "x * 3", "x * 4"),
+    "dict of lambdas: second lambda": ('''
+OPS = {"a": lambda x: x + 1, "b": lambda x: x * 2}
+
+
+def node(x):
+    return OPS["b"](x)
+''', "nodes.py", "x * 2", "x * 3"),
+    "two module lambdas: second body": ('''
+A = lambda x: x + 1
+B = lambda x: x * 2
+
+
+def node(x):
+    return A(x) + B(x)
+''', "nodes.py", "x * 2", "x * 3"),
+    "two closures of one factory: second value": ('''
+def make(k):
+    def inner(x):
+        return x * k
+    return inner
+
+
+_a = make(3)
+_b = make(4)
+
+
+def node(x):
+    return _a(x) + _b(x)
+''', "nodes.py", "make(4)", "make(5)"),
+    "closures of closures: inner value": ('''
+def make(k):
+    def inner(x):
+        return x * k
+    return inner
+
+
+def compose(f):
+    def outer(x):
+        return f(x) + 1
+    return outer
+
+
+A = compose(make(3))
+B = compose(make(4))
+
+
+def node(x):
+    return A(x) + B(x)
+''', "nodes.py", "make(4)", "make(5)"),
+    "two partials of one function: second args": ('''
+import functools
+
+
+def _h(x, k):
+    return x + k
+
+
+P1 = functools.partial(_h, k=1)
+P2 = functools.partial(_h, k=2)
+
+
+def node(x):
+    return P1(x) + P2(x)
+''', "nodes.py", "k=2", "k=3"),
+    "bound method constant: instance state": ('''
+class M:
+    def __init__(self, k):
+        self.k = k
+
+    def f(self, x):
+        return x * self.k
+
+
+F = M(2).f
+
+
+def node(x):
+    return F(x)
+''', "nodes.py", "M(2)", "M(3)"),
+    "dataclass constant holding a function: function body": ('''
+import dataclasses
+
+
+def _h(x):
+    return x + 1
+
+
+@dataclasses.dataclass
+class Cfg:
+    fn: object
+    k: int = 1
+
+
+CFG = Cfg(_h)
+
+
+def node(x):
+    return CFG.fn(x) * CFG.k
+''', "nodes.py", "x + 1", "x + 2"),
+    "object constant holding a function: its data": ('''
+def _h(x):
+    return x + 1
+
+
+class M:
+    def __init__(self, fn, k):
+        self.fn = fn
+        self.k = k
+
+
+INST = M(_h, 2)
+
+
+def node(x):
+    return INST.fn(x) * INST.k
+''', "nodes.py", "M(_h, 2)", "M(_h, 3)"),
+    "class held in a list: method body": ('''
+class A:
+    def f(self):
+        return 1
+
+
+MODELS = [A]
+
+
+def node(x):
+    return MODELS[0]().f()
+''', "nodes.py", "return 1", "return 2"),
+    "library callable in a dict": ('''
+import numpy as np
+
+OPS = {"s": np.sqrt}
+
+
+def node(x):
+    return OPS["s"](x)
+''', "nodes.py", "np.sqrt", "np.cos"),
+    "local decorator body (functools.wraps)": ('''
+import functools
+
+
+def twice(fn):
+    @functools.wraps(fn)
+    def wrapper(x):
+        return fn(x) * 2
+    return wrapper
+
+
+@twice
+def node(x):
+    return x + 1
+''', "nodes.py", "* 2", "* 3"),
+    "decorator from another module: its body": ('''
+from .util import twice
+
+
+@twice
+def node(x):
+    return x + 1
+''', "util.py", "fn(x) * FACTOR", "fn(x) * FACTOR + 1"),
+    "decorator from another module: a constant it uses": ('''
+from .util import twice
+
+FACTOR = 5
+
+
+@twice
+def node(x):
+    return x + FACTOR
+''', "util.py", "FACTOR = 2", "FACTOR = 3"),
+    "decorator factory argument": ('''
+from .util import scale
+
+
+@scale(2)
+def node(x):
+    return x + 1
+''', "nodes.py", "@scale(2)", "@scale(3)"),
+    "helper wrapped by a local decorator": ('''
+from .util import twice
+
+
+@twice
+def _h(x):
+    return x + 1
+
+
+def node(x):
+    return _h(x)
+''', "util.py", "fn(x) * FACTOR", "fn(x) - FACTOR"),
+    "lru_cache helper body": ('''
+import functools
+
+
+@functools.lru_cache
+def _h(x):
+    return x + 1
+
+
+def node(x):
+    return _h(x)
+''', "nodes.py", "x + 1", "x + 2"),
+    "callable instances in a list: second state": ('''
+class Scaler:
+    def __init__(self, k):
+        self.k = k
+
+    def __call__(self, x):
+        return x * self.k
+
+
+FNS = [Scaler(2), Scaler(5)]
+
+
+def node(x):
+    return FNS[1](x)
+''', "nodes.py", "Scaler(5)", "Scaler(6)"),
+    "recursive local closure: value": ('''
+def make(k):
+    def rec(n):
+        return 0 if n == 0 else k + rec(n - 1)
+    return rec
+
+
+R = make(2)
+
+
+def node(x):
+    return R(x)
+''', "nodes.py", "make(2)", "make(3)"),
+    "base class in another module: method body": ('''
+from .base import Base
+
+
+class Child(Base):
+    def g(self, x):
+        return self.f(x) * 2
+
+
+def node(x):
+    return Child().g(x)
+''', "base.py", "x + 1", "x + 5"),
+}
+
+ADVERSARIAL_SAME: dict[str, tuple[str, str, str, str]] = {
+    "match capture renamed": ('''
+def node(x):
+    match x:
+        case [a]:
+            return a
+        case _:
+            return 0
+''', "nodes.py", "case [a]:\n            return a", "case [b]:\n            return b"),
+    "blank lines above a lambda constant": ('''
+SQ = lambda x: x * x
+
+
+def node(x):
+    return SQ(x)
+''', "nodes.py", "SQ =", "\n\n\nSQ ="),
+    "blank lines above a closure factory": ('''
+def make(k):
+    def inner(x):
+        return x * k
+    return inner
+
+
+_a = make(3)
+
+
+def node(x):
+    return _a(x)
+''', "nodes.py", "def make", "\n\n\ndef make"),
+    "blank lines above a decorated node": ('''
+from .util import twice
+
+
+@twice
+def node(x):
+    return x + 1
+''', "util.py", "import functools\n", "import functools\n\n\n\n"),
+    "unrelated edit beside a dict of functions": ('''
+def _fa(x):
+    return x * 2
+
+
+HANDLERS = {"a": _fa}
+
+
+def _unused(x):
+    return x
+
+
+def node(x):
+    return HANDLERS["a"](x)
+''', "nodes.py", "return x\n", "return x + 1\n"),
+    "reordered imports": ('''
+import os
+import sys
+
+
+def node(x):
+    return x + len(sys.argv) + len(os.sep)
+''', "nodes.py", "import os\nimport sys", "import sys\nimport os"),
+    "type: ignore comment": ('''
+def node(x):
+    return x + 1
+''', "nodes.py", "return x + 1", "return x + 1  # type: ignore[operator]"),
+}
+
+_BASE_PY = '''
+class Base:
+    def f(self, x):
+        return x + 1
+'''
+
+
+def _adv_files(nodes: str) -> dict[str, str]:
+    return {"util.py": _WRAP_UTIL, "base.py": _BASE_PY, "nodes.py": nodes}
+
+
+@pytest.mark.parametrize("case", sorted(ADVERSARIAL_CHANGE))
+def test_adversarial_must_change(tmp_path: Path, pkgname: str, case: str) -> None:
+    nodes, fname, old, new = ADVERSARIAL_CHANGE[case]
+    files = _adv_files(nodes)
+    base = version_of(tmp_path / "a", pkgname, files)
+    again = version_of(tmp_path / "b", pkgname, files)
+    assert base.digest == again.digest, (case, diff_parts(base.parts, again.parts))
+    changed = version_of(tmp_path / "c", pkgname, _sub(fname, old, new)(files))
+    assert base.digest != changed.digest, (case, sorted(base.parts))
+    assert diff_parts(base.parts, changed.parts), case
+
+
+@pytest.mark.parametrize("case", sorted(ADVERSARIAL_SAME))
+def test_adversarial_must_not_change(tmp_path: Path, pkgname: str, case: str) -> None:
+    nodes, fname, old, new = ADVERSARIAL_SAME[case]
+    files = _adv_files(nodes)
+    base = version_of(tmp_path / "a", pkgname, files)
+    same = version_of(tmp_path / "b", pkgname, _sub(fname, old, new)(files))
+    assert base.digest == same.digest, (case, diff_parts(base.parts, same.parts))
+
+
+def test_content_addressed_parts_still_have_source(tmp_path: Path, pkgname: str) -> None:
+    nodes = ADVERSARIAL_CHANGE["two closures of one factory: second value"][0]
+    _write_pkg(tmp_path, pkgname, _adv_files(nodes))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        mod = importlib.import_module(f"{pkgname}.nodes")
+        v = CodeVersioner()
+        parts = v.version(mod.node).parts
+        inner = [k for k in parts if k.startswith(f"{pkgname}.nodes.make.<locals>.inner#")]
+        assert len(inner) == 2, sorted(parts)  # one per closure: make(3) and make(4)
+        assert all("return x * k" in (v.source_of(k) or "") for k in inner)
+    finally:
+        sys.path.remove(str(tmp_path))
+        _purge(pkgname)
