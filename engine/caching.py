@@ -674,11 +674,12 @@ def _fmt_bytes(n: float) -> str:
 
 
 def cache_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
+    from .cli import _console
+
     store, driver = _store_for(args)
-    console = Console()
+    console = _console()
     action = args.cache_command
     with store:
         if action == "stats":
@@ -737,7 +738,6 @@ def cache_command(args: argparse.Namespace) -> int:
 
 
 def runs_command(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.table import Table
 
     store, _ = _store_for(args)
@@ -752,7 +752,9 @@ def runs_command(args: argparse.Namespace) -> int:
     for r in runs:
         table.add_row(r.run_id, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.started)), r.status, str(r.ran),
                       str(r.cached), str(r.failed), f"{r.seconds:.2f}" if r.seconds is not None else "")
-    Console().print(table)
+    from .cli import _console
+
+    _console().print(table)
     return 0
 
 

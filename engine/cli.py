@@ -81,7 +81,9 @@ def _typed_one(flag: str, name: str, text: str, annotation: Any) -> Any:
     try:
         return parse_value(text, annotation)
     except UsageError as exc:
-        raise UsageError(f"--{flag} {name}: {exc.message.rstrip('.')}; give a value of that type.") from None
+        msg = exc.message.rstrip(".")
+        hint = "" if ";" in msg else f"; give a {getattr(annotation, '__name__', 'valid')} value"
+        raise UsageError(f"--{flag} {name}: {msg}{hint}.") from None
 
 
 def _typed(driver: Any, raw: dict[str, str]) -> dict[str, Any]:
@@ -100,7 +102,7 @@ def _typed(driver: Any, raw: dict[str, str]) -> dict[str, Any]:
             )
         raise UsageError(
             f"--input {name}: {where} has no input named {name!r}{_did_you_mean(name, externals)}; "
-            f"inputs are: {_listing(externals)}."
+            f"inputs are: {_listing(externals)} (config keys go in --config)."
         )
     return {k: _typed_one("input", k, v, externals[k].type) for k, v in raw.items()}
 
@@ -296,6 +298,20 @@ def _run(dr: Any, outputs: list[str], inputs: dict[str, Any]) -> Any:
         raise
 
 
+def _console() -> Any:
+    """A rich console whose closed pipe (``ripple run ... | head``) ends the command with status 0 like
+    every other write, instead of rich's own silent ``exit(1)`` (which reads as "a node failed")."""
+    from rich.console import Console
+
+    console = Console()
+
+    def on_broken_pipe() -> None:
+        raise BrokenPipeError
+
+    console.on_broken_pipe = on_broken_pipe  # type: ignore[method-assign]
+    return console
+
+
 def _json_doc(dr: Any, result: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "run_id": result.run_id,
@@ -328,11 +344,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     dr = _driver(args)
     outputs = _outputs(dr, args.outputs)
     inputs = _typed(dr, _kv(args.input, "input"))
-    from rich.console import Console
-
     from .report import print_run
 
-    console = Console(stderr=False)
+    console = _console()
     live = None
     if console.is_terminal and not os.environ.get("CI"):
         from .report import LiveProgress
@@ -375,7 +389,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
     dr = _driver(args)
     outputs = _outputs(dr, args.outputs)
     rows = dr.plan(outputs, inputs=_typed(dr, _kv(args.input, "input")))
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"plan for {args.pipeline}", title_justify="left")
@@ -383,7 +396,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         table.add_column(col)
     for name, will, why in rows:
         table.add_row(name, f"[cyan]{will}[/]" if will == "hit" else f"[yellow]{will}[/]", why)
-    console = Console()
+    console = _console()
     console.print(table)
     hits = sum(1 for _, w, _ in rows if w == "hit")
     console.print(f"{len(rows) - hits} to run, {hits} cached")
@@ -580,35 +593,23 @@ class _StderrHandler:
     def __enter__(self) -> _StderrHandler:
         import logging
 
-        class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
-            @property  # the stderr of the moment (pytest's capsys, a redirect), not the one at import
-            def stream(self) -> Any:
-                return sys.stderr
-
-            @stream.setter
-            def stream(self, _value: Any) -> None:
-                pass
+        class _Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                try:  # the stderr of the moment (pytest's capsys, a redirect), not the one at import
+                    sys.stderr.write(f"ripple: {record.levelname.lower()}: {record.getMessage()}\n")
+                except Exception:  # noqa: BLE001
+                    self.handleError(record)
 
         self.logger = logging.getLogger("engine")
         self.handler: Any = None
         if not logging.getLogger().handlers and not self.logger.handlers:
-            self.handler = _Handler()
-            self.handler.setLevel(logging.WARNING)
-            self.handler.setFormatter(logging.Formatter("ripple: %(levelname)s: %(message)s"))
-            self.handler.formatter.format = _lower_level(self.handler.formatter.format)  # type: ignore[union-attr]
+            self.handler = _Handler(logging.WARNING)
             self.logger.addHandler(self.handler)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.handler is not None:
             self.logger.removeHandler(self.handler)
-
-
-def _lower_level(fmt: Any) -> Any:
-    def format(record: Any) -> str:  # noqa: A001
-        return str(fmt(record)).replace(f": {record.levelname}: ", f": {record.levelname.lower()}: ", 1)
-
-    return format
 
 
 def _damaged_store(exc: BaseException) -> str | None:

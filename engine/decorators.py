@@ -104,8 +104,11 @@ def _require_function(fn: Any, deco: str) -> None:
 
 
 @_located
-def tag(*, target_: Any = None, **tags: Any) -> Callable[[F], F]:
+def tag(*args: Any, target_: Any = None, **tags: Any) -> Callable[[F], F]:
     """Attach metadata; ``tag(sensitive=True)`` keeps a node's value off disk and out of lineage."""
+    if args:
+        where = _where(args[0]) if callable(args[0]) else {}
+        raise GraphError("@tag takes keyword arguments: write @tag(key=value), with parentheses.", **where)
     for key, val in tags.items():
         if not key.replace(".", "_").isidentifier():
             raise GraphError(f"@tag key {key!r} is not an identifier; use letters, digits, '_' and '.'.")

@@ -115,11 +115,12 @@ class Driver:
         try:
             result = execute_plan(plan, values, run_id=run_id, bus=self.bus, executor=self.executor,
                                   cache=session, checks=_apply_checks)
-        except KeyboardInterrupt:
+        except BaseException as exc:
+            status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
             if session is not None:
-                session.close("cancelled", None)
+                session.close(status, None)
             if self.bus:
-                self.bus.emit(ev.RunFinished(run_id, _now(), status="cancelled"))
+                self.bus.emit(ev.RunFinished(run_id, _now(), status=status, error=f"{type(exc).__name__}: {exc}"))
             raise
         finally:
             self.executor.close()

@@ -198,13 +198,20 @@ class ProcessExecutor:
             import multiprocessing as mp
 
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx)
+            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_ignore_sigint)
         return self._pool
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which cancels the run (no traceback per worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def make_executor(spec: str | Executor | None) -> Executor:
@@ -814,8 +821,12 @@ def _run_pool(state: _RunState, pool: cf.Executor, remote: bool) -> None:
                     _finish_fanout(state, s, fs["items"], fs["per_item"], fs["seconds"])
                     complete(i)
                 continue
-            ok, value, seconds, reads = fut.result()
             step = s.expander if isinstance(s, FanOut) else s
+            try:
+                ok, value, seconds, reads = fut.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. a value or function that cannot cross to a process
+                hint = " (values and node functions must be picklable on the processes executor)" if remote else ""
+                ok, value, seconds, reads = False, ((type(exc).__name__, f"{exc}{hint}", _fmt_tb(exc)), None), 0.0, []
             if not ok:
                 info, exc = value
                 state.failed(step.name, info, exc, seconds)

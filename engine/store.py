@@ -700,8 +700,9 @@ class Store:
         """Open (or re-open after fork) the connection; a corrupt database is moved aside once."""
         try:
             self._conn_ = self._open_connection()
-        except sqlite3.DatabaseError as e:
-            if not _is_corrupt(e):
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as e:
+            # A flipped bit in the header can surface as undecodable text from a PRAGMA.
+            if isinstance(e, sqlite3.DatabaseError) and not _is_corrupt(e):
                 raise self._store_error(e) from e
             self._move_aside_corrupt()
             try:
