@@ -370,10 +370,24 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from .driver import Driver
 
     raw, config = _config(args)
-    dr = Driver(config, args.pipeline)
+    quiet = _stdout_to_stderr() if args.format == "json" else contextlib.nullcontext()
+    with quiet:  # with --format json, stdout holds exactly one JSON document
+        dr = Driver(config, args.pipeline)
     dr._cli_pipeline = args.pipeline
     _check_nonempty(dr)
     outputs = _outputs(dr, args.outputs, allow_inputs=False) if args.outputs is not None else None
+    if args.format == "json":
+        from .caching import project_settings, resolve_cache_dir
+        from .render import graph_document
+
+        doc = graph_document(dr.graph, list(dr.graph.upstream(outputs)) if outputs else None)
+        if outputs:
+            doc["order"] = [n for n in dr.graph.order if n in set(doc["order"])]
+        doc.update(pipeline=dr.pipeline_name, project_root=str(dr.project_root),
+                   store_dir=str(resolve_cache_dir(getattr(args, "cache_dir", None), dr.project_root,
+                                                   project_settings(dr.project_root))))
+        print(json.dumps(doc, default=str))
+        return 0
     print(dr.visualize(args.format, outputs))
     return 0
 
@@ -489,11 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
     _pipeline_args(p)
     p.set_defaults(func=cmd_plan)
 
-    p = sub.add_parser("graph", help="print the DAG as text, Graphviz dot or Mermaid", epilog=EPILOG,
+    p = sub.add_parser("graph", help="print the DAG as text, Graphviz dot, Mermaid or JSON", epilog=EPILOG,
                        description="Print PIPELINE's graph: each node with what it depends on, then its inputs.")
     _pipeline_args(p, run=False)
-    p.add_argument("--format", choices=("text", "dot", "mermaid"), default="text",
-                   help="text (default), Graphviz dot or Mermaid")
+    p.add_argument("--format", choices=("text", "dot", "mermaid", "json"), default="text",
+                   help="text (default), Graphviz dot, Mermaid, or json (nodes, deps, locations, store)")
+    p.add_argument("--cache-dir", metavar="DIR", help="store location reported by --format json")
     p.add_argument("--outputs", metavar="A,B", help="only what these outputs need")
     p.set_defaults(func=cmd_graph)
 
@@ -647,6 +662,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             raise
         print(f"ripple: error: {_one_line(str(exc))}", file=sys.stderr)
+        if getattr(args, "json", False) or getattr(args, "format", None) == "json":
+            # scripts reading stdout get the same error as data
+            print(json.dumps({"status": "error", "error": {"message": exc.message, "file": exc.file,
+                                                          "line": exc.line, "node": exc.node}}))
         return exc.exit_code
     except KeyboardInterrupt:
         print("ripple: interrupted; nodes that finished are cached, run the same command again to resume.",

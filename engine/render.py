@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from .execution import RunResult
     from .graph import Graph
 
-FORMATS = ("text", "dot", "mermaid")
+FORMATS = ("text", "dot", "mermaid", "json")
 
 
 def _names(graph: Graph, final_vars: Iterable[str] | None) -> list[str]:
@@ -31,6 +31,10 @@ def render_graph(graph: Graph, fmt: str = "text", final_vars: Iterable[str] | No
     if fmt not in FORMATS:
         raise UsageError(f"unknown graph format {fmt!r}; use one of {', '.join(FORMATS)}.")
     names = _names(graph, final_vars)
+    if fmt == "json":
+        import json
+
+        return json.dumps(graph_document(graph, names), default=str)
     keep = set(names)
     pred = graph.pred
     externals = sorted({src for n in names for src in graph.nodes[n].deps.values() if src not in graph.nodes})
@@ -77,6 +81,25 @@ def render_graph(graph: Graph, fmt: str = "text", final_vars: Iterable[str] | No
             if src in externals:
                 out.append(f"  {ids[src]} -.-> {ids[n]}")
     return "\n".join(out)
+
+
+def graph_document(graph: Graph, names: list[str] | None = None) -> dict[str, Any]:
+    """The graph as plain data, for tools and views that must not import the user's code
+    (``ripple graph --format json``; the dashboard and the watcher read it from a child process)."""
+    nodes = graph.nodes
+    order = names if names is not None else list(graph.order)
+    out = []
+    for name in order:
+        n = nodes[name]
+        origin = getattr(n.origin, "__qualname__", getattr(n.origin, "__name__", name))
+        out.append({
+            "name": name, "module": n.module, "symbol": origin.split(".")[0], "file": n.file, "line": n.line,
+            "kind": n.kind, "deps": [s for s in n.deps.values() if s in nodes],
+            "inputs": [s for s in n.deps.values() if s not in nodes], "doc": (n.doc or "").split("\n")[0],
+            "tags": {k: v for k, v in n.tags.items() if isinstance(v, str | int | float | bool | list)},
+        })
+    externals = [{"name": e.name, "required": e.required, "consumers": e.consumers} for e in graph.externals.values()]
+    return {"order": order, "nodes": out, "externals": externals}
 
 
 STATUS_STYLE = {"ran": "green", "cached": "cyan", "failed": "bold red", "skipped": "yellow"}

@@ -190,20 +190,15 @@ def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str) -> 
     """The graph as the watcher needs it: deps, origin function per node, modules and data files."""
     import inspect
 
+    from .render import graph_document
+
     root = os.path.realpath(str(dr.project_root))
     g = dr.graph
-    nodes: dict[str, Any] = {}
-    for name in g.order:
-        n = g.nodes[name]
-        origin = n.origin
-        qual = getattr(origin, "__qualname__", getattr(origin, "__name__", name))
-        nodes[name] = {
-            "deps": sorted({s for s in n.deps.values() if s in g.nodes}),
-            "module": getattr(origin, "__module__", n.module),
-            "symbol": qual.split(".")[0],
-            "file": n.file,
-            "line": n.line,
-        }
+    nodes: dict[str, Any] = {
+        d["name"]: {"deps": sorted(set(d["deps"])), "module": d["module"], "symbol": d["symbol"],
+                    "file": d["file"], "line": d["line"]}
+        for d in graph_document(g)["nodes"]
+    }
     modules = {}
     engine_dir = os.path.dirname(os.path.realpath(__file__)) + os.sep
     prefixes = tuple({root + os.sep, os.path.abspath(str(dr.project_root)) + os.sep})

@@ -47,7 +47,7 @@ def test_snapshot_filter(snap_compare: Any) -> None:
     async def run_before(pilot: Any) -> None:
         await settle(pilot)
         await pilot.press("slash", *"rev")
-        await pilot.pause()
+        await settle(pilot)  # the filtered rows and the panel heights reach their final layout
 
     app = replay_app(runs=slice(1, 2))
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)

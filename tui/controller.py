@@ -13,6 +13,7 @@ for the same reason: importing user code into the dashboard would go stale at th
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -118,57 +119,29 @@ class Settings:
 
 # ------------------------------------------------------------------------------------- graph dump
 
-_DUMP = r"""
-import json, os, sys
-args = json.loads(sys.argv[1])
-try:
-    from engine.cli import parse_value
-    from engine.driver import Driver
-    from engine.errors import RippleError
-    dr = Driver({k: parse_value(v) for k, v in args["config"].items()}, args["pipeline"])
-except RippleError as exc:
-    print(json.dumps({"error": exc.message, "file": exc.file, "line": exc.line}))
-    sys.exit(0)
-except Exception as exc:
-    print(json.dumps({"error": f"{type(exc).__name__}: {exc}", "file": "", "line": 0}))
-    sys.exit(0)
-g = dr.graph
-nodes = []
-for name in g.order:
-    n = g.nodes[name]
-    nodes.append({"name": name, "module": n.module, "file": n.file, "line": n.line, "kind": n.kind,
-                  "deps": [s for s in n.deps.values() if s in g.nodes],
-                  "inputs": [s for s in n.deps.values() if s not in g.nodes],
-                  "doc": (n.doc or "").split("\n")[0]})
-store_dir = args.get("cache_dir") or os.environ.get("RIPPLE_CACHE_DIR") or ""
-if not store_dir:
-    try:
-        from engine.caching import project_settings, resolve_cache_dir
-        store_dir = str(resolve_cache_dir(None, dr.project_root, project_settings(dr.project_root)))
-    except Exception:
-        store_dir = str(dr.project_root / ".ripple")
-doc = {"pipeline": dr.pipeline_name, "order": list(g.order), "nodes": nodes, "store_dir": store_dir}
-try:
+def _history(store_dir: str, order: list[str]) -> tuple[Lifetime | None, dict[str, list[float]],
+                                                         dict[str, list[str | None]]]:
+    """Lifetime hit counts, recent durations and newest versions from the run history (read-only;
+    the history is engine data, reading it never imports user code)."""
     from engine.store import DB_NAME, Store
-    if os.path.exists(os.path.join(store_dir, DB_NAME)):
-        st = Store(store_dir)
+
+    if not store_dir or not os.path.exists(os.path.join(store_dir, DB_NAME)):
+        return None, {}, {}
+    hist: dict[str, list[float]] = {}
+    versions: dict[str, list[str | None]] = {}
+    with Store(store_dir) as st:
         runs = st.runs(limit=200)
-        doc["lifetime"] = {"ran": sum(r.ran for r in runs), "cached": sum(r.cached for r in runs)}
-        if len(nodes) <= 500:
-            hist, versions = {}, {}
-            for name in g.order:
+        life = Lifetime(sum(r.ran for r in runs), sum(r.cached for r in runs))
+        if len(order) <= 500:
+            for name in order:
                 recs = st.node_history(name, 20)
                 secs = [h.seconds for h in recs if h.seconds is not None and not h.hit]
                 if secs:
                     hist[name] = secs[::-1]
                 if recs and (recs[0].code_version or recs[0].data_version):
                     versions[name] = [recs[0].code_version, recs[0].data_version]
-            doc["history"] = hist
-            doc["versions"] = versions
-except Exception:
-    pass
-print(json.dumps(doc, default=str))
-"""
+    return life, hist, versions
+
 
 
 @dataclass(slots=True)
@@ -181,10 +154,13 @@ class GraphDump:
 
 def dump_graph(settings: Settings, timeout: float = 60.0) -> GraphDump:
     """Ask a fresh interpreter for the graph, so the dashboard never holds stale user code."""
-    args = json.dumps({"pipeline": settings.pipeline, "config": settings.config, "cache_dir": settings.cache_dir})
+    cmd = [sys.executable, "-m", "engine.cli", "graph", settings.pipeline, "--format", "json"]
+    for k, v in settings.config.items():
+        cmd += ["--config", f"{k}={v}"]
+    if settings.cache_dir:
+        cmd += ["--cache-dir", settings.cache_dir]
     try:
-        proc = subprocess.run([sys.executable, "-c", _DUMP, args], capture_output=True, text=True,
-                              timeout=timeout, cwd=settings.cwd)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=settings.cwd)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return GraphDump(None, GraphProblem(f"could not load the graph: {exc}"))
     last = (proc.stdout.strip().splitlines() or [""])[-1]
@@ -193,11 +169,15 @@ def dump_graph(settings: Settings, timeout: float = 60.0) -> GraphDump:
     except json.JSONDecodeError:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return GraphDump(None, GraphProblem(f"could not load the graph: {tail}"))
-    if "error" in doc:
-        return GraphDump(None, GraphProblem(doc["error"], doc.get("file", ""), int(doc.get("line") or 0)))
-    life = doc.get("lifetime")
-    return GraphDump(GraphInfo.from_dict(doc), None, Lifetime(life["ran"], life["cached"]) if life else None,
-                     doc.get("history", {}))
+    if doc.get("status") == "error":
+        err = doc["error"]
+        return GraphDump(None, GraphProblem(err["message"], err.get("file") or "", int(err.get("line") or 0)))
+    try:
+        life, hist, versions = _history(doc.get("store_dir", ""), doc["order"])
+    except Exception:  # noqa: BLE001 - a damaged history only costs the sparklines
+        life, hist, versions = None, {}, {}
+    doc["versions"] = versions
+    return GraphDump(GraphInfo.from_dict(doc), None, life, hist)
 
 
 # ------------------------------------------------------------------------------------- child runs
