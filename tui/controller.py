@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine import events as ev
+from engine.runner import IsolatedRun, RunRequest, WarmWorker
 
 from .model import (
     ChangeDetected,
@@ -182,124 +183,6 @@ def dump_graph(settings: Settings, timeout: float = 60.0) -> GraphDump:
 
 # ------------------------------------------------------------------------------------- child runs
 
-_CHILD = r"""
-import json, os, sys
-args = json.loads(sys.argv[1])
-out = os.fdopen(os.dup(1), "w", buffering=1)
-os.dup2(2, 1)  # user prints go to stderr; stdout carries only events
-from engine.cli import parse_value
-from engine.driver import Driver
-dr = Driver({k: parse_value(v) for k, v in args["config"].items()}, args["pipeline"])
-if not args["no_cache"]:
-    try:
-        dr.with_cache(args["cache_dir"], behaviors={n: "recompute" for n in args["recompute"]})
-    except ImportError:
-        pass
-dr.add_listener(lambda e: out.write(e.to_json() + "\n"))
-g = dr.graph
-outputs = args["outputs"] or [n for n in g.order if not g.dag.succ[n]]
-inputs = {k: parse_value(v, g.externals[k].type if k in g.externals else None) for k, v in args["inputs"].items()}
-res = dr.run(outputs, inputs=inputs, run_id=args["run_id"])
-out.flush()
-sys.exit(0 if res.status == "ok" else 1)
-"""
-
-
-@dataclass(slots=True)
-class Outcome:
-    run_id: str
-    status: str
-    returncode: int | None
-    reason: str
-
-
-class ChildRun:
-    """Stand-in for ``engine.runner.IsolatedRun`` (same shape) used when the runner is not installed."""
-
-    def __init__(self, request: Any, on_event: Callable[[ev.Event], None], *, worker: Any = None) -> None:
-        self.request = request
-        self.on_event = on_event
-        self._proc: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
-        self._stopped = False
-        self._finished: str | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def start(self) -> None:
-        r = self.request
-        args = json.dumps({"pipeline": r.pipeline, "outputs": r.outputs, "inputs": r.inputs, "config": r.config,
-                           "cache_dir": r.cache_dir, "no_cache": r.no_cache, "recompute": r.recompute,
-                           "run_id": r.run_id})
-        self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, args], stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True, cwd=r.cwd)
-        self._reader = threading.Thread(target=self._read, daemon=True, name="ripple-tui-reader")
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        for line in self._proc.stdout:
-            if line.startswith("{"):
-                try:
-                    event = ev.from_json(line)
-                except (ValueError, KeyError, TypeError):
-                    continue
-                if isinstance(event, ev.RunFinished):
-                    self._finished = event.status
-                self.on_event(event)
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stopped = True
-        if self.running and self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-
-    def wait(self, timeout: float | None = None) -> Outcome:
-        assert self._proc is not None
-        rc = self._proc.wait(timeout)
-        if self._reader is not None:
-            self._reader.join(timeout)
-        err = self._proc.stderr.read() if self._proc.stderr else ""
-        rid = self.request.run_id or ""
-        if self._stopped:
-            return Outcome(rid, "cancelled", rc, "stopped")
-        if self._finished is not None:
-            return Outcome(rid, self._finished, rc, "")
-        tail = (err.strip().splitlines() or [f"exit status {rc}"])[-1]
-        return Outcome(rid, "crashed" if rc and rc < 0 else "error", rc, tail)
-
-
-@dataclass(slots=True)
-class _Request:
-    """Field-compatible with ``engine.runner.RunRequest`` for the fallback runner."""
-
-    pipeline: str
-    outputs: list[str] | None = None
-    inputs: dict[str, str] = field(default_factory=dict)
-    config: dict[str, str] = field(default_factory=dict)
-    cache_dir: str | None = None
-    no_cache: bool = False
-    recompute: list[str] = field(default_factory=list)
-    cwd: str | None = None
-    run_id: str | None = None
-    describe: bool = False
-    capture_output: bool = False
-
-
-def _runner() -> tuple[Any, Any, Any]:
-    """(RunRequest, IsolatedRun, WarmWorker) from the engine when it has them, else the fallbacks."""
-    try:
-        from engine.runner import IsolatedRun, RunRequest, WarmWorker
-    except ImportError:
-        return _Request, ChildRun, None
-    return RunRequest, IsolatedRun, WarmWorker
-
-
 class RunController:
     """Owns the isolated runs, the watcher and the warm worker; reports only through the buffer."""
 
@@ -330,13 +213,11 @@ class RunController:
         threading.Thread(target=self._start, daemon=True, name="ripple-tui-start").start()
 
     def _start(self) -> None:
-        _, _, warm = _runner()
-        if warm is not None:
-            try:
-                self._worker = warm(self.settings.pipeline, cwd=self.settings.cwd)
-            except Exception as exc:  # noqa: BLE001 - a warm worker only saves start-up time
-                self.buffer.push(ev.Message("", 0.0, level="warning", text=f"no warm worker: {exc}"))
-                self._worker = None
+        try:
+            self._worker = WarmWorker(self.settings.pipeline, cwd=self.settings.cwd)
+        except Exception as exc:  # noqa: BLE001 - a warm worker only saves start-up time
+            self.buffer.push(ev.Message("", 0.0, level="warning", text=f"no warm worker: {exc}"))
+            self._worker = None
         self._start_run([])
         self.refresh_graph(with_history=True)
         if self.settings.watch and self.watch_available:
@@ -390,7 +271,6 @@ class RunController:
             return self._run is not None and bool(self._run.running)
 
     def _start_run(self, recompute: list[str]) -> None:
-        request_cls, run_cls, _ = _runner()
         with self._lock:
             if self._closed:
                 return
@@ -399,7 +279,7 @@ class RunController:
                 old.stop()  # a newer request makes the running one outdated
             run_id = uuid.uuid4().hex[:12]
             s = self.settings
-            request = request_cls(pipeline=s.pipeline, outputs=s.outputs, inputs=dict(s.inputs), config=dict(s.config),
+            request = RunRequest(pipeline=s.pipeline, outputs=s.outputs, inputs=dict(s.inputs), config=dict(s.config),
                                   cache_dir=s.cache_dir, no_cache=s.no_cache, recompute=recompute, cwd=s.cwd,
                                   run_id=run_id, describe=True, capture_output=True)
             self._run_id = run_id
@@ -418,7 +298,7 @@ class RunController:
                 self.buffer.push(event)
 
             kwargs = {"worker": self._worker} if self._worker is not None else {}
-            run = run_cls(request, on_event, **kwargs)
+            run = IsolatedRun(request, on_event, **kwargs)
             self._run = run
             try:
                 run.start()
