@@ -263,7 +263,7 @@ class Session:
             if fp is None:
                 self._warn(name, f"input {name} cannot be fingerprinted ({why}); nodes using it are not cached this run")
         self.entries: dict[str, list[Entry]] = self.store.entries_for(
-            n for n in plan.order if n in graph.nodes and n not in overrides
+            (n for n in plan.order if n in graph.nodes and n not in overrides), full=False
         ) if plan.order else {}
         self.by_key: dict[str, Entry] = {e.key: e for es in self.entries.values() for e in es}
         self._batch: Any = None
@@ -341,6 +341,8 @@ class Session:
         d = Decision(node.name, False, "")
         previous = self.entries.get(node.name) or []
         prev = max(previous, key=lambda e: e.created) if previous else None
+        if prev is not None:
+            prev = self.store.get(prev.key) or prev  # the prefetch left out deps and code parts
         d.previous = prev
         if prev is None:
             d.why = "no cached result"

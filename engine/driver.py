@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import types
 import uuid
@@ -93,7 +94,21 @@ class Driver:
 
     def run(self, final_vars: Iterable[str], inputs: Mapping[str, Any] | None = None,
             overrides: Mapping[str, Any] | None = None, *, run_id: str | None = None) -> RunResult:
-        """Execute and return the full ``RunResult`` (records and status) without raising on node failure."""
+        """Execute and return the full ``RunResult`` (records and status) without raising on node failure.
+
+        During the run, objects that already exist (modules, the graph, prefetched cache entries) are
+        frozen out of the garbage collector's view: a run allocates a few objects per node, which
+        triggers collections that would otherwise rescan all of them — half the per-node cost of a
+        fully cached run. New objects, the user's included, are collected as usual.
+        """
+        gc.freeze()
+        try:
+            return self._run(final_vars, inputs, overrides, run_id)
+        finally:
+            gc.unfreeze()
+
+    def _run(self, final_vars: Iterable[str], inputs: Mapping[str, Any] | None,
+             overrides: Mapping[str, Any] | None, run_id: str | None) -> RunResult:
         final = list(final_vars)
         if isinstance(final_vars, str):
             raise UsageError("final_vars must be a list of names, e.g. ['report'].")
@@ -106,6 +121,7 @@ class Driver:
         values: dict[Any, Any] = {**self.config, **inputs, **overrides}
         run_id = run_id or uuid.uuid4().hex[:12]
         session = self.cache.session(run_id, plan, values, overrides) if self.cache is not None else None
+        gc.freeze()  # the prefetched entries too
         if self.bus:
             self.bus.emit(ev.RunStarted(run_id, _now(), pipeline=self.pipeline_name, outputs=final, nodes=list(plan.order),
                                         executor=self.executor.name, cache=session is not None))
