@@ -344,7 +344,8 @@ class DagView(ScrollView, can_focus=True):
             mark, mark_style = " ", Style()
         indent = "  " if self._grouped else ""
         name_style = mark_style if mark != " " else Style()
-        nw = self._name_width
+        # names give way before the duration and badge do, so a narrow terminal still shows the state
+        nw = max(10, min(self._name_width, self.size.width - 26 - len(indent)))
         shown = name if len(name) <= nw else name[: nw - 1] + "…"
         if st.state == RUNNING:
             dur = fmt_seconds(max(self.now() - st.started_at, 0.0))
