@@ -441,11 +441,18 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    """The dashboard is a plugin of the CLI (entry point group ``ripple.commands``), so the engine never
+    imports it: ``engine`` stays usable, and importable, without Textual."""
+    from importlib.metadata import entry_points
+
+    found = entry_points(group="ripple.commands", name="tui")
+    if not found:
+        raise UsageError("the dashboard is not installed; reinstall ripple (pip install -e .) to get `ripple tui`.")
     try:
-        from tui.app import tui_command
+        command = next(iter(found)).load()
     except ImportError as exc:
-        raise UsageError(f"the dashboard is not installed ({exc}); pip install 'ripple' with textual.") from None
-    return tui_command(args)
+        raise UsageError(f"the dashboard cannot start ({exc}); reinstall ripple with its dependencies.") from None
+    return int(command(args) or 0)
 
 
 def _pipeline_args(p: argparse.ArgumentParser, *, run: bool = True, execute: bool = True) -> None:
