@@ -455,6 +455,14 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return int(command(args) or 0)
 
 
+def cmd_lineage(args: argparse.Namespace) -> int:
+    """OpenLineage lives in ``engine.lineage`` (and the optional openlineage-python client), imported
+    only when this command runs."""
+    from .lineage import lineage_command
+
+    return lineage_command(args)
+
+
 def _pipeline_args(p: argparse.ArgumentParser, *, run: bool = True, execute: bool = True) -> None:
     """``execute=False`` (watch) leaves out options the command cannot honour rather than ignoring them."""
     p.add_argument("pipeline", help="a dotted module or package (demo_pipeline), a .py file or a folder")
@@ -557,6 +565,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_positive_int, default=20, metavar="N", help="how many runs to show (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("lineage", help="OpenLineage events, impact and root-cause analysis", epilog=EPILOG,
+                       description="Lineage of PIPELINE: send OpenLineage events (configured like any OpenLineage "
+                                   "client: openlineage.yml, OPENLINEAGE_URL, OPENLINEAGE__TRANSPORT__*), show what a "
+                                   "change reaches, or explain a failure.")
+    lsub = p.add_subparsers(dest="lineage_command", metavar="ACTION")
+    lsub.required = True
+    lp = lsub.add_parser("impact", help="nodes downstream of a node or of a data file", epilog=EPILOG,
+                         description="What a change to TARGET (a node name or a data file path) reaches.")
+    _pipeline_args(lp, run=False)
+    lp.add_argument("target", help="a node name, or a data file (declared Path/File default or recorded read)")
+    lp.add_argument("--cache-dir", metavar="DIR", help=_CACHE_DIR_HELP + "; its recorded reads are used")
+    lp.add_argument("--json", action="store_true", help="print one JSON document")
+    lp = lsub.add_parser("root-cause", help="what changed upstream since a failing node last succeeded", epilog=EPILOG,
+                         description="For the last failed run (or --node's last failure): which upstream code "
+                                     "versions, data versions and read files changed since its last good run.")
+    _pipeline_args(lp, run=False)
+    lp.add_argument("--node", metavar="NODE", help="explain this node's last failure")
+    lp.add_argument("--cache-dir", metavar="DIR", help=_CACHE_DIR_HELP)
+    lp.add_argument("--json", action="store_true", help="print one JSON document")
+    lp = lsub.add_parser("emit", help="run with OpenLineage events (or --static: JobEvents from the graph)",
+                         epilog=EPILOG,
+                         description="Run PIPELINE like `ripple run` (cached) and send one OpenLineage run per "
+                                     "execution and a child run per node; with --static send JobEvents from the "
+                                     "graph without running.")
+    _pipeline_args(lp)
+    for action in lp._actions:
+        if action.dest == "json":
+            action.help = "print the events as JSON lines on stdout instead of sending them"
+    lp.add_argument("--print", action="store_true", help="same as --json")
+    lp.add_argument("--static", action="store_true", help="JobEvents from the graph, nothing runs")
+    lp.add_argument("--namespace", default="ripple", help="OpenLineage job namespace (default ripple)")
+    lp.add_argument("--job-prefix", metavar="NAME", help="job name prefix (default: the pipeline name)")
+    p.set_defaults(func=cmd_lineage)
     return parser
 
 
