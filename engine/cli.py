@@ -464,7 +464,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
 
 
 def _pipeline_args(p: argparse.ArgumentParser, *, run: bool = True, execute: bool = True) -> None:
-    """``execute=False`` (watch) leaves out options the command cannot honour rather than ignoring them."""
+    """``execute=False`` leaves out options the command cannot honour rather than ignoring them."""
     p.add_argument("pipeline", help="a dotted module or package (demo_pipeline), a .py file or a folder")
     p.add_argument("--config", action="append", metavar="K=V",
                    help="config value (repeatable); JSON literals are typed (3, true, [1,2]), anything else is text")
@@ -530,7 +530,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("watch", help="re-run exactly what each save affects (headless)", epilog=EPILOG,
                        description="Run PIPELINE once, then again on every save of its code or data files, "
                                    "re-running only what the change affects. Ctrl-C stops it (exit status 0).")
-    _pipeline_args(p, execute=False)
+    _pipeline_args(p)
     p.add_argument("--debounce", type=float, default=None, metavar="SECONDS", help="quiet time before a run (default 0.05)")
     p.add_argument("--let-finish", action="store_true", help="a save during a run queues instead of cancelling it")
     p.add_argument("--once", action="store_true", help=argparse.SUPPRESS)

@@ -99,6 +99,9 @@ class RunRequest:
     describe: bool = False
     #: deliver the child's stdout/stderr as ``Message(level="output")`` events
     capture_output: bool = False
+    #: as ``ripple run --executor`` / ``--max-size``
+    executor: str | None = None
+    max_size: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -258,14 +261,14 @@ def run_child(request: RunRequest, fd: int) -> int:
         files, root = _project_dirs(request.pipeline, cwd)
         drop_racy_pycs({root, *(f.parent for f in files)})
         config = {k: parse_value(v) for k, v in request.config.items()}
-        dr = Driver(config, request.pipeline)
+        dr = Driver(config, request.pipeline, executor=request.executor)
         if not request.no_cache:
             behaviors = {n: "recompute" for n in request.recompute}
             unknown = [n for n in behaviors if n not in dr.graph.nodes]
             if unknown:
                 raise UsageError(f"recompute names unknown node {unknown[0]!r}; see `ripple graph {request.pipeline}`.")
             try:
-                dr.with_cache(request.cache_dir, behaviors=behaviors)
+                dr.with_cache(request.cache_dir, behaviors=behaviors, max_size=request.max_size)
             except ModuleNotFoundError as exc:
                 if exc.name not in ("engine.cache", "engine.caching"):
                     raise

@@ -962,6 +962,8 @@ def watch_command(args: Any) -> int:
         recompute=_split(getattr(args, "recompute", None)),
         cwd=os.getcwd(),
         capture_output=True,
+        executor=getattr(args, "executor", None),
+        max_size=getattr(args, "max_size", None),
     )
     once = bool(getattr(args, "once", False))
     live: _LiveView | None = None

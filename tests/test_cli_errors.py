@@ -96,7 +96,7 @@ def test_help_texts_describe_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["watch", "--help"])
     out = _flat(capsys.readouterr().out)
-    assert "--executor" not in out  # watch cannot honour it, so it does not offer it
+    assert "--executor" in out and "--max-size" in out  # watch runs honour them like `ripple run`
     with pytest.raises(SystemExit):
         main(["run", "--help"])
     assert "pipeline prints go to stderr" in _flat(capsys.readouterr().out)
@@ -262,11 +262,9 @@ def test_graph_outputs_are_checked(capsys, pipeline):
     assert "unknown output 'x'" in err
 
 
-def test_watch_rejects_what_it_cannot_honour(capsys, pipeline):
-    with pytest.raises(SystemExit) as info:
-        main(["watch", pipeline(OK), "--executor", "threads"])
-    assert info.value.code == 2
-    assert "unrecognized arguments: --executor" in capsys.readouterr().err
+def test_watch_checks_its_flags_before_watching(capsys, pipeline):
+    err = fails(capsys, ["watch", pipeline(OK), "--once", "--executor", "bogus"])
+    assert "bogus" in err and "threads" in err
     err = fails(capsys, ["watch", pipeline(OK), "--once", "--outputs", ","])
     assert "--outputs ',' names no node" in err
 

@@ -203,3 +203,18 @@ def test_preload_scan_finds_third_party_not_project_modules(tmp_path: Path) -> N
     found = scan_preload("proj", str(tmp_path))
     assert "xxhash" in found and "rich" in found and "json" in found
     assert "proj" not in found and "b" not in found
+
+
+def test_executor_and_size_budget_reach_the_child(pipeline: Path, worker: WarmWorker, tmp_path: Path) -> None:
+    events = Events()
+    req = RunRequest(str(pipeline), inputs={"mode": "ok"}, cwd=str(pipeline.parent), cache_dir=str(tmp_path / "c"),
+                     executor="threads:2", max_size="1")
+    run = IsolatedRun(req, events, worker=worker)
+    run.start()
+    assert run.wait(20).status == "ok"
+    started = [e for e in events.items if isinstance(e, ev.RunStarted)]
+    assert started and started[0].executor == "threads"
+    from engine.store import Store
+
+    with Store(tmp_path / "c") as store:
+        assert store.stats().bytes <= 1  # the budget was enforced after the run

@@ -439,6 +439,8 @@ def tui_command(args: argparse.Namespace) -> int:
         no_cache=bool(getattr(args, "no_cache", False)),
         cwd=os.getcwd(),
         watch=not getattr(args, "no_watch", False),
+        executor=getattr(args, "executor", None),
+        max_size=getattr(args, "max_size", None),
     )
     app = create_app(args.pipeline, settings=settings)
     app.run()

@@ -116,6 +116,8 @@ class Settings:
     no_cache: bool = False
     cwd: str | None = None
     watch: bool = True
+    executor: str | None = None
+    max_size: str | None = None
 
 
 # ------------------------------------------------------------------------------------- graph dump
@@ -281,7 +283,8 @@ class RunController:
             s = self.settings
             request = RunRequest(pipeline=s.pipeline, outputs=s.outputs, inputs=dict(s.inputs), config=dict(s.config),
                                   cache_dir=s.cache_dir, no_cache=s.no_cache, recompute=recompute, cwd=s.cwd,
-                                  run_id=run_id, describe=True, capture_output=True)
+                                  run_id=run_id, describe=True, capture_output=True, executor=s.executor,
+                                  max_size=s.max_size)
             self._run_id = run_id
 
             def on_event(event: ev.Event, run_id: str = run_id) -> None:
