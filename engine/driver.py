@@ -134,7 +134,7 @@ class Driver:
         except BaseException as exc:
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
             if session is not None:
-                session.close(status, None)
+                session.close(status, getattr(exc, "ripple_partial", None))
             if self.bus:
                 self.bus.emit(ev.RunFinished(run_id, _now(), status=status, error=f"{type(exc).__name__}: {exc}"))
             raise

@@ -565,8 +565,11 @@ def execute_plan(plan: Plan, values: dict[Any, Any], *, run_id: str, bus: ev.Eve
             _run_sequential(state)
         else:
             _run_pool(state, pool, executor.name == "processes")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         state.cancelled = True
+        # what finished before the interrupt, so the history records it (the cache already has it)
+        exc.ripple_partial = RunResult(run_id, "cancelled", {}, state.records,  # type: ignore[attr-defined]
+                                       time.perf_counter() - t0, None, None, started)
         raise
     outputs: dict[str, Any] = {}
     if state.first_error is None:

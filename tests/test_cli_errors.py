@@ -363,6 +363,7 @@ def test_node_raising_keyboard_interrupt(capsys, pipeline, tmp_path):
     assert main(["runs", "--cache-dir", store, "--json"]) == 0
     runs = json.loads(capsys.readouterr().out)
     assert runs[0]["status"] == "cancelled"
+    assert runs[0]["ran"] == 1  # `a` finished before the interrupt and the history says so
 
 
 def test_node_prints_go_to_stderr_with_json(capsys, pipeline):
