@@ -362,7 +362,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if live:
             dr.remove_listener(live.on_event)
-    print_run(console, dr, result)
+    print_run(console, dr, result, verbose=bool(getattr(args, "verbose", False)))
     return 0 if result.status == "ok" else 1
 
 
@@ -510,6 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run a pipeline (cached) and print a table of nodes", epilog=EPILOG,
                        description="Run PIPELINE: only what the outputs need, cached nodes served from the store.")
     _pipeline_args(p)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="list every node (runs of more than 40 nodes list only those that did not hit)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("plan", help="dry run: which nodes would hit and which would run, and why", epilog=EPILOG,

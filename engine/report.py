@@ -13,18 +13,30 @@ from rich.text import Text
 from . import events as ev
 from .render import STATUS_STYLE
 
+#: beyond this many nodes, cached rows are summarised in one line unless ``verbose``
+COMPACT_ABOVE = 40
 
-def print_run(console: Console, driver: Any, result: Any) -> None:
+
+def print_run(console: Console, driver: Any, result: Any, *, verbose: bool = False) -> None:
     table = Table(title=f"run {result.run_id}", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("node")
     table.add_column("status")
     table.add_column("seconds", justify="right")
     table.add_column("why", overflow="fold")
-    for rec in result.records.values():
+    records = list(result.records.values())
+    hidden = 0
+    if not verbose and len(records) > COMPACT_ABOVE:
+        shown = [r for r in records if r.status != ev.CACHED]
+        hidden = len(records) - len(shown)
+        records = shown
+    for rec in records:
         style = STATUS_STYLE.get(rec.status, "")
         why = rec.why if rec.status != ev.FAILED else _clip(f"{rec.error_type}: {rec.error}", 200)
         table.add_row(rec.name, Text(rec.status, style=style), f"{rec.seconds:.3f}", why)
-    console.print(table)
+    if records:
+        console.print(table)
+    if hidden:
+        console.print(Text(f"… {hidden} cached nodes not listed (--verbose lists every node)", style="dim"))
     counts = {s: result.count(s) for s in (ev.RAN, ev.CACHED, ev.FAILED, ev.SKIPPED)}
     total = sum(counts.values())
     rate = counts[ev.CACHED] / total if total else 0.0

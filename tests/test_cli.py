@@ -233,3 +233,19 @@ def test_subprocess_node_failure_exit_1(tmp_path):
     res = _ripple("run", "pipe_fail.py", "--json", "--no-cache", "--input", "x=1", cwd=tmp_path)
     assert res.returncode == 1
     assert json.loads(res.stdout)["error"]["node"] == "broken"
+
+
+def test_large_runs_list_only_what_did_not_hit(tmp_path, monkeypatch, capsys):
+    from engine.cli import main
+
+    lines = ["def n0() -> int:\n    return 0\n"]
+    lines += [f"def n{i}(n{i - 1}: int) -> int:\n    return n{i - 1} + 1\n" for i in range(1, 60)]
+    (tmp_path / "bigpipe.py").write_text("\n".join(lines))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "bigpipe.py", "--cache-dir", str(tmp_path / "c")]) == 0
+    capsys.readouterr()
+    assert main(["run", "bigpipe.py", "--cache-dir", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "60 cached nodes not listed" in out and "n30 " not in out
+    assert main(["run", "bigpipe.py", "--cache-dir", str(tmp_path / "c"), "--verbose"]) == 0
+    assert "n30 " in capsys.readouterr().out
