@@ -132,6 +132,7 @@ class RippleApp(App[int]):
         self._source_for: tuple[str | None, int] = (None, -1)
         self.ticks = 0
         self._drain_timer: Any = None
+        self._panes_ready = False  # set once every pane (the tabbed ones mount late) exists
         if not animations:
             self.animation_level = "none"
 
@@ -178,6 +179,7 @@ class RippleApp(App[int]):
             dag.select(self.model.graph.order[0])
         self._refresh_static(force=True)
         self.refresh_bindings()  # the Footer may have subscribed after the first binding update
+        self._panes_ready = True
         self.controller.buffer.set_waker(self._wake)
         self._drain_timer = self.set_interval(1 / self.tick_hz, self._tick, name="drain")
         self.controller.start()
@@ -200,6 +202,8 @@ class RippleApp(App[int]):
     # ---------------------------------------------------------------- the drain loop
     def _tick(self) -> None:
         """Fold everything buffered since the last tick into the model and repaint only what changed."""
+        if not self._panes_ready:
+            return  # events wait in the buffer until the whole screen is mounted
         try:
             dag = self.query_one("#dag", DagView)  # the main screen's, even under a modal
         except NoMatches:
