@@ -239,6 +239,31 @@ def _split(values: Sequence[str] | None) -> list[str]:
     return out
 
 
+def run_request(args: argparse.Namespace, **extra: Any) -> Any:
+    """The ``RunRequest`` an isolated run (watch mode, the dashboard) gets from the command line,
+    checked the way ``ripple run`` checks it; ``extra`` sets further fields."""
+    from .runner import RunRequest
+
+    spec = getattr(args, "outputs", None)
+    outputs = _split([spec]) if spec is not None else None
+    if spec is not None and not outputs:
+        raise UsageError(f"--outputs {spec!r} names no node; give e.g. --outputs a,b "
+                         "or leave it out to compute every final node.")
+    return RunRequest(
+        pipeline=args.pipeline,
+        outputs=outputs,
+        inputs=_kv(getattr(args, "input", None), "input"),
+        config=_kv(getattr(args, "config", None), "config"),
+        cache_dir=getattr(args, "cache_dir", None),
+        no_cache=bool(getattr(args, "no_cache", False)),
+        recompute=_split(getattr(args, "recompute", None)),
+        cwd=os.getcwd(),
+        executor=_check_executor(getattr(args, "executor", None)),
+        max_size=getattr(args, "max_size", None),
+        **extra,
+    )
+
+
 def summarize(value: Any, width: int = 100) -> str:
     """One short line describing a value (shape for frames/arrays, head for text); never raises and
     never builds the full ``repr`` of a huge value."""

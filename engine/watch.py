@@ -941,30 +941,12 @@ class _LiveView:
 
 def watch_command(args: Any) -> int:
     """``ripple watch PIPELINE``: run once, then on every save; Ctrl-C ends it with status 0."""
-    from .cli import _check_executor, _kv, _split
+    from .cli import run_request
     from .errors import UsageError
 
-    spec = getattr(args, "outputs", None)
-    outputs = _split([spec]) if spec is not None else None
-    if spec is not None and not outputs:
-        raise UsageError(f"--outputs {spec!r} names no node; give e.g. --outputs a,b "
-                         "or leave it out to compute every final node.")
     if getattr(args, "debounce", None) is not None and not args.debounce >= 0:
         raise UsageError(f"--debounce {args.debounce} must be 0 or more seconds, e.g. --debounce 0.2.")
-    _check_executor(getattr(args, "executor", None))
-    request = RunRequest(
-        pipeline=args.pipeline,
-        outputs=outputs,
-        inputs=_kv(getattr(args, "input", None), "input"),
-        config=_kv(getattr(args, "config", None), "config"),
-        cache_dir=getattr(args, "cache_dir", None),
-        no_cache=bool(getattr(args, "no_cache", False)),
-        recompute=_split(getattr(args, "recompute", None)),
-        cwd=os.getcwd(),
-        capture_output=True,
-        executor=getattr(args, "executor", None),
-        max_size=getattr(args, "max_size", None),
-    )
+    request = run_request(args, capture_output=True)
     once = bool(getattr(args, "once", False))
     live: _LiveView | None = None
     if getattr(args, "json", False):

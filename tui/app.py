@@ -431,21 +431,10 @@ def create_app(pipeline_or_graph: str | GraphInfo, *, controller: Controller | N
 
 def tui_command(args: argparse.Namespace) -> int:
     """``ripple tui PIPELINE``: open the dashboard and start a run at once."""
-    from engine.cli import _kv
+    from engine.cli import run_request
 
-    outputs = [o.strip() for o in (getattr(args, "outputs", None) or "").split(",") if o.strip()] or None
-    settings = Settings(
-        pipeline=args.pipeline,
-        outputs=outputs,
-        inputs=_kv(getattr(args, "input", None), "input"),
-        config=_kv(getattr(args, "config", None), "config"),
-        cache_dir=getattr(args, "cache_dir", None),
-        no_cache=bool(getattr(args, "no_cache", False)),
-        cwd=os.getcwd(),
-        watch=not getattr(args, "no_watch", False),
-        executor=getattr(args, "executor", None),
-        max_size=getattr(args, "max_size", None),
-    )
+    request = run_request(args)
+    settings = Settings(**request.to_dict(), watch=not getattr(args, "no_watch", False))
     app = create_app(args.pipeline, settings=settings)
     app.run()
     return 1 if app.model.last_failed else 0

@@ -19,7 +19,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from engine import events as ev
@@ -104,20 +104,11 @@ class Controller(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(slots=True)
-class Settings:
-    """The run request as the user gave it on the command line."""
+@dataclass
+class Settings(RunRequest):
+    """The run request as the user gave it on the command line, plus whether to watch."""
 
-    pipeline: str
-    outputs: list[str] | None = None
-    inputs: dict[str, str] = field(default_factory=dict)
-    config: dict[str, str] = field(default_factory=dict)
-    cache_dir: str | None = None
-    no_cache: bool = False
-    cwd: str | None = None
     watch: bool = True
-    executor: str | None = None
-    max_size: str | None = None
 
 
 # ------------------------------------------------------------------------------------- graph dump
@@ -280,11 +271,8 @@ class RunController:
             if old is not None and old.running:
                 old.stop()  # a newer request makes the running one outdated
             run_id = uuid.uuid4().hex[:12]
-            s = self.settings
-            request = RunRequest(pipeline=s.pipeline, outputs=s.outputs, inputs=dict(s.inputs), config=dict(s.config),
-                                  cache_dir=s.cache_dir, no_cache=s.no_cache, recompute=recompute, cwd=s.cwd,
-                                  run_id=run_id, describe=True, capture_output=True, executor=s.executor,
-                                  max_size=s.max_size)
+            request = replace(RunRequest.from_dict(self.settings.to_dict()), recompute=list(recompute),
+                              run_id=run_id, describe=True, capture_output=True)
             self._run_id = run_id
 
             def on_event(event: ev.Event, run_id: str = run_id) -> None:
