@@ -68,18 +68,25 @@ class File(os.PathLike):
         return (File, (os.fspath(self._path),))
 
 
-def _hash_file(path: str) -> str:
-    """xxh3_128 of the bytes, streamed through one reusable buffer (no per-chunk allocation)."""
+def hash_file(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """(xxh3_128 hex digest, size) of a file's bytes, streamed through one reusable buffer (no
+    per-chunk allocation); shared by content versions and the store's object checks."""
     h = xxhash.xxh3_128()
     buf = bytearray(_CHUNK)
     view = memoryview(buf)
+    size = 0
     with open(path, "rb", buffering=0) as f:
         while True:
             n = f.readinto(buf)
             if not n:
                 break
             h.update(view[:n])
-    return h.hexdigest()
+            size += n
+    return h.hexdigest(), size
+
+
+def _hash_file(path: str) -> str:
+    return hash_file(path)[0]
 
 
 def _dir_version(root: str, version_of: Callable[[str], str]) -> str:

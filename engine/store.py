@@ -58,6 +58,7 @@ from typing import Any, NoReturn
 import xxhash
 
 from .errors import RippleError, UsageError
+from .files import hash_file
 
 __all__ = [
     "Entry",
@@ -374,21 +375,6 @@ def _write_all(fd: int, data: Any) -> None:
     while mv.nbytes:
         n = os.write(fd, mv)
         mv = mv[n:]
-
-
-def _hash_file(path: Path) -> tuple[str, int]:
-    h = xxhash.xxh3_128()
-    size = 0
-    buf = bytearray(4 << 20)
-    mv = memoryview(buf)
-    with open(path, "rb", buffering=0) as f:
-        while True:
-            n = f.readinto(buf)
-            if not n:
-                break
-            h.update(mv[:n])
-            size += n
-    return h.hexdigest(), size
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_=.\-]{2,127}")
@@ -1256,7 +1242,7 @@ class Store:
             known = {cs for cs, sz in refs if sz == st_size}
             if st_size == size or known:
                 with contextlib.suppress(OSError):
-                    digest, real = _hash_file(path)
+                    digest, real = hash_file(path)
                     if digest == checksum and real == size:
                         return checksum, size  # dedup: identical bytes already stored
                     if digest in known and real == st_size:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from processes import gone
 
 from engine import events as ev
 from engine.runner import IsolatedRun, RunRequest, WarmWorker, scan_preload
@@ -69,16 +70,6 @@ class Events:
 
     def nodes(self, kind: str) -> list[str]:
         return [e.node for e in self.items if e.kind == kind]  # type: ignore[attr-defined]
-
-
-def gone(pid: int, timeout: float = 3.0) -> bool:
-    """True once ``pid`` no longer exists (a zombie still exists: it was not reaped)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not os.path.exists(f"/proc/{pid}"):
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def group_members(pgid: int) -> list[int]:

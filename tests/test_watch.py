@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from processes import gone
 
 from engine import events as ev
 from engine.runner import RunRequest
@@ -139,16 +140,7 @@ def loop(project: Path) -> Iterator[tuple[WatchLoop, Recorder]]:
     run_pids = [r for r in [lp.current.pid if lp.current else None, worker_pid] if r]
     lp.stop()
     for pid in run_pids:
-        assert _gone(pid), f"process {pid} left behind"
-
-
-def _gone(pid: int, timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not os.path.exists(f"/proc/{pid}"):
-            return True
-        time.sleep(0.01)
-    return False
+        assert gone(pid), f"process {pid} left behind"
 
 
 def _edit(path: Path, old: str, new: str) -> None:
@@ -379,7 +371,7 @@ def test_ripple_watch_cli_json_and_ctrl_c(project: Path) -> None:
         assert proc.wait(10) == 0
         assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
         for pid in kids:
-            assert _gone(pid), f"child {pid} left behind"
+            assert gone(pid), f"child {pid} left behind"
     finally:
         if proc.poll() is None:
             proc.kill()
