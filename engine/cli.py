@@ -377,6 +377,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from .report import LiveProgress
 
         live = LiveProgress(console)
+        dr.plan_events = False  # the progress line does not show predictions
         dr.add_listener(live.on_event)
     try:
         if live:

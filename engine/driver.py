@@ -51,6 +51,9 @@ class Driver:
         self.cache: Any = None
         self.last_run: RunResult | None = None
         self._plans: dict[tuple[Any, ...], Plan] = {}
+        #: emit a ``node_planned`` event per node before each run (the dashboard shows them); it costs
+        #: one extra cache lookup per node, so consumers that don't read them turn it off
+        self.plan_events = True
 
     # ---------------------------------------------------------------- configuration
     def with_cache(self, path: str | Path | None = None, *, behaviors: Mapping[str, str] | None = None,
@@ -125,7 +128,7 @@ class Driver:
         if self.bus:
             self.bus.emit(ev.RunStarted(run_id, _now(), pipeline=self.pipeline_name, outputs=final, nodes=list(plan.order),
                                         executor=self.executor.name, cache=session is not None))
-            if session is not None:
+            if session is not None and self.plan_events:
                 for name, will, why in session.predictions():
                     self.bus.emit(ev.NodePlanned(run_id, _now(), node=name, will=will, why=why))
         try:

@@ -97,6 +97,8 @@ class RunRequest:
     run_id: str | None = None
     #: send a ``Message(level="graph")`` describing the graph before running (watch mode needs it)
     describe: bool = False
+    #: emit ``node_planned`` predictions before running (the dashboard shows them; headless watch doesn't)
+    plan_events: bool = True
     #: deliver the child's stdout/stderr as ``Message(level="output")`` events
     capture_output: bool = False
     #: as ``ripple run --executor`` / ``--max-size``
@@ -288,6 +290,7 @@ def run_child(request: RunRequest, fd: int) -> int:
         out.emit(ev.Message(run_id, time.time(), level="error", text=f"{type(exc).__name__}: {exc}\n{tb}"))
         return EXIT_ERROR
     dr.add_listener(tracker.on_event)
+    dr.plan_events = request.plan_events
     dr.add_listener(out.emit)
     try:
         result = dr.run(outputs, inputs=inputs, run_id=run_id)

@@ -946,7 +946,7 @@ def watch_command(args: Any) -> int:
 
     if getattr(args, "debounce", None) is not None and not args.debounce >= 0:
         raise UsageError(f"--debounce {args.debounce} must be 0 or more seconds, e.g. --debounce 0.2.")
-    request = run_request(args, capture_output=True)
+    request = run_request(args, capture_output=True, plan_events=False)
     once = bool(getattr(args, "once", False))
     live: _LiveView | None = None
     if getattr(args, "json", False):

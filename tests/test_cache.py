@@ -512,3 +512,16 @@ def test_undeclared_reads_are_tracked_on_pool_executors(tmp_path, monkeypatch, e
     (tmp_path / "source.txt").write_text("6")
     third = run()
     assert third.outputs["doubled"] == 12 and "source.txt" in third.records["loaded"].why
+
+
+def test_plan_events_only_when_wanted(project):
+    dr = project.driver()
+    seen: list[str] = []
+    dr.add_listener(lambda e: seen.append(e.kind))
+    dr.run(["doubled"], inputs={"x": 1})
+    assert "node_planned" in seen
+    seen.clear()
+    dr.plan_events = False
+    dr.run(["doubled"], inputs={"x": 1})
+    assert "node_planned" not in seen and "node_cached" in seen
+    dr.cache.close()
