@@ -500,6 +500,23 @@ class _Parts(dict):
         self.busy: set[int] = set()  # ids being versioned right now (cycle guard)
         self.pin: list[Any] = []  # keeps those objects alive so their ids stay unique
 
+    def once(self, obj: Any, label: str, compute: Callable[[], str]) -> str:
+        """``compute()`` memoised per object for this call, and safe against reference cycles."""
+        oid = id(obj)
+        tok = self.tokens.get(oid)
+        if tok is not None:
+            return tok
+        if oid in self.busy:
+            return "cycle:" + label
+        self.busy.add(oid)
+        self.pin.append(obj)
+        try:
+            tok = compute()
+        finally:
+            self.busy.discard(oid)
+        self.tokens[oid] = tok
+        return tok
+
 
 class CodeVersioner:
     """Computes :class:`CodeVersion` s; one instance per run (or per watch session) is enough.
@@ -694,43 +711,21 @@ class CodeVersioner:
                 or isinstance(_unwrap(obj), types.FunctionType):
             return self._include_value(obj, "", parts, root)  # guarded in _version_callable
         memo: _Parts = parts  # type: ignore[assignment]
-        oid = id(obj)
-        tok = memo.tokens.get(oid)
-        if tok is not None:
-            return tok
-        if oid in memo.busy:
-            return "cycle:" + _qual_of(type(obj))
-        memo.busy.add(oid)
-        memo.pin.append(obj)
-        try:
-            tok = self._include_value(obj, "", parts, root)
-        finally:
-            memo.busy.discard(oid)
-        memo.tokens[oid] = tok
-        return tok
+        return memo.once(obj, _qual_of(type(obj)), lambda: self._include_value(obj, "", parts, root))
 
     def _version_callable(self, fn: Any, parts: dict[str, str], root: str, is_node: bool = False) -> str:
         memo: _Parts = parts  # type: ignore[assignment]
-        oid = id(fn)
-        tok = memo.tokens.get(oid)
-        if tok is not None:
-            return tok
-        if oid in memo.busy:
-            return "cycle:" + _qual_of(fn)
-        memo.busy.add(oid)
-        memo.pin.append(fn)
-        try:
+
+        def compute() -> str:
             # Decorator layers: every function of the ``__wrapped__`` chain runs, so each counts —
             # the innermost as the node (or helper) itself, each wrapper as a helper whose code and
             # closure (the decorator's own arguments) are versioned like any closure.
             layers = _layers(fn)
             toks = [self._version_object(layers[-1], parts, root, is_node)]
             toks += [self._version_object(layer, parts, root, False) for layer in reversed(layers[:-1])]
-            tok = toks[0] if len(toks) == 1 else "wrapped:" + combine(*toks)
-        finally:
-            memo.busy.discard(oid)
-        memo.tokens[oid] = tok
-        return tok
+            return toks[0] if len(toks) == 1 else "wrapped:" + combine(*toks)
+
+        return memo.once(fn, _qual_of(fn), compute)
 
     def _version_object(self, fn: Any, parts: dict[str, str], root: str, is_node: bool) -> str:
         """One layer: a function, partial, bound method, class, callable instance or library callable."""
