@@ -287,6 +287,22 @@ async def test_burst_is_coalesced() -> None:
         assert len(app.query_one("#log").lines) <= 2000
 
 
+async def test_drain_tick_during_shutdown_is_harmless() -> None:
+    """A drain tick can land while Textual prunes the screen widget by widget (seen once in CI: the
+    header was gone, the DAG not yet): once the app is exiting, a tick must not touch widgets."""
+    graph = GraphInfo([NodeInfo("a"), NodeInfo("b", deps=("a",))])
+    events = [ev.RunStarted("r", 0.0, nodes=["a", "b"]), ev.NodeStarted("r", 0.0, node="a")]
+    app = create_app(graph, controller=ReplayController([events], graph=graph), clock=lambda: 5.0, animations=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.model.running  # so every tick repaints the header and the spinners
+        ticks = app.ticks
+        await app.query_one("#status").remove()  # as a half-done prune leaves it
+        app.exit()
+        app._tick()
+        assert app.ticks == ticks
+
+
 if __name__ == "__main__" and "--record" in sys.argv:
     record_fixture()
     print(f"wrote {FIXTURE}")

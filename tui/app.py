@@ -204,6 +204,8 @@ class RippleApp(App[int]):
         """Fold everything buffered since the last tick into the model and repaint only what changed."""
         if not self._panes_ready:
             return  # events wait in the buffer until the whole screen is mounted
+        if self._exit or not self.is_running:
+            return  # shutting down: screens are being pruned between awaits
         try:
             dag = self.query_one("#dag", DagView)  # the main screen's, even under a modal
         except NoMatches:
