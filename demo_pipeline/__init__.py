@@ -42,3 +42,10 @@ Python API::
 The data is generated deterministically by ``data/make_data.py`` (not a module: ``data/`` has no
 ``__init__.py``).
 """
+
+import os as _os
+
+# The model's matrices are small: BLAS worker threads only spin against each other, and on a busy
+# 2-core machine they made the ~1 s fit take 5-50 s. Set before numpy loads; the user's setting wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    _os.environ.setdefault(_var, "1")

@@ -14,3 +14,12 @@ def gone(pid: int, timeout: float = 3.0) -> bool:
             return True
         time.sleep(0.01)
     return False
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that must react to Ctrl-C like one started from a terminal: a shell
+    starts background jobs (e.g. a test run launched with ``&``) with SIGINT ignored, and Python
+    keeps an inherited SIG_IGN instead of raising KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -20,6 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from processes import default_sigint
 
 from engine.cli import main, summarize
 
@@ -472,7 +473,7 @@ def test_ctrl_c_during_run(tmp_path, executor):
     (tmp_path / "slowpipe.py").write_text(SLOW)
     started = tmp_path / "started"
     proc = _ripple("run", "slowpipe.py", "--cache-dir", "store", "--executor", executor, cwd=tmp_path,
-                   env={"RIPPLE_TEST_STARTED": str(started)}, start_new_session=True)
+                   env={"RIPPLE_TEST_STARTED": str(started)}, start_new_session=True, preexec_fn=default_sigint)
     deadline = time.time() + 20
     while not started.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)

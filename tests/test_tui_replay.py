@@ -297,6 +297,7 @@ async def test_drain_tick_during_shutdown_is_harmless() -> None:
         await settle(pilot)
         assert app.model.running  # so every tick repaints the header and the spinners
         ticks = app.ticks
+        app._drain_timer.pause()  # only the tick below may run while the header is gone
         await app.query_one("#status").remove()  # as a half-done prune leaves it
         app.exit()
         app._tick()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from processes import gone
+from processes import default_sigint, gone
 
 from engine import events as ev
 from engine.runner import RunRequest
@@ -341,7 +341,7 @@ def test_ripple_watch_cli_json_and_ctrl_c(project: Path) -> None:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "watch", "wpipe", "--json", "--cache-dir",
                              str(project / ".ripple")], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=env, text=True)
+                            env=env, text=True, preexec_fn=default_sigint)
     lines: queue.Queue[dict] = queue.Queue()
 
     def read() -> None:

@@ -32,6 +32,7 @@ from .controller import Controller, EventBuffer, RunController, Settings
 from .model import ALL, ChangeDetected, GraphInfo, GraphLoaded, RunModel
 from .widgets import panels
 from .widgets.dag_view import DagView
+from .widgets.panel import Panel
 
 TICK_HZ = 15
 #: log lines written per tick at most; a burst is summarised instead of flooding the widget
@@ -141,7 +142,7 @@ class RippleApp(App[int]):
         return dict(NODE_STATE_COLOURS)
 
     def compose(self) -> ComposeResult:
-        yield Static(id="status")
+        yield Panel(id="status")
         with Horizontal(id="main"):
             with Vertical(id="left"):
                 yield DagView(self.model, clock=self.clock, id="dag")
@@ -149,15 +150,15 @@ class RippleApp(App[int]):
             with TabbedContent(id="side", initial="tab-details"):
                 with TabPane("Details", id="tab-details"):
                     with VerticalScroll(id="details-scroll"):
-                        yield Static(id="details")
+                        yield Panel(id="details")
                         yield Sparkline([], id="spark")
-                        yield Static(id="source")
+                        yield Panel(id="source")
                 with TabPane("Bottlenecks", id="tab-bottlenecks"):
                     with VerticalScroll():
-                        yield Static(id="bottlenecks")
+                        yield Panel(id="bottlenecks")
                 with TabPane("Failure", id="tab-failure"):
                     with VerticalScroll():
-                        yield Static(id="failure")
+                        yield Panel(id="failure")
                         yield Button("Resume", id="resume", variant="success", disabled=True)
                 with TabPane("Log", id="tab-log"):
                     yield Log(max_lines=2000, id="log", auto_scroll=True)
