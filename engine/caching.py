@@ -289,24 +289,28 @@ class Session:
     # ------------------------------------------------------------------ keys
     def _key(self, step: Step) -> tuple[str | None, list[tuple[str, str]], str]:
         node = step.node
+        dvs = self.dv
+        ignored = self.ignored
         deps: list[tuple[str, str]] = []
         for param, src in step.args:
-            dv = self.dv.get(src, UNCACHEABLE)
+            dv = dvs.get(src)
             if dv is UNCACHEABLE:
-                name = src[0] if isinstance(src, tuple) else src
+                name = src[0] if src.__class__ is tuple else src
                 return None, deps, f"input {name} has no data version"
-            if (src[0] if isinstance(src, tuple) else src) in self.ignored:
+            if ignored and (src[0] if src.__class__ is tuple else src) in ignored:
                 continue
             deps.append((param, dv))
-        for param, dv in self._defaults(step):
-            if dv is UNCACHEABLE:
-                return None, deps, f"default of {param} cannot be fingerprinted"
-            deps.append((param, dv))
-        deps.sort()
-        cv = self.cache.code_version(node).digest
+        if node.optional:
+            for param, dv in self._defaults(step):
+                if dv is UNCACHEABLE:
+                    return None, deps, f"default of {param} cannot be fingerprinted"
+                deps.append((param, dv))
+        if len(deps) > 1:
+            deps.sort()
+        cv = self.cache._code.get(node.name) or self.cache.code_version(node)
         # Names are identifiers and versions are hex digests (or "disabled:<hex>"): none holds a NUL,
         # so NUL-joining is unambiguous and one hash call is the cheapest key on the warm path.
-        flat = [node.name, cv]
+        flat = [node.name, cv.digest]
         for p, dv in deps:
             flat += (p, dv)
         return xxh3_128_hexdigest("\0".join(flat).encode()), deps, ""
@@ -331,8 +335,10 @@ class Session:
         return got
 
     def _files_changed(self, entry: Entry) -> list[str]:
+        if not entry.has_files:
+            return []
         changed = []
-        for path, version in (entry.files or {}).items():
+        for path, version in entry.files.items():
             if self.cache.files.version(path) != version:
                 changed.append(path)
         return changed
@@ -379,7 +385,7 @@ class Session:
     # ------------------------------------------------------------------ the CacheSession protocol
     def lookup(self, step: Step, values: Mapping[Any, Any]) -> tuple[Lazy | None, str]:
         node = step.node
-        behavior = self.cache.behavior(node)
+        behavior = self.cache._behavior.get(node.name) or self.cache.behavior(node)
         if behavior in ("disable", "ignore"):
             self.keys[node.name] = None
             return self._miss(node, behavior, f"behavior {behavior}")
@@ -594,8 +600,12 @@ class Session:
                                "code_version": e.code_version} for name, (key, e, why) in self.hit_entries.items()}
                 rows.update((r["node"], r) for r in self.node_rows)
                 for rec in result.records.values():
-                    row = rows.setdefault(rec.name, {"node": rec.name})
-                    row.update(status=rec.status, seconds=rec.seconds, why=row.get("why") or rec.why)
+                    row = rows.get(rec.name)
+                    if row is None:
+                        row = rows[rec.name] = {"node": rec.name}
+                    row["status"], row["seconds"] = rec.status, rec.seconds
+                    if not row.get("why"):
+                        row["why"] = rec.why
                     if rec.status == ev.FAILED:
                         row.update(error=f"{rec.error_type}: {rec.error}", traceback=rec.traceback)
                 self.store.record_nodes(self.run_id, list(rows.values()))

@@ -603,6 +603,52 @@ def test_history_records_and_retention(root: Path) -> None:
         assert [r.run_id for r in s.runs()] == ["run7", "run6"]
 
 
+def _hit(node: str, run: int) -> dict:
+    return {"node": node, "status": "cached", "hit": True, "seconds": 0.0001, "why": "unchanged since 2026-11-25 12:41",
+            "key": f"k{node}{run}", "data_version": f"d{node}", "code_version": f"c{node}"}
+
+
+def test_hits_are_packed_one_row_per_run_and_read_back_merged(root: Path) -> None:
+    """A warm run's hits cost one history row, yet every reader sees one record per node as before."""
+    with Store(root, history_limit=4) as s:
+        for r in range(6):
+            s.start_run(f"run{r}", "pipe", ["c"], started=100.0 + r)
+            ran = {"node": "b", "status": "ran", "seconds": 0.25, "hit": False, "why": "code changed", "key": f"kb{r}"}
+            recs = [_hit("a", r), _hit("c", r) if r % 2 else {**_hit("c", r), "status": "ran", "hit": False}]
+            s.record_nodes(f"run{r}", [*recs, ran] if r != 3 else [*recs, _hit("b", r)])
+            s.finish_run(f"run{r}", "ok", finished=101.0 + r)
+        with raw(root) as c:
+            assert c.execute("SELECT count(*) FROM run_hits").fetchone()[0] == 4  # trimmed to the newest 4 runs
+            assert c.execute("SELECT count(*) FROM node_runs WHERE hit=1").fetchone()[0] == 0
+        nodes = s.run_nodes("run5")
+        assert [(n.node, n.status, n.hit) for n in nodes] == [("a", "cached", True), ("c", "cached", True),
+                                                               ("b", "ran", False)]
+        a = nodes[0]
+        assert (a.key, a.data_version, a.code_version, a.why, a.seconds) == (
+            "ka5", "da", "ca", "unchanged since 2026-11-25 12:41", 0.0001)
+        hist = s.node_history("b")
+        assert [(h.run_id, h.status) for h in hist] == [("run5", "ran"), ("run4", "ran"), ("run3", "cached"),
+                                                        ("run2", "ran")]
+        assert [h.run_id for h in s.node_history("c", limit=3)] == ["run5", "run4", "run3"]
+        assert s.node_history("c", limit=3)[1].hit is False
+        bulk = s.node_histories(["a", "b", "c", "nope"], limit=3)
+        assert bulk["nope"] == []
+        for n in "abc":
+            assert bulk[n] == s.node_history(n, limit=3)
+        assert s.last_node_run("a").run_id == "run5"
+
+
+def test_a_hit_that_cannot_be_packed_is_an_ordinary_row(root: Path) -> None:
+    with Store(root) as s:
+        s.start_run("r", "pipe", [], started=1.0)
+        s.record_nodes("r", [{**_hit("a", 0), "why": "odd\twhy"}, _hit("b", 0)])
+        s.record_nodes("r", [_hit("c", 0)])  # a second batch for the same run appends
+        assert [(n.node, n.why) for n in s.run_nodes("r")] == [
+            ("b", "unchanged since 2026-11-25 12:41"), ("c", "unchanged since 2026-11-25 12:41"), ("a", "odd\twhy")]
+        s.clear()
+        assert s.run_nodes("r") == [] and s.node_history("b") == []
+
+
 # ---- parsing -------------------------------------------------------------------------------------
 
 

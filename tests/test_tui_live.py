@@ -84,3 +84,31 @@ async def test_watch_reruns_after_fix(tmp_path: Path) -> None:
         assert app.query_one("#resume").disabled
         await pilot.press("w")
         await wait_for(pilot, lambda: not app.model.watching, timeout=10)
+
+
+def test_history_reads_hits_and_runs_from_a_real_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The dashboard's history (durations, newest versions, lifetime) over real runs, where a warm
+    run's hits are stored packed: versions come from hits too, durations only from real runs."""
+    import sys
+
+    from engine import Driver
+    from engine.loading import load_pipeline
+    from tui.controller import _history
+
+    for name in [m for m in sys.modules if m == "shop" or m.startswith("shop.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pkg = write_shop(tmp_path, CALC_FIXED)
+    modules = load_pipeline(str(pkg)).modules
+    store = tmp_path / "store"
+    for _ in range(3):
+        dr = Driver({}, *modules).with_cache(str(store))
+        dr.execute(["report"])
+        dr.cache.close()
+    order = list(dr.graph.order)
+    life, durations, versions = _history(str(store), order)
+    assert life is not None and (life.ran, life.cached) == (len(order), 2 * len(order))
+    assert set(durations) == set(order) and all(len(v) == 1 for v in durations.values())
+    assert set(versions) == set(order)
+    newest = {n: dr.cache.hit_entries[n][1] for n in order}
+    assert all(versions[n] == [newest[n].code_version, newest[n].data_version] for n in order)

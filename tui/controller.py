@@ -127,8 +127,7 @@ def _history(store_dir: str, order: list[str]) -> tuple[Lifetime | None, dict[st
         runs = st.runs(limit=200)
         life = Lifetime(sum(r.ran for r in runs), sum(r.cached for r in runs))
         if len(order) <= 500:
-            for name in order:
-                recs = st.node_history(name, 20)
+            for name, recs in st.node_histories(order, 20).items():
                 secs = [h.seconds for h in recs if h.seconds is not None and not h.hit]
                 if secs:
                     hist[name] = secs[::-1]
