@@ -38,6 +38,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePath
@@ -316,9 +317,14 @@ class _ChildRun:
 class LineageListener:
     """Turns one driver's run events into OpenLineage RunEvents (see the module docstring).
 
-    A broken transport (collector down) must not fail the pipeline: send errors are logged once per
-    run and counted in ``errors``; the listener stays attached.
+    A broken transport (collector down) must not fail the pipeline, nor stall it: the client's HTTP
+    transport retries each event for ~9 s before giving up, which would add minutes to a run. So
+    after a failed send no event is attempted for ``pause_seconds`` (they are counted in ``errors``
+    and ``dropped``); then sending is tried again, so a collector that comes back gets the later
+    runs of a watch session. Send errors are logged once; the listener stays attached.
     """
+
+    pause_seconds = 30.0
 
     def __init__(self, driver: Driver, client: Any = None, namespace: str = "ripple",
                  job_prefix: str | None = None, *, producer: str = PRODUCER) -> None:
@@ -329,6 +335,8 @@ class LineageListener:
         self.producer = producer
         self.sent = 0
         self.errors = 0
+        self.dropped = 0
+        self._down_since: float | None = None
         self._lock = threading.Lock()
         self._runs: dict[str, str] = {}  # ripple run id -> OpenLineage run id
         self._children: dict[tuple[str, str], _ChildRun] = {}
@@ -501,6 +509,12 @@ class LineageListener:
               outputs: list[Any] | None = None) -> None:
         from openlineage.client.event_v2 import RunEvent, RunState
 
+        if self._down_since is not None:
+            if time.monotonic() - self._down_since < self.pause_seconds:
+                self.errors += 1
+                self.dropped += 1
+                return
+            self._down_since = None
         event = RunEvent(eventType=RunState[state], eventTime=_iso(t), run=run, job=job, inputs=inputs or [],
                          outputs=outputs or [], producer=self.producer)
         try:
@@ -508,10 +522,11 @@ class LineageListener:
             self.sent += 1
         except Exception as exc:  # noqa: BLE001 - lineage must never fail the pipeline
             self.errors += 1
+            self._down_since = time.monotonic()
             if "send" not in self._warned:
                 self._warned.add("send")
-                log.warning("OpenLineage: could not send an event (%s: %s); the run continues",
-                            type(exc).__name__, exc)
+                log.warning("OpenLineage: could not send an event (%s: %s); the run continues, and no "
+                            "events are sent for the next %.0f s", type(exc).__name__, exc, self.pause_seconds)
 
 
 # ---------------------------------------------------------------------- static lineage

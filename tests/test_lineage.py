@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -518,3 +520,70 @@ def test_import_engine_does_not_import_openlineage() -> None:
             "print(sorted(m for m in sys.modules if m.startswith('openlineage')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class _Collector:
+    """A real HTTP lineage collector on localhost (stdlib server in a thread): the client's own
+    HTTP transport, retries and serialisation are exercised end to end."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        collector = self
+        self.events: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        self.status = 201
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                collector.paths.append(self.path)
+                if collector.status < 300:
+                    collector.events.append(json.loads(body))
+                self.send_response(collector.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_emit_to_a_real_http_collector_and_survive_its_failure(project: Project, ol_env: None,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str],
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    collector = _Collector()
+    try:
+        monkeypatch.setenv("OPENLINEAGE_URL", collector.url)
+        assert main(["lineage", "emit", str(project.dir)]) == 0
+        err = capsys.readouterr().err
+        assert f"sent {len(collector.events)} OpenLineage events via http" in err
+        assert set(collector.paths) == {"/api/v1/lineage"}
+        jobs = _by_job(collector.events)
+        assert set(jobs) == {project.pkg, *(f"{project.pkg}.{n}" for n in NODE_NAMES)}
+        assert collector.events[0]["eventType"] == "START" and collector.events[-1]["eventType"] == "COMPLETE"
+        root = _spec_dir()
+        if (root / "OpenLineage.json").is_file():
+            spec = Spec(root)
+            for e in collector.events:
+                spec.validate(e)
+
+        # The collector now rejects everything: the run still succeeds, quickly, and says what was lost.
+        collector.status = 400
+        before = len(collector.paths)
+        started = time.monotonic()
+        assert main(["lineage", "emit", str(project.dir)]) == 0
+        assert time.monotonic() - started < 30  # not one ~9 s retry cycle per event
+        assert len(collector.paths) == before + 1  # the first failure pauses sending
+        assert "sent 0 OpenLineage events via http (14 failed to send)" in capsys.readouterr().err
+        assert "could not send an event" in caplog.text and "400" in caplog.text
+    finally:
+        collector.close()
