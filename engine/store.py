@@ -1644,24 +1644,20 @@ class Store:
         one = names[0] if len(names) == 1 else None
         cols = ", ".join("nr." + c.strip() for c in _NODE_RUN_COLS.split(","))
 
+        # One node: SQL narrows both queries (``instr`` finds its line in the packed hits). Many: one
+        # pass over everything, filtered here. Rows are ordered as the merge below orders them.
+        row_filter, hit_filter, row_args, hit_args, limit_sql = (
+            ("WHERE nr.node=?", "WHERE instr(h.nodes, ?) > 0", (one,), (f"\n{one}\t",), f" LIMIT {int(limit)}")
+            if one is not None else ("", "", (), (), ""))
+
         def q(c: sqlite3.Connection) -> tuple[list[tuple], list[tuple]]:
-            if one is not None:
-                rows = c.execute(
-                    f"SELECT {cols}, r.started, nr.rowid FROM node_runs nr LEFT JOIN runs r ON r.run_id = nr.run_id "
-                    "WHERE nr.node=? ORDER BY nr.started DESC, nr.rowid DESC LIMIT ?", (one, limit)
-                ).fetchall()
-                hits = c.execute(
-                    "SELECT h.run_id, r.started, h.nodes FROM run_hits h LEFT JOIN runs r ON r.run_id = h.run_id "
-                    "WHERE instr(h.nodes, ?) > 0 ORDER BY r.started DESC LIMIT ?", (f"\n{one}\t", limit)
-                ).fetchall()
-                return rows, hits
             rows = c.execute(
                 f"SELECT {cols}, r.started, nr.rowid FROM node_runs nr LEFT JOIN runs r ON r.run_id = nr.run_id "
-                "ORDER BY nr.started DESC, nr.rowid DESC"
+                f"{row_filter} ORDER BY COALESCE(nr.started, r.started, 0) DESC, nr.rowid DESC{limit_sql}", row_args
             ).fetchall()
             hits = c.execute(
-                "SELECT h.run_id, r.started, h.nodes FROM run_hits h LEFT JOIN runs r ON r.run_id = h.run_id "
-                "ORDER BY r.started DESC"
+                f"SELECT h.run_id, r.started, h.nodes FROM run_hits h LEFT JOIN runs r ON r.run_id = h.run_id "
+                f"{hit_filter} ORDER BY r.started DESC{limit_sql}", hit_args
             ).fetchall()
             return rows, hits
 

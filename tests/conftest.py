@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import os
 import sys
 import textwrap
 import types
@@ -42,3 +43,22 @@ def make_module(tmp_path: Path) -> Iterator[Callable[..., types.ModuleType]]:
         sys.modules.pop(name, None)
     while folder in sys.path:
         sys.path.remove(folder)
+
+
+@pytest.fixture
+def pipeline(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """``pipeline(source, suffix=".py")`` -> path of a pipeline file with a unique module name (for the
+    CLI, which imports it). Afterwards every module imported from ``tmp_path`` is unloaded and its
+    folders leave ``sys.path``, whatever the test built there (files, packages)."""
+
+    def write(source: str, suffix: str = ".py") -> str:
+        path = tmp_path / f"ripple_pipe_{next(_counter)}_{uuid.uuid4().hex[:8]}{suffix}"
+        path.write_text(source)
+        return str(path)
+
+    yield write
+    root = str(tmp_path)
+    for name, mod in list(sys.modules.items()):
+        if (getattr(mod, "__file__", None) or "").startswith(root + os.sep):
+            sys.modules.pop(name, None)
+    sys.path[:] = [p for p in sys.path if p != root and not p.startswith(root + os.sep)]

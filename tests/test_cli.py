@@ -7,18 +7,14 @@ is passed wherever the cache is not the point.
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
 from engine.cli import build_parser, main
-
-_count = itertools.count()
 
 OK = """
 def base(x: int) -> int:
@@ -57,25 +53,6 @@ def sq(items: int) -> int:
 def total(sq: Collect[int]) -> int:
     return sum(sq)
 """
-
-
-@pytest.fixture
-def pipeline(tmp_path):
-    """``pipeline(source)`` -> path of a pipeline file with a unique module name; unloaded afterwards."""
-    names: list[str] = []
-
-    def write(source: str) -> str:
-        name = f"ripple_cli_pipe_{next(_count)}_{uuid.uuid4().hex[:8]}"
-        names.append(name)
-        path = tmp_path / f"{name}.py"
-        path.write_text(source)
-        return str(path)
-
-    yield write
-    for name in names:
-        sys.modules.pop(name, None)
-    while str(tmp_path) in sys.path:
-        sys.path.remove(str(tmp_path))
 
 
 def run_json(capsys, *argv: str) -> tuple[int, dict]:

@@ -9,7 +9,6 @@ real subprocesses.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import signal
@@ -24,8 +23,6 @@ from processes import default_sigint
 
 from engine.cli import main, summarize
 
-_count = itertools.count()
-
 OK = """
 def base(x: int) -> int:
     return x + 1
@@ -33,27 +30,6 @@ def base(x: int) -> int:
 def doubled(base: int) -> int:
     return base * 2
 """
-
-
-@pytest.fixture
-def pipeline(tmp_path):
-    """``pipeline(source)`` -> path of a pipeline file with a unique module name; unloaded afterwards."""
-    names: list[str] = []
-
-    def write(source: str, suffix: str = ".py") -> str:
-        name = f"ripple_err_pipe_{next(_count)}_{uuid.uuid4().hex[:8]}"
-        names.append(name)
-        path = tmp_path / f"{name}{suffix}"
-        path.write_text(source)
-        return str(path)
-
-    yield write
-    for name in list(sys.modules):
-        if name.split(".")[0] in names or name.startswith("ripple_err_"):
-            sys.modules.pop(name, None)
-    for p in (str(tmp_path), *(str(p) for p in tmp_path.iterdir() if p.is_dir())):
-        while p in sys.path:
-            sys.path.remove(p)
 
 
 def fails(capsys, argv, code=2):
@@ -213,7 +189,7 @@ def test_type_mismatch(capsys, pipeline):
         (["--outputs", ""], "--outputs '' names no node"),
         (["--outputs", ","], "--outputs ',' names no node"),
         (["--input", "x"], "--input 'x' is not NAME=VALUE; write e.g."),
-        (["--input", "xx=1"], "--input xx: pipeline ripple_err_pipe_"),
+        (["--input", "xx=1"], "--input xx: pipeline ripple_pipe_"),
         (["--input", "base=3"], "--input base: base is a node computed by pipeline"),
         (["--input", "x=1.5"], "--input x: '1.5' is not a valid int; give a int value."),
         (["--config", "x=abc"], "--config x: 'abc' is not a valid int"),

@@ -156,14 +156,18 @@ class Project:
         assert text.count(old) == 1, f"{old!r} not unique in {name}"
         path.write_text(text.replace(old, new, 1))
 
-    def run(self, outputs: list[str] = ALL) -> dict:
+    def driver(self) -> Driver:
+        """A driver over freshly imported code, as a new process would see it."""
         for mod in [m for m in sys.modules if m == self.pkg or m.startswith(self.pkg + ".")]:
             del sys.modules[mod]
         importlib.invalidate_caches()
         module = importlib.import_module(f"{self.pkg}.nodes")
         dr = Driver({}, module).with_cache(self.cache)
         self.drivers.append(dr)
-        result = dr.run(outputs, inputs={"x": 10})
+        return dr
+
+    def run(self, outputs: list[str] = ALL) -> dict:
+        result = self.driver().run(outputs, inputs={"x": 10})
         assert result.status == "ok", result.error
         return result
 
@@ -171,13 +175,7 @@ class Project:
         return {n for n, r in self.run(outputs).records.items() if r.status == "ran"}
 
     def values(self, outputs: list[str] = ALL) -> dict:
-        for mod in [m for m in sys.modules if m == self.pkg or m.startswith(self.pkg + ".")]:
-            del sys.modules[mod]
-        importlib.invalidate_caches()
-        module = importlib.import_module(f"{self.pkg}.nodes")
-        dr = Driver({}, module).with_cache(self.cache)
-        self.drivers.append(dr)
-        return dr.execute(outputs, inputs={"x": 10})
+        return self.driver().execute(outputs, inputs={"x": 10})
 
 
 @pytest.fixture

@@ -133,7 +133,7 @@ class RippleApp(App[int]):
         self._source_for: tuple[str | None, int] = (None, -1)
         self.ticks = 0
         self._drain_timer: Any = None
-        self._panes_ready = False  # set once every pane (the tabbed ones mount late) exists
+        self._draining = False  # from when every pane (the tabbed ones mount late) exists until exit
         if not animations:
             self.animation_level = "none"
 
@@ -180,33 +180,40 @@ class RippleApp(App[int]):
             dag.select(self.model.graph.order[0])
         self._refresh_static(force=True)
         self.refresh_bindings()  # the Footer may have subscribed after the first binding update
-        self._panes_ready = True
+        self._draining = True
         self.controller.buffer.set_waker(self._wake)
         self._drain_timer = self.set_interval(1 / self.tick_hz, self._tick, name="drain")
         self.controller.start()
 
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        """Stop draining first: Textual then prunes the screen widget by widget, and a tick landing
+        in between must not reach for widgets already gone."""
+        self._stop_drain()
+        super().exit(*args, **kwargs)
+
     def on_unmount(self) -> None:
+        self._stop_drain()
+        self.controller.close()
+
+    def _stop_drain(self) -> None:
+        self._draining = False
         if self._drain_timer is not None:
             self._drain_timer.stop()
             self._drain_timer = None
         self.controller.buffer.set_waker(None)
-        self.controller.close()
 
     def _wake(self) -> None:
         """Runs on an engine thread: post_message is the one thread-safe way in."""
         self.post_message(Wake())
 
     def on_wake(self, _: Wake) -> None:
-        if self._drain_timer is not None:
-            self._tick()
+        self._tick()
 
     # ---------------------------------------------------------------- the drain loop
     def _tick(self) -> None:
         """Fold everything buffered since the last tick into the model and repaint only what changed."""
-        if not self._panes_ready:
-            return  # events wait in the buffer until the whole screen is mounted
-        if self._exit or not self.is_running:
-            return  # shutting down: screens are being pruned between awaits
+        if not self._draining or not self.is_running:
+            return  # events wait in the buffer until the whole screen is mounted; none after exit
         try:
             dag = self.query_one("#dag", DagView)  # the main screen's, even under a modal
         except NoMatches:
