@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xxhash  # noqa: E402
 
-from engine.fingerprint import fingerprint  # noqa: E402
+from engine.caching.data_version import fingerprint  # noqa: E402
 
 try:
     import warnings
@@ -87,7 +87,7 @@ def main() -> None:
 
 def bench_versioning() -> None:
     """1,000 small functions in one module: first version (parse) and warm per-function cost."""
-    from engine.versioning import CodeVersioner
+    from engine.caching.code_version import CodeVersioner
 
     body = ["import math\n\nK = 3\n\n\ndef _helper(x):\n    return x * K\n"]
     for i in range(1000):

@@ -27,8 +27,8 @@ from textual import events  # noqa: E402
 
 from engine import events as ev  # noqa: E402
 from tui.app import create_app  # noqa: E402
-from tui.model import GraphInfo, NodeInfo  # noqa: E402
-from tui.replay import ReplayController  # noqa: E402
+from tui.backend.replay import ReplayController  # noqa: E402
+from tui.state.graph import GraphInfo, NodeInfo  # noqa: E402
 from tui.widgets.dag_view import DagView  # noqa: E402
 
 

@@ -33,8 +33,11 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 sys.path.insert(0, str(ROOT))
 
 from engine import events as ev  # noqa: E402
-from engine.runner import IsolatedRun, RunRequest, WarmWorker  # noqa: E402
-from engine.watch import ChangeSet, WatchLoop  # noqa: E402
+from engine.live.isolated import IsolatedRun  # noqa: E402
+from engine.live.loop import WatchLoop  # noqa: E402
+from engine.live.protocol import RunRequest  # noqa: E402
+from engine.live.watcher import ChangeSet  # noqa: E402
+from engine.live.worker import WarmWorker  # noqa: E402
 
 
 class Probe:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .decorators import (
+from engine.core.decorators import (
     Collect,
     Parallelizable,
     cache,
@@ -24,12 +24,12 @@ from .decorators import (
     tag_outputs,
     value,
 )
-from .driver import Builder, Driver, Variable
-from .errors import GraphError, LoadError, NodeFailed, RippleError, UsageError
-from .events import Event, EventBus
+from engine.driver import Builder, Driver, Variable
+from engine.errors import GraphError, LoadError, NodeFailed, RippleError, UsageError
+from engine.events import Event, EventBus
 
 if TYPE_CHECKING:
-    from .files import File
+    from engine.files import File
 
 __all__ = [
     "Builder",
@@ -64,7 +64,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     if name == "File":
-        from .files import File
+        from engine.files import File
 
         return File
     raise AttributeError(f"module 'engine' has no attribute {name!r}")

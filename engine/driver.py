@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import events as ev
-from .errors import NodeFailed, UsageError
-from .execution import Executor, Plan, RunResult, compile_plan, execute_plan, make_executor
-from .graph import Graph, Node, build_graph
-from .loading import Pipeline, load_pipeline
+from engine import events as ev
+from engine.core.execute import RunResult, execute_plan
+from engine.core.graph import Graph, Node, build_graph
+from engine.core.loading import Pipeline, load_pipeline
+from engine.core.plan import Plan, compile_plan
+from engine.core.pool import Executor, make_executor
+from engine.errors import NodeFailed, UsageError
 
 log = logging.getLogger("engine")
 
@@ -62,7 +64,7 @@ class Driver:
                    ignore: Iterable[str] | bool | None = None, default: Iterable[str] | bool | None = None,
                    history_limit: int | None = None) -> Driver:
         """Turn on the persistent cache (DESIGN §3-4); returns ``self`` so it chains."""
-        from .caching import Cache  # lazy: keeps `import engine` light
+        from engine.caching.cache import Cache  # lazy: keeps `import engine` light
 
         merged = dict(behaviors or {})
         for behavior, names in (("recompute", recompute), ("disable", disable), ("ignore", ignore), ("default", default)):
@@ -174,7 +176,7 @@ class Driver:
         return result.outputs
 
     def display(self, result: RunResult | None = None) -> None:
-        from .render import print_graph
+        from engine.core.render import print_graph
 
         print_graph(self.graph, result or self.last_run)
 
@@ -205,7 +207,7 @@ class Driver:
                 raise UsageError(f"unknown node {n!r}; list nodes with dr.list_available_variables().")
 
     def visualize(self, format: str = "text", final_vars: Iterable[str] | None = None) -> str:  # noqa: A002
-        from .render import render_graph
+        from engine.core.render import render_graph
 
         return render_graph(self.graph, format, final_vars)
 
@@ -245,7 +247,7 @@ class Variable:
 
 
 def _apply_checks(node: Node, value: Any) -> None:
-    from .checks import run_checks
+    from engine.core.checks import run_checks
 
     run_checks(node, value)
 

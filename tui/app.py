@@ -28,11 +28,14 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Footer, Input, Log, Sparkline, Static, TabbedContent, TabPane
 
-from .controller import Controller, EventBuffer, RunController, Settings
-from .model import ALL, ChangeDetected, GraphInfo, GraphLoaded, RunModel
-from .widgets import panels
-from .widgets.dag_view import DagView
-from .widgets.panel import Panel
+from tui.backend.buffer import EventBuffer
+from tui.backend.controller import Controller, RunController, Settings
+from tui.state.graph import GraphInfo
+from tui.state.notices import ChangeDetected, GraphLoaded
+from tui.state.run_model import ALL, RunModel
+from tui.widgets import panels
+from tui.widgets.dag_view import DagView
+from tui.widgets.panel import Panel
 
 TICK_HZ = 15
 #: log lines written per tick at most; a burst is summarised instead of flooding the widget
@@ -441,7 +444,7 @@ def create_app(pipeline_or_graph: str | GraphInfo, *, controller: Controller | N
 
 def tui_command(args: argparse.Namespace) -> int:
     """``ripple tui PIPELINE``: open the dashboard and start a run at once."""
-    from engine.cli import run_request
+    from engine.cli._common import run_request
 
     request = run_request(args)
     settings = Settings(**request.to_dict(), watch=not getattr(args, "no_watch", False))

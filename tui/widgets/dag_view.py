@@ -19,19 +19,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..model import (
-    ALL,
-    CACHED,
-    FAILED,
-    RAN,
-    RUNNING,
-    SKIPPED,
-    STATES,
-    GraphInfo,
-    RunModel,
-    fmt_seconds,
-    glyph,
-)
+from tui.state.graph import GraphInfo
+from tui.state.run_model import ALL, CACHED, FAILED, RAN, RUNNING, SKIPPED, STATES, RunModel
+from tui.text import fmt_seconds, glyph
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,21 +13,9 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from ..model import (
-    CACHED,
-    FAILED,
-    RAN,
-    RUNNING,
-    RunModel,
-    critical_path,
-    fmt_clock,
-    fmt_seconds,
-    function_span,
-    glyph,
-    iter_user_frames,
-    neighbourhood,
-    read_lines,
-)
+from tui.state.graph import critical_path
+from tui.state.run_model import CACHED, FAILED, RAN, RUNNING, RunModel, neighbourhood
+from tui.text import fmt_clock, fmt_seconds, function_span, glyph, iter_user_frames, read_lines
 
 RUN_STATE_LABEL = {
     "running": "▶ running", "starting": "▶ starting", "ok": "✔ ok", "failed": "✖ failed", "crashed": "✖ crashed",

@@ -1,0 +1,1053 @@
+"""Data versions: a type-tagged, recursive xxh3_128 fingerprint of a Python value.
+
+Why this exists: a cache key built from data versions is only as safe as the fingerprint. Peers
+served stale results because ``1`` and ``"1"`` hashed alike, numpy shapes and pandas column names
+were ignored, and an unhashable leaf was folded into its parent's hash as a placeholder (Hamilton
+#1619, #1616/#1617, #1715). The rules here:
+
+* every value is encoded as a *tag* plus an unambiguous (length-prefixed) payload, so no two types
+  and no two container shapes can produce the same byte stream;
+* anything that cannot be fingerprinted faithfully makes the **whole** value unfingerprintable
+  (``None``) — never a placeholder inside a normal-looking digest;
+* ordered containers stream their elements into one buffer that is hashed once (fast for many small
+  values); ``dict``/``set`` are order-insensitive (sorted by key when keys are all ``str`` or all
+  ``int``, otherwise by per-item digests);
+* numpy / pandas / pyarrow buffers are hashed zero-copy, and those libraries are imported only when a
+  value of theirs is seen (``import engine.caching.data_version`` must stay light);
+* a ``pathlib.Path`` or :class:`engine.files.File` is versioned by the *content* of the file.
+
+Digests are stable across processes and machines with the same library versions; they are not a
+serialisation format and may change between Ripple releases (the store stamps its format version).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import enum
+import math
+import struct
+import sys
+import types
+import uuid
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import PurePath
+from typing import Any
+
+import xxhash
+
+__all__ = [
+    "MAX_DEPTH",
+    "combine",
+    "fingerprint",
+    "fingerprint_bytes",
+    "register",
+    "try_fingerprint",
+]
+
+MAX_DEPTH = 32
+"""Nesting depth beyond which a value is declared unfingerprintable (not truncated: see #1715)."""
+
+_xxh128 = xxhash.xxh3_128
+_digest = xxhash.xxh3_128_digest
+
+_TQ = struct.Struct("<cQ").pack  # tag + unsigned length
+_TQQ = struct.Struct("<cQQ").pack
+_Tq = struct.Struct("<cq").pack  # tag + signed 64-bit int
+_Td = struct.Struct("<cd").pack  # tag + float
+_Tdd = struct.Struct("<cdd").pack
+_Q = struct.Struct("<Q").pack
+_NAN = b"f" + b"\x7f\xf8" + b"\x00" * 6  # one canonical NaN whatever its payload/sign
+_FLUSH_AT = 1 << 22  # flush the streaming buffer into the hasher beyond 4 MiB
+
+
+class Unfingerprintable(Exception):
+    """Raised inside the encoder; :func:`fingerprint` turns it into ``None`` for the whole value."""
+
+
+class _Ctx:
+    """Per-call state: hasher, ids of containers on the current path, dict-key plans, file versioner."""
+
+    __slots__ = ("h", "active", "plans", "file_version", "code_ref")
+
+    def __init__(self, parent: _Ctx | None = None, file_version: FileVersionFn | None = None,
+                 code_ref: CodeRefFn | None = None) -> None:
+        self.h = _xxh128()
+        self.file_version = parent.file_version if parent is not None else file_version
+        self.code_ref = parent.code_ref if parent is not None else code_ref
+        self.active: set[int] = parent.active if parent is not None else set()
+        self.plans: dict[tuple, tuple[bytes, list[tuple[Any, bytes]]]] = parent.plans if parent is not None else {}
+
+
+Encoder = Callable[[Any, bytearray, _Ctx, int], None]
+FileVersionFn = Callable[[Any], str]
+CodeRefFn = Callable[[Any], "str | None"]
+
+# Process-wide memo: resolved encoder per exact type (cleared by ``register``).
+_ENCODER_MEMO: dict[type, Encoder] = {}
+# User extensions registered with ``register`` (type -> fn returning bytes | str | None).
+_EXTENSIONS: dict[type, Callable[[Any], bytes | str | None]] = {}
+
+
+# --------------------------------------------------------------------------------------------------
+# public API
+
+
+def fingerprint(obj: Any, *, file_version: FileVersionFn | None = None,
+                code_ref: CodeRefFn | None = None) -> str | None:
+    """Return the 32-hex-char data version of ``obj``, or ``None`` if it cannot be versioned safely.
+
+    ``None`` means "do not cache by this value": callers treat the node as uncacheable and warn once.
+    ``file_version`` versions ``Path``/``File`` values (default: :func:`engine.files.file_version`,
+    which reads the content; pass ``FileVersions(memo).version`` for the stat fast path).
+    ``code_ref`` (used by the code versioner for constants such as ``HANDLERS = {"a": _fa}``) is
+    called with every class, function, method, module or C-implemented object met inside the
+    value; a string it returns stands for that object (the caller versions its code separately),
+    ``None`` keeps the normal rule (classes by name, anything else unfingerprintable).
+    """
+    return try_fingerprint(obj, file_version=file_version, code_ref=code_ref)[0]
+
+
+def try_fingerprint(obj: Any, *, file_version: FileVersionFn | None = None,
+                    code_ref: CodeRefFn | None = None) -> tuple[str | None, str | None]:
+    """Like :func:`fingerprint` but also says *why* a value is unfingerprintable (for the warning)."""
+    ctx = _Ctx(file_version=file_version, code_ref=code_ref)
+    out = bytearray()
+    try:
+        _enc(obj, out, ctx, 0)
+    except Unfingerprintable as exc:
+        return None, str(exc)
+    except RecursionError:
+        return None, "value is nested too deeply"
+    ctx.h.update(out)
+    return ctx.h.hexdigest(), None
+
+
+def fingerprint_bytes(b: bytes | bytearray | memoryview) -> str:
+    """Plain xxh3_128 hex digest of raw bytes (no type tag): the content version of a blob."""
+    return xxhash.xxh3_128_hexdigest(b)
+
+
+def combine(*parts: str) -> str:
+    """Digest of several digests/strings; length-prefixed so ``("ab","c")`` != ``("a","bc")``."""
+    h = _xxh128()
+    h.update(_Q(len(parts)))
+    for p in parts:
+        b = p.encode("utf-8", "surrogatepass")
+        h.update(_Q(len(b)))
+        h.update(b)
+    return h.hexdigest()
+
+
+def register(cls: type, fn: Callable[[Any], bytes | str | None] | None = None) -> Any:
+    """Teach the fingerprint about ``cls``: ``fn(obj)`` returns canonical bytes/str, or ``None``.
+
+    Usable directly (``register(MyType, fn)``) or as a decorator (``@register(MyType)``). Returning
+    ``None`` declares the object unfingerprintable. Subclasses use the nearest registered base.
+    """
+
+    def _do(f: Callable[[Any], bytes | str | None]) -> Callable[[Any], bytes | str | None]:
+        _EXTENSIONS[cls] = f
+        _ENCODER_MEMO.clear()
+        _ENCODER_MEMO.update(_BASE_ENCODERS)
+        return f
+
+    return _do if fn is None else _do(fn)
+
+
+# --------------------------------------------------------------------------------------------------
+# core encoder
+
+
+def _enc(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    t = type(obj)
+    f = _ENCODER_MEMO.get(t)
+    if f is None:
+        f = _resolve(t)
+    f(obj, out, ctx, depth)
+
+
+def _fail(obj: Any, why: str = "") -> Unfingerprintable:
+    t = type(obj)
+    return Unfingerprintable(f"cannot fingerprint a {t.__module__}.{t.__qualname__}" + (f" ({why})" if why else ""))
+
+
+def _enter(obj: Any, ctx: _Ctx, depth: int) -> int:
+    if depth >= MAX_DEPTH:
+        raise Unfingerprintable(f"value nests deeper than {MAX_DEPTH} levels")
+    i = id(obj)
+    if i in ctx.active:
+        raise Unfingerprintable(f"value contains a reference cycle through a {type(obj).__qualname__}")
+    ctx.active.add(i)
+    return i
+
+
+def _sub_digest(obj: Any, ctx: _Ctx, depth: int) -> bytes:
+    """Digest of one element in its own hasher (used where order must be canonicalised)."""
+    sub = _Ctx(ctx)
+    buf = bytearray()
+    _enc(obj, buf, sub, depth)
+    sub.h.update(buf)
+    return sub.h.digest()
+
+
+def _enc_none(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += b"N"
+
+
+def _enc_bool(obj: bool, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += b"T" if obj else b"F"
+
+
+def _enc_int(obj: int, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    try:
+        out += _Tq(b"i", obj)
+    except struct.error:
+        n = (obj.bit_length() + 8) // 8
+        out += _TQ(b"I", n)
+        out += obj.to_bytes(n, "little", signed=True)
+
+
+def _enc_float(obj: float, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += _Td(b"f", obj) if obj == obj else _NAN
+
+
+def _enc_complex(obj: complex, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    re_, im = obj.real, obj.imag
+    out += _Tdd(b"c", re_ if re_ == re_ else math.nan, im if im == im else math.nan)
+
+
+def _enc_str(obj: str, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    b = obj.encode("utf-8", "surrogatepass")
+    out += _TQ(b"s", len(b))
+    out += b
+
+
+def _enc_bytes(obj: bytes, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += _TQ(b"b", len(obj))
+    out += obj
+
+
+def _enc_bytearray(obj: bytearray, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += _TQ(b"B", len(obj))
+    out += obj
+
+
+def _enc_memoryview(obj: memoryview, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    fmt = obj.format.encode()
+    out += _TQ(b"m", len(fmt))
+    out += fmt
+    out += _Q(len(obj.shape or ()))
+    for n in obj.shape or ():
+        out += _Q(n)
+    data = obj if obj.c_contiguous else obj.tobytes()
+    out += _digest(data)
+
+
+def _enc_seq_items(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    """Stream elements in order; the common scalar types are inlined for speed."""
+    d = depth + 1
+    memo = _ENCODER_MEMO
+    for x in obj:
+        t = type(x)
+        if t is str:
+            b = x.encode("utf-8", "surrogatepass")
+            out += _TQ(b"s", len(b))
+            out += b
+        elif t is int:
+            try:
+                out += _Tq(b"i", x)
+            except struct.error:
+                _enc_int(x, out, ctx, d)
+        elif t is float:
+            out += _Td(b"f", x) if x == x else _NAN
+        else:
+            f = memo.get(t)
+            if f is None:
+                f = _resolve(t)
+            f(x, out, ctx, d)
+        if len(out) > _FLUSH_AT and ctx.h is not None:
+            ctx.h.update(out)
+            out.clear()
+
+
+def _enc_list(obj: list, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    i = _enter(obj, ctx, depth)
+    out += _TQ(b"l", len(obj))
+    _enc_seq_items(obj, out, ctx, depth)
+    ctx.active.discard(i)
+
+
+def _enc_tuple(obj: tuple, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    i = _enter(obj, ctx, depth)
+    out += _TQ(b"t", len(obj))
+    _enc_seq_items(obj, out, ctx, depth)
+    ctx.active.discard(i)
+
+
+def _enc_deque(obj: deque, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    i = _enter(obj, ctx, depth)
+    out += _TQ(b"q", len(obj))
+    _enc_int(-1 if obj.maxlen is None else obj.maxlen, out, ctx, depth)
+    _enc_seq_items(obj, out, ctx, depth)
+    ctx.active.discard(i)
+
+
+def _enc_dict_items(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    """Order-insensitive: sort by key when keys are all str or all int, else by item digests."""
+    d = depth + 1
+    kt = set(map(type, obj))
+    if len(kt) <= 1 and (not kt or str in kt or int in kt):
+        # Records usually share their keys: the sorted, pre-encoded key list is planned once per
+        # call. Sound because keys here are *exact* str (or exact int), whose equality is identity
+        # of content, so an equal keys-tuple means identical keys.
+        keys = tuple(obj)
+        plan = ctx.plans.get(keys)
+        if plan is None:
+            plan = _dict_plan(keys, ctx, d)
+            if len(ctx.plans) < 4096:
+                ctx.plans[keys] = plan
+        out += plan[0]
+        memo = _ENCODER_MEMO
+        for k, kb in plan[1]:
+            out += kb
+            v = obj[k]
+            t = type(v)
+            if t is str:
+                b = v.encode("utf-8", "surrogatepass")
+                out += _TQ(b"s", len(b))
+                out += b
+            elif t is int:
+                try:
+                    out += _Tq(b"i", v)
+                except struct.error:
+                    _enc_int(v, out, ctx, d)
+            elif t is float:
+                out += _Td(b"f", v) if v == v else _NAN
+            else:
+                f = memo.get(t)
+                if f is None:
+                    f = _resolve(t)
+                f(v, out, ctx, d)
+    else:
+        items = sorted(_sub_digest((k, v), ctx, depth) for k, v in obj.items())
+        out += _TQ(b"D", len(items))
+        for dg in items:
+            out += dg
+
+
+def _dict_plan(keys: tuple, ctx: _Ctx, depth: int) -> tuple[bytes, list[tuple[Any, bytes]]]:
+    entries = []
+    for k in sorted(keys):
+        kb = bytearray()
+        _enc(k, kb, ctx, depth)
+        entries.append((k, bytes(kb)))
+    return _TQ(b"d", len(keys)), entries
+
+
+def _enc_dict(obj: dict, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise Unfingerprintable(f"value nests deeper than {MAX_DEPTH} levels")
+    i = id(obj)
+    active = ctx.active
+    if i in active:
+        raise Unfingerprintable("value contains a reference cycle through a dict")
+    active.add(i)
+    _enc_dict_items(obj, out, ctx, depth)
+    active.discard(i)
+
+
+def _enc_ordered_dict(obj: OrderedDict, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    # OrderedDict equality is order-sensitive, so its fingerprint is too.
+    i = _enter(obj, ctx, depth)
+    out += _TQ(b"o", len(obj))
+    _enc_seq_items(obj.items(), out, ctx, depth)
+    ctx.active.discard(i)
+
+
+def _enc_set_items(obj: Any, tag: bytes, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    kt = set(map(type, obj))
+    if len(kt) == 1 and (str in kt or int in kt):
+        out += _TQ(tag, len(obj))
+        _enc_seq_items(sorted(obj), out, ctx, depth)
+    else:
+        digests = sorted(_sub_digest(x, ctx, depth + 1) for x in obj)
+        out += _TQ(tag.upper(), len(digests))
+        for dg in digests:
+            out += dg
+
+
+def _enc_set(obj: set, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    i = _enter(obj, ctx, depth)
+    _enc_set_items(obj, b"e", out, ctx, depth)
+    ctx.active.discard(i)
+
+
+def _enc_frozenset(obj: frozenset, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    i = _enter(obj, ctx, depth)
+    _enc_set_items(obj, b"z", out, ctx, depth)
+    ctx.active.discard(i)
+
+
+def _enc_range(obj: range, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += b"r"
+    for v in (obj.start, obj.stop, obj.step):
+        _enc_int(v, out, ctx, depth)
+
+
+def _enc_slice(obj: slice, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += b"x"
+    for v in (obj.start, obj.stop, obj.step):
+        _enc(v, out, ctx, depth + 1)
+
+
+def _tz_id(tz: Any) -> str:
+    if tz is None:
+        return ""
+    key = getattr(tz, "key", None) or getattr(tz, "zone", None)
+    return f"{type(tz).__qualname__}:{key}" if key else f"{type(tz).__qualname__}:{tz!r}"
+
+
+def _enc_datetime(obj: _dt.datetime, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    _enc_str(f"{obj.isoformat()}|{obj.fold}|{_tz_id(obj.tzinfo)}", out, ctx, depth)
+    out += b"W"
+
+
+def _enc_date(obj: _dt.date, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    _enc_str(obj.isoformat(), out, ctx, depth)
+    out += b"Y"
+
+
+def _enc_time(obj: _dt.time, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    _enc_str(f"{obj.isoformat()}|{obj.fold}|{_tz_id(obj.tzinfo)}", out, ctx, depth)
+    out += b"H"
+
+
+def _enc_timedelta(obj: _dt.timedelta, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += b"J"
+    for v in (obj.days, obj.seconds, obj.microseconds):
+        _enc_int(v, out, ctx, depth)
+
+
+def _enc_tzinfo(obj: _dt.tzinfo, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    _enc_str(_tz_id(obj), out, ctx, depth)
+    out += b"Z"
+
+
+def _enc_decimal(obj: Decimal, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    _enc_str(str(obj), out, ctx, depth)
+    out += b"M"
+
+
+def _enc_fraction(obj: Fraction, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += b"R"
+    _enc_int(obj.numerator, out, ctx, depth)
+    _enc_int(obj.denominator, out, ctx, depth)
+
+
+def _enc_uuid(obj: uuid.UUID, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += b"U"
+    out += obj.bytes
+
+
+def _enc_singleton(tag: bytes) -> Encoder:
+    def enc(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+        out += tag
+
+    return enc
+
+
+def _qualname_of(t: type) -> str:
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def _enc_type(obj: type, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    # A class used as a value (e.g. ``dtype=float``): identified by name, not by its code.
+    if ctx.code_ref is not None and _enc_code_ref(obj, out, ctx, depth):
+        return
+    _enc_str(_qualname_of(obj), out, ctx, depth)
+    out += b"y"
+
+
+def _enc_code_ref(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> bool:
+    r = ctx.code_ref(obj)  # type: ignore[misc]
+    if r is None:
+        return False
+    _enc_str(r, out, ctx, depth)
+    out += b"\x03"
+    return True
+
+
+def _content_version(path: Any, ctx: _Ctx) -> bytes:
+    fv = ctx.file_version
+    if fv is None:
+        from engine.files import file_version as fv
+    v = fv(path)
+    b = v.encode("utf-8", "surrogatepass")
+    return _TQ(b"v", len(b)) + b
+
+
+def _enc_path(obj: PurePath, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    _enc_str(f"{type(obj).__name__}:{obj}", out, ctx, depth)
+    out += b"P"
+    out += _content_version(obj, ctx)
+
+
+def _enc_file(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    _enc_str(str(obj.path), out, ctx, depth)
+    out += b"L"
+    out += _content_version(obj.path, ctx)
+
+
+def _unsupported(why: str) -> Encoder:
+    def enc(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+        if ctx.code_ref is not None and _enc_code_ref(obj, out, ctx, depth):
+            return
+        raise _fail(obj, why)
+
+    return enc
+
+
+_BASE_ENCODERS: dict[type, Encoder] = {
+    type(None): _enc_none,
+    bool: _enc_bool,
+    int: _enc_int,
+    float: _enc_float,
+    complex: _enc_complex,
+    str: _enc_str,
+    bytes: _enc_bytes,
+    bytearray: _enc_bytearray,
+    memoryview: _enc_memoryview,
+    list: _enc_list,
+    tuple: _enc_tuple,
+    dict: _enc_dict,
+    OrderedDict: _enc_ordered_dict,
+    deque: _enc_deque,
+    set: _enc_set,
+    frozenset: _enc_frozenset,
+    range: _enc_range,
+    slice: _enc_slice,
+    _dt.datetime: _enc_datetime,
+    _dt.date: _enc_date,
+    _dt.time: _enc_time,
+    _dt.timedelta: _enc_timedelta,
+    _dt.timezone: _enc_tzinfo,
+    Decimal: _enc_decimal,
+    Fraction: _enc_fraction,
+    uuid.UUID: _enc_uuid,
+    type(Ellipsis): _enc_singleton(b"."),
+    type(NotImplemented): _enc_singleton(b"!"),
+}
+_ENCODER_MEMO.update(_BASE_ENCODERS)
+
+_UNSUPPORTED_TYPES: tuple[type, ...] = (
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodType,
+    types.LambdaType,
+    types.GeneratorType,
+    types.CoroutineType,
+    types.AsyncGeneratorType,
+    types.ModuleType,
+    types.FrameType,
+    types.TracebackType,
+    types.CodeType,
+)
+
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: set for classes defined in Python
+
+
+def _resolve(t: type) -> Encoder:
+    """Pick the encoder for a type not in the exact-type table, and memoise it."""
+    f = _resolve_uncached(t)
+    _ENCODER_MEMO[t] = f
+    return f
+
+
+def _resolve_uncached(t: type) -> Encoder:
+    for base in t.__mro__:
+        ext = _EXTENSIONS.get(base)
+        if ext is not None:
+            return _custom_encoder(ext, _qualname_of(t))
+    custom = getattr(t, "__ripple_fingerprint__", None)
+    if custom is not None:
+        return _custom_encoder(lambda o: o.__ripple_fingerprint__(), _qualname_of(t))
+    if issubclass(t, enum.Enum):
+        return _enc_enum
+    # numpy / pandas / pyarrow: imported only now that one of their values is actually seen.
+    for base in t.__mro__:
+        root = base.__module__.split(".", 1)[0]
+        lib = _LIBRARY_RESOLVERS.get(root)
+        if lib is not None:
+            f = lib(t)
+            if f is not None:
+                return f
+            break
+    if issubclass(t, PurePath):
+        return _enc_path
+    if t.__module__ == "engine.files" and t.__name__ == "File":
+        return _enc_file
+    if issubclass(t, type):
+        return _enc_type
+    if t is types.MappingProxyType:
+        return _enc_mappingproxy
+    if issubclass(t, tuple) and hasattr(t, "_fields"):
+        return _enc_namedtuple
+    if dataclasses.is_dataclass(t):
+        return _enc_dataclass
+    if issubclass(t, _UNSUPPORTED_TYPES):
+        return _unsupported("functions, generators, modules and code are not data")
+    for base in t.__mro__[1:]:
+        f = _BASE_ENCODERS.get(base)
+        if f is not None and base is not object:
+            return _subclass_encoder(f, t)
+    if issubclass(t, _dt.tzinfo):
+        return _enc_tzinfo
+    # A class implemented in C (or inheriting from one) keeps state we cannot see: hashing only its
+    # ``__dict__`` is how pd.Timestamp collided in Hamilton (#1242). Refuse instead.
+    for base in t.__mro__:
+        if base is not object and not _defined_in_python(base):
+            return _unsupported("its state lives in a C extension type")
+    return _enc_object
+
+
+def _defined_in_python(t: type) -> bool:
+    """True for classes made by a ``class`` statement in a ``.py`` file (or ``__main__``).
+
+    The heap-type flag alone is not enough: since 3.11 many C types (``_thread.lock``) are heap
+    types too. Compiled extensions (Cython, mypyc, pybind11) live in ``.so``/``.pyd`` files.
+    """
+    if not t.__flags__ & _HEAPTYPE:
+        return False
+    mod = sys.modules.get(t.__module__)
+    if mod is None:
+        return False
+    if t.__module__ == "__main__":
+        return True
+    file = getattr(mod, "__file__", None)
+    return bool(file) and file.endswith((".py", ".pyc", ".pyw"))
+
+
+def _custom_encoder(fn: Callable[[Any], Any], qual: str) -> Encoder:
+    def enc(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+        r = fn(obj)
+        if r is None:
+            raise _fail(obj, "its fingerprint hook returned None")
+        if isinstance(r, str):
+            r = r.encode("utf-8", "surrogatepass")
+        elif not isinstance(r, bytes | bytearray | memoryview):
+            raise _fail(obj, "its fingerprint hook must return bytes or str")
+        _enc_str(qual, out, ctx, depth)
+        out += b"X"
+        _enc_bytes(bytes(r), out, ctx, depth)
+
+    return enc
+
+
+def _enc_mappingproxy(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += b"p"
+    _enc_dict(dict(obj), out, ctx, depth)
+
+
+def _enc_enum(obj: enum.Enum, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    _enc_str(_qualname_of(type(obj)), out, ctx, depth)
+    out += b"n"
+    _enc(obj.value, out, ctx, depth + 1)
+
+
+def _enc_namedtuple(obj: tuple, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    i = _enter(obj, ctx, depth)
+    _enc_str(_qualname_of(type(obj)), out, ctx, depth)
+    out += _TQ(b"u", len(obj))
+    _enc_seq_items(obj._fields, out, ctx, depth)
+    _enc_seq_items(obj, out, ctx, depth)
+    ctx.active.discard(i)
+
+
+def _enc_dataclass(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    i = _enter(obj, ctx, depth)
+    fields = dataclasses.fields(obj)
+    _enc_str(_qualname_of(type(obj)), out, ctx, depth)
+    out += _TQ(b"a", len(fields))
+    for f in fields:
+        _enc_str(f.name, out, ctx, depth)
+        _enc(getattr(obj, f.name), out, ctx, depth + 1)
+    extra = getattr(obj, "__dict__", None)
+    if extra:
+        names = {f.name for f in fields}
+        rest = {k: v for k, v in extra.items() if k not in names}
+        if rest:
+            out += b"+"
+            _enc_dict_items(rest, out, ctx, depth)
+    ctx.active.discard(i)
+
+
+def _slot_names(t: type) -> list[str]:
+    names: list[str] = []
+    for base in t.__mro__:
+        s = base.__dict__.get("__slots__", ())
+        if isinstance(s, str):
+            s = (s,)
+        for n in s:
+            if n not in ("__dict__", "__weakref__") and n not in names:
+                names.append(n)
+    return names
+
+
+_MISSING = object()
+
+
+def _enc_object(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    """Plain Python object: (module.qualname, instance state), recursively."""
+    i = _enter(obj, ctx, depth)
+    t = type(obj)
+    _enc_str(_qualname_of(t), out, ctx, depth)
+    out += b"O"
+    state = getattr(obj, "__dict__", None)
+    if state is None:
+        out += b"-"
+    else:
+        if not isinstance(state, dict):
+            raise _fail(obj, "its __dict__ is not a dict")
+        _enc_dict_items(state, out, ctx, depth)
+    slots = _slot_names(t)
+    out += _Q(len(slots))
+    for n in slots:
+        v = getattr(obj, n, _MISSING)
+        _enc_str(n, out, ctx, depth)
+        if v is _MISSING:
+            out += b"-"
+        else:
+            _enc(v, out, ctx, depth + 1)
+    ctx.active.discard(i)
+
+
+def _subclass_encoder(base_enc: Encoder, t: type) -> Encoder:
+    """Subclass of a builtin (e.g. ``class Config(dict)``): its qualname, base value, extra state."""
+    qual = _qualname_of(t)
+
+    def enc(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+        _enc_str(qual, out, ctx, depth)
+        out += b"S"
+        base_enc(obj, out, ctx, depth)
+        state = getattr(obj, "__dict__", None)
+        if state:
+            i = _enter(state, ctx, depth)
+            out += b"+"
+            _enc_dict_items(state, out, ctx, depth)
+            ctx.active.discard(i)
+
+    return enc
+
+
+# --------------------------------------------------------------------------------------------------
+# numpy (imported lazily: these functions only run once a numpy value has been seen)
+
+
+def _numpy_encoder_for(t: type) -> Encoder | None:
+    import numpy as np
+
+    if issubclass(t, np.ndarray):
+        if issubclass(t, np.ma.MaskedArray):
+            return _enc_np_masked
+        if t is np.ndarray:
+            return _enc_ndarray
+        qual = _qualname_of(t)
+
+        def enc(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+            _enc_str(qual, out, ctx, depth)
+            out += b"S"
+            _enc_ndarray(obj.view(np.ndarray), out, ctx, depth)
+            if getattr(obj, "__dict__", None):
+                _enc_dict(obj.__dict__, out, ctx, depth)
+
+        return enc
+    if issubclass(t, np.generic):
+        return _enc_np_scalar
+    if issubclass(t, np.dtype):
+        return _enc_np_dtype
+    return None
+
+
+def _dtype_id(dt: Any) -> str:
+    if dt.fields is not None or dt.subdtype is not None:
+        return str(dt.descr)
+    return dt.str if dt.kind != "T" else repr(dt)
+
+
+def _enc_np_dtype(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    _enc_str(_dtype_id(obj), out, ctx, depth)
+    out += b"j"
+
+
+def _enc_np_scalar(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    dt = obj.dtype
+    if dt.hasobject or dt.kind == "T":
+        _enc_str(_dtype_id(dt), out, ctx, depth)
+        out += b"G"
+        _enc(obj.item(), out, ctx, depth + 1)
+        return
+    _enc_str(_dtype_id(dt), out, ctx, depth)
+    out += b"g"
+    _enc_bytes(obj.tobytes(), out, ctx, depth)
+
+
+def _enc_ndarray(a: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    import numpy as np
+
+    dt = a.dtype
+    _enc_str(_dtype_id(dt), out, ctx, depth)
+    out += _TQ(b"A", a.ndim)
+    for n in a.shape:
+        out += _Q(n)
+    if dt.hasobject or dt.kind == "T":
+        i = _enter(a, ctx, depth)
+        out += b"o"
+        _enc_object_elements(a.ravel().tolist(), out, ctx, depth)
+        ctx.active.discard(i)
+        return
+    # Layout is part of the version (design §3: strides included), so an F-ordered array can be
+    # hashed zero-copy through its transpose; only genuinely strided views are copied.
+    if a.flags.c_contiguous:
+        out += b"C"
+        buf = a
+    elif a.flags.f_contiguous:
+        out += b"F"
+        buf = a.T
+    else:
+        out += b"V"
+        buf = np.ascontiguousarray(a)
+    try:
+        out += _digest(buf.reshape(-1).view(np.uint8))
+    except (ValueError, TypeError):  # zero-itemsize dtypes and other oddities
+        out += _digest(buf.tobytes())
+
+
+def _enc_object_elements(items: list, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    """Elements of an object array/column; all-``str`` columns take a vectorised exact path."""
+    if items and set(map(type, items)) == {str}:
+        import numpy as np
+
+        # Concatenated UTF-8 plus per-element code-point lengths determine the strings exactly.
+        out += _TQ(b"$", len(items))
+        out += _digest("".join(items).encode("utf-8", "surrogatepass"))
+        out += _digest(np.fromiter(map(len, items), dtype=np.int64, count=len(items)))
+        return
+    out += _TQ(b"l", len(items))
+    _enc_seq_items(items, out, ctx, depth)
+
+
+def _enc_np_masked(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    import numpy as np
+
+    out += b"K"
+    _enc_ndarray(np.asarray(obj.data), out, ctx, depth)
+    _enc_ndarray(np.ma.getmaskarray(obj), out, ctx, depth)
+
+
+# --------------------------------------------------------------------------------------------------
+# pandas
+
+
+def _pandas_encoder_for(t: type) -> Encoder | None:
+    import pandas as pd
+
+    if issubclass(t, pd.DataFrame):
+        return _enc_pd_frame
+    if issubclass(t, pd.Series):
+        return _enc_pd_series
+    if issubclass(t, pd.Index):
+        return _enc_pd_index
+    if issubclass(t, pd.api.extensions.ExtensionArray):
+        return _enc_pd_values
+    if issubclass(t, pd.api.extensions.ExtensionDtype):
+        return _enc_pd_dtype
+    if t is type(pd.NaT):
+        return _enc_singleton(b"\x01NaT")
+    if t is type(pd.NA):
+        return _enc_singleton(b"\x01NA")
+    if issubclass(t, pd.Timestamp | pd.Timedelta):
+        tag = b"\x01T" if issubclass(t, pd.Timestamp) else b"\x01D"
+
+        def enc(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+            _enc_str(f"{obj.isoformat()}|{getattr(obj, 'unit', '')}|{_tz_id(getattr(obj, 'tz', None))}", out, ctx, depth)
+            out += tag
+
+        return enc
+    if issubclass(t, pd.Period):
+        return lambda o, out, c, d: _enc_str(f"{o}|{o.freqstr}|period", out, c, d)
+    if issubclass(t, pd.Interval):
+
+        def enc_iv(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+            out += b"\x01I"
+            _enc((obj.left, obj.right, obj.closed), out, ctx, depth + 1)
+
+        return enc_iv
+    return None
+
+
+def _enc_pd_dtype(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    _enc_str(f"{_qualname_of(type(obj))}|{obj}", out, ctx, depth)
+    out += b"\x01t"
+    cats = getattr(obj, "categories", None)
+    if cats is not None:
+        _enc_pd_index(cats, out, ctx, depth + 1)
+        _enc_bool(bool(obj.ordered), out, ctx, depth)
+
+
+def _enc_pd_values(v: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    """The values of a column/Series/Index, zero-copy through the backing numpy/arrow buffers."""
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(v, np.ndarray):
+        _enc_ndarray(v, out, ctx, depth)
+        return
+    _enc_str(f"{_qualname_of(type(v))}|{v.dtype}", out, ctx, depth)
+    if isinstance(v, pd.Categorical):
+        out += b"\x01c"
+        _enc_bool(bool(v.ordered), out, ctx, depth)
+        _enc_pd_index(v.categories, out, ctx, depth + 1)
+        _enc_ndarray(np.asarray(v.codes), out, ctx, depth)
+    elif getattr(v, "_pa_array", None) is not None:
+        out += b"\x01a"
+        _enc(v._pa_array, out, ctx, depth + 1)
+    elif isinstance(getattr(v, "_ndarray", None), np.ndarray):
+        out += b"\x01n"
+        _enc_ndarray(v._ndarray, out, ctx, depth)
+    elif isinstance(getattr(v, "_data", None), np.ndarray) and isinstance(getattr(v, "_mask", None), np.ndarray):
+        out += b"\x01m"
+        _enc_ndarray(v._data, out, ctx, depth)
+        _enc_ndarray(v._mask, out, ctx, depth)
+    else:
+        out += b"\x01o"
+        _enc_ndarray(np.asarray(v, dtype=object), out, ctx, depth)
+
+
+def _values_of(obj: Any) -> Any:
+    v = getattr(obj, "_values", None)
+    return v if v is not None else obj.array
+
+
+def _enc_pd_index(idx: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    import numpy as np
+    import pandas as pd
+
+    i = _enter(idx, ctx, depth)
+    _enc_str(_qualname_of(type(idx)), out, ctx, depth)
+    out += b"\x01x"
+    _enc(list(idx.names), out, ctx, depth + 1)
+    if isinstance(idx, pd.RangeIndex):
+        _enc_range(range(idx.start, idx.stop, idx.step), out, ctx, depth)
+    elif isinstance(idx, pd.MultiIndex):
+        out += _Q(idx.nlevels)
+        for level in idx.levels:
+            _enc_pd_index(level, out, ctx, depth + 1)
+        for codes in idx.codes:
+            _enc_ndarray(np.asarray(codes), out, ctx, depth)
+    else:
+        _enc_pd_values(_values_of(idx), out, ctx, depth + 1)
+    ctx.active.discard(i)
+
+
+def _enc_pd_series(s: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    i = _enter(s, ctx, depth)
+    _enc_str(_qualname_of(type(s)), out, ctx, depth)
+    out += b"\x01s"
+    _enc(s.name, out, ctx, depth + 1)
+    _enc_pd_index(s.index, out, ctx, depth + 1)
+    _enc_pd_values(_values_of(s), out, ctx, depth + 1)
+    ctx.active.discard(i)
+
+
+def _enc_pd_frame(df: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    i = _enter(df, ctx, depth)
+    _enc_str(_qualname_of(type(df)), out, ctx, depth)
+    out += _TQQ(b"\x01", *df.shape)
+    _enc_pd_index(df.columns, out, ctx, depth + 1)
+    _enc_pd_index(df.index, out, ctx, depth + 1)
+    # Column by column (never by internal block): equal frames must hash alike however pandas
+    # happened to consolidate them. A column of a consolidated float block is a contiguous view.
+    for k in range(df.shape[1]):
+        _enc_pd_values(_values_of(df.iloc[:, k]), out, ctx, depth + 1)
+    ctx.active.discard(i)
+
+
+# --------------------------------------------------------------------------------------------------
+# pyarrow
+
+
+def _arrow_encoder_for(t: type) -> Encoder | None:
+    import pyarrow as pa
+
+    if issubclass(t, pa.Table | pa.RecordBatch):
+        tag = b"\x02T" if issubclass(t, pa.Table) else b"\x02B"
+
+        def enc_tab(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+            out += tag
+            out += _digest(obj.schema.serialize())
+            out += _Q(obj.num_rows)
+            for col in obj.columns:
+                _enc(col, out, ctx, depth + 1)
+
+        return enc_tab
+    if issubclass(t, pa.ChunkedArray):
+
+        def enc_chunked(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+            _enc_str(str(obj.type), out, ctx, depth)
+            out += b"\x02"
+            out += _TQ(b"C", obj.num_chunks)
+            for chunk in obj.chunks:
+                _enc_arrow_array(chunk, out, ctx, depth + 1)
+
+        return enc_chunked
+    if issubclass(t, pa.Array):
+        return _enc_arrow_array
+    if issubclass(t, pa.Schema):
+        return lambda o, out, c, d: out.extend(b"\x02S" + _digest(o.serialize()))
+    if issubclass(t, pa.DataType):
+        return lambda o, out, c, d: _enc_str(f"arrow-type:{o}", out, c, d)
+    if issubclass(t, pa.Scalar):
+
+        def enc_scalar(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+            _enc_str(str(obj.type), out, ctx, depth)
+            out += b"\x02s"
+            _enc(obj.as_py(), out, ctx, depth + 1)
+
+        return enc_scalar
+    return None
+
+
+def _enc_arrow_array(a: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    import pyarrow as pa
+
+    _enc_str(str(a.type), out, ctx, depth)
+    out += b"\x02"
+    out += _TQQ(b"A", len(a), a.offset)
+    if isinstance(a, pa.DictionaryArray):
+        _enc_arrow_array(a.indices, out, ctx, depth + 1)
+        _enc_arrow_array(a.dictionary, out, ctx, depth + 1)
+    elif a.type.num_fields > 0:
+        # Nested arrays can carry per-child offsets that buffers() does not expose; the IPC
+        # writer normalises slices, so hash its output instead (a copy, but an exact one).
+        out += b"i"
+        out += _digest(pa.RecordBatch.from_arrays([a], names=["v"]).serialize())
+    else:
+        # Whole buffers + offset + length determine the value exactly (never a collision; a
+        # different physical layout of equal values is at worst a cache miss).
+        for buf in a.buffers():
+            if buf is None:
+                out += b"-"
+            else:
+                out += b"+"
+                out += _digest(buf)
+
+
+_LIBRARY_RESOLVERS: dict[str, Callable[[type], Encoder | None]] = {
+    "numpy": _numpy_encoder_for,
+    "pandas": _pandas_encoder_for,
+    "pyarrow": _arrow_encoder_for,
+}

@@ -1,0 +1,43 @@
+"""What the cache decided for a node, and the counters ``dr.cache.stats()`` reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.store import Entry
+
+UNCACHEABLE = None
+#: results that took longer than this are committed at once (cheap ones are batched)
+SLOW_SECONDS = 0.05
+
+
+@dataclass(slots=True)
+class Decision:
+    """Why one node hit or ran in the last run (what ``explain`` reports)."""
+
+    node: str
+    hit: bool
+    why: str
+    key: str | None = None
+    code_version: str = ""
+    previous: Entry | None = None
+    changed_parts: list[str] = field(default_factory=list)
+    changed_inputs: list[str] = field(default_factory=list)
+    changed_files: list[str] = field(default_factory=list)
+    diff: str = ""
+
+
+@dataclass(slots=True)
+class CacheStats:
+    hits: int
+    misses: int
+    hit_rate: float
+    bytes_written: int
+    entries: int
+    bytes: int
+    by_behavior: dict[str, dict[str, int]]
+    lifetime_hit_rate: float | None = None
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)

@@ -1,0 +1,469 @@
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import logging
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from xxhash import xxh3_128_hexdigest
+
+from engine import events as ev
+from engine.caching.code_version import diff_parts
+from engine.caching.data_version import combine, try_fingerprint
+from engine.caching.decisions import SLOW_SECONDS, UNCACHEABLE, Decision
+from engine.core.execute import Lazy, RunResult
+from engine.core.plan import Plan, Step
+from engine.core.reads import ReadRecorder
+from engine.store import Entry, StoreError, Unstorable
+
+if TYPE_CHECKING:
+    from engine.caching.cache import Cache
+    from engine.core.graph import Node
+
+log = logging.getLogger("engine")
+
+
+class Session:
+    """Cache decisions for one run (or one dry run)."""
+
+    def __init__(self, cache: Cache, run_id: str, plan: Plan, values: Mapping[Any, Any],
+                 overrides: Mapping[str, Any], *, dry: bool, base: Session | None = None) -> None:
+        self.cache = cache
+        self.store = cache.store
+        self.run_id = run_id
+        self.plan = plan
+        self.dry = dry
+        self.dv: dict[Any, str | None] = {}
+        self.ignored: set[str] = set()
+        self.keys: dict[str, str | None] = {}
+        self.reads: dict[str, ReadRecorder] = {}
+        self._default_dvs: dict[str, list[tuple[str, str | None]]] = {}
+        self.in_items = False
+        self._fanout: tuple[str, str | None, list[str | None]] = ("", None, [])
+        self._known_items: list[str | None] | None = None
+        self._deps: dict[str, list[tuple[str, str]]] = {}
+        self._item_versions: dict[str, list[str | None]] = {}
+        self.hits = 0
+        self.misses = 0
+        self.started = time.time()
+        self.decisions: dict[str, Decision] = {}
+        #: hits by node: (key, entry, why); expanded into Decisions and history rows only when asked
+        self.hit_entries: dict[str, tuple[str, Entry, str]] = {}
+        self.node_rows: list[dict[str, Any]] = []
+        self._debug = log.isEnabledFor(logging.DEBUG)
+        self.counts: Counter[tuple[str, str]] = Counter()
+        self._item_hits: Counter[str] = Counter()
+        self._predicted: list[tuple[str, str, str]] | None = None
+        if base is not None:
+            self.dv = dict(base.dv)
+            self.entries, self.by_key = base.entries, base.by_key
+            return
+        graph = cache.driver.graph
+        for name in plan.externals:
+            fp, why = self._fingerprint(values[name])
+            self.dv[name] = fp
+            if fp is None:
+                self._warn(name, f"input {name} cannot be fingerprinted ({why}); nodes using it are not cached this run")
+        self.entries: dict[str, list[Entry]] = self.store.entries_for(
+            (n for n in plan.order if n in graph.nodes and n not in overrides), full=False
+        ) if plan.order else {}
+        self.by_key: dict[str, Entry] = {e.key: e for es in self.entries.values() for e in es}
+        self._batch: Any = None
+        if not dry:
+            self.store.start_run(run_id, cache.driver.pipeline_name, plan.outputs, self.started)
+            self._batch = self.store.batch()
+            self._batch.__enter__()
+
+    def _fingerprint(self, value: Any, **kw: Any) -> tuple[str | None, str | None]:
+        """Data version with the store's file-version memo (a large unchanged data file given as a
+        ``Path`` is stat-ed, not re-read)."""
+        return try_fingerprint(value, file_version=self.cache.files.version, **kw)
+
+    def _warn(self, what: str, message: str) -> None:
+        if what in self.cache._warned:
+            return
+        self.cache._warned.add(what)
+        log.warning(message)
+        bus = self.cache.driver.bus
+        if bus and not self.dry:
+            bus.emit(ev.Message(self.run_id, time.time(), level="warning", text=message))
+
+    # ------------------------------------------------------------------ keys
+    def _key(self, step: Step) -> tuple[str | None, list[tuple[str, str]], str]:
+        node = step.node
+        dvs = self.dv
+        ignored = self.ignored
+        deps: list[tuple[str, str]] = []
+        for param, src in step.args:
+            dv = dvs.get(src)
+            if dv is UNCACHEABLE:
+                name = src[0] if src.__class__ is tuple else src
+                return None, deps, f"input {name} has no data version"
+            if ignored and (src[0] if src.__class__ is tuple else src) in ignored:
+                continue
+            deps.append((param, dv))
+        if node.optional:
+            for param, dv in self._defaults(step):
+                if dv is UNCACHEABLE:
+                    return None, deps, f"default of {param} cannot be fingerprinted"
+                deps.append((param, dv))
+        if len(deps) > 1:
+            deps.sort()
+        cv = self.cache._code.get(node.name) or self.cache.code_version(node)
+        # Names are identifiers and versions are hex digests (or "disabled:<hex>"): none holds a NUL,
+        # so NUL-joining is unambiguous and one hash call is the cheapest key on the warm path.
+        flat = [node.name, cv.digest]
+        for p, dv in deps:
+            flat += (p, dv)
+        return xxh3_128_hexdigest("\0".join(flat).encode()), deps, ""
+
+    def _defaults(self, step: Step) -> list[tuple[str, str | None]]:
+        """Data versions of the defaults a node will use: a ``Path`` default is a data input, so
+        editing that file must change the key (its expression is already part of the code version)."""
+        node = step.node
+        if not node.optional:
+            return []
+        got = self._default_dvs.get(node.name)
+        if got is None:
+            import inspect
+
+            supplied = {p for p, _ in step.args}
+            params = inspect.signature(node.origin).parameters
+            got = []
+            for p in sorted(node.optional - supplied):
+                default = params[p].default if p in params else None
+                got.append((p, self._fingerprint(default, code_ref=_code_marker)[0]))
+            self._default_dvs[node.name] = got
+        return got
+
+    def _files_changed(self, entry: Entry) -> list[str]:
+        if not entry.has_files:
+            return []
+        changed = []
+        for path, version in entry.files.items():
+            if self.cache.files.version(path) != version:
+                changed.append(path)
+        return changed
+
+    def _why_miss(self, node: Node, deps: list[tuple[str, str]], behavior: str) -> Decision:
+        d = Decision(node.name, False, "")
+        previous = self.entries.get(node.name) or []
+        prev = max(previous, key=lambda e: e.created) if previous else None
+        if prev is not None:
+            prev = self.store.get(prev.key) or prev  # the prefetch left out deps and code parts
+        d.previous = prev
+        if prev is None:
+            d.why = "no cached result"
+            return d
+        cv = self.cache.code_version(node)
+        if prev.code_version != cv.digest:
+            changed = diff_parts(prev.code_parts or {}, cv.parts) or [f"{node.module}.{node.origin.__name__}"]
+            d.changed_parts = changed
+            d.why = "code changed: " + ", ".join(changed[:4]) + (" …" if len(changed) > 4 else "")
+            d.diff = self._code_diff(changed)
+            return d
+        old = prev.deps or {}
+        changed_inputs = [p for p, dv in deps if old.get(p) != dv]
+        if changed_inputs:
+            d.changed_inputs = changed_inputs
+            names = [dict(node.deps).get(p, p) for p in changed_inputs]
+            kind = ["upstream" if n in self.cache.driver.graph.nodes else "input" for n in names]
+            d.why = ", ".join(f"{k} {n} changed" for k, n in zip(kind, names))
+            return d
+        d.why = "no cached result for these inputs"
+        return d
+
+    def _code_diff(self, parts: list[str]) -> str:
+        out = []
+        for qual in parts[:4]:
+            new = self.cache.versioner.source_of(qual) or ""
+            old = self.store.memo.get("src:" + qual) or ""
+            if old == new or not (old or new):
+                continue
+            diff = difflib.unified_diff(old.splitlines(), new.splitlines(), f"{qual} (cached)", f"{qual} (now)", lineterm="")
+            out.append("\n".join(diff))
+        return "\n".join(out)
+
+    # ------------------------------------------------------------------ the CacheSession protocol
+    def lookup(self, step: Step, values: Mapping[Any, Any]) -> tuple[Lazy | None, str]:
+        node = step.node
+        behavior = self.cache._behavior.get(node.name) or self.cache.behavior(node)
+        if behavior in ("disable", "ignore"):
+            self.keys[node.name] = None
+            return self._miss(node, behavior, f"behavior {behavior}")
+        key, deps, blocked = self._key(step)
+        self.keys[node.name] = key
+        self._deps[node.name] = deps
+        if key is None:
+            return self._miss(node, behavior, blocked)
+        if behavior == "recompute":
+            return self._miss(node, behavior, "behavior recompute")
+        entry = self.by_key.get(key)
+        if entry is None:
+            d = self._why_miss(node, deps, behavior)
+            d.key = key
+            return self._miss(node, behavior, d.why, d)
+        changed = self._files_changed(entry)
+        if changed:
+            d = Decision(node.name, False, "file changed: " + ", ".join(_short(p) for p in changed), key,
+                         previous=entry, changed_files=changed)
+            return self._miss(node, behavior, d.why, d)
+        dv = entry.data_version
+        self.dv[node.name] = self.dv[(node.name,)] = dv
+        if not self.in_items:
+            self.hits += 1
+            self.counts[behavior, "hits"] += 1
+        why = _since(entry.created)
+        self.hit_entries[node.name] = (key, entry, why)
+        if self.in_items:
+            self._item_versions.setdefault(node.name, []).append(dv)
+            self._item_hits[node.name] += 1
+        if self._debug:
+            log.debug("%s: hit (%s)", node.name, why)
+        return Lazy(functools.partial(self.store.load, entry), entry.compute_seconds, entry.size,
+                    entry.code_version, dv), why
+
+    def versions(self, name: str) -> tuple[str, str]:
+        node = self.cache.driver.graph.nodes.get(name)
+        code = self.cache.code_version(node).digest if node is not None else ""
+        return code, self.dv.get(name) or ""
+
+    def _miss(self, node: Node, behavior: str, why: str, d: Decision | None = None) -> tuple[None, str]:
+        if not self.in_items:
+            self.misses += 1
+            self.counts[behavior, "misses"] += 1
+        self.decisions[node.name] = d or Decision(node.name, False, why, self.keys.get(node.name))
+        self.decisions[node.name].why = why
+        if self.dry:
+            self.dv[node.name] = UNCACHEABLE
+            self.dv[(node.name,)] = UNCACHEABLE
+        self.hit_entries.pop(node.name, None)
+        if self._debug:
+            log.debug("%s: run (%s)", node.name, why)
+        return None, why
+
+    def tracking(self, step: Step) -> ReadRecorder | None:
+        if self.cache.behavior(step.node) in ("disable",):
+            return None
+        rec = self.reads[step.name] = ReadRecorder(self.cache._ignore)
+        return rec
+
+    def save(self, step: Step, value: Any, seconds: float, reads: Iterable[str]) -> int:
+        node = step.node
+        behavior = self.cache.behavior(node)
+        rec = self.reads.pop(node.name, None)
+        row = {"node": node.name, "status": ev.RAN, "seconds": seconds, "hit": False,
+               "why": self.decisions.get(node.name, Decision(node.name, False, "")).why,
+               "code_version": self.cache.code_version(node).digest}
+        if not self.in_items:
+            self.node_rows.append(row)
+        if behavior == "disable":
+            fresh = "disabled:" + uuid.uuid4().hex
+            self.dv[node.name] = self.dv[(node.name,)] = fresh
+            return 0
+        fp, why = self._fingerprint(value)
+        if fp is None:
+            self._warn(node.name, f"{node.name} ({node.location}) returned a value that cannot be fingerprinted "
+                                  f"({why}); it and its dependents are not cached this run")
+        self.dv[node.name] = self.dv[(node.name,)] = fp
+        if self.in_items:
+            self._item_versions.setdefault(node.name, []).append(fp)
+        row["data_version"] = fp
+        if behavior == "ignore":
+            self.ignored.add(node.name)
+            return 0
+        key = self.keys.get(node.name)
+        if fp is None or key is None:
+            return 0
+        row["key"] = key
+        read = list(reads) or (rec.paths if rec else [])
+        files = {p: self.cache.files.version(p) for p in (*read, *_produced_files(value))}
+        cv = self.cache.code_version(node)
+        deps = dict(self._deps.get(node.name, ()))
+        self._remember_sources(cv.parts)
+        try:
+            entry = self.store.put(key, node.name, fp, cv.digest, value, compute_seconds=seconds, deps=deps,
+                                   code_parts=cv.parts, files=files)
+        except Unstorable as exc:
+            self._warn(node.name, f"{node.name} ({node.location}): value cannot be stored ({exc}); it will re-run next time")
+            return 0
+        except StoreError as exc:
+            self._warn("store", f"the cache could not write ({exc}); results are not cached")
+            return 0
+        self.by_key[key] = entry
+        self.cache.bytes_written += entry.size
+        if seconds >= SLOW_SECONDS:
+            self.store.commit()  # an expensive result is durable at once, not at the next batch flush
+        return entry.size
+
+    def _remember_sources(self, parts: Mapping[str, str]) -> None:
+        memo = self.store.memo
+        seen = self.cache._sources_seen
+        for qual, digest in parts.items():
+            if qual.startswith("dist:") or (qual, digest) in seen:
+                continue
+            seen.add((qual, digest))
+            src = self.cache.versioner.source_of(qual)
+            if src:
+                memo["src:" + qual] = src
+
+    def observe(self, name: str, value: Any) -> None:
+        """Version a value computed outside ``lookup``/``store`` (fan-out items and their results)."""
+        versions = self._item_versions.pop(name, None)
+        if versions is not None:
+            node = self.cache.driver.graph.nodes.get(name)
+            behavior = self.cache.behavior(node) if node is not None else "default"
+            all_hit = bool(versions) and self._item_hits.pop(name, 0) == len(versions)
+            self.counts[behavior, "hits" if all_hit else "misses"] += 1
+        if versions is not None and isinstance(value, list):
+            fp = combine("items", *versions) if len(versions) == len(value) and None not in versions else None
+        else:
+            fp, _ = self._fingerprint(value)
+        self.dv[name] = self.dv[(name,)] = fp
+
+    def enter_item(self, expander: str, item: Any, index: int = 0) -> None:
+        """Per-item caching of fan-out nodes: each item's results get their own keys.
+
+        Item versions are remembered per version of the whole item list: an item that went
+        through the store (pickled and back) can fingerprint differently (memory layout), so a
+        cached list reuses the versions its items had when they were computed."""
+        if not self.in_items:
+            self.in_items = True
+            list_dv = self.dv.get(expander)
+            self._fanout = (expander, list_dv, [])
+            raw = self.store.memo.get(f"items:{list_dv}") if list_dv else None
+            self._known_items = json.loads(raw) if raw else None
+        known = self._known_items
+        fp = known[index] if known is not None and index < len(known) else self._fingerprint(item)[0]
+        self._fanout[2].append(fp)
+        self.dv[expander] = fp
+
+    def leave_items(self) -> None:
+        if not self.in_items:
+            return
+        self.in_items = False
+        expander, list_dv, fps = self._fanout
+        self.dv[expander] = self.dv[(expander,)] = list_dv
+        if list_dv and self._known_items is None and None not in fps:
+            self.store.memo[f"items:{list_dv}"] = json.dumps(fps)
+
+    def failed(self, step: Step) -> None:
+        self.dv[step.name] = self.dv[(step.name,)] = UNCACHEABLE
+        self.reads.pop(step.name, None)
+
+    def reload(self, name: str) -> Step | None:
+        for s in self.plan.steps:
+            if isinstance(s, Step) and s.name == name:
+                entry = self.by_key.pop(self.keys.get(name) or "", None)
+                if entry is not None:
+                    self.store.delete([entry.key])
+                log.warning("cached value of %s was damaged; recomputing it", name)
+                return s
+        return None
+
+    # ------------------------------------------------------------------ planning and closing
+    def predictions(self) -> list[tuple[str, str, str]]:
+        """What would happen, node by node, without running anything."""
+        if self._predicted is not None:
+            return self._predicted
+        dry = self if self.dry else Session(self.cache, self.run_id, self.plan, {}, {}, dry=True, base=self)
+        out = []
+        for step in self.plan.steps:
+            steps = [step] if isinstance(step, Step) else [step.expander, *step.block]
+            for s in steps:
+                if not isinstance(step, Step):
+                    out.append((s.name, "run", "fan-out nodes run per item"))
+                    dry.dv[s.name] = dry.dv[(s.name,)] = UNCACHEABLE
+                    continue
+                lazy, why = dry.lookup(s, {})
+                if lazy is None:
+                    blocked = [src for _, src in s.args if dry.dv.get(src) is UNCACHEABLE and src in dry.decisions]
+                    if blocked and why.startswith("input "):
+                        why = f"upstream {blocked[0]} will run"
+                out.append((s.name, "hit" if lazy is not None else "run", why))
+        self._predicted = out
+        return out
+
+    def close(self, status: str, result: RunResult | None) -> None:
+        cache = self.cache
+        cache.decisions = dict(self.decisions)
+        cache.hit_entries = dict(self.hit_entries)
+        cache.by_behavior = {b: {"hits": self.counts[b, "hits"], "misses": self.counts[b, "misses"]}
+                             for b in sorted({b for b, _ in self.counts})}
+        cache.last = {"hits": self.hits, "misses": self.misses}
+        if result is not None:  # per node, fan-out blocks included (their items are not counted)
+            cache.last = {"hits": result.count(ev.CACHED), "misses": result.count(ev.RAN) + result.count(ev.FAILED)}
+        try:
+            if self._batch is not None:
+                self._batch.__exit__(None, None, None)
+                self._batch = None
+            if result is not None:
+                rows = {name: {"node": name, "hit": True, "why": why, "key": key, "data_version": e.data_version,
+                               "code_version": e.code_version} for name, (key, e, why) in self.hit_entries.items()}
+                rows.update((r["node"], r) for r in self.node_rows)
+                for rec in result.records.values():
+                    row = rows.get(rec.name)
+                    if row is None:
+                        row = rows[rec.name] = {"node": rec.name}
+                    row["status"], row["seconds"] = rec.status, rec.seconds
+                    if not row.get("why"):
+                        row["why"] = rec.why
+                    if rec.status == ev.FAILED:
+                        row.update(error=f"{rec.error_type}: {rec.error}", traceback=rec.traceback)
+                self.store.record_nodes(self.run_id, list(rows.values()))
+                self.store.finish_run(self.run_id, status, ran=result.count(ev.RAN), cached=result.count(ev.CACHED),
+                                      failed=result.count(ev.FAILED), skipped=result.count(ev.SKIPPED),
+                                      seconds=result.seconds)
+            else:
+                self.store.finish_run(self.run_id, status)
+            if cache.max_size is not None:
+                self.store.prune(max_size=cache.max_size)
+            self.store.commit()
+        except StoreError as exc:
+            log.warning("could not record the run in the cache history: %s", exc)
+
+
+def _code_marker(obj: Any) -> str | None:
+    """Functions and classes used as parameter defaults are code: the node's code version already
+    covers them, so in the key they are a name, not an unfingerprintable value."""
+    import types
+
+    if isinstance(obj, types.FunctionType | types.BuiltinFunctionType | types.MethodType | type | types.ModuleType):
+        return "code:" + getattr(obj, "__qualname__", getattr(obj, "__name__", type(obj).__name__))
+    return None
+
+
+def _produced_files(value: Any) -> list[str]:
+    """Files a node returns (``Path``/``File``, also in a list, tuple or dict): recorded with the
+    entry so a hit is re-checked against the file as it is now — if someone edited or deleted the
+    output, the node runs again instead of handing out a path to different content."""
+    from pathlib import PurePath
+
+    from engine.files import File
+
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else (value,)
+    return [os.path.abspath(os.fspath(v)) for v in items if isinstance(v, PurePath | File)]
+
+
+@functools.lru_cache(maxsize=256)
+def _since_minute(minute: int) -> str:
+    return "unchanged since " + time.strftime("%Y-%m-%d %H:%M", time.localtime(minute * 60))
+
+
+def _since(created: float) -> str:
+    return _since_minute(int(created // 60))
+
+
+def _short(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return path
+
+

@@ -1,0 +1,154 @@
+"""The ``ripple`` command line: argparse, stdout/stderr and exit codes. Nothing imports this package.
+
+Exit status: 0 success, 1 a node failed, 2 usage or graph errors. Errors print one sentence with
+the location, never a traceback of Ripple's internals (``RIPPLE_DEBUG=1`` shows it anyway).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from engine.cli._common import EPILOG, _one_line
+from engine.errors import RippleError
+
+COMMANDS = ("run", "plan", "graph", "watch", "tui", "cache", "runs", "lineage")
+"""The command registry: each name is a module of this package with ``register(subparsers)``."""
+
+MAIN_EPILOG = (
+    "Run `ripple COMMAND --help` for a command's options, e.g. `ripple run --help`.\n"
+    "A pipeline is a dotted module or package (demo_pipeline), a .py file or a folder.\n" + EPILOG
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ripple",
+        description="Ripple: an incremental pipeline engine. Functions are nodes; only what changed re-runs.",
+        epilog=MAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version="ripple 0.1.0")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(f"engine.cli.{name}").register(sub)
+    return parser
+
+
+
+class _CtrlC:
+    """SIGINT policy for one ``ripple`` command.
+
+    The first Ctrl-C raises ``KeyboardInterrupt`` in the ripple process only, so the run is cancelled
+    cleanly (finished nodes stay cached, the history says "cancelled"). Worker processes forked by
+    ``--executor processes`` inherit this handler and ignore the signal: the terminal sends Ctrl-C to
+    the whole process group, and a worker must not die with a traceback of its queue internals —
+    the parent decides. A second Ctrl-C while cancelling stops at once (our own worker processes are
+    terminated first); the store is crash-safe, so that loses nothing that was committed.
+    """
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.count = 0
+        self.previous: Any = None
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self.pid:
+            return
+        self.count += 1
+        if self.count == 1:
+            raise KeyboardInterrupt
+        mp = sys.modules.get("multiprocessing")
+        if mp is not None:
+            with contextlib.suppress(Exception):
+                for child in mp.active_children():
+                    child.terminate()
+        with contextlib.suppress(Exception):
+            sys.stderr.write("\nripple: interrupted again; stopped without waiting for running nodes.\n")
+            sys.stderr.flush()
+        os._exit(130)
+
+    def __enter__(self) -> _CtrlC:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self.previous = signal.signal(signal.SIGINT, self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+class _StderrHandler:
+    """Shows the engine's warnings as ``ripple: warning: ...`` on stderr when the user configured no
+    logging of their own (with ``logging.basicConfig`` they go where the user said)."""
+
+    def __enter__(self) -> _StderrHandler:
+        import logging
+
+        class _Handler(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                try:  # the stderr of the moment (pytest's capsys, a redirect), not the one at import
+                    sys.stderr.write(f"ripple: {record.levelname.lower()}: {record.getMessage()}\n")
+                except Exception:  # noqa: BLE001
+                    self.handleError(record)
+
+        self.logger = logging.getLogger("engine")
+        self.handler: Any = None
+        if not logging.getLogger().handlers and not self.logger.handlers:
+            self.handler = _Handler(logging.WARNING)
+            self.logger.addHandler(self.handler)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.handler is not None:
+            self.logger.removeHandler(self.handler)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        parser.print_help(sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
+    debug = bool(os.environ.get("RIPPLE_DEBUG"))
+    try:
+        with _CtrlC(), _StderrHandler():
+            return int(args.func(args) or 0)
+    except RippleError as exc:
+        if debug:
+            raise
+        print(f"ripple: error: {_one_line(str(exc))}", file=sys.stderr)
+        if getattr(args, "json", False) or getattr(args, "format", None) == "json":
+            # scripts reading stdout get the same error as data
+            print(json.dumps({"status": "error", "error": {"message": exc.message, "file": exc.file,
+                                                          "line": exc.line, "node": exc.node}}))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("ripple: interrupted; nodes that finished are cached, run the same command again to resume.",
+              file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):  # keep Python from complaining about the closed pipe at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # noqa: BLE001 - a bug in Ripple: one line, not a traceback of its internals
+        if debug:
+            raise
+        print(f"ripple: error: internal error in ripple {args.command}: {type(exc).__name__}: "
+              f"{_one_line(str(exc))[:300]}; run again with RIPPLE_DEBUG=1 for the traceback and report it.",
+              file=sys.stderr)
+        return 1

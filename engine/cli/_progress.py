@@ -1,0 +1,117 @@
+"""``ripple run``'s live progress line and the prediction-versus-outcome line after it.
+
+The line is a renderable that rich's ``Live`` re-renders on its own refresh timer, so elapsed
+times tick while a long node runs (a line rebuilt only on events froze at ``0.0s`` between them).
+The ETA is :func:`engine.analysis.estimate.eta` over the nodes' median times in the history.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from rich.live import Live
+from rich.text import Text
+
+from engine import events as ev
+from engine.analysis.estimate import eta, fmt_eta
+
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+
+class RunProgress:
+    """Fed by run events from any thread; read by rich's refresh thread (one lock between them)."""
+
+    def __init__(self, console: Any, expected: Mapping[str, float] | None = None, *,
+                 clock: Callable[[], float] = time.perf_counter, transient: bool = True) -> None:
+        self.console = console
+        self.clock = clock
+        self.expected = dict(expected or {})
+        self.lock = threading.Lock()
+        self.nodes: list[str] = []
+        self.done: set[str] = set()
+        self.running: dict[str, float] = {}
+        self.planned: dict[str, str] = {}
+        self.t0 = clock()
+        self.live = Live(self, console=console, transient=transient, refresh_per_second=10)
+
+    def __rich__(self) -> Text:
+        return self.render()
+
+    def render(self) -> Text:
+        with self.lock:
+            now = self.clock()
+            running = {n: now - t for n, t in self.running.items()}
+            pending = [n for n in self.nodes if n not in self.done and n not in running]
+            done, total = len(self.done), len(self.nodes)
+        frame = SPINNER[int((now - self.t0) * 10) % len(SPINNER)]
+        t = Text(f"{frame} {done}/{total} nodes  {now - self.t0:5.1f}s", style="dim")
+        if running:
+            shown = sorted(running.items(), key=lambda kv: -kv[1])[:3]
+            t.append("  " + ", ".join(f"{n} {s:.1f}s" for n, s in shown))
+            if len(running) > 3:
+                t.append(f" (+{len(running) - 3})")
+        text = fmt_eta(eta(pending, running, self.expected, self.planned))
+        if text:
+            t.append(f"  {text}", style="bold")
+        return t
+
+    def on_event(self, event: ev.Event) -> None:
+        with self.lock:
+            if isinstance(event, ev.RunStarted):
+                self.nodes = list(event.nodes)
+                self.t0 = self.clock()
+            elif isinstance(event, ev.NodePlanned):
+                self.planned[event.node] = event.will
+            elif isinstance(event, ev.NodeStarted):
+                self.running.setdefault(event.node, self.clock())
+            elif isinstance(event, ev.NodeFinished | ev.NodeCached | ev.NodeFailed | ev.NodeSkipped):
+                if getattr(event, "task", None) is None or isinstance(event, ev.NodeFailed):
+                    self.running.pop(event.node, None)
+                    self.done.add(event.node)
+
+    def __enter__(self) -> RunProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.live.__exit__(*exc)
+
+
+class Predictions:
+    """Collects ``node_planned`` events so the run summary can hold the plan against what ran."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str]] = []
+
+    def on_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RunStarted):
+            self.rows = []
+        elif isinstance(event, ev.NodePlanned):
+            self.rows.append((event.node, event.will, event.why))
+
+    def outcome(self, result: Any) -> dict[str, Any] | None:
+        """Predicted counts and what happened; ``surprises`` are nodes that ran but were planned to hit."""
+        if not self.rows:
+            return None
+        from engine.cache.predict import counts
+
+        c = counts(self.rows)
+        ran = {r.name for r in result.records.values() if r.status in (ev.RAN, ev.FAILED)}
+        hit_planned = {n for n, w, _ in self.rows if w == "hit"}
+        return {"will_run": c.run, "may_run": c.may, "hit": c.hit, "ran": len(ran),
+                "surprises": sorted(ran & hit_planned)}
+
+    def line(self, result: Any) -> str:
+        o = self.outcome(result)
+        if o is None:
+            return ""
+        text = f"plan: {o['will_run']} will run"
+        if o["may_run"]:
+            text += f", {o['may_run']} may run"
+        text += f", {o['hit']} cached; {o['ran']} ran"
+        if o["surprises"]:
+            text += f" (not predicted: {', '.join(o['surprises'][:5])})"
+        return text

@@ -1,0 +1,635 @@
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+import traceback
+from collections import ChainMap
+from collections.abc import Callable, Iterable, Mapping
+from concurrent import futures as cf
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from engine import events as ev
+from engine.core.graph import Node
+from engine.core.plan import FanOut, Plan, Step
+from engine.core.pool import Executor
+
+log = logging.getLogger("engine")
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    name: str
+    status: str
+    seconds: float = 0.0
+    why: str = ""
+    bytes: int = 0
+    error: str = ""
+    error_type: str = ""
+    traceback: str = ""
+    started: float = 0.0
+
+
+@dataclass(slots=True)
+class RunResult:
+    run_id: str
+    status: str
+    outputs: dict[str, Any]
+    records: dict[str, NodeRecord]
+    seconds: float
+    error: BaseException | None = None
+    failed_node: str | None = None
+    started: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.records.values() if r.status == status)
+
+
+class Lazy:
+    """A cached value not loaded yet: a fully cached run only loads what it must return."""
+
+    __slots__ = ("load", "saved_seconds", "bytes", "code_version", "data_version")
+
+    def __init__(self, load: Callable[[], Any], saved_seconds: float = 0.0, nbytes: int = 0,
+                 code_version: str = "", data_version: str = "") -> None:
+        self.load = load
+        self.saved_seconds = saved_seconds
+        self.bytes = nbytes
+        self.code_version = code_version
+        self.data_version = data_version
+
+
+class CacheSession(Protocol):
+    """What the run loop asks of the cache, once per node."""
+
+    def lookup(self, step: Step, values: Mapping[Any, Any]) -> tuple[Lazy | None, str]:
+        """``(lazy value, why)`` on a hit, ``(None, why it must run)`` on a miss."""
+        ...
+
+    def save(self, step: Step, value: Any, seconds: float, reads: Iterable[str]) -> int:
+        """Record a computed value; returns bytes stored."""
+        ...
+
+    def failed(self, step: Step) -> None: ...
+
+    def tracking(self, step: Step) -> Any:
+        """A context manager that records files the node opens, or ``None``."""
+        ...
+
+    def reload(self, name: str) -> Step | None:
+        """A cached value failed to load: forget it and return the step to recompute."""
+        ...
+
+    def observe(self, name: str, value: Any) -> None:
+        """Version a value the loop computed without ``lookup``/``store`` (fan-out items)."""
+        ...
+
+    def enter_item(self, expander: str, item: Any, index: int) -> None:
+        """Following lookups are for one item of a fan-out (keys include the item's version)."""
+        ...
+
+    def leave_items(self) -> None: ...
+
+    def versions(self, name: str) -> tuple[str, str]:
+        """``(code version, data version)`` of a node computed in this run, for events."""
+        ...
+
+
+# --------------------------------------------------------------------------------------------- running
+
+
+def _fmt_tb(exc: BaseException) -> str:
+    """The traceback from the user's frames on (Ripple's own frames are noise to the user)."""
+    here = os.path.dirname(__file__)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(here)]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[bool, Any, float]:
+    """Run one node call (possibly in a worker); exceptions come back as data, with a trimmed traceback."""
+    t0 = time.perf_counter()
+    try:
+        value = fn(**kwargs)
+    except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
+        seconds = time.perf_counter() - t0
+        info = (type(exc).__name__, str(exc) or type(exc).__name__, _fmt_tb(exc))
+        try:
+            import pickle
+
+            pickle.dumps(exc)
+            carried: BaseException | None = exc
+        except Exception:  # noqa: BLE001
+            carried = None
+        return False, (info, carried), seconds
+    return True, value, time.perf_counter() - t0
+
+
+def _call_tracked(fn: Callable[..., Any], kwargs: dict[str, Any],
+                  ignore: tuple[str, ...] | None) -> tuple[bool, Any, float, list[str]]:
+    """``_call`` in a pool worker, recording the files the node reads in that worker's thread."""
+    if ignore is None:
+        return (*_call(fn, kwargs), [])
+    from engine.core.reads import ReadRecorder
+
+    rec = ReadRecorder(ignore)
+    with rec:
+        result = _call(fn, kwargs)
+    return (*result, rec.paths)
+
+
+class _Expand:
+    """Runs a ``Parallelizable`` node to a list, so the items can cross a process boundary."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, **kwargs: Any) -> list[Any]:
+        return list(self.fn(**kwargs))
+
+
+def _run_block(block: list[tuple[str, Callable[..., Any], tuple[tuple[str, Any], ...]]], item_name: str,
+               item: Any, outer: dict[Any, Any]) -> tuple[bool, Any, list[tuple[str, float]]]:
+    """All per-item nodes of a fan-out for one item, in a worker (no caching inside pools)."""
+    local = dict(outer)
+    local[item_name] = item
+    timings = []
+    for name, fn, args in block:
+        ok, value, seconds = _call(fn, {p: local[s] for p, s in args})
+        timings.append((name, seconds))
+        if not ok:
+            return False, (name, value), timings
+        local[name] = value
+    return True, {name: local[name] for name, _, _ in block}, timings
+
+
+def _checked(node: Node) -> Callable[..., Any]:
+    if not node.checks:
+        return node.fn
+    from engine.core.checks import Checked
+
+    return Checked(node.fn, node)
+
+
+class _RunState:
+    """Mutable state of one run, shared by the sequential loop and the pool scheduler."""
+
+    def __init__(self, run_id: str, plan: Plan, values: dict[Any, Any], bus: ev.EventBus,
+                 cache: CacheSession | None, checks: Callable[[Node, Any], None]) -> None:
+        self.run_id = run_id
+        self.plan = plan
+        self.values = values
+        self.bus = bus
+        self.cache = cache
+        self.checks = checks
+        self.records: dict[str, NodeRecord] = {}
+        self.bad: set[str] = set()
+        self.first_error: BaseException | None = None
+        self.failed_node: str | None = None
+        self.cancelled = False
+
+    # -- events and records
+    def emit(self, event: ev.Event) -> None:
+        if self.bus:
+            self.bus.emit(event)
+
+    def started(self, name: str, task: str | None = None) -> None:
+        if self.bus:
+            self.bus.emit(ev.NodeStarted(self.run_id, time.time(), node=name, task=task))
+
+    def finished(self, step: Step, value: Any, seconds: float, why: str, task: str | None = None,
+                 reads: Iterable[str] = ()) -> None:
+        nbytes = 0
+        if self.cache is not None:
+            nbytes = self.cache.save(step, value, seconds, reads)
+        rec = self.records.get(step.name)
+        if rec is not None and task is not None:
+            rec.seconds += seconds
+        else:
+            self.records[step.name] = NodeRecord(step.name, ev.RAN, seconds, why, nbytes)
+        if self.bus:
+            versions = self.cache.versions(step.name) if self.cache is not None else ("", "")
+            self.bus.emit(ev.NodeFinished(self.run_id, time.time(), node=step.name, seconds=seconds,
+                                          bytes=nbytes, why=why, task=task, code_version=versions[0],
+                                          data_version=versions[1]))
+
+    def cached(self, step: Step, why: str, seconds: float = 0.0, lazy: Lazy | None = None) -> None:
+        self.records[step.name] = NodeRecord(step.name, ev.CACHED, seconds, why)
+        if self.bus:
+            extra = {}
+            if lazy is not None:
+                extra = {"saved_seconds": lazy.saved_seconds, "bytes": lazy.bytes,
+                         "code_version": lazy.code_version, "data_version": lazy.data_version}
+            self.bus.emit(ev.NodeCached(self.run_id, time.time(), node=step.name, seconds=seconds, why=why,
+                                        **extra))
+
+    def failed(self, name: str, info: tuple[str, str, str], exc: BaseException | None, seconds: float,
+               task: str | None = None) -> None:
+        etype, msg, tb = info
+        node = self.plan_node(name)
+        self.records[name] = NodeRecord(name, ev.FAILED, seconds, error=msg, error_type=etype, traceback=tb)
+        self.bad.add(name)
+        if self.first_error is None:
+            self.first_error = exc or RuntimeError(f"{etype}: {msg}")
+            self.failed_node = name
+        if self.cache is not None and node is not None:
+            self.cache.failed(Step(node, ()))
+        log.debug("node %s failed: %s: %s", name, etype, msg)
+        if self.bus:
+            self.bus.emit(ev.NodeFailed(self.run_id, time.time(), node=name, seconds=seconds, error=msg,
+                                        error_type=etype, traceback=tb, file=node.file if node else "",
+                                        line=node.line if node else 0, task=task))
+
+    def skipped(self, name: str, because: str) -> None:
+        self.records[name] = NodeRecord(name, ev.SKIPPED, why=f"upstream {because} failed")
+        self.bad.add(name)
+        if self.bus:
+            self.bus.emit(ev.NodeSkipped(self.run_id, time.time(), node=name, reason=f"upstream {because} failed"))
+
+    def plan_node(self, name: str) -> Node | None:
+        for s in self.plan.steps:
+            if s.name == name:
+                return s.expander.node if isinstance(s, FanOut) else s.node
+            if isinstance(s, FanOut):
+                for b in s.block:
+                    if b.name == name:
+                        return b.node
+        return None
+
+    def blocked_by(self, step: Step) -> str | None:
+        if not self.bad:
+            return None
+        for _, src in step.args:
+            key = src[0] if isinstance(src, tuple) else src
+            if key in self.bad:
+                return key
+        return None
+
+    # -- values
+    def materialize(self, key: Any, table: dict[Any, Any] | None = None) -> Any:
+        table = self.values if table is None else table
+        v = table[key]
+        if type(v) is Lazy:
+            try:
+                v = v.load()
+            except Exception:  # noqa: BLE001 - damaged entry: recompute it, never fail the run for it
+                step = self.cache.reload(key) if self.cache is not None else None
+                if step is None:
+                    raise
+                ok, v, seconds = _call(step.node.fn, self.kwargs(step, table))
+                if not ok:
+                    (info, exc) = v
+                    raise exc or RuntimeError(info[1]) from None
+                self.finished(step, v, seconds, "cached value was damaged")
+            table[key] = v
+        return v
+
+    def kwargs(self, step: Step, table: dict[Any, Any] | None = None) -> dict[str, Any]:
+        return {p: self.materialize(s, table) for p, s in step.args}
+
+
+def execute_plan(plan: Plan, values: dict[Any, Any], *, run_id: str, bus: ev.EventBus,
+                 executor: Executor, cache: CacheSession | None = None,
+                 checks: Callable[[Node, Any], None] | None = None) -> RunResult:
+    """Run ``plan`` with ``values`` holding the externals; returns outputs and per-node records."""
+    t0 = time.perf_counter()
+    started = time.time()
+    state = _RunState(run_id, plan, values, bus, cache, checks or _no_checks)
+    pool = executor.pool()
+    try:
+        if pool is None:
+            _run_sequential(state)
+        else:
+            _run_pool(state, pool, executor.name == "processes")
+    except KeyboardInterrupt as exc:
+        state.cancelled = True
+        # what finished before the interrupt, so the history records it (the cache already has it)
+        exc.ripple_partial = RunResult(run_id, "cancelled", {}, state.records,  # type: ignore[attr-defined]
+                                       time.perf_counter() - t0, None, None, started)
+        raise
+    outputs: dict[str, Any] = {}
+    if state.first_error is None:
+        for name in plan.outputs:
+            outputs[name] = state.materialize(name)
+    status = "failed" if state.first_error is not None else "ok"
+    return RunResult(run_id, status, outputs, state.records, time.perf_counter() - t0, state.first_error,
+                     state.failed_node, started)
+
+
+def _no_checks(node: Node, value: Any) -> None:
+    return None
+
+
+def _run_sequential(state: _RunState) -> None:
+    values = state.values
+    cache = state.cache
+    bus = state.bus
+    records = state.records
+    perf = time.perf_counter
+    for step in state.plan.steps:
+        if type(step) is FanOut:
+            _run_fanout_inline(state, step)
+            continue
+        if state.bad:
+            culprit = state.blocked_by(step)
+            if culprit is not None:
+                state.skipped(step.name, culprit)
+                continue
+        node = step.node
+        why = ""
+        if cache is not None:
+            lazy, why = cache.lookup(step, values)
+            if lazy is not None:
+                values[step.name] = lazy
+                state.cached(step, why, lazy=lazy)
+                continue
+        if bus:
+            state.started(step.name)
+        try:
+            kwargs = {p: values[s] for p, s in step.args} if cache is None else state.kwargs(step)
+        except Exception as exc:  # noqa: BLE001 - an upstream cached value could not be rebuilt
+            state.failed(step.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, 0.0)
+            continue
+        t = perf()
+        try:
+            if cache is not None and (tracker := cache.tracking(step)) is not None:
+                with tracker:
+                    value = node.fn(**kwargs)
+            else:
+                value = node.fn(**kwargs)
+            if node.checks:
+                state.checks(node, value)
+        except BaseException as exc:  # noqa: BLE001 - user code may raise anything
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            state.failed(step.name, (type(exc).__name__, str(exc) or type(exc).__name__, _fmt_tb(exc)), exc,
+                         perf() - t)
+            continue
+        seconds = perf() - t
+        values[step.name] = value
+        if cache is None and not bus:
+            records[step.name] = NodeRecord(step.name, ev.RAN, seconds)
+        else:
+            state.finished(step, value, seconds, why)
+
+
+def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
+    values = state.values
+    exp = fan.expander
+    culprit = state.blocked_by(exp)
+    if culprit is not None:
+        for name in fan.nodes:
+            state.skipped(name, culprit)
+        return
+    items: list[Any] | None = None
+    if state.cache is not None:
+        lazy, why = state.cache.lookup(exp, values)
+        if lazy is not None:
+            try:
+                items = list(lazy.load())
+                state.cached(exp, why, lazy=lazy)
+            except Exception:  # noqa: BLE001 - damaged entry: run the expander instead
+                items = None
+    if items is None:
+        state.started(exp.name)
+        t = time.perf_counter()
+        try:
+            items = list(exp.node.fn(**state.kwargs(exp)))
+        except Exception as exc:  # noqa: BLE001
+            state.failed(exp.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, time.perf_counter() - t)
+            for step in fan.block:
+                state.skipped(step.name, exp.name)
+            return
+        elapsed = time.perf_counter() - t
+        why = f"{len(items)} items"
+        if state.cache is not None:
+            state.finished(exp, items, elapsed, why)
+        else:
+            state.records[exp.name] = NodeRecord(exp.name, ev.RAN, elapsed, why)
+            if state.bus:
+                state.emit(ev.NodeFinished(state.run_id, time.time(), node=exp.name, seconds=elapsed, why=why))
+    per_item: dict[str, list[Any]] = {s.name: [] for s in fan.block}
+    seconds: dict[str, float] = dict.fromkeys(per_item, 0.0)
+    hits: dict[str, int] = dict.fromkeys(per_item, 0)
+    cache = state.cache
+    for i, item in enumerate(items):
+        local: Any = ChainMap({exp.name: item}, values)
+        if cache is not None:
+            cache.enter_item(exp.name, item, i)
+        for step in fan.block:
+            if step.name in state.bad:
+                continue
+            culprit = state.blocked_by(step)
+            if culprit is not None:
+                state.skipped(step.name, culprit)
+                continue
+            task = f"{exp.name}[{i}]"
+            if cache is not None:
+                lazy, _why = cache.lookup(step, local)
+                if lazy is not None:
+                    local[step.name] = lazy
+                    per_item[step.name].append(lazy)
+                    hits[step.name] += 1
+                    continue
+            state.started(step.name, task)
+            t = time.perf_counter()
+            try:
+                value = step.node.fn(**{p: state.materialize(s, local) for p, s in step.args})
+                if step.node.checks:  # @check_output applies per item inside a fan-out too
+                    state.checks(step.node, value)
+            except Exception as exc:  # noqa: BLE001
+                state.failed(step.name, (type(exc).__name__, f"item {i}: {exc}", _fmt_tb(exc)), exc,
+                             time.perf_counter() - t, task)
+                continue
+            elapsed = time.perf_counter() - t
+            seconds[step.name] += elapsed
+            local[step.name] = value
+            per_item[step.name].append(value)
+            if cache is not None:
+                cache.save(step, value, elapsed, ())
+    if cache is not None:
+        cache.leave_items()
+    _finish_fanout(state, fan, items, per_item, seconds, hits)
+
+
+def _finish_fanout(state: _RunState, fan: FanOut, items: list[Any], per_item: dict[str, list[Any]],
+                   seconds: dict[str, float], hits: dict[str, int] | None = None) -> None:
+    values = state.values
+    values[(fan.name,)] = items
+    for step in fan.block:
+        if step.name in state.bad:
+            continue
+        got = per_item[step.name]
+        if any(type(v) is Lazy for v in got):
+            got = Lazy(functools.partial(_load_all, got))  # type: ignore[assignment]
+        values[step.name] = values[(step.name,)] = got
+        n_hit = (hits or {}).get(step.name, 0)
+        if state.cache is not None:
+            state.cache.observe(step.name, per_item[step.name])
+        if items and n_hit == len(items):
+            state.cached(step, f"all {len(items)} items cached")
+            continue
+        why = f"{len(items) - n_hit} of {len(items)} items ran" if n_hit else f"{len(items)} items"
+        state.records[step.name] = NodeRecord(step.name, ev.RAN, seconds[step.name], why)
+        if state.bus:
+            state.emit(ev.NodeFinished(state.run_id, time.time(), node=step.name, seconds=seconds[step.name],
+                                       why=why))
+
+
+def _load_all(items: list[Any]) -> list[Any]:
+    return [v.load() if type(v) is Lazy else v for v in items]
+
+
+def _run_pool(state: _RunState, pool: cf.Executor, remote: bool) -> None:
+    """Dependency-counting scheduler: submit every ready step, then react to completions."""
+    steps = state.plan.steps
+    unit_of: dict[str, int] = {}
+    for i, s in enumerate(steps):
+        for name in (s.nodes if isinstance(s, FanOut) else [s.name]):
+            unit_of[name] = i
+    deps: list[set[int]] = []
+    for i, s in enumerate(steps):
+        members = s.nodes if isinstance(s, FanOut) else [s.name]
+        all_steps = ([s.expander, *s.block] if isinstance(s, FanOut) else [s])
+        d: set[int] = set()
+        for st in all_steps:
+            for _, src in st.args:
+                key = src[0] if isinstance(src, tuple) else src
+                u = unit_of.get(key)
+                if u is not None and u != i and key not in members:
+                    d.add(u)
+        deps.append(d)
+    dependents: list[list[int]] = [[] for _ in steps]
+    for i, d in enumerate(deps):
+        for u in d:
+            dependents[u].append(i)
+    remaining = [len(d) for d in deps]
+    ready = [i for i, c in enumerate(remaining) if c == 0]
+    running: dict[cf.Future[Any], tuple[int, str, float]] = {}
+    fan_state: dict[int, dict[str, Any]] = {}
+
+    def complete(i: int) -> None:
+        for j in dependents[i]:
+            remaining[j] -= 1
+            if remaining[j] == 0:
+                ready.append(j)
+
+    def submit(i: int) -> None:
+        s = steps[i]
+        step = s.expander if isinstance(s, FanOut) else s
+        culprit = state.blocked_by(step)
+        if culprit is not None:
+            for name in (s.nodes if isinstance(s, FanOut) else [s.name]):
+                state.skipped(name, culprit)
+            complete(i)
+            return
+        if state.cache is not None and not isinstance(s, FanOut):
+            lazy, why = state.cache.lookup(step, state.values)
+            if lazy is not None:
+                state.values[step.name] = lazy
+                state.cached(step, why, lazy=lazy)
+                complete(i)
+                return
+        else:
+            why = ""
+        try:
+            kwargs = state.kwargs(step)
+        except Exception as exc:  # noqa: BLE001
+            state.failed(step.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, 0.0)
+            complete(i)
+            return
+        state.started(step.name)
+        fn = _Expand(step.node.fn) if isinstance(s, FanOut) else step.node.fn
+        rec = state.cache.tracking(step) if state.cache is not None and not isinstance(s, FanOut) else None
+        ignore = rec.ignore if rec is not None else None
+        running[pool.submit(_call_tracked, fn, kwargs, ignore)] = (i, why, time.perf_counter())
+
+    while ready or running:
+        while ready:
+            submit(ready.pop(0))
+        if not running:
+            continue
+        done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
+        for fut in done:
+            i, why, _t = running.pop(fut)
+            s = steps[i]
+            if isinstance(s, FanOut) and i in fan_state and fan_state[i]["phase"] == "items":
+                _collect_item(state, s, fut, fan_state[i])
+                if fan_state[i]["left"] == 0:
+                    fs = fan_state[i]
+                    _finish_fanout(state, s, fs["items"], fs["per_item"], fs["seconds"])
+                    complete(i)
+                continue
+            step = s.expander if isinstance(s, FanOut) else s
+            try:
+                ok, value, seconds, reads = fut.result()
+            except Exception as exc:  # noqa: BLE001 - e.g. a value or function that cannot cross to a process
+                hint = " (values and node functions must be picklable on the processes executor)" if remote else ""
+                ok, value, seconds, reads = False, ((type(exc).__name__, f"{exc}{hint}", _fmt_tb(exc)), None), 0.0, []
+            if not ok:
+                info, exc = value
+                state.failed(step.name, info, exc, seconds)
+                if isinstance(s, FanOut):
+                    for b in s.block:
+                        state.skipped(b.name, step.name)
+                complete(i)
+                continue
+            if isinstance(s, FanOut):
+                items = list(value)
+                state.records[step.name] = NodeRecord(step.name, ev.RAN, seconds, f"{len(items)} items")
+                if state.cache is not None:
+                    state.cache.observe(step.name, items)
+                state.emit(ev.NodeFinished(state.run_id, time.time(), node=step.name, seconds=seconds,
+                                           why=f"{len(items)} items"))
+                if not items or not s.block:
+                    _finish_fanout(state, s, items, {b.name: [] for b in s.block}, {b.name: 0.0 for b in s.block})
+                    complete(i)
+                    continue
+                block = [(b.name, _checked(b.node), b.args) for b in s.block]
+                needed_outer = {src for b in s.block for _, src in b.args
+                                if not isinstance(src, tuple) and src in state.values}
+                outer = {k: state.materialize(k) for k in needed_outer}
+                fan_state[i] = {"phase": "items", "items": items, "left": len(items),
+                                "per_item": {b.name: [None] * len(items) for b in s.block},
+                                "seconds": {b.name: 0.0 for b in s.block}}
+                for b in s.block:
+                    state.started(b.name, f"{step.name}[*]")
+                for k, item in enumerate(items):
+                    f = pool.submit(_run_block, block, step.name, item, outer)
+                    f.item_index = k  # type: ignore[attr-defined]
+                    running[f] = (i, why, time.perf_counter())
+                continue
+            state.values[step.name] = value
+            try:
+                if step.node.checks:
+                    state.checks(step.node, value)
+            except Exception as exc:  # noqa: BLE001
+                state.failed(step.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, seconds)
+                complete(i)
+                continue
+            state.finished(step, value, seconds, why, reads=reads)
+            complete(i)
+
+
+def _collect_item(state: _RunState, fan: FanOut, fut: cf.Future[Any], fs: dict[str, Any]) -> None:
+    k = fut.item_index  # type: ignore[attr-defined]
+    ok, value, timings = fut.result()
+    fs["left"] -= 1
+    for name, seconds in timings:
+        fs["seconds"][name] += seconds
+    if not ok:
+        name, (info, exc) = value
+        if name not in state.bad:
+            etype, msg, tb = info
+            state.failed(name, (etype, f"item {k}: {msg}", tb), exc, 0.0, f"{fan.name}[{k}]")
+        for b in fan.block:  # block order is topological, so one pass skips dependents transitively
+            if b.name not in state.bad and (culprit := state.blocked_by(b)) is not None:
+                state.skipped(b.name, culprit)
+        return
+    for name, v in value.items():
+        fs["per_item"][name][k] = v

@@ -1,0 +1,468 @@
+"""Build and validate the DAG from pipeline modules (DESIGN §2).
+
+Every public module-level function defined in a pipeline module is a node named after itself; a
+parameter naming another node is an edge, any other parameter is an external value (an input or a
+config value). Decorator specs (see ``decorators``) expand one function into several nodes.
+Problems are raised as ``GraphError`` naming the function's file:line and what to do.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.core.decorators import Collect, NodeSpec, Parallelizable, config_matches
+from engine.errors import GraphError
+
+EMPTY = inspect.Parameter.empty
+
+
+@dataclass(slots=True, eq=False)
+class Node:
+    """One value of the pipeline and how to compute it."""
+
+    name: str
+    fn: Callable[..., Any]
+    #: parameter name -> name of the node or external value that feeds it
+    deps: dict[str, str]
+    #: parameters whose function default may be used when no value is supplied
+    optional: frozenset[str]
+    type: Any
+    param_types: dict[str, Any]
+    origin: Callable[..., Any]
+    module: str
+    file: str
+    line: int
+    doc: str = ""
+    tags: dict[str, Any] = field(default_factory=dict)
+    behavior: str | None = None
+    cache_format: str | None = None
+    #: "function", "expand" (yields items), "collect" (gathers items), "extract" (part of another node)
+    kind: str = "function"
+    collect_param: str | None = None
+    #: runtime decorator arguments that shape this node, folded into its code version
+    version_extra: str = ""
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    #: parameters bound by ``parameterize(... value(...))``; versioned with the node
+    literals: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sensitive(self) -> bool:
+        return bool(self.tags.get("sensitive"))
+
+    @property
+    def location(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(slots=True)
+class External:
+    """A value the graph needs from outside: an input or a config value."""
+
+    name: str
+    type: Any
+    required: bool
+    consumers: list[str]
+
+
+class _Partial:
+    """``functools.partial`` that pickles by reference to the original function."""
+
+    __slots__ = ("fn", "bound")
+
+    def __init__(self, fn: Callable[..., Any], bound: dict[str, Any]) -> None:
+        self.fn = fn
+        self.bound = bound
+
+    def __call__(self, **kwargs: Any) -> Any:
+        return self.fn(**kwargs, **self.bound)
+
+
+class _Awaited:
+    """Runs an ``async def`` node to completion in its own event loop (nodes are called
+    synchronously by every executor); picklable by reference to the user's function."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, **kwargs: Any) -> Any:
+        import asyncio
+
+        return asyncio.run(self.fn(**kwargs))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Awaited, (self.fn,))
+
+
+class _Item:
+    """Extracts one column or field from the parent node's value."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, parent: Any) -> Any:
+        try:
+            return parent[self.key]
+        except (KeyError, IndexError) as exc:
+            raise KeyError(f"{self.key!r} is missing from the extracted value") from exc
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Item, (self.key,))
+
+
+def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    raw = getattr(fn, "__annotations__", None) or {}
+    if not any(isinstance(v, str) for v in raw.values()):
+        return raw
+    try:
+        return typing.get_type_hints(fn)
+    except Exception:  # noqa: BLE001 - unresolvable forward refs: fall back to raw annotations
+        return dict(getattr(fn, "__annotations__", {}))
+
+
+def _where(fn: Callable[..., Any]) -> tuple[str, int]:
+    code = fn.__code__
+    return code.co_filename, code.co_firstlineno
+
+
+def functions_of(module: types.ModuleType) -> list[Callable[..., Any]]:
+    """Public functions defined in ``module`` itself (imported names are helpers, not nodes)."""
+    out = []
+    for name, obj in vars(module).items():
+        if inspect.isfunction(obj) and not name.startswith("_") and obj.__module__ == module.__name__:
+            out.append(obj)
+    out.sort(key=lambda f: f.__code__.co_firstlineno)
+    return out
+
+
+def _node_name(fn: Callable[..., Any], spec: NodeSpec) -> str:
+    name = fn.__name__
+    if spec.when and "__" in name.strip("_"):
+        return name[: name.rindex("__")]
+    return name
+
+
+def nodes_from_function(fn: Callable[..., Any], cfg: Mapping[str, Any]) -> list[Node]:
+    """All nodes one function contributes under ``cfg`` (none if its config.when does not match)."""
+    spec: NodeSpec = fn.__dict__.get("__ripple__") or NodeSpec()
+    if not config_matches(spec, cfg):
+        return []
+    file, line = _where(fn)
+    name = _node_name(fn, spec)
+    code = fn.__code__
+    if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
+        raise GraphError(f"{name}() takes *args/**kwargs; every parameter must be named.", file=file, line=line, node=name)
+    if code.co_posonlyargcount:
+        raise GraphError(f"{name}() has positional-only parameters; nodes are called by keyword.", file=file, line=line, node=name)
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+    defaults = fn.__defaults__ or ()
+    optional = set(names[code.co_argcount - len(defaults): code.co_argcount]) if defaults else set()
+    optional.update(fn.__kwdefaults__ or ())
+    hints = _hints(fn)
+    ret = hints.get("return", EMPTY)
+    kind = "function"
+    item_type: Any = ret
+    if typing.get_origin(ret) is Parallelizable or ret is Parallelizable:
+        kind = "expand"
+        args = typing.get_args(ret)
+        item_type = args[0] if args else Any
+    params: dict[str, Any] = {}
+    collect_param = None
+    for pname in names:
+        ptype = hints.get(pname, EMPTY)
+        if ptype is not EMPTY and typing.get_origin(ptype) is Collect:
+            if collect_param is not None:
+                raise GraphError(f"{name}() has two Collect[...] parameters; collect one per node.", file=file, line=line, node=name)
+            collect_param = pname
+            kind = "collect" if kind == "function" else kind
+            ptype = (typing.get_args(ptype) or (Any,))[0]
+        params[pname] = ptype
+    if kind == "expand" and collect_param:
+        raise GraphError(f"{name}() both collects and fans out; split it into two nodes.", file=file, line=line, node=name)
+    doc = inspect.cleandoc(fn.__doc__) if fn.__doc__ else ""
+    base = Node(
+        name=name,
+        fn=_Awaited(fn) if inspect.iscoroutinefunction(fn) else fn,
+        deps={p: p for p in params},
+        optional=frozenset(optional),
+        type=item_type,
+        param_types=params,
+        origin=fn,
+        module=fn.__module__,
+        file=file,
+        line=line,
+        doc=doc,
+        tags={k: v for k, v in spec.tags.items() if k != "__per_output__"},
+        behavior=spec.cache_behavior,
+        cache_format=spec.cache_format,
+        kind=kind,
+        collect_param=collect_param,
+        checks=list(spec.checks),
+    )
+    produced: list[Node] = []
+    if spec.parameterize:
+        for out, (bindings, out_doc) in spec.parameterize.items():
+            literals = {p: b.literal for p, b in bindings.items() if not hasattr(b, "name")}
+            sources = {p: b.name for p, b in bindings.items() if hasattr(b, "name")}
+            deps = {p: sources.get(p, p) for p in params if p not in literals}
+            n = _copy(base, name=out, deps=deps, doc=out_doc or doc)
+            n.fn = _Partial(base.fn, literals) if literals else base.fn
+            n.optional = frozenset(p for p in optional if p in deps)
+            n.literals = literals
+            n.version_extra = repr(sorted(sources.items()))
+            produced.append(n)
+    else:
+        produced.append(base)
+    extras: list[Node] = []
+    per_output = spec.tags.get("__per_output__", {})
+    for parent in produced:
+        parent.tags.update(per_output.get(parent.name, {}))
+        if spec.extract_columns:
+            extras += [_extracted(parent, col, Any, "column") for col in spec.extract_columns]
+        if spec.extract_fields:
+            extras += [_extracted(parent, fld, t, "field") for fld, t in spec.extract_fields.items()]
+    return produced + extras
+
+
+def _copy(n: Node, **changes: Any) -> Node:
+    values = {f: getattr(n, f) for f in Node.__slots__}  # type: ignore[attr-defined]
+    values.update(changes)
+    values["tags"] = dict(values["tags"])
+    return Node(**values)
+
+
+def _extracted(parent: Node, key: str, typ: Any, what: str) -> Node:
+    return Node(
+        name=key,
+        fn=_Item(key),
+        deps={"parent": parent.name},
+        optional=frozenset(),
+        type=typ,
+        param_types={"parent": parent.type},
+        origin=parent.origin,
+        module=parent.module,
+        file=parent.file,
+        line=parent.line,
+        doc=f"{what} {key!r} of {parent.name}",
+        tags=dict(parent.tags),
+        behavior=parent.behavior,
+        kind="extract",
+        version_extra=f"{what}:{key}",
+    )
+
+
+class Graph:
+    """The validated DAG of one pipeline under one config."""
+
+    def __init__(self, nodes: dict[str, Node], config: Mapping[str, Any]) -> None:
+        self.nodes = nodes
+        self.config = dict(config)
+        #: adjacency as plain dicts (name -> {neighbour: parameter}); ``dag`` is the networkx view
+        self.pred: dict[str, dict[str, str]] = {n: {} for n in nodes}
+        self.succ: dict[str, dict[str, str]] = {n: {} for n in nodes}
+        self._dag: Any = None
+        externals: dict[str, External] = {}
+        for node in nodes.values():
+            for param, src in node.deps.items():
+                if src in nodes:
+                    self.pred[node.name][src] = param
+                    self.succ[src][node.name] = param
+                else:
+                    ext = externals.get(src)
+                    if ext is None:
+                        ext = externals[src] = External(src, node.param_types.get(param, EMPTY), False, [])
+                    ext.consumers.append(node.name)
+                    if param not in node.optional:
+                        ext.required = True
+        self.externals = externals
+        self.order: list[str] = self._topological_order()
+        self.index = {name: i for i, name in enumerate(self.order)}
+        self._check_types()
+        self._check_collects()
+        self._check_nested_fanout()
+
+    @property
+    def dag(self) -> Any:
+        """The graph as a ``networkx.DiGraph`` (edge attribute ``param``), built on first use."""
+        if self._dag is None:
+            import networkx as nx  # lazy: ~80 ms of import that building a graph must not pay
+
+            g = nx.DiGraph()
+            g.add_nodes_from(self.nodes)
+            g.add_edges_from((src, dst, {"param": p}) for dst, ps in self.pred.items() for src, p in ps.items())
+            self._dag = g
+        return self._dag
+
+    def _topological_order(self) -> list[str]:
+        """Kahn's algorithm, ties broken by source position so the order reads like the code."""
+        import heapq
+
+        nodes = self.nodes
+        remaining = {n: len(p) for n, p in self.pred.items()}
+        heap = [((nodes[n].file, nodes[n].line, n)) for n, c in remaining.items() if c == 0]
+        heapq.heapify(heap)
+        order: list[str] = []
+        while heap:
+            _, _, n = heapq.heappop(heap)
+            order.append(n)
+            for s in self.succ[n]:
+                remaining[s] -= 1
+                if remaining[s] == 0:
+                    heapq.heappush(heap, (nodes[s].file, nodes[s].line, s))
+        if len(order) != len(nodes):
+            self._raise_cycle()
+        return order
+
+    def _raise_cycle(self) -> None:
+        import networkx as nx
+
+        cycle = nx.find_cycle(self.dag)
+        names = [u for u, _ in cycle] + [cycle[0][0]]
+        first = self.nodes[names[0]]
+        raise GraphError(
+            f"cycle {' -> '.join(names)}: a node cannot depend on itself; break the loop by renaming a parameter.",
+            file=first.file,
+            line=first.line,
+            node=first.name,
+        )
+
+    def _check_types(self) -> None:
+        for down, ups in self.pred.items():
+            d = self.nodes[down]
+            for up, param in ups.items():
+                self._check_edge(self.nodes[up], d, param)
+
+    def _check_edge(self, u: Node, d: Node, param: str) -> None:
+        up, down = u.name, d.name
+        wanted = d.param_types.get(param, EMPTY)
+        if not types_compatible(u.type, wanted):
+            raise GraphError(
+                f"type mismatch: {up} produces {_tname(u.type)} but {down}({param}: {_tname(wanted)}) "
+                f"expects {_tname(wanted)}; fix one of the annotations.",
+                file=d.file,
+                line=d.line,
+                node=down,
+            )
+
+    def _check_collects(self) -> None:
+        """A ``Collect[...]`` parameter must be fed per item by a fan-out; caught here, at build time,
+        rather than as a missing value when the node runs."""
+        for node in self.nodes.values():
+            if node.collect_param is None:
+                continue
+            src = node.deps[node.collect_param]
+            producer = self.nodes.get(src)
+            if producer is None or not any(self.nodes[u].kind == "expand" for u in self.upstream([src])):
+                raise GraphError(
+                    f"{node.name} collects {src}, which is not produced per item of a Parallelizable node; "
+                    f"drop Collect[...] from {node.name}({node.collect_param}) or make an upstream node "
+                    "return Parallelizable[...].",
+                    file=node.file,
+                    line=node.line,
+                    node=node.name,
+                )
+
+    def _check_nested_fanout(self) -> None:
+        """A fan-out inside another fan-out's per-item block is unsupported; say so at build time."""
+        for exp in (n for n in self.nodes.values() if n.kind == "expand"):
+            stack, seen = [exp.name], {exp.name}
+            while stack:
+                cur = stack.pop()
+                for s in self.succ[cur]:
+                    node = self.nodes[s]
+                    if s in seen or node.collect_param and node.deps[node.collect_param] == cur:
+                        continue
+                    if node.kind == "expand":
+                        raise GraphError(
+                            f"{s} fans out inside the fan-out of {exp.name}; nested Parallelizable is not "
+                            "supported: collect the outer items first.",
+                            file=node.file, line=node.line, node=s,
+                        )
+                    seen.add(s)
+                    stack.append(s)
+
+    def upstream(self, names: Iterable[str], stop: Collection[str] = ()) -> set[str]:
+        """Every node needed to compute ``names`` (inclusive), not walking past ``stop``."""
+        return walk(names, self.pred, stop)
+
+    def downstream(self, names: Iterable[str]) -> set[str]:
+        """Every node that depends on ``names`` (inclusive)."""
+        return walk(names, self.succ)
+
+
+def walk(starts: Iterable[str], adjacency: Mapping[str, Mapping[str, Any]], stop: Collection[str] = ()) -> set[str]:
+    """Iterative reachability (no recursion, so 10,000-node chains are fine); ``stop`` nodes are
+    neither entered nor walked through."""
+    seen: set[str] = set()
+    stack = [n for n in starts if n not in stop]
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        stack.extend(p for p in adjacency[n] if p not in seen and p not in stop)
+    return seen
+
+
+def _tname(t: Any) -> str:
+    if t is EMPTY:
+        return "anything"
+    return getattr(t, "__qualname__", None) or str(t).replace("typing.", "")
+
+
+_NUMERIC = {int: (float, complex), float: (complex,), bool: (int, float)}
+
+
+def types_compatible(produced: Any, wanted: Any) -> bool:
+    """Lenient structural check: only a provable mismatch is an error."""
+    if produced is EMPTY or wanted is EMPTY or produced is Any or wanted is Any or wanted is object:
+        return True
+    if isinstance(produced, str) or isinstance(wanted, str) or isinstance(produced, typing.TypeVar) or isinstance(wanted, typing.TypeVar):
+        return True if not (isinstance(produced, str) and isinstance(wanted, str)) else produced == wanted
+    if produced == wanted:
+        return True
+    w_origin, p_origin = typing.get_origin(wanted), typing.get_origin(produced)
+    if w_origin in (typing.Union, types.UnionType):
+        return any(types_compatible(produced, a) for a in typing.get_args(wanted))
+    if p_origin in (typing.Union, types.UnionType):
+        return all(types_compatible(a, wanted) for a in typing.get_args(produced))
+    if w_origin is typing.Literal or p_origin is typing.Literal:
+        return True
+    pw = w_origin or wanted
+    pp = p_origin or produced
+    if isinstance(pw, type) and isinstance(pp, type):
+        try:
+            if issubclass(pp, pw) or pw in _NUMERIC.get(pp, ()):
+                return True
+            return bool(getattr(pw, "_is_protocol", False))
+        except TypeError:
+            return True
+    return True
+
+
+def build_graph(modules: Iterable[types.ModuleType], config: Mapping[str, Any] | None = None) -> Graph:
+    """Collect the nodes of ``modules`` under ``config`` and validate the result."""
+    cfg = dict(config or {})
+    nodes: dict[str, Node] = {}
+    for module in modules:
+        for fn in functions_of(module):
+            for node in nodes_from_function(fn, cfg):
+                other = nodes.get(node.name)
+                if other is not None:
+                    raise GraphError(
+                        f"node {node.name!r} is defined twice: here and at {other.location}; rename one of them "
+                        "or make them alternatives with @config.when.",
+                        file=node.file,
+                        line=node.line,
+                        node=node.name,
+                    )
+                nodes[node.name] = node
+    return Graph(nodes, cfg)

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import os
+from concurrent import futures as cf
+from typing import Protocol
+
+from engine.errors import UsageError
+
+
+class Executor(Protocol):
+    """Runs node calls somewhere; ``None`` from ``pool()`` means inline in this thread."""
+
+    name: str
+
+    def pool(self) -> cf.Executor | None: ...
+
+    def close(self) -> None: ...
+
+
+class SequentialExecutor:
+    name = "sequential"
+
+    def pool(self) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class ThreadExecutor:
+    name = "threads"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or min(32, (os.cpu_count() or 1) + 4)
+        self._pool: cf.ThreadPoolExecutor | None = None
+
+    def pool(self) -> cf.Executor:
+        if self._pool is None:
+            self._pool = cf.ThreadPoolExecutor(self.workers, thread_name_prefix="ripple")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class ProcessExecutor:
+    """Nodes run in worker processes; values and node functions must pickle (module-level functions do)."""
+
+    name = "processes"
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._pool: cf.ProcessPoolExecutor | None = None
+
+    def pool(self) -> cf.Executor:
+        if self._pool is None:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_ignore_sigint)
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def _ignore_sigint() -> None:
+    """Workers leave Ctrl-C to the parent, which cancels the run (no traceback per worker)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def make_executor(spec: str | Executor | None) -> Executor:
+    if spec is None or spec in ("sequential", "local", "inline"):
+        return SequentialExecutor()
+    if not isinstance(spec, str):
+        return spec
+    name, _, n = spec.partition(":")
+    workers = int(n) if n.isdigit() else None
+    if name in ("threads", "thread"):
+        return ThreadExecutor(workers)
+    if name in ("processes", "process"):
+        return ProcessExecutor(workers)
+    if name == "dask":
+        raise UsageError("the dask executor is not available in this version; use sequential, threads or processes.")
+    raise UsageError(f"unknown executor {spec!r}; use sequential, threads[:N] or processes[:N].")

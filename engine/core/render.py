@@ -1,0 +1,124 @@
+"""Text, Graphviz dot and Mermaid renderings of the graph, and the rich display of a run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import UsageError
+
+if TYPE_CHECKING:
+    from engine.core.execute import RunResult
+    from engine.core.graph import Graph
+
+FORMATS = ("text", "dot", "mermaid", "json")
+
+
+def _names(graph: Graph, final_vars: Iterable[str] | None) -> list[str]:
+    if not final_vars:
+        return list(graph.order)
+    keep = graph.upstream(final_vars)
+    return [n for n in graph.order if n in keep]
+
+
+def _tname(t: Any) -> str:
+    if t is None or t is __import__("inspect").Parameter.empty:
+        return ""
+    return getattr(t, "__name__", None) or str(t).replace("typing.", "")
+
+
+def render_graph(graph: Graph, fmt: str = "text", final_vars: Iterable[str] | None = None) -> str:
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown graph format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    names = _names(graph, final_vars)
+    if fmt == "json":
+        import json
+
+        return json.dumps(graph_document(graph, names), default=str)
+    keep = set(names)
+    pred = graph.pred
+    externals = sorted({src for n in names for src in graph.nodes[n].deps.values() if src not in graph.nodes})
+    if fmt == "text":
+        width = max((len(n) for n in names), default=0)
+        lines = []
+        for n in names:
+            node = graph.nodes[n]
+            deps = [src for src in node.deps.values()]
+            arrow = f" <- {', '.join(deps)}" if deps else ""
+            kind = {"expand": " [fan-out]", "collect": " [collect]"}.get(node.kind, "")
+            lines.append(f"{n:<{width}}{kind}{arrow}")
+        if externals:
+            lines.append("")
+            lines.append("inputs: " + ", ".join(externals))
+        return "\n".join(lines)
+    if fmt == "dot":
+        out = ["digraph ripple {", "  rankdir=LR;", '  node [shape=box, style=rounded, fontname="Helvetica"];']
+        for e in externals:
+            out.append(f'  "{e}" [shape=ellipse, style=dashed];')
+        for n in names:
+            node = graph.nodes[n]
+            shape = {"expand": ", shape=trapezium", "collect": ", shape=invtrapezium"}.get(node.kind, "")
+            t = _tname(node.type)
+            label = f"{n}\\n{t}" if t else n
+            out.append(f'  "{n}" [label="{label}"{shape}];')
+        for n in names:
+            for src in graph.nodes[n].deps.values():
+                if src in keep or src in externals:
+                    out.append(f'  "{src}" -> "{n}";')
+        out.append("}")
+        return "\n".join(out)
+    out = ["flowchart LR"]
+    ids = {n: f"n{i}" for i, n in enumerate([*externals, *names])}
+    for e in externals:
+        out.append(f"  {ids[e]}([{e}])")
+    for n in names:
+        out.append(f'  {ids[n]}["{n}"]')
+    for n in names:
+        for p in pred[n]:
+            if p in keep:
+                out.append(f"  {ids[p]} --> {ids[n]}")
+        for src in graph.nodes[n].deps.values():
+            if src in externals:
+                out.append(f"  {ids[src]} -.-> {ids[n]}")
+    return "\n".join(out)
+
+
+def graph_document(graph: Graph, names: list[str] | None = None) -> dict[str, Any]:
+    """The graph as plain data, for tools and views that must not import the user's code
+    (``ripple graph --format json``; the dashboard and the watcher read it from a child process)."""
+    nodes = graph.nodes
+    order = names if names is not None else list(graph.order)
+    out = []
+    for name in order:
+        n = nodes[name]
+        origin = getattr(n.origin, "__qualname__", getattr(n.origin, "__name__", name))
+        out.append({
+            "name": name, "module": n.module, "symbol": origin.split(".")[0], "file": n.file, "line": n.line,
+            "kind": n.kind, "deps": [s for s in n.deps.values() if s in nodes],
+            "inputs": [s for s in n.deps.values() if s not in nodes], "doc": (n.doc or "").split("\n")[0],
+            "tags": {k: v for k, v in n.tags.items() if isinstance(v, str | int | float | bool | list)},
+        })
+    externals = [{"name": e.name, "required": e.required, "consumers": e.consumers} for e in graph.externals.values()]
+    return {"order": order, "nodes": out, "externals": externals}
+
+
+STATUS_STYLE = {"ran": "green", "cached": "cyan", "failed": "bold red", "skipped": "yellow"}
+
+
+def print_graph(graph: Graph, result: RunResult | None) -> None:
+    """The executed DAG as a rich tree: each node with its status and time."""
+    from rich.console import Console
+    from rich.tree import Tree
+
+    records = result.records if result else {}
+    tree = Tree("[b]pipeline[/b]")
+    branches: dict[str, Any] = {}
+    for name in graph.order:
+        if records and name not in records:
+            continue
+        rec = records.get(name)
+        status = f" [{STATUS_STYLE.get(rec.status, '')}]{rec.status}[/] {rec.seconds:.3f}s" if rec else ""
+        parents = [p for p in graph.pred[name] if p in branches]
+        holder = branches[parents[-1]] if parents else tree
+        branches[name] = holder.add(f"{name}{status}")
+    Console().print(tree)

@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from engine import events as ev
+from engine.core.loading import drop_racy_pycs
+from engine.live.project import is_library, project_dirs
+from engine.live.protocol import EXIT_ERROR, EXIT_FAILED, EXIT_OK, FILES_LEVEL, GRAPH_LEVEL, RunRequest
+
+# ============================================================================================ child side
+
+
+class _EventWriter:
+    """Writes events as JSON lines to a pipe; thread-safe because pool executors emit from threads."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def emit(self, event: ev.Event) -> None:
+        data = (event.to_json() + "\n").encode()
+        with self.lock:
+            view = memoryview(data)
+            while view:
+                n = os.write(self.fd, view)
+                view = view[n:]
+
+
+class _ReadTracker:
+    """Which data files each node opened (audit hook), so the watcher can watch them next time.
+
+    Only active while a node runs (``NodeStarted`` .. its end), so imports and the store are not
+    recorded. Sequential runs attribute exactly; pool runs attribute to the last started node.
+    """
+
+    _SKIP_SUFFIXES = (".py", ".pyc", ".pyi", ".so", ".pth")
+
+    def __init__(self, skip: Iterable[str]) -> None:
+        self.current: str | None = None
+        self.reads: dict[str, set[str]] = {}
+        self.skip = tuple(os.path.realpath(p) + os.sep for p in skip)
+        sys.addaudithook(self._hook)
+
+    def _hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if event != "open" or self.current is None:
+            return
+        path, mode = args[0], args[1]
+        if isinstance(path, int) or path is None or (isinstance(mode, str) and ("w" in mode or "a" in mode)):
+            return
+        self.reads.setdefault(self.current, set()).add(os.fsdecode(path))
+
+    def on_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.NodeStarted):
+            self.current = event.node
+        elif isinstance(event, ev.NodeFinished | ev.NodeFailed | ev.NodeCached):
+            self.current = None
+
+    def files(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for node, raw in self.reads.items():
+            keep = set()
+            for p in raw:
+                real = os.path.realpath(p)
+                if real.endswith(self._SKIP_SUFFIXES) or real.startswith(self.skip) or not os.path.isfile(real):
+                    continue
+                if f"{os.sep}.ripple{os.sep}" in real or f"{os.sep}__pycache__{os.sep}" in real:
+                    continue
+                keep.add(real)
+            if keep:
+                out[node] = sorted(keep)
+        return out
+
+
+
+
+def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str) -> dict[str, Any]:
+    """The graph as the watcher needs it: deps, origin function per node, modules and data files."""
+    import inspect
+
+    from engine.core.render import graph_document
+
+    root = os.path.realpath(str(dr.project_root))
+    g = dr.graph
+    nodes: dict[str, Any] = {
+        d["name"]: {"deps": sorted(set(d["deps"])), "module": d["module"], "symbol": d["symbol"],
+                    "file": d["file"], "line": d["line"]}
+        for d in graph_document(g)["nodes"]
+    }
+    modules = {}
+    engine_dir = os.path.dirname(os.path.realpath(__file__)) + os.sep
+    prefixes = tuple({root + os.sep, os.path.abspath(str(dr.project_root)) + os.sep})
+    for mname, mod in list(sys.modules.items()):
+        f = getattr(mod, "__file__", None)
+        if not f or not f.startswith(prefixes):  # cheap test first: thousands of library modules
+            continue
+        real = os.path.realpath(f)
+        if real.startswith(root + os.sep) and not is_library(real) and not real.startswith(engine_dir):
+            modules[mname] = real
+    data: dict[str, list[str]] = {}
+    for ext in g.externals.values():
+        value = values.get(ext.name, inspect.Parameter.empty)
+        candidates = [value]
+        if value is inspect.Parameter.empty:
+            candidates = []
+            for consumer in ext.consumers:
+                node = g.nodes[consumer]
+                for param, src in node.deps.items():
+                    if src != ext.name:
+                        continue
+                    try:
+                        p = inspect.signature(node.origin).parameters.get(param)
+                    except (TypeError, ValueError):
+                        p = None
+                    if p is not None and p.default is not inspect.Parameter.empty:
+                        candidates.append(p.default)
+        for v in candidates:
+            if isinstance(v, os.PathLike) and not isinstance(v, str | bytes):
+                path = os.path.realpath(os.path.join(cwd, os.fspath(v)))
+                data.setdefault(path, [])
+                data[path].extend(c for c in ext.consumers if c not in data[path])
+    try:
+        planned = list(dr.plan_for(outputs, [k for k in values if k not in dr.config], ()).order)
+    except Exception:  # noqa: BLE001 - the run itself reports planning errors properly
+        planned = list(g.order)
+    return {"pipeline": dr.pipeline_name, "root": root, "nodes": nodes, "planned": planned,
+            "outputs": outputs, "modules": modules, "data": data}
+
+
+def run_child(request: RunRequest, fd: int) -> int:
+    """Body of a run's child process: load, build, run, stream events to ``fd``; returns exit code."""
+    out = _EventWriter(fd)
+    run_id = request.run_id or uuid.uuid4().hex[:12]
+    try:
+        from engine.core.inputs import parse_value, resolve_outputs, typed_inputs
+        from engine.driver import Driver
+        from engine.errors import RippleError, UsageError
+    except BaseException as exc:  # noqa: BLE001 - an engine that cannot even import is an error run
+        out.emit(ev.Message(run_id, time.time(), level="error", text=f"ripple engine failed to import: {exc}"))
+        return EXIT_ERROR
+    cwd = os.path.realpath(request.cwd or os.getcwd())
+    try:
+        os.chdir(cwd)
+        if cwd not in sys.path:
+            sys.path.insert(0, cwd)
+        files, root = project_dirs(request.pipeline, cwd)
+        drop_racy_pycs({root, *(f.parent for f in files)})
+        config = {k: parse_value(v) for k, v in request.config.items()}
+        dr = Driver(config, request.pipeline, executor=request.executor)
+        if not request.no_cache:
+            behaviors = {n: "recompute" for n in request.recompute}
+            unknown = [n for n in behaviors if n not in dr.graph.nodes]
+            if unknown:
+                raise UsageError(f"recompute names unknown node {unknown[0]!r}; see `ripple graph {request.pipeline}`.")
+            try:
+                dr.with_cache(request.cache_dir, behaviors=behaviors, max_size=request.max_size)
+            except ModuleNotFoundError as exc:
+                if exc.name not in ("engine.caching", "engine.caching"):
+                    raise
+                out.emit(ev.Message(run_id, time.time(), level="warning",
+                                    text="the persistent cache is not available in this build; running everything"))
+        outputs = request.outputs or resolve_outputs(dr, None)
+        inputs = typed_inputs(dr, dict(request.inputs))
+        tracker = _ReadTracker([sys.prefix, sys.base_prefix, "/proc", "/dev", "/sys"])
+        if request.describe:
+            info = _describe(dr, outputs, {**dr.config, **inputs}, cwd)
+            out.emit(ev.Message(run_id, time.time(), level=GRAPH_LEVEL, text=json.dumps(info)))
+    except RippleError as exc:
+        out.emit(ev.Message(run_id, time.time(), level="error", text=exc.message, file=exc.file, line=exc.line))
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - an internal error is reported, not shown as a crash
+        tb = traceback.format_exc(limit=-6)
+        out.emit(ev.Message(run_id, time.time(), level="error", text=f"{type(exc).__name__}: {exc}\n{tb}"))
+        return EXIT_ERROR
+    dr.add_listener(tracker.on_event)
+    dr.plan_events = request.plan_events
+    dr.add_listener(out.emit)
+    try:
+        result = dr.run(outputs, inputs=inputs, run_id=run_id)
+    except RippleError as exc:
+        out.emit(ev.Message(run_id, time.time(), level="error", text=exc.message, file=exc.file, line=exc.line))
+        return EXIT_ERROR
+    finally:
+        tracker.current = None
+        with contextlib.suppress(Exception):
+            out.emit(ev.Message(run_id, time.time(), level=FILES_LEVEL, text=json.dumps({"reads": tracker.files()})))
+    return EXIT_OK if result.status == "ok" else EXIT_FAILED
+
+
+def child_entry(request: RunRequest, fd: int, out_fd: int | None) -> int:
+    """Process setup shared by the spawned and the forked child, then ``run_child``."""
+    os.set_inheritable(fd, False)  # grandchildren that exec must not keep the event pipe open
+    if out_fd is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        os.close(out_fd)
+        with contextlib.suppress(Exception):
+            sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    try:
+        return run_child(request, fd)
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+
+
+# ============================================================================================ entry point

@@ -1,0 +1,270 @@
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# ============================================================================================ code index
+
+
+def _digest(text: str) -> str:
+    import xxhash
+
+    return xxhash.xxh3_64_hexdigest(text.encode())
+
+
+def _strip_docstrings(tree: ast.AST) -> None:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+
+
+def _chains(node: ast.AST) -> set[tuple[str, ...]]:
+    """Names and attribute chains loaded inside ``node`` (``np.linalg.solve`` -> ('np','linalg','solve'))."""
+    out: set[tuple[str, ...]] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Attribute) and isinstance(sub.ctx, ast.Load):
+            parts: list[str] = []
+            cur: ast.AST = sub
+            while isinstance(cur, ast.Attribute):
+                parts.append(cur.attr)
+                cur = cur.value
+            if isinstance(cur, ast.Name):
+                out.add((cur.id, *reversed(parts)))
+        elif isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Load):
+            out.add((sub.id,))
+    return out
+
+
+@dataclass
+class Symbol:
+    digest: str
+    kind: str  # def | class | assign | import | module
+    chains: set[tuple[str, ...]] = field(default_factory=set)
+    #: for imports: ("module", dotted) or ("from", dotted, name)
+    target: tuple[str, ...] = ()
+
+
+@dataclass
+class ModuleIndex:
+    path: str
+    module: str
+    symbols: dict[str, Symbol]
+
+
+def _package_of(module: str, is_pkg: bool) -> str:
+    return module if is_pkg else module.rpartition(".")[0]
+
+
+def parse_module(path: str, module: str, source: bytes | None = None,
+                 memo: dict[str, tuple[str, set[tuple[str, ...]]]] | None = None) -> ModuleIndex:
+    """Per-top-level-name digests and references of one file; raises ``SyntaxError``.
+
+    ``memo`` maps a definition's exact source text to its (digest, references): after a save only
+    the definitions whose text changed are normalised again, which keeps a 100-function file at a
+    few milliseconds (the AST dump is the expensive part, the parse is not)."""
+    if source is None:
+        source = Path(path).read_bytes()
+    tree = ast.parse(source, path)
+    lines = source.decode("utf-8", "surrogateescape").splitlines(keepends=True) if memo is not None else []
+    is_pkg = Path(path).name == "__init__.py"
+    symbols: dict[str, Symbol] = {}
+    loose: list[str] = []
+
+    def add(name: str, sym: Symbol) -> None:
+        old = symbols.get(name)
+        if old is not None:  # several statements bind one name: all of them count
+            sym = Symbol(_digest(old.digest + sym.digest), sym.kind, old.chains | sym.chains, sym.target or old.target)
+        symbols[name] = sym
+
+    body = list(tree.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]  # module docstring
+    for stmt in body:
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            kind = "class" if isinstance(stmt, ast.ClassDef) else "def"
+            text = None
+            if memo is not None:
+                start = min([stmt.lineno, *(d.lineno for d in stmt.decorator_list)])
+                text = "".join(lines[start - 1: stmt.end_lineno])
+                hit = memo.get(text)
+                if hit is not None:
+                    add(stmt.name, Symbol(hit[0], kind, set(hit[1])))
+                    continue
+            _strip_docstrings(stmt)
+            digest, chains = _digest(ast.dump(stmt, include_attributes=False)), _chains(stmt)
+            if text is not None:
+                memo[text] = (digest, chains)
+            add(stmt.name, Symbol(digest, kind, chains))
+            continue
+        dump = ast.dump(stmt, include_attributes=False)
+        if isinstance(stmt, ast.Import):
+            for a in stmt.names:
+                local = a.asname or a.name.split(".")[0]
+                target = a.name if a.asname else a.name.split(".")[0]
+                add(local, Symbol(_digest(f"import {a.name} as {a.asname}"), "import", set(), ("module", target)))
+        elif isinstance(stmt, ast.ImportFrom):
+            base = stmt.module or ""
+            if stmt.level:
+                pkg = [x for x in _package_of(module, is_pkg).split(".") if x]
+                pkg = pkg[: len(pkg) - (stmt.level - 1)] if stmt.level > 1 else pkg
+                base = ".".join([*pkg, *([stmt.module] if stmt.module else [])])
+            for a in stmt.names:
+                if a.name == "*":
+                    loose.append(dump)
+                    continue
+                add(a.asname or a.name,
+                    Symbol(_digest(f"from {base} import {a.name}"), "import", set(), ("from", base, a.name)))
+        elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+            if not names:
+                loose.append(dump)
+            for n in names:
+                add(n, Symbol(_digest(dump), "assign", _chains(stmt.value) if stmt.value else set()))
+        else:
+            loose.append(dump)
+    if loose:
+        symbols["<module>"] = Symbol(_digest("\n".join(loose)), "module")
+    return ModuleIndex(path, module, symbols)
+
+
+def module_name(path: Path) -> str:
+    from engine.core.loading import dotted_name, package_root
+
+    return dotted_name(path, package_root(path))
+
+
+class CodeIndex:
+    """The parsed project: one ``ModuleIndex`` per file, re-parsed only when that file changes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.files: dict[str, ModuleIndex] = {}
+        self.module_files: dict[str, str] = {}
+        self._defs: dict[str, tuple[str, set[tuple[str, ...]]]] = {}
+        self._contrib: dict[str, list[tuple[tuple[str, str], tuple[str, str]]]] = {}
+
+    def file_for_module(self, module: str) -> str | None:
+        f = self.module_files.get(module)
+        if f is not None:
+            return f
+        rel = Path(*module.split(".")) if module else None
+        if rel is None:
+            return None
+        for cand in (self.root / rel.with_suffix(".py"), self.root / rel / "__init__.py"):
+            if cand.is_file() and not str(cand.resolve()).startswith(_ENGINE_DIR):
+                f = os.path.realpath(cand)
+                self.module_files[module] = f
+                return f
+        return None
+
+    def add(self, path: str, module: str | None = None) -> tuple[ModuleIndex | None, ModuleIndex | None]:
+        """(old, new) index of ``path``; raises ``SyntaxError`` (the old index stays)."""
+        module = module or module_name(Path(path))
+        self.module_files.setdefault(module, path)
+        try:
+            if len(self._defs) > 50_000:
+                self._defs.clear()
+            new = parse_module(path, module, memo=self._defs)
+        except FileNotFoundError:
+            self._contrib.clear()
+            return self.files.pop(path, None), None
+        old = self.files.get(path)
+        self.files[path] = new
+        if old is None or old.symbols.keys() != new.symbols.keys():
+            self._contrib.clear()  # other files' `from x import y` may now resolve differently
+        else:
+            self._contrib.pop(path, None)
+        return old, new
+
+    def local_imports(self, mi: ModuleIndex) -> set[str]:
+        """Files of project modules that ``mi`` imports (so they are watched and indexed too)."""
+        out = set()
+        for sym in mi.symbols.values():
+            if sym.kind != "import":
+                continue
+            if sym.target[0] == "module":
+                f = self.file_for_module(sym.target[1])
+            else:
+                f = self.file_for_module(f"{sym.target[1]}.{sym.target[2]}") or self.file_for_module(sym.target[1])
+            if f:
+                out.add(f)
+        return out
+
+    def _resolve(self, mi: ModuleIndex, chain: tuple[str, ...]) -> tuple[str, str] | None:
+        if chain[0] in mi.symbols:
+            return (mi.path, chain[0])
+        return None
+
+    def _import_target(self, sym: Symbol, chains: Iterable[tuple[str, ...]]) -> set[tuple[str, str]]:
+        out: set[tuple[str, str]] = set()
+        if sym.target[0] == "from":
+            _, base, name = sym.target
+            sub = self.file_for_module(f"{base}.{name}")
+            if sub is not None:  # `from pkg import module`: references reach into it via chains
+                for ch in chains:
+                    if len(ch) > 1 and ch[1] in self.files.get(sub, ModuleIndex(sub, "", {})).symbols:
+                        out.add((sub, ch[1]))
+                return out
+            f = self.file_for_module(base)
+            if f is not None:
+                out.add((f, name))
+        else:
+            mod = sym.target[1]
+            for ch in chains:
+                parts = [mod, *ch[1:]]
+                for i in range(len(parts) - 1, 0, -1):
+                    f = self.file_for_module(".".join(parts[:i]))
+                    if f is not None:
+                        out.add((f, parts[i]))
+                        break
+        return out
+
+    def reverse_refs(self) -> dict[tuple[str, str], set[tuple[str, str]]]:
+        """referenced symbol -> symbols referencing it; per-file contributions are kept between
+        saves, so a change re-derives only the saved file's references."""
+        rev: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        for path in self.files:
+            contrib = self._contrib.get(path)
+            if contrib is None:
+                contrib = self._contrib[path] = self._references_of(path)
+            for target, source in contrib:
+                rev.setdefault(target, set()).add(source)
+        return rev
+
+    def _references_of(self, path: str) -> list[tuple[tuple[str, str], tuple[str, str]]]:
+        out: list[tuple[tuple[str, str], tuple[str, str]]] = []
+        syms = self.files[path].symbols
+        for name, sym in syms.items():
+            me = (path, name)
+            if sym.kind == "import":
+                continue
+            by_head: dict[str, list[tuple[str, ...]]] = {}
+            for ch in sym.chains:
+                if ch[0] in syms and ch[0] != name:
+                    by_head.setdefault(ch[0], []).append(ch)
+            for head, chains in by_head.items():
+                out.append(((path, head), me))
+                target = syms[head]
+                if target.kind == "import":
+                    out.extend((t, (path, head)) for t in self._import_target(target, chains))
+        return out
+
+
+def diff_symbols(old: ModuleIndex | None, new: ModuleIndex | None) -> tuple[set[str], set[str], set[str]]:
+    """(changed, added, removed) top-level names."""
+    o = old.symbols if old else {}
+    n = new.symbols if new else {}
+    changed = {k for k in o.keys() & n.keys() if o[k].digest != n[k].digest}
+    return changed, set(n) - set(o), set(o) - set(n)
+
+
+#: Ripple's own package is never "project code", even in a checkout where it sits beside the pipeline.
+_ENGINE_DIR = os.path.dirname(os.path.realpath(__file__)) + os.sep

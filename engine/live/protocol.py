@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+GRAPH_LEVEL = "graph"
+FILES_LEVEL = "files"
+OUTPUT_LEVEL = "output"
+#: Message levels that carry data for programs, not text for people.
+DATA_LEVELS = frozenset({GRAPH_LEVEL, FILES_LEVEL})
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+@dataclass
+class RunRequest:
+    """One run, as the CLI would be asked for it (raw strings are typed in the child)."""
+
+    pipeline: str
+    outputs: list[str] | None = None
+    inputs: dict[str, str] = field(default_factory=dict)
+    config: dict[str, str] = field(default_factory=dict)
+    cache_dir: str | None = None
+    no_cache: bool = False
+    recompute: list[str] = field(default_factory=list)
+    cwd: str | None = None
+    run_id: str | None = None
+    #: send a ``Message(level="graph")`` describing the graph before running (watch mode needs it)
+    describe: bool = False
+    #: emit ``node_planned`` predictions before running (the dashboard shows them; headless watch doesn't)
+    plan_events: bool = True
+    #: deliver the child's stdout/stderr as ``Message(level="output")`` events
+    capture_output: bool = False
+    #: as ``ripple run --executor`` / ``--max-size``
+    executor: str | None = None
+    max_size: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunRequest:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    #: "ok" | "failed" | "cancelled" | "crashed" | "error" (load/graph error)
+    status: str
+    returncode: int | None
+    reason: str = ""

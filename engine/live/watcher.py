@@ -1,0 +1,377 @@
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine import events as ev
+from engine.errors import LoadError, RippleError
+from engine.live.code_index import CodeIndex, Symbol, diff_symbols
+from engine.live.graph_info import GraphInfo
+from engine.live.project import project_dirs
+from engine.live.protocol import DATA_LEVELS, FILES_LEVEL, GRAPH_LEVEL
+
+DEFAULT_DEBOUNCE = 0.05
+_IGNORED_DIRS = {".ripple", "__pycache__", ".git", ".hg", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+
+
+def ignored(path: str | os.PathLike[str]) -> bool:
+    """Editor droppings and Ripple's own files, which must never trigger a run."""
+    p = Path(path)
+    name = p.name
+    if any(part in _IGNORED_DIRS for part in p.parts):
+        return True
+    return (name.endswith((".swp", ".swx", ".swo", "~", ".tmp", ".bak", "___jb_tmp___", "___jb_old___"))
+            or name.startswith(".#") or name == "4913")
+
+
+@dataclass
+class ChangeSet:
+    """What one debounced burst of file events changed, and what it means for the next run."""
+
+    files: list[Path]
+    changed_functions: list[str]
+    affected_nodes: list[str] | None
+    summary: str
+    code_changed: bool
+    error: RippleError | None = None
+    data_files: list[Path] = field(default_factory=list)
+    should_run: bool = False
+    #: wall-clock time of the first file event of the burst (for latency measurements)
+    t_first_event: float = 0.0
+
+
+# ============================================================================================ watcher
+
+
+class Watcher:
+    """Observes the pipeline's code and data files and reports debounced, analysed ``ChangeSet`` s.
+
+    ``on_change`` is called on the watcher's own thread, one call per burst, in order.
+    """
+
+    def __init__(self, pipeline: str, on_change: Callable[[ChangeSet], None], debounce: float = DEFAULT_DEBOUNCE,
+                 cwd: str | None = None) -> None:
+        self.pipeline = pipeline
+        self.on_change = on_change
+        self.debounce = debounce
+        self.cwd = os.path.realpath(cwd or os.getcwd())
+        files, root = project_dirs(pipeline, self.cwd)
+        self.root = Path(os.path.realpath(root))
+        self.pipeline_files = {os.path.realpath(f) for f in files}
+        self.index = CodeIndex(self.root)
+        self.graph: GraphInfo | None = None
+        self.code_files: set[str] = set()
+        self.code_dirs: set[str] = set()
+        self.data_files: dict[str, str | None] = {}  # path -> content digest when last seen
+        self.reads: dict[str, set[str]] = {}  # node -> files it read
+        self._cond = threading.Condition()
+        self._pending: set[str] = set()
+        self._deadline = 0.0
+        self._first_event = 0.0
+        self._stopped = False
+        self._dirty = False
+        self._observer: Any = None
+        self._scheduled: set[str] = set()
+        self._thread: threading.Thread | None = None
+
+    # -- setup
+    def start(self) -> None:
+        """Index the code (one parse per file) and start observing."""
+        from watchdog.observers import Observer
+
+        self._observer = Observer()
+        self._observer.daemon = True
+        for f in sorted(self.pipeline_files):
+            self._add_code(f)
+        self._observer.start()
+        self._thread = threading.Thread(target=self._loop, name="ripple-watcher", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+        if self._observer is not None:
+            self._observer.stop()
+            with contextlib.suppress(RuntimeError):
+                self._observer.join(2.0)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+
+    def _schedule(self, directory: str, recursive: bool = False) -> None:
+        if directory in self._scheduled or not os.path.isdir(directory):
+            return
+        self._scheduled.add(directory)
+        if self._observer is not None:
+            self._observer.schedule(_Handler(self), directory, recursive=recursive)
+
+    def _add_code(self, path: str, module: str | None = None) -> list[str]:
+        """Index ``path`` and the project modules it imports, transitively; returns the new files."""
+        added = []
+        stack = [(path, module)]
+        while stack:
+            p, m = stack.pop()
+            if p in self.code_files:
+                continue
+            self.code_files.add(p)
+            self.code_dirs.add(os.path.dirname(p))
+            self._schedule(os.path.dirname(p))
+            added.append(p)
+            try:
+                _, new = self.index.add(p, m)
+            except (SyntaxError, ValueError):
+                continue  # reported when it is saved or by the run that imports it
+            if new is not None:
+                stack.extend((f, None) for f in self.index.local_imports(new) if f not in self.code_files)
+        return added
+
+    def mark_dirty(self) -> None:
+        """The last run did not get going (load/graph error): the next save runs even if no code changed."""
+        self._dirty = True
+
+    def watch_files(self, paths: Iterable[str | os.PathLike[str]]) -> None:
+        """Also watch these data files (e.g. files nodes read in their last run)."""
+        for p in paths:
+            real = os.path.realpath(os.fspath(p))
+            if real in self.data_files or real in self.code_files or ignored(real):
+                continue
+            self.data_files[real] = _file_digest(real)
+            if os.path.isdir(real):
+                self._schedule(real, recursive=True)
+            else:
+                self._schedule(os.path.dirname(real))
+
+    def feed(self, event: ev.Event) -> None:
+        """Learn from a run's events: the graph (``graph`` message) and the files nodes read."""
+        if not isinstance(event, ev.Message) or event.level not in DATA_LEVELS:
+            return
+        import json
+
+        if event.level == GRAPH_LEVEL:
+            self.set_graph(GraphInfo.from_json(event.text))
+        elif event.level == FILES_LEVEL:
+            reads = json.loads(event.text).get("reads", {})
+            for node, paths in reads.items():
+                self.reads[node] = set(paths)
+            self.watch_files(p for ps in reads.values() for p in ps)
+
+    def set_graph(self, info: GraphInfo) -> None:
+        self.graph = info
+        for mod, f in info.modules.items():
+            self.index.module_files.setdefault(mod, f)
+            if f not in self.code_files:
+                self._add_code(f, mod)
+        self.watch_files(info.data)
+
+    # -- events
+    def _notify(self, path: str) -> None:
+        with self._cond:
+            now = time.time()
+            if not self._pending:
+                self._first_event = now
+            self._pending.add(path)
+            self._deadline = time.monotonic() + self.debounce
+            self._cond.notify_all()
+
+    def _relevant(self, path: str) -> bool:
+        if path in self.code_files or path in self.data_files:
+            return True
+        if ignored(path):
+            return False
+        if path.endswith(".py") and os.path.dirname(path) in self.code_dirs:
+            return True  # a new module next to the pipeline's own
+        return any(path.startswith(d + os.sep) for d, v in self.data_files.items() if v == "<dir>")
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                while (left := self._deadline - time.monotonic()) > 0 and not self._stopped:
+                    self._cond.wait(left)
+                if self._stopped:
+                    return
+                batch, self._pending = self._pending, set()
+                first = self._first_event
+            try:
+                cs = self.analyze(sorted(batch))
+            except Exception as exc:  # noqa: BLE001 - analysis must never kill the watcher: just run
+                cs = ChangeSet([Path(p) for p in batch], [], None, f"{_names(batch)} changed ({exc}) -> running",
+                               True, should_run=True)
+            if cs is None:
+                continue
+            cs.t_first_event = first
+            try:
+                self.on_change(cs)
+            except Exception:  # noqa: BLE001
+                import traceback
+
+                traceback.print_exc()
+
+    # -- analysis
+    def analyze(self, paths: list[str]) -> ChangeSet | None:
+        """Compare the changed files with what was seen last; ``None`` if nothing really changed."""
+        code = [p for p in paths if p in self.code_files or p.endswith(".py") and p not in self.data_files]
+        data = [p for p in paths if p not in code]
+        changed_syms: set[tuple[str, str]] = set()
+        structural = False
+        names: list[str] = []
+        for p in code:
+            if not os.path.exists(p) and p not in self.code_files:
+                continue
+            try:
+                if p not in self.code_files:
+                    self._add_code(p)
+                    structural = True
+                    continue
+                _drop_pyc(p)
+                old, new = self.index.add(p)
+            except SyntaxError as exc:
+                self._dirty = True
+                err = LoadError(f"syntax error: {exc.msg}; fix it and save again.", file=p, line=exc.lineno or 0)
+                return ChangeSet([Path(x) for x in paths], [], None,
+                                 f"{Path(p).name} saved: {err}", False, err, should_run=False)
+            except ValueError as exc:  # null bytes and the like
+                self._dirty = True
+                err = LoadError(f"cannot parse: {exc}", file=p)
+                return ChangeSet([Path(x) for x in paths], [], None, f"{Path(p).name} saved: {err}", False, err)
+            if new is None:
+                structural = True
+                continue
+            for f in self.index.local_imports(new):
+                if f not in self.code_files:
+                    self._add_code(f)
+            changed, added, removed = diff_symbols(old, new)
+            for n in sorted(changed | added | removed):
+                changed_syms.add((p, n))
+                if n != "<module>" and n not in names:
+                    names.append(n)
+            public_defs = {n for n in added | removed if not n.startswith("_")
+                           and ((new.symbols.get(n) or (old.symbols.get(n) if old else None)) or Symbol("", "")).kind == "def"}
+            if "<module>" in changed | added | removed or (public_defs and p in self._pipeline_modules()):
+                structural = True
+        data_changed = []
+        for p in data:
+            digest = _file_digest(p)
+            if digest != self.data_files.get(p) or digest is None:
+                self.data_files[p] = digest
+                data_changed.append(p)
+        code_changed = bool(changed_syms) or structural
+        if not code_changed and not data_changed:
+            if self._dirty:
+                self._dirty = False
+                return ChangeSet([Path(p) for p in paths], [], None, f"{_names(paths)} saved: errors fixed -> running",
+                                 False, should_run=True)
+            if not code:
+                return None  # a data file touched without a content change
+            return ChangeSet([Path(p) for p in paths], [], [], f"{_names(code)} saved: no code change", False)
+        self._dirty = False
+        affected = None if structural else self._affected(changed_syms, data_changed)
+        what = ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
+        head = []
+        if code:
+            head.append(f"{_names(code)} saved" + (f": {what} changed" if what else ": module code changed"))
+        if data_changed:
+            head.append(f"{_names(data_changed)} changed")
+        summary = ", ".join(head)
+        if affected is None:
+            summary += " -> graph changed, running" if structural and self.graph else " -> running"
+        else:
+            planned = self.graph.planned if self.graph else []
+            to_run = [n for n in planned if n in set(affected)]
+            summary += f" -> {len(to_run)} to run, {len(planned) - len(to_run)} cached"
+        return ChangeSet([Path(p) for p in paths], names, affected, summary, bool(changed_syms) or structural,
+                         data_files=[Path(p) for p in data_changed], should_run=True)
+
+    def _pipeline_modules(self) -> set[str]:
+        mods = set(self.pipeline_files)
+        if self.graph is not None:
+            mods |= {os.path.realpath(i["file"]) for i in self.graph.nodes.values() if i.get("file")}
+        return mods
+
+    def _affected(self, changed: set[tuple[str, str]], data: list[str]) -> list[str] | None:
+        g = self.graph
+        if g is None:
+            return None
+        direct: set[str] = set()
+        if changed:
+            rev = self.index.reverse_refs()
+            closure = set(changed)
+            stack = list(changed)
+            while stack:
+                s = stack.pop()
+                for r in rev.get(s, ()):
+                    if r not in closure:
+                        closure.add(r)
+                        stack.append(r)
+            for name, info in g.nodes.items():
+                f = self.index.module_files.get(info.get("module", "")) or os.path.realpath(info.get("file", ""))
+                if (f, info.get("symbol", name)) in closure:
+                    direct.add(name)
+        for p in data:
+            direct.update(g.data.get(p, ()))
+            direct.update(n for n, files in self.reads.items() if p in files)
+            for d, consumers in g.data.items():
+                if p.startswith(d + os.sep):
+                    direct.update(consumers)
+        down = g.downstream(direct)
+        return [n for n in g.nodes if n in down]
+
+
+class _Handler:
+    """watchdog event handler: forwards relevant paths (moves count by their destination too)."""
+
+    def __init__(self, watcher: Watcher) -> None:
+        self.watcher = watcher
+
+    def dispatch(self, event: Any) -> None:
+        if event.event_type in ("opened", "closed_no_write"):
+            return
+        if event.is_directory and event.event_type != "moved":
+            return
+        for p in (event.src_path, getattr(event, "dest_path", "")):
+            if not p:
+                continue
+            p = os.fsdecode(p)
+            if self.watcher._relevant(p):
+                self.watcher._notify(p)
+
+
+def _drop_pyc(path: str) -> None:
+    """The child must compile what was just saved (see ``runner.drop_racy_pycs`` for why)."""
+    import importlib.util
+
+    with contextlib.suppress(OSError, ValueError, NotImplementedError):
+        os.unlink(importlib.util.cache_from_source(path))
+
+
+def _file_digest(path: str) -> str | None:
+    import xxhash
+
+    try:
+        if os.path.isdir(path):
+            return "<dir>"
+        with open(path, "rb") as fh:
+            h = xxhash.xxh3_64()
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+            return h.hexdigest()
+    except OSError:
+        return None
+
+
+def _names(paths: Iterable[str]) -> str:
+    names = []
+    for p in paths:
+        n = Path(p).name
+        if n not in names:
+            names.append(n)
+    return ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")

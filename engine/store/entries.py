@@ -1,0 +1,395 @@
+"""Cache entries: look-up, load, put, delete, prune and stats."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any, NoReturn
+
+import xxhash
+
+from engine.store.codec import _deserialize, _serialize
+from engine.store.errors import EntryDamaged, StoreError
+from engine.store.fsutil import _dumps
+from engine.store.records import Entry, PruneReport, StoreStats
+from engine.store.schema import (
+    _INSERT_ENTRY,
+    _SELECT_ENTRY,
+    _SELECT_LEAN,
+    BATCH_FLUSH_ROWS,
+    BATCH_FLUSH_SECONDS,
+)
+
+# --------------------------------------------------------------------------------------------------
+# schema
+
+
+
+
+
+
+
+
+
+class _Entries:
+    """The part of :class:`engine.store.Store` that handles cache entries: look-up, load, put, delete, prune and stats."""
+
+    def get(self, key: str) -> Entry | None:
+        pending = self._pending.get(key)
+        if pending is not None:
+            return pending[1]
+        row = self._read(lambda c: c.execute(_SELECT_ENTRY + " WHERE key=?", (key,)).fetchone())
+        return Entry(*row) if row is not None else None
+
+    def entries_for(self, nodes: Iterable[str], *, full: bool = True) -> dict[str, list[Entry]]:
+        """All entries of ``nodes`` (newest first) in one query, for prefetching a warm run.
+
+        Every requested node is a key of the result (an empty list when it has no entry). Inline
+        values are not fetched: a fully cached run must only read the values it returns. With
+        ``full=False`` the ``deps`` and ``code_parts`` documents are left out too (they only explain
+        a miss; :meth:`get` reads them for that one entry), which halves the prefetch.
+        """
+        names = list(dict.fromkeys(nodes))
+        result: dict[str, list[Entry]] = {n: [] for n in names}
+        if not names:
+            return result
+        select = _SELECT_ENTRY if full else _SELECT_LEAN
+
+        def query(c: sqlite3.Connection) -> list[tuple]:
+            if self._json_each:
+                return c.execute(
+                    select + " WHERE node IN (SELECT value FROM json_each(?))", (json.dumps(names),)
+                ).fetchall()
+            rows: list[tuple] = []
+            for i in range(0, len(names), 500):
+                chunk = names[i : i + 500]
+                sql = select + f" WHERE node IN ({','.join('?' * len(chunk))})"
+                rows += c.execute(sql, chunk).fetchall()
+            return rows
+
+        multi = False
+        for row in self._read(query):
+            lst = result[row[1]]
+            if lst:
+                multi = True
+            lst.append(Entry(*row))
+        if self._pending:
+            for _row, e in list(self._pending.values()):
+                lst = result.get(e.node)
+                if lst is not None:
+                    lst[:] = [x for x in lst if x.key != e.key]
+                    lst.append(e)
+                    multi = True
+        if multi:
+            for lst in result.values():
+                if len(lst) > 1:
+                    lst.sort(key=lambda e: e.created, reverse=True)
+        return result
+
+    def latest_entry(self, node: str) -> Entry | None:
+        """The newest entry of ``node`` (what ``explain`` diffs against)."""
+        entries = self.entries_for([node])[node]
+        return entries[0] if entries else None
+
+    def ls(self, node: str | None = None) -> list[Entry]:
+        """Entries (without their values), newest first."""
+        self.commit()
+        if node is None:
+            rows = self._read(lambda c: c.execute(_SELECT_ENTRY + " ORDER BY created DESC").fetchall())
+        else:
+            rows = self._read(
+                lambda c: c.execute(_SELECT_ENTRY + " WHERE node=? ORDER BY created DESC", (node,)).fetchall()
+            )
+        return [Entry(*r) for r in rows]
+
+    def load(self, entry: Entry) -> Any:
+        """The stored value, verified against its checksum.
+
+        Raises :class:`EntryDamaged` (after deleting the bad row and file) on any problem; the
+        caller treats that as a miss. Bumps ``last_used`` lazily.
+        """
+        if entry.is_inline or entry.inline is not None:
+            data: bytes | bytearray = self._fetch_inline(entry)
+            if xxhash.xxh3_128_hexdigest(data) != entry.checksum:
+                self._damaged(entry, "checksum mismatch in the stored value", delete_file=False)
+            if data[4:8] != b"\0\0\0\0":  # has out-of-band buffers: restore them writable
+                data = bytearray(data)
+        else:
+            data = self._read_object(entry)
+        try:
+            value = _deserialize(data)
+        except Exception as e:
+            self._damaged(
+                entry, f"cannot deserialise the stored value ({type(e).__name__}: {e})", delete_file=None
+            )
+        with self._lock:
+            self._touched[entry.key] = time.time()
+            if len(self._touched) >= BATCH_FLUSH_ROWS:
+                self.commit()
+        return value
+
+    def _fetch_inline(self, entry: Entry) -> bytes:
+        if entry.inline is not None:
+            return entry.inline
+        row = self._read(
+            lambda c: c.execute(
+                "SELECT inline, checksum, data_version FROM entries WHERE key=?", (entry.key,)
+            ).fetchone()
+        )
+        if row is None or row[0] is None:
+            raise EntryDamaged(f"cache entry {entry.key} of {entry.node!r} vanished", node=entry.node)
+        if row[2] != entry.data_version:
+            raise EntryDamaged(f"cache entry {entry.key} of {entry.node!r} was replaced", node=entry.node)
+        entry.checksum = row[1]
+        return row[0]
+
+    def _damaged(
+        self, entry: Entry, why: str, *, delete_file: bool | None, ino: int | None = None
+    ) -> NoReturn:
+        """Delete the bad row (only if it is still the row we read) and maybe the file; raise."""
+        path = self.object_path(entry.data_version)
+        with self._lock:
+            p = self._pending.get(entry.key)
+            if p is not None and p[1].checksum == entry.checksum:
+                del self._pending[entry.key]
+
+        def fn(c: sqlite3.Connection) -> bool:
+            c.execute("DELETE FROM entries WHERE key=? AND checksum=?", (entry.key, entry.checksum))
+            return (
+                c.execute(
+                    "SELECT 1 FROM entries WHERE data_version=? AND inline IS NULL LIMIT 1",
+                    (entry.data_version,),
+                ).fetchone()
+                is None
+            )
+
+        unreferenced = self._write(fn)
+        if not entry.is_inline and entry.inline is None:
+            if delete_file or (delete_file is None and unreferenced):
+                with contextlib.suppress(OSError):
+                    # Only unlink the file we judged: a concurrent writer may have renamed a good one
+                    # into place since.
+                    if ino is None or os.stat(path).st_ino == ino:
+                        os.unlink(path)
+        raise EntryDamaged(
+            f"cached value of {entry.node!r} is damaged: {why}; it will be recomputed", node=entry.node
+        )
+
+
+    def put(
+        self,
+        key: str,
+        node: str,
+        data_version: str,
+        code_version: str,
+        value: Any,
+        *,
+        compute_seconds: float = 0.0,
+        deps: dict[str, str] | None = None,
+        code_parts: dict[str, Any] | None = None,
+        files: dict[str, str] | None = None,
+        created: float | None = None,
+    ) -> Entry:
+        """Serialise and store ``value`` as the result of ``node`` under ``key`` (last writer wins).
+
+        Raises :class:`Unstorable` if the value cannot be pickled (nothing is written then) and
+        :class:`StoreError` if the disk refuses the write.
+        """
+        parts, size = _serialize(value)
+        inline: bytes | None
+        if size < self.inline_limit:
+            inline = parts[0] + parts[1] if len(parts) == 2 else b"".join(parts)
+            checksum = xxhash.xxh3_128_hexdigest(inline)
+        else:
+            inline = None
+            h = xxhash.xxh3_128()
+            for p in parts:
+                h.update(p)
+            checksum = h.hexdigest()
+            try:
+                checksum, size = self._store_object(data_version, parts, size, checksum)
+            except OSError as e:
+                raise StoreError(
+                    f"cannot write the result of {node!r} to {self.objects}: {e}", node=node
+                ) from e
+        now = time.time() if created is None else created
+        deps = dict(deps) if deps else {}
+        code_parts = dict(code_parts) if code_parts else {}
+        files = dict(files) if files else {}
+        entry = Entry(
+            key, node, data_version, code_version, size, float(compute_seconds), now, now,
+            deps, code_parts, files, checksum, inline, inline is not None,
+        )  # fmt: skip
+        row = (
+            key, node, data_version, code_version, size, float(compute_seconds), now, now,
+            _dumps(deps), _dumps(code_parts), _dumps(files), checksum, inline,
+        )  # fmt: skip
+        with self._lock:
+            self._conn()  # fork check before touching buffers
+            if self._batch_depth:
+                self._pending[key] = (row, entry)
+                self._journal(row)
+                if (
+                    len(self._pending) >= BATCH_FLUSH_ROWS
+                    or time.monotonic() - self._last_flush > BATCH_FLUSH_SECONDS
+                ):
+                    self.commit()
+                return entry
+        try:
+            self._write(lambda c: c.execute(_INSERT_ENTRY, row))
+        except sqlite3.Error as e:
+            raise self._store_error(e) from e
+        return entry
+
+
+    def delete(self, keys: Iterable[str]) -> int:
+        """Remove entries (and their files once unreferenced); returns how many rows went."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return 0
+        self.commit()
+        removed, _freed = self._remove(keys)
+        return removed
+
+    def _remove(self, keys: list[str]) -> tuple[int, int]:
+        def fn(c: sqlite3.Connection) -> tuple[int, int, list[str]]:
+            count, inline_bytes, dvs = 0, 0, set()
+            for i in range(0, len(keys), 500):
+                chunk = keys[i : i + 500]
+                qs = ",".join("?" * len(chunk))
+                for dv, inl in c.execute(
+                    f"SELECT data_version, length(inline) FROM entries WHERE key IN ({qs})", chunk
+                ):
+                    count += 1
+                    if inl is None:
+                        dvs.add(dv)
+                    else:
+                        inline_bytes += inl
+                c.execute(f"DELETE FROM entries WHERE key IN ({qs})", chunk)
+            orphans = [
+                dv
+                for dv in dvs
+                if c.execute(
+                    "SELECT 1 FROM entries WHERE data_version=? AND inline IS NULL LIMIT 1", (dv,)
+                ).fetchone()
+                is None
+            ]
+            return count, inline_bytes, orphans
+
+        count, freed, orphans = self._write(fn)
+        for dv in orphans:
+            path = self.object_path(dv)
+            with contextlib.suppress(OSError):
+                size = os.stat(path).st_size
+                os.unlink(path)
+                freed += size
+        return count, freed
+
+    def clear(self) -> None:
+        """Remove every entry, object and history record; the database stays valid."""
+        with self._lock:
+            self._pending.clear()
+            self._touched.clear()
+            self.memo._pending.clear()
+
+        def fn(c: sqlite3.Connection) -> None:
+            for table in ("entries", "runs", "node_runs", "run_hits", "memo"):
+                c.execute(f"DELETE FROM {table}")
+
+        self._write(fn)
+        if self.objects.is_dir():
+            for child in os.scandir(self.objects):
+                if child.is_dir(follow_symlinks=False):
+                    shutil.rmtree(child.path, ignore_errors=True)
+                else:
+                    with contextlib.suppress(OSError):
+                        os.unlink(child.path)
+        self._known_dirs.clear()
+        self._vacuum()
+
+    def _vacuum(self) -> None:
+        with contextlib.suppress(sqlite3.Error, StoreError):
+            self._read(lambda c: c.execute("PRAGMA incremental_vacuum").fetchall())
+            self._read(lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall())
+
+    def prune(
+        self,
+        max_size: int | None = None,
+        older_than: float | None = None,
+        keep: Callable[[Entry], bool] | None = None,
+        useless: Callable[[Entry], bool] | None = None,
+        *,
+        now: float | None = None,
+    ) -> PruneReport:
+        """Evict entries, least valuable first.
+
+        Order: entries ``useless(e)`` says no current node can use; then entries not used for
+        ``older_than`` seconds; then, while the store is larger than ``max_size`` bytes, the
+        entries that are cheapest to recompute per stored byte (ties: least recently used).
+        ``keep(e)`` protects an entry from all three. Size counts a shared object file once.
+        Orphaned files older than the GC grace period are swept as well.
+        """
+        self.commit()
+        now = time.time() if now is None else now
+        entries = self.ls()
+        protected = {e.key for e in entries if keep is not None and keep(e)}
+        remove: set[str] = set()
+        for e in entries:
+            if e.key in protected:
+                continue
+            if useless is not None and useless(e):
+                remove.add(e.key)
+            elif older_than is not None and e.last_used < now - older_than:
+                remove.add(e.key)
+        if max_size is not None:
+            survivors = [e for e in entries if e.key not in remove]
+            refs = Counter(e.data_version for e in survivors if not e.is_inline)
+            file_size: dict[str, int] = {}
+            for e in survivors:
+                if not e.is_inline:
+                    file_size[e.data_version] = max(file_size.get(e.data_version, 0), e.size)
+            total = sum(e.size for e in survivors if e.is_inline) + sum(file_size.values())
+            candidates = sorted(
+                (e for e in survivors if e.key not in protected),
+                key=lambda e: (e.compute_seconds / max(e.size, 1), e.last_used),
+            )
+            for e in candidates:
+                if total <= max_size:
+                    break
+                remove.add(e.key)
+                if e.is_inline:
+                    total -= e.size
+                else:
+                    refs[e.data_version] -= 1
+                    if refs[e.data_version] == 0:
+                        total -= file_size[e.data_version]
+        keys = [e.key for e in entries if e.key in remove]
+        removed, freed = self._remove(keys) if keys else (0, 0)
+        freed += self.gc().freed_bytes
+        self._vacuum()
+        return PruneReport(removed, freed, keys)
+
+    def stats(self) -> StoreStats:
+        self.commit()
+
+        def fn(c: sqlite3.Connection) -> StoreStats:
+            n, inline_bytes, oldest, newest = c.execute(
+                "SELECT count(*), coalesce(sum(length(inline)), 0), min(created), max(created) FROM entries"
+            ).fetchone()
+            file_bytes = c.execute(
+                "SELECT coalesce(sum(s), 0) FROM "
+                "(SELECT max(size) AS s FROM entries WHERE inline IS NULL GROUP BY data_version)"
+            ).fetchone()[0]
+            runs = c.execute("SELECT count(*) FROM runs").fetchone()[0]
+            return StoreStats(n, inline_bytes + file_bytes, inline_bytes, file_bytes, runs, oldest, newest)
+
+        st = self._read(fn)
+        with contextlib.suppress(OSError):
+            st.db_bytes = os.stat(self.db_path).st_size
+        return st

@@ -1,0 +1,71 @@
+"""A string memo persisted in the store (code versions, file digests) with buffered writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.store import Store
+
+
+
+
+_DELETED = object()
+
+
+class _Memo(MutableMapping[str, str]):
+    """``store.memo``: a persistent str→str map whose writes are buffered until ``commit()``.
+
+    Used for caches of derived facts (parsed code versions, file-version fast path) that are read
+    and written many times per run; a transaction per ``memo[k] = v`` would cost more than the
+    facts save.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._pending: dict[str, Any] = {}
+
+    def __getitem__(self, k: str) -> str:
+        v = self._pending.get(k)
+        if v is not None:
+            if v is _DELETED:
+                raise KeyError(k)
+            return v
+        row = self._store._read(lambda c: c.execute("SELECT v FROM memo WHERE k=?", (k,)).fetchone())
+        if row is None:
+            raise KeyError(k)
+        return row[0]
+
+    def __setitem__(self, k: str, v: str) -> None:
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise TypeError("memo keys and values must be str")
+        with self._store._lock:
+            self._pending[k] = v
+
+    def __delitem__(self, k: str) -> None:
+        if k not in self:
+            raise KeyError(k)
+        with self._store._lock:
+            self._pending[k] = _DELETED
+
+    def __contains__(self, k: object) -> bool:
+        try:
+            self[k]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        self._store.commit()
+        rows = self._store._read(lambda c: c.execute("SELECT k FROM memo").fetchall())
+        return iter([r[0] for r in rows])
+
+    def __len__(self) -> int:
+        self._store.commit()
+        return self._store._read(lambda c: c.execute("SELECT count(*) FROM memo").fetchone()[0])
+
+    def _take(self) -> list[tuple[str, Any]]:
+        items = list(self._pending.items())
+        self._pending.clear()
+        return items

@@ -1,0 +1,206 @@
+"""Content-addressed result files under ``objects/``: atomic writes, checked reads, garbage collection."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+from engine.files import hash_file
+from engine.store.codec import _write_all
+from engine.store.fsutil import _mkdir_private
+from engine.store.records import Entry, PruneReport
+from engine.store.schema import _TMP_PREFIX, DB_NAME, GC_GRACE_SECONDS, MEMO_MAX_ROWS
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_=.\-]{2,127}")
+
+
+def _object_name(data_version: str) -> str:
+    """File name for a data version; versions that are not safe file names are hashed."""
+    if _SAFE_NAME.fullmatch(data_version):
+        return data_version
+    return "h" + xxhash.xxh3_128_hexdigest(data_version.encode("utf-8", "surrogatepass"))
+
+
+class _Objects:
+    """The part of :class:`engine.store.Store` that handles content-addressed result files under ``objects/``: atomic writes, checked reads, garbage collection."""
+
+    def object_path(self, data_version: str) -> Path:
+        name = _object_name(data_version)
+        return self.objects / name[:2] / name
+
+    def has_value(self, entry: Entry) -> bool:
+        """Cheap existence check (no read, no checksum): inline, or a file of the recorded size."""
+        if entry.is_inline or entry.inline is not None:
+            return True
+        try:
+            return os.stat(self.object_path(entry.data_version)).st_size == entry.size
+        except OSError:
+            return False
+
+    def _read_object(self, entry: Entry) -> bytearray:
+        path = self.object_path(entry.data_version)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            self._damaged(entry, f"result file {path} is missing", delete_file=False)
+        except OSError as e:
+            self._damaged(entry, f"result file {path} cannot be opened ({e})", delete_file=False)
+        with open(fd, "rb", buffering=0, closefd=True) as f:
+            st = os.fstat(fd)
+            buf = bytearray(st.st_size)
+            mv = memoryview(buf)
+            got = 0
+            while got < st.st_size:
+                n = f.readinto(mv[got:])
+                if not n:
+                    break
+                got += n
+            ino = st.st_ino
+        if got != st.st_size:
+            self._damaged(entry, f"result file {path} shrank while being read", delete_file=True, ino=ino)
+        digest = xxhash.xxh3_128_hexdigest(buf)
+        if digest != entry.checksum:
+            # Another writer may have replaced the file with an equally valid serialisation of the
+            # same data version (pickles of equal values differ, e.g. set order). Accept it only if
+            # a row vouches for exactly these bytes.
+            if self._adopt(entry, digest, len(buf)):
+                return buf
+            what = "is truncated" if len(buf) < entry.size else "fails its checksum"
+            self._damaged(entry, f"result file {path} {what}", delete_file=True, ino=ino)
+        return buf
+
+    def _adopt(self, entry: Entry, digest: str, size: int) -> bool:
+        def fn(c: sqlite3.Connection) -> bool:
+            ok = c.execute(
+                "SELECT 1 FROM entries WHERE data_version=? AND checksum=? AND inline IS NULL LIMIT 1",
+                (entry.data_version, digest),
+            ).fetchone()
+            if ok:
+                c.execute(
+                    "UPDATE entries SET checksum=?, size=? WHERE key=? AND checksum=?",
+                    (digest, size, entry.key, entry.checksum),
+                )
+            return bool(ok)
+
+        if self._write(fn):
+            entry.checksum, entry.size = digest, size
+            return True
+        return False
+
+    def _ensure_dir(self, d: Path) -> None:
+        s = str(d)
+        if s not in self._known_dirs:
+            if not self.objects.is_dir():
+                _mkdir_private(self.objects)
+            _mkdir_private(d)
+            self._known_dirs.add(s)
+
+    def _store_object(self, data_version: str, parts: list[Any], size: int, checksum: str) -> tuple[str, int]:
+        """Write the object file unless an equivalent one is there; return (checksum, size) stored."""
+        path = self.object_path(data_version)
+        try:
+            st_size = os.stat(path).st_size
+        except FileNotFoundError:
+            st_size = None
+        if st_size is not None:
+            refs = self._read(
+                lambda c: c.execute(
+                    "SELECT DISTINCT checksum, size FROM entries WHERE data_version=? AND inline IS NULL",
+                    (data_version,),
+                ).fetchall()
+            )
+            known = {cs for cs, sz in refs if sz == st_size}
+            if st_size == size or known:
+                with contextlib.suppress(OSError):
+                    digest, real = hash_file(path)
+                    if digest == checksum and real == size:
+                        return checksum, size  # dedup: identical bytes already stored
+                    if digest in known and real == st_size:
+                        return digest, real  # an equivalent serialisation, vouched for by a row
+        for attempt in range(2):
+            self._ensure_dir(path.parent)
+            tmp = path.parent / f"{_TMP_PREFIX}{path.name}-{os.getpid()}-{secrets.token_hex(4)}"
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:  # directory removed by a concurrent clear()
+                self._known_dirs.discard(str(path.parent))
+                if attempt:
+                    raise
+                continue
+            try:
+                os.fchmod(fd, 0o600)
+                for p in parts:
+                    _write_all(fd, p)
+                os.fsync(fd)
+            except BaseException:
+                os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+            os.close(fd)
+            try:
+                os.replace(tmp, path)
+            except FileNotFoundError:
+                self._known_dirs.discard(str(path.parent))
+                if attempt:
+                    raise
+                continue
+            self._fsync_dir(path.parent)
+            return checksum, size
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _fsync_dir(d: Path) -> None:
+        with contextlib.suppress(OSError):
+            fd = os.open(d, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    def gc(self, grace: float = GC_GRACE_SECONDS) -> PruneReport:
+        """Remove object files no row refers to and abandoned temp files, if older than ``grace``.
+
+        The grace period protects files another process has just written and is about to commit.
+        Also bounds the memo and deletes set-aside corrupt databases older than a week.
+        """
+        self.commit()
+        cutoff = time.time() - grace
+        rows = self._read(
+            lambda c: c.execute("SELECT DISTINCT data_version FROM entries WHERE inline IS NULL").fetchall()
+        )
+        live = {_object_name(r[0]) for r in rows}
+        removed = freed = 0
+        if self.objects.is_dir():
+            for sub in os.scandir(self.objects):
+                if not sub.is_dir(follow_symlinks=False):
+                    continue
+                for f in os.scandir(sub.path):
+                    if f.name in live:
+                        continue
+                    with contextlib.suppress(OSError):
+                        st = f.stat(follow_symlinks=False)
+                        if st.st_mtime < cutoff:
+                            os.unlink(f.path)
+                            removed += 1
+                            freed += st.st_size
+        week = time.time() - 7 * 86400
+        for f in self.root.glob(f"{DB_NAME}.corrupt-*"):
+            with contextlib.suppress(OSError):
+                if f.stat().st_mtime < week:
+                    f.unlink()
+        self._write(
+            lambda c: c.execute(
+                "DELETE FROM memo WHERE k IN (SELECT k FROM memo ORDER BY t DESC LIMIT -1 OFFSET ?)",
+                (MEMO_MAX_ROWS,),
+            )
+        )
+        return PruneReport(removed, freed)
