@@ -28,5 +28,5 @@ def test_plain_import_engine_loads_no_graph_library():
 
 def test_dashboard_is_registered_as_a_cli_plugin():
     (ep,) = entry_points(group="ripple.commands", name="tui")
-    assert ep.value == "tui.app:tui_command"
+    assert ep.value == "tui.plugin:tui_command"
     assert callable(ep.load())

@@ -8,7 +8,6 @@ State changes only in handlers on the UI thread, so nothing here needs a lock.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import subprocess
@@ -440,14 +439,3 @@ def create_app(pipeline_or_graph: str | GraphInfo, *, controller: Controller | N
     if controller is None:
         controller = RunController(settings or Settings(pipeline), EventBuffer())
     return RippleApp(pipeline, controller, clock=clock, graph=graph, animations=animations, tick_hz=tick_hz)
-
-
-def tui_command(args: argparse.Namespace) -> int:
-    """``ripple tui PIPELINE``: open the dashboard and start a run at once."""
-    from engine.cli._common import run_request
-
-    request = run_request(args)
-    settings = Settings(**request.to_dict(), watch=not getattr(args, "no_watch", False))
-    app = create_app(args.pipeline, settings=settings)
-    app.run()
-    return 1 if app.model.last_failed else 0

@@ -19,7 +19,9 @@ def cmd_tui(args: argparse.Namespace) -> int:
         command = next(iter(found)).load()
     except ImportError as exc:
         raise UsageError(f"the dashboard cannot start ({exc}); reinstall ripple with its dependencies.") from None
-    return int(command(args) or 0)
+    from engine.cli._common import run_request
+
+    return int(command(run_request(args), watch=not getattr(args, "no_watch", False)) or 0)
 
 
 def register(sub: Any) -> None:

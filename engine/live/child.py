@@ -13,6 +13,7 @@ from typing import Any
 
 from engine import events as ev
 from engine.core.loading import drop_racy_pycs
+from engine.core.reads import ReadRecorder
 from engine.live.project import is_library, project_dirs
 from engine.live.protocol import EXIT_ERROR, EXIT_FAILED, EXIT_OK, FILES_LEVEL, GRAPH_LEVEL, RunRequest
 
@@ -35,51 +36,40 @@ class _EventWriter:
                 view = view[n:]
 
 
-class _ReadTracker:
-    """Which data files each node opened (audit hook), so the watcher can watch them next time.
+class _NodeReads:
+    """Which data files each node read, so the watcher can watch them next time: the one
+    :class:`~engine.core.reads.ReadRecorder`, entered from a node's start event to its end.
 
-    Only active while a node runs (``NodeStarted`` .. its end), so imports and the store are not
-    recorded. Sequential runs attribute exactly; pool runs attribute to the last started node.
+    Sequential runs attribute exactly; pool runs attribute what the node's own thread read.
     """
 
-    _SKIP_SUFFIXES = (".py", ".pyc", ".pyi", ".so", ".pth")
-
     def __init__(self, skip: Iterable[str]) -> None:
+        self.ignore = tuple(os.path.realpath(p) + os.sep for p in skip)
         self.current: str | None = None
+        self._rec: ReadRecorder | None = None
         self.reads: dict[str, set[str]] = {}
-        self.skip = tuple(os.path.realpath(p) + os.sep for p in skip)
-        sys.addaudithook(self._hook)
-
-    def _hook(self, event: str, args: tuple[Any, ...]) -> None:
-        if event != "open" or self.current is None:
-            return
-        path, mode = args[0], args[1]
-        if isinstance(path, int) or path is None or (isinstance(mode, str) and ("w" in mode or "a" in mode)):
-            return
-        self.reads.setdefault(self.current, set()).add(os.fsdecode(path))
 
     def on_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.NodeStarted):
-            self.current = event.node
-        elif isinstance(event, ev.NodeFinished | ev.NodeFailed | ev.NodeCached):
-            self.current = None
+            self.close()
+            self.current, self._rec = event.node, ReadRecorder(self.ignore)
+            self._rec.__enter__()
+        elif isinstance(event, ev.NodeFinished | ev.NodeFailed | ev.NodeCached) and event.node == self.current:
+            self.close()
+
+    def close(self) -> None:
+        rec, node = self._rec, self.current
+        self._rec = self.current = None
+        if rec is None or node is None:
+            return
+        rec.__exit__(None, None, None)
+        keep = {os.path.realpath(p) for p in rec.paths}
+        keep = {p for p in keep if f"{os.sep}.ripple{os.sep}" not in p and f"{os.sep}__pycache__{os.sep}" not in p}
+        if keep:
+            self.reads.setdefault(node, set()).update(keep)
 
     def files(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for node, raw in self.reads.items():
-            keep = set()
-            for p in raw:
-                real = os.path.realpath(p)
-                if real.endswith(self._SKIP_SUFFIXES) or real.startswith(self.skip) or not os.path.isfile(real):
-                    continue
-                if f"{os.sep}.ripple{os.sep}" in real or f"{os.sep}__pycache__{os.sep}" in real:
-                    continue
-                keep.add(real)
-            if keep:
-                out[node] = sorted(keep)
-        return out
-
-
+        return {node: sorted(paths) for node, paths in self.reads.items()}
 
 
 def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str) -> dict[str, Any]:
@@ -160,16 +150,10 @@ def run_child(request: RunRequest, fd: int) -> int:
             unknown = [n for n in behaviors if n not in dr.graph.nodes]
             if unknown:
                 raise UsageError(f"recompute names unknown node {unknown[0]!r}; see `ripple graph {request.pipeline}`.")
-            try:
-                dr.with_cache(request.cache_dir, behaviors=behaviors, max_size=request.max_size)
-            except ModuleNotFoundError as exc:
-                if exc.name not in ("engine.caching", "engine.caching"):
-                    raise
-                out.emit(ev.Message(run_id, time.time(), level="warning",
-                                    text="the persistent cache is not available in this build; running everything"))
+            dr.with_cache(request.cache_dir, behaviors=behaviors, max_size=request.max_size)
         outputs = request.outputs or resolve_outputs(dr, None)
         inputs = typed_inputs(dr, dict(request.inputs))
-        tracker = _ReadTracker([sys.prefix, sys.base_prefix, "/proc", "/dev", "/sys"])
+        tracker = _NodeReads([sys.prefix, sys.base_prefix, "/proc", "/dev", "/sys"])
         if request.describe:
             info = _describe(dr, outputs, {**dr.config, **inputs}, cwd)
             out.emit(ev.Message(run_id, time.time(), level=GRAPH_LEVEL, text=json.dumps(info)))
@@ -189,7 +173,7 @@ def run_child(request: RunRequest, fd: int) -> int:
         out.emit(ev.Message(run_id, time.time(), level="error", text=exc.message, file=exc.file, line=exc.line))
         return EXIT_ERROR
     finally:
-        tracker.current = None
+        tracker.close()
         with contextlib.suppress(Exception):
             out.emit(ev.Message(run_id, time.time(), level=FILES_LEVEL, text=json.dumps({"reads": tracker.files()})))
     return EXIT_OK if result.status == "ok" else EXIT_FAILED

@@ -1,26 +1,31 @@
+"""The one watch loop: a watcher, a warm worker and one isolated run at a time.
+
+``ripple watch`` and the dashboard both drive this class, so cancel-on-save, one-run-at-a-time and
+error recovery live in one place: a save during a run cancels it and starts a new one (or, with
+``let_finish=True``, queues one run after it); a run that could not get going (load or graph error)
+marks the watcher dirty, so the next save runs even without a code change; the watcher can be turned
+off and on while runs go on, and learns the graph and the files nodes read from every run.
+"""
+
 from __future__ import annotations
 
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from engine import events as ev
 from engine.live.isolated import IsolatedRun
-from engine.live.protocol import RunOutcome, RunRequest
+from engine.live.protocol import DATA_LEVELS, RunOutcome, RunRequest
 from engine.live.watcher import DEFAULT_DEBOUNCE, ChangeSet, Watcher
 from engine.live.worker import WarmWorker
 
-# ============================================================================================ watch loop
-
 
 class WatchLoop:
-    """Watcher + warm worker + one isolated run at a time: the engine of watch mode.
-
-    ``on_event`` receives every run event (including the ``graph``/``files`` data messages, which
-    views should skip) plus a ``Message`` per change (run_id ``"watch"``). A save during a run
-    cancels it and starts a new one, or with ``let_finish=True`` queues one run after it.
-    """
+    """``on_event`` receives every run event (including the ``graph``/``files`` data messages, which
+    views should skip) plus a ``Message`` per change (run_id ``"watch"``). ``on_outcome`` receives
+    each run's outcome; ``outcome.superseded`` says a newer run is about to replace it."""
 
     def __init__(self, request: RunRequest, on_event: Callable[[ev.Event], None], *,
                  debounce: float = DEFAULT_DEBOUNCE, let_finish: bool = False, warm: bool = True,
@@ -33,19 +38,27 @@ class WatchLoop:
         self.on_outcome = on_outcome
         self.let_finish = let_finish
         self.warm = warm
-        self.watcher = Watcher(self.request.pipeline, self._on_change, debounce, self.request.cwd)
+        self.debounce = debounce
+        self.watcher: Watcher | None = None
         self.worker: WarmWorker | None = None
         self.current: IsolatedRun | None = None
         self.outcomes: list[RunOutcome] = []
         self._lock = threading.RLock()
-        self._pending = False
+        self._pending: list[str] | None = None
         self._closed = False
         self._idle = threading.Event()
+        self._idle.set()
+        self._data_messages: dict[str, ev.Message] = {}
 
-    def start(self, run_now: bool = True) -> None:
+    # ---------------------------------------------------------------- lifecycle
+    def start(self, run_now: bool = True, *, watch: bool = True) -> None:
         if self.warm:
-            self.worker = WarmWorker(self.request.pipeline, self.request.cwd)
-        self.watcher.start()
+            try:
+                self.worker = WarmWorker(self.request.pipeline, self.request.cwd)
+            except Exception as exc:  # noqa: BLE001 - a warm worker only saves start-up time
+                self.on_event(ev.Message("watch", time.time(), level="warning", text=f"no warm worker: {exc}"))
+        if watch:
+            self.set_watch(True)
         if run_now:
             self.trigger()
 
@@ -53,35 +66,69 @@ class WatchLoop:
         """Stop everything; returns when no child process of this loop remains."""
         with self._lock:
             self._closed = True
-            self._pending = False
+            self._pending = None
             cur = self.current
-        self.watcher.stop()
+        self.set_watch(False)
         if cur is not None:
             cur.stop(timeout=1.0)
         if self.worker is not None:
             self.worker.close()
 
-    def trigger(self) -> None:
+    @property
+    def watching(self) -> bool:
+        return self.watcher is not None
+
+    def set_watch(self, on: bool) -> bool:
+        """Start or stop watching; a watcher started late learns the graph and reads of the last run."""
+        with self._lock:
+            if on and self.watcher is None and not self._closed:
+                watcher = Watcher(self.request.pipeline, self._on_change, self.debounce, self.request.cwd)
+                watcher.start()
+                for message in self._data_messages.values():
+                    watcher.feed(message)
+                self.watcher = watcher
+            elif not on and self.watcher is not None:
+                watcher, self.watcher = self.watcher, None
+                watcher.stop()
+            return self.watcher is not None
+
+    # ---------------------------------------------------------------- runs
+    @property
+    def running(self) -> bool:
+        with self._lock:
+            return self.current is not None and self.current.running
+
+    def trigger(self, recompute: Sequence[str] = ()) -> None:
         """Run now: cancel (or, with ``let_finish``, queue after) a run that is going."""
         with self._lock:
             if self._closed:
                 return
             cur = self.current
             if cur is not None and cur.running:
-                self._pending = True
+                self._pending = list(recompute)
                 if self.let_finish:
                     return
             else:
-                self._start_locked()
+                self._start_locked(list(recompute))
                 return
-        cur.stop()  # its on_done starts the pending run
+        cur.stop()  # its outcome starts the pending run
+
+    def cancel(self) -> None:
+        """Stop the current run (and forget a queued one) without closing the loop."""
+        with self._lock:
+            self._pending = None
+            cur = self.current
+        if cur is not None:
+            cur.stop()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         return self._idle.wait(timeout)
 
-    def _start_locked(self) -> None:
+    def _start_locked(self, recompute: list[str]) -> None:
         self._idle.clear()
-        run = IsolatedRun(self.request, self._on_event, worker=self.worker, on_done=self._on_done)
+        request = replace(self.request, recompute=recompute or list(self.request.recompute), run_id=None)
+        kwargs = {"worker": self.worker} if self.worker is not None else {}
+        run = IsolatedRun(request, self._on_event, on_done=self._on_done, **kwargs)
         self.current = run
         try:
             run.start()
@@ -91,20 +138,29 @@ class WatchLoop:
             self.on_event(ev.Message("watch", time.time(), level="error", text=f"could not start a run: {exc}"))
 
     def _on_event(self, event: ev.Event) -> None:
-        self.watcher.feed(event)
+        if isinstance(event, ev.Message) and event.level in DATA_LEVELS:
+            self._data_messages[event.level] = event
+            watcher = self.watcher
+            if watcher is not None:
+                watcher.feed(event)
         self.on_event(event)
 
     def _on_done(self, outcome: RunOutcome) -> None:
         self.outcomes.append(outcome)
-        if outcome.status == "error":
-            self.watcher.mark_dirty()
+        watcher = self.watcher
+        if outcome.status == "error" and watcher is not None:
+            watcher.mark_dirty()
+        with self._lock:
+            pending = self._pending if not self._closed else None
+            self._pending = None
+        outcome.superseded = pending is not None
         if self.on_outcome is not None:
             self.on_outcome(outcome)
         with self._lock:
-            if self._pending and not self._closed:
-                self._pending = False
-                self._start_locked()
+            if pending is not None and not self._closed:
+                self._start_locked(pending)
             else:
+                self.current = None
                 self._idle.set()
 
     def _on_change(self, cs: ChangeSet) -> None:

@@ -51,3 +51,5 @@ class RunOutcome:
     status: str
     returncode: int | None
     reason: str = ""
+    #: set by the watch loop: a newer run (a save, a new request) replaces this one
+    superseded: bool = False

@@ -5,15 +5,14 @@ import os
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from engine import events as ev
-from engine.live.isolated import IsolatedRun
-from engine.live.protocol import RunRequest
-from engine.live.worker import WarmWorker
+from engine.live.loop import WatchLoop
+from engine.live.protocol import DATA_LEVELS, RunOutcome, RunRequest
+from engine.live.watcher import ChangeSet
 from tui.backend.buffer import EventBuffer
 from tui.state.graph import GraphInfo
 from tui.state.notices import (
@@ -115,28 +114,25 @@ def dump_graph(settings: Settings, timeout: float = 60.0) -> GraphDump:
 # ------------------------------------------------------------------------------------- child runs
 
 class RunController:
-    """Owns the isolated runs, the watcher and the warm worker; reports only through the buffer."""
+    """The dashboard's side of :class:`engine.live.loop.WatchLoop`: it only translates the loop's events,
+    changes and outcomes into notices for the buffer, and loads the graph for the first paint."""
 
     def __init__(self, settings: Settings, buffer: EventBuffer | None = None) -> None:
         self.settings = settings
         self.pipeline = settings.pipeline
         self.buffer = buffer or EventBuffer()
-        self._lock = threading.RLock()
-        self._run: Any = None
-        self._run_id: str | None = None
-        self._recompute: list[str] = []
-        self._watcher: Any = None
-        self._worker: Any = None
         self._graph: GraphInfo | None = None
-        self._data_messages: dict[str, ev.Message] = {}
-        self._closed = False
-        self.watching = False
-        try:
-            import engine.live.watcher  # noqa: F401
-        except ImportError:
-            self.watch_available = False
-        else:
-            self.watch_available = True
+        self.watch_available = True
+        request = RunRequest.from_dict({**settings.to_dict(), "capture_output": True})
+        self.loop = WatchLoop(request, self._on_event, on_change=self._on_change, on_outcome=self._on_outcome)
+
+    @property
+    def watching(self) -> bool:
+        return self.loop.watching
+
+    @property
+    def running(self) -> bool:
+        return self.loop.running
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -144,14 +140,9 @@ class RunController:
         threading.Thread(target=self._start, daemon=True, name="ripple-tui-start").start()
 
     def _start(self) -> None:
-        try:
-            self._worker = WarmWorker(self.settings.pipeline, cwd=self.settings.cwd)
-        except Exception as exc:  # noqa: BLE001 - a warm worker only saves start-up time
-            self.buffer.push(ev.Message("", 0.0, level="warning", text=f"no warm worker: {exc}"))
-            self._worker = None
-        self._start_run([])
+        self.loop.start(run_now=True, watch=False)
         self.refresh_graph(with_history=True)
-        if self.settings.watch and self.watch_available:
+        if self.settings.watch:
             self._set_watch(True)
 
     def refresh_graph(self, *, with_history: bool = False) -> bool:
@@ -169,21 +160,14 @@ class RunController:
         return True
 
     def close(self) -> None:
-        self._closed = True
-        self._set_watch(False)
-        with self._lock:
-            run, self._run = self._run, None
-        if run is not None:
-            run.stop(timeout=1.0)
-        if self._worker is not None:
-            try:
-                self._worker.close()
-            except Exception:  # noqa: BLE001 - closing on exit is best effort
-                pass
+        try:
+            self.loop.stop()
+        except Exception:  # noqa: BLE001 - closing on exit is best effort
+            pass
 
     # ---------------------------------------------------------------- runs
     def run(self, *, recompute: Sequence[str] = ()) -> bool:
-        threading.Thread(target=self._start_run, args=(list(recompute),), daemon=True, name="ripple-tui-run").start()
+        threading.Thread(target=self.loop.trigger, args=(list(recompute),), daemon=True, name="ripple-tui-run").start()
         return True
 
     def resume(self) -> bool:
@@ -191,51 +175,16 @@ class RunController:
         return self.run()
 
     def stop(self) -> None:
-        with self._lock:
-            run = self._run
-        if run is not None:
-            threading.Thread(target=run.stop, daemon=True, name="ripple-tui-stop").start()
+        threading.Thread(target=self.loop.cancel, daemon=True, name="ripple-tui-stop").start()
 
-    @property
-    def running(self) -> bool:
-        with self._lock:
-            return self._run is not None and bool(self._run.running)
-
-    def _start_run(self, recompute: list[str]) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            old = self._run
-            if old is not None and old.running:
-                old.stop()  # a newer request makes the running one outdated
-            run_id = uuid.uuid4().hex[:12]
-            request = replace(RunRequest.from_dict(self.settings.to_dict()), recompute=list(recompute),
-                              run_id=run_id, describe=True, capture_output=True)
-            self._run_id = run_id
-
-            def on_event(event: ev.Event, run_id: str = run_id) -> None:
-                if self._run_id != run_id:
-                    return  # a superseded run: its late events would repaint the new run's rows
-                if isinstance(event, ev.Message) and event.level in ("graph", "files"):
-                    self._data_messages[event.level] = event
-                    watcher = self._watcher
-                    if watcher is not None:
-                        watcher.feed(event)  # it learns the graph and the files nodes read
-                    if event.level == "graph":
-                        self._described(event.text)
-                    return
-                self.buffer.push(event)
-
-            kwargs = {"worker": self._worker} if self._worker is not None else {}
-            run = IsolatedRun(request, on_event, **kwargs)
-            self._run = run
-            try:
-                run.start()
-            except Exception as exc:  # noqa: BLE001 - show why the run could not start
-                self.buffer.push(RunEnded(run_id, "error", f"could not start the run: {exc}"))
-                self._run = None
-                return
-        threading.Thread(target=self._await, args=(run, run_id), daemon=True, name="ripple-tui-wait").start()
+    def _on_event(self, event: ev.Event) -> None:
+        if isinstance(event, ev.Message) and event.level in DATA_LEVELS:
+            if event.level == "graph":
+                self._described(event.text)
+            return
+        if isinstance(event, ev.Message) and event.run_id == "watch" and (event.level == "info" or event.file):
+            return  # the loop's change summaries arrive as ChangeDetected (and GraphProblem)
+        self.buffer.push(event)
 
     def _described(self, text: str) -> None:
         """Each run describes the graph it loaded: fresher than any dump, and free."""
@@ -248,60 +197,29 @@ class RunController:
             self._graph = graph
             self.buffer.push(GraphLoaded(graph))
 
-    def _await(self, run: Any, run_id: str) -> None:
-        outcome = run.wait()
-        watcher = self._watcher
-        if outcome.status == "error" and watcher is not None:
-            watcher.mark_dirty()  # the run did not get going: the next save must run even without a code change
-        if self._run_id == run_id:
-            self.buffer.push(RunEnded(run_id, outcome.status, outcome.reason))
+    def _on_outcome(self, outcome: RunOutcome) -> None:
+        if not outcome.superseded:
+            self.buffer.push(RunEnded(outcome.run_id, outcome.status, outcome.reason))
 
     # ---------------------------------------------------------------- watching
     def set_watch(self, on: bool) -> bool:
         """Asynchronous (indexing the code takes a moment); the outcome arrives as ``WatchState``."""
-        if not self.watch_available:
-            return False
         threading.Thread(target=self._set_watch, args=(on,), daemon=True, name="ripple-tui-watch").start()
         return True
 
     def _set_watch(self, on: bool) -> bool:
-        if not self.watch_available:
-            return False
-        with self._lock:
-            if on and self._watcher is None and not self._closed:
-                from engine.live.watcher import Watcher
+        try:
+            watching = self.loop.set_watch(on)
+        except Exception as exc:  # noqa: BLE001 - watching is optional; say why it is off
+            self.buffer.push(ev.Message("", 0.0, level="warning", text=f"watch unavailable: {exc}"))
+            watching = False
+        self.buffer.push(WatchState(watching))
+        return watching
 
-                try:
-                    watcher = Watcher(self.settings.pipeline, self._on_change, cwd=self.settings.cwd)
-                    watcher.start()
-                    for message in self._data_messages.values():
-                        watcher.feed(message)
-                    self._watcher = watcher
-                except Exception as exc:  # noqa: BLE001 - watching is optional; say why it is off
-                    self._watcher = None
-                    self.buffer.push(ev.Message("", 0.0, level="warning", text=f"watch unavailable: {exc}"))
-                    return False
-            elif not on and self._watcher is not None:
-                watcher, self._watcher = self._watcher, None
-                try:
-                    watcher.stop()
-                except Exception:  # noqa: BLE001 - best effort on the way out
-                    pass
-            self.watching = self._watcher is not None
-            self.buffer.push(WatchState(self.watching))
-            return self.watching
-
-    def _on_change(self, change: Any) -> None:
-        """Called on the watcher's thread: report, refresh the graph, re-run what the save affected."""
-        err = getattr(change, "error", None)
+    def _on_change(self, change: ChangeSet) -> None:
+        """Called on the watcher's thread: report; the loop re-runs what the save affected."""
+        err = change.error
         self.buffer.push(ChangeDetected(change.summary, [str(f) for f in change.files],
                                         list(change.changed_functions or ()), change.affected_nodes))
         if err is not None:
-            self.buffer.push(GraphProblem(getattr(err, "message", str(err)), getattr(err, "file", ""),
-                                          getattr(err, "line", 0)))
-            return
-        should_run = getattr(change, "should_run", None)
-        if should_run is None:
-            should_run = change.affected_nodes is None or bool(change.affected_nodes)
-        if should_run:
-            self._start_run([])  # the run describes the new graph; no separate dump needed
+            self.buffer.push(GraphProblem(err.message, err.file, err.line))
