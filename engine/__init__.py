@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine._version import __version__
 from engine.core.decorators import (
     Collect,
     Parallelizable,
@@ -57,9 +58,8 @@ __all__ = [
     "tag",
     "tag_outputs",
     "value",
+    "__version__",
 ]
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:

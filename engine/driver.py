@@ -75,7 +75,8 @@ class Driver:
                     if n in merged and merged[n] != behavior:
                         raise UsageError(f"node {n!r} is given two cache behaviors: {merged[n]} and {behavior}.")
                     merged[n] = behavior
-        self.cache = Cache.open(self, path, behaviors=merged, default_behavior=default_behavior, max_size=max_size,
+        self.cache = Cache.open(self.graph, self.project_root, path, pipeline=self.pipeline_name, emit=self.bus.emit,
+                                behaviors=merged, default_behavior=default_behavior, max_size=max_size,
                                 history_limit=history_limit)
         return self
 

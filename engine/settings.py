@@ -1,15 +1,19 @@
+"""Settings, resolved in one place: ``[tool.ripple]``, ``RIPPLE_*`` environment variables and flags, with
+sizes and ages parsed here for the CLI and the API alike."""
+
 from __future__ import annotations
 
 import os
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from engine.errors import UsageError
 
-if TYPE_CHECKING:
-    pass
+#: runs kept in the history unless a setting says otherwise
+DEFAULT_HISTORY_LIMIT = 200
 
 
 def project_settings(root: Path) -> dict[str, Any]:
@@ -26,15 +30,60 @@ def project_settings(root: Path) -> dict[str, Any]:
         raise UsageError(f"cannot read [tool.ripple] settings: {exc}; fix the file.", file=str(py)) from None
 
 
-def resolve_cache_dir(path: str | os.PathLike[str] | None, root: Path, settings: Mapping[str, Any]) -> Path:
-    if path:
-        return Path(path)
-    env = os.environ.get("RIPPLE_CACHE_DIR")
-    if env:
-        return Path(env)
-    if settings.get("cache_dir"):
-        return root / settings["cache_dir"]
-    return root / ".ripple"
+@dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """Where the store is and how it is kept, resolved once from (first wins) the flag or API
+    argument, the ``RIPPLE_*`` environment variable, ``[tool.ripple]`` in the project's
+    ``pyproject.toml``, and the default."""
+
+    cache_dir: Path
+    max_size: int | None = None
+    history_limit: int = DEFAULT_HISTORY_LIMIT
+    default_behavior: str | None = None
+
+
+def resolve(root: Path, *, cache_dir: str | os.PathLike[str] | None = None, max_size: int | str | None = None,
+            history_limit: int | str | None = None, default_behavior: str | None = None,
+            environ: Mapping[str, str] | None = None) -> StoreSettings:
+    """The one settings resolver: every command and the API read store settings through it."""
+    env = os.environ if environ is None else environ
+    project = project_settings(root)
+
+    def pick(given: Any, name: str) -> tuple[Any, str]:
+        if given not in (None, ""):
+            return given, f"the {name} argument"
+        var = f"RIPPLE_{name.upper()}"
+        if env.get(var):
+            return env[var], f"${var}"
+        if project.get(name) not in (None, ""):
+            return project[name], f"[tool.ripple] {name}"
+        return None, ""
+
+    folder, _ = pick(cache_dir, "cache_dir")
+    if folder is None:
+        path = root / ".ripple"
+    else:
+        path = Path(folder) if cache_dir or env.get("RIPPLE_CACHE_DIR") else root / str(folder)
+    size, size_from = pick(max_size, "max_size")
+    limit, limit_from = pick(history_limit, "history_limit")
+    behavior, _ = pick(default_behavior, "default_behavior")
+    try:
+        parsed_size = parse_size(size) if size is not None else None
+    except UsageError as exc:
+        raise UsageError(f"{size_from}: {exc.message}") from None
+    try:
+        parsed_limit = int(limit) if limit is not None else DEFAULT_HISTORY_LIMIT
+        if parsed_limit < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise UsageError(f"{limit_from}: history_limit {limit!r} is not a positive whole number of runs "
+                         "(e.g. 200).") from None
+    return StoreSettings(path, parsed_size, parsed_limit, str(behavior) if behavior is not None else None)
+
+
+def resolve_cache_dir(path: str | os.PathLike[str] | None, root: Path) -> Path:
+    """Just the store folder (commands that only read the store)."""
+    return resolve(root, cache_dir=path).cache_dir
 
 
 # --------------------------------------------------------------------------------------------------

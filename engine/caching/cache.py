@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine import events as ev
 from engine.caching.code_version import CodeVersioner
 from engine.caching.data_version import try_fingerprint
 from engine.caching.decisions import CacheStats, Decision
@@ -13,27 +15,33 @@ from engine.core.decorators import BEHAVIORS
 from engine.core.plan import Plan
 from engine.errors import UsageError
 from engine.files import FileVersions
-from engine.settings import project_settings, resolve_cache_dir
-from engine.store import Entry, Store, StoreError, parse_size
+from engine.settings import resolve
+from engine.store import Entry, Store, StoreError
 
 if TYPE_CHECKING:
-    from engine.core.graph import Node
-    from engine.driver import Driver
+    from engine.core.graph import Graph, Node
 
 
 log = logging.getLogger("engine")
 
 class Cache:
-    """Per-driver cache state: the store, code versions of the graph, and the last run's decisions."""
+    """Per-graph cache state: the store, code versions of the graph, and the last run's decisions.
 
-    def __init__(self, driver: Driver, store: Store, *, behaviors: Mapping[str, str], default_behavior: str,
-                 max_size: int | None) -> None:
-        self.driver = driver
+    It knows the graph, the project root and where to send events, not the ``Driver``: the cache sits
+    below the driver, which wires it in."""
+
+    def __init__(self, graph: Graph, project_root: Path, store: Store, *, pipeline: str = "",
+                 emit: Callable[[ev.Event], None] | None = None, behaviors: Mapping[str, str],
+                 default_behavior: str, max_size: int | None) -> None:
+        self.graph = graph
+        self.project_root = project_root
+        self.pipeline = pipeline
+        self.emit = emit
         self.store = store
         self.behaviors = dict(behaviors)
         self.default_behavior = default_behavior
         self.max_size = max_size
-        self.versioner = CodeVersioner(driver.project_root, store.memo)
+        self.versioner = CodeVersioner(project_root, store.memo)
         self.files = FileVersions(store.memo)
         self._code: dict[str, Any] = {}
         self._behavior: dict[str, str] = {}
@@ -47,24 +55,26 @@ class Cache:
         self._ignore = (str(store.root.resolve()),)
 
     @classmethod
-    def open(cls, driver: Driver, path: str | os.PathLike[str] | None, *, behaviors: Mapping[str, str],
+    def open(cls, graph: Graph, project_root: Path, path: str | os.PathLike[str] | None, *, pipeline: str = "",
+             emit: Callable[[ev.Event], None] | None = None, behaviors: Mapping[str, str],
              default_behavior: str | None, max_size: int | str | None, history_limit: int | None) -> Cache:
-        settings = project_settings(driver.project_root)
-        default_behavior = default_behavior or settings.get("default_behavior") or "default"
+        settings = resolve(project_root, cache_dir=path, max_size=max_size, history_limit=history_limit,
+                           default_behavior=default_behavior)
+        default_behavior = settings.default_behavior or "default"
         for name, b in [*behaviors.items(), ("default_behavior", default_behavior)]:
             if b not in BEHAVIORS:
                 raise UsageError(f"cache behavior {b!r} for {name} is not one of {', '.join(BEHAVIORS)}.")
-        unknown = [n for n in behaviors if n not in driver.graph.nodes]
+        unknown = [n for n in behaviors if n not in graph.nodes]
         if unknown:
             raise UsageError(f"cache behavior given for unknown node {unknown[0]!r}.")
-        size = max_size if max_size is not None else settings.get("max_size")
-        root = resolve_cache_dir(path, driver.project_root, settings)
+        root = settings.cache_dir
         try:
-            store = Store(root, history_limit=int(history_limit or settings.get("history_limit", 200)))
+            store = Store(root, history_limit=settings.history_limit)
         except StoreError as exc:
             raise UsageError(f"cannot open the cache at {root}: {exc}; pass --cache-dir or fix permissions.") from None
-        return cls(driver, store, behaviors=behaviors, default_behavior=default_behavior,
-                   max_size=parse_size(size) if size is not None else None)
+        return cls(graph, project_root, store, pipeline=pipeline, emit=emit, behaviors=behaviors,
+                   default_behavior=default_behavior,
+                   max_size=settings.max_size)
 
     # ------------------------------------------------------------------ versions
     def behavior(self, node: Node) -> str:
@@ -112,7 +122,7 @@ class Cache:
 
     def explain(self, node: str) -> str:
         """Why ``node`` ran (or hit) in the last run, with the code diff or the changed input/file."""
-        if node not in self.driver.graph.nodes:
+        if node not in self.graph.nodes:
             raise UsageError(f"unknown node {node!r}.")
         d = self.decision(node)
         if d is None:

@@ -64,7 +64,7 @@ class Session:
             self.dv = dict(base.dv)
             self.entries, self.by_key = base.entries, base.by_key
             return
-        graph = cache.driver.graph
+        graph = cache.graph
         for name in plan.externals:
             fp, why = self._fingerprint(values[name])
             self.dv[name] = fp
@@ -76,7 +76,7 @@ class Session:
         self.by_key: dict[str, Entry] = {e.key: e for es in self.entries.values() for e in es}
         self._batch: Any = None
         if not dry:
-            self.store.start_run(run_id, cache.driver.pipeline_name, plan.outputs, self.started)
+            self.store.start_run(run_id, cache.pipeline, plan.outputs, self.started)
             self._batch = self.store.batch()
             self._batch.__enter__()
 
@@ -90,9 +90,9 @@ class Session:
             return
         self.cache._warned.add(what)
         log.warning(message)
-        bus = self.cache.driver.bus
-        if bus and not self.dry:
-            bus.emit(ev.Message(self.run_id, time.time(), level="warning", text=message))
+        emit = self.cache.emit
+        if emit is not None and not self.dry:
+            emit(ev.Message(self.run_id, time.time(), level="warning", text=message))
 
     # ------------------------------------------------------------------ keys
     def _key(self, step: Step) -> tuple[str | None, list[tuple[str, str]], str]:
@@ -173,7 +173,7 @@ class Session:
         if changed_inputs:
             d.changed_inputs = changed_inputs
             names = [dict(node.deps).get(p, p) for p in changed_inputs]
-            kind = ["upstream" if n in self.cache.driver.graph.nodes else "input" for n in names]
+            kind = ["upstream" if n in self.cache.graph.nodes else "input" for n in names]
             d.why = ", ".join(f"{k} {n} changed" for k, n in zip(kind, names))
             return d
         d.why = "no cached result for these inputs"
@@ -230,7 +230,7 @@ class Session:
                     entry.code_version, dv), why
 
     def versions(self, name: str) -> tuple[str, str]:
-        node = self.cache.driver.graph.nodes.get(name)
+        node = self.cache.graph.nodes.get(name)
         code = self.cache.code_version(node).digest if node is not None else ""
         return code, self.dv.get(name) or ""
 
@@ -317,7 +317,7 @@ class Session:
         """Version a value computed outside ``lookup``/``store`` (fan-out items and their results)."""
         versions = self._item_versions.pop(name, None)
         if versions is not None:
-            node = self.cache.driver.graph.nodes.get(name)
+            node = self.cache.graph.nodes.get(name)
             behavior = self.cache.behavior(node) if node is not None else "default"
             all_hit = bool(versions) and self._item_hits.pop(name, 0) == len(versions)
             self.counts[behavior, "hits" if all_hit else "misses"] += 1

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from engine._version import __version__
 from engine.cli._common import EPILOG, _one_line
 from engine.errors import RippleError
 
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=MAIN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version="ripple 0.1.0")
+    parser.add_argument("--version", action="version", version=f"ripple {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.cli._common import _CACHE_DIR_HELP, _STORE_HELP, EPILOG, _check_flag
 from engine.errors import UsageError
-from engine.settings import project_settings, resolve_cache_dir
+from engine.settings import resolve
 from engine.store import Entry, Store, parse_age, parse_size
 
 if TYPE_CHECKING:
@@ -26,11 +26,11 @@ def _store_for(args: argparse.Namespace) -> tuple[Store, Any]:
 
         driver = Driver({}, args.pipeline)
         root = driver.project_root
-    settings = project_settings(root)
-    path = resolve_cache_dir(getattr(args, "cache_dir", None), root, settings)
+    settings = resolve(root, cache_dir=getattr(args, "cache_dir", None))
+    path = settings.cache_dir
     if not path.exists():
         raise UsageError(f"no cache at {path}; run a pipeline first or pass --cache-dir.")
-    return Store(path), driver
+    return Store(path, history_limit=settings.history_limit), driver
 
 
 def _fmt_bytes(n: float) -> str:

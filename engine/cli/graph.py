@@ -21,14 +21,13 @@ def cmd_graph(args: argparse.Namespace) -> int:
     outputs = resolve_outputs(dr, args.outputs, allow_inputs=False) if args.outputs is not None else None
     if args.format == "json":
         from engine.core.render import graph_document
-        from engine.settings import project_settings, resolve_cache_dir
+        from engine.settings import resolve_cache_dir
 
         doc = graph_document(dr.graph, list(dr.graph.upstream(outputs)) if outputs else None)
         if outputs:
             doc["order"] = [n for n in dr.graph.order if n in set(doc["order"])]
         doc.update(pipeline=dr.pipeline_name, project_root=str(dr.project_root),
-                   store_dir=str(resolve_cache_dir(getattr(args, "cache_dir", None), dr.project_root,
-                                                   project_settings(dr.project_root))))
+                   store_dir=str(resolve_cache_dir(getattr(args, "cache_dir", None), dr.project_root)))
         print(json.dumps(doc, default=str))
         return 0
     print(dr.visualize(args.format, outputs))

@@ -45,7 +45,8 @@ def lineage_command(args: Any) -> int:
                              f"{args.pipeline}) or pass --cache-dir.")
         from engine.caching.cache import Cache
 
-        dr.cache = Cache(dr, store, behaviors={}, default_behavior="default", max_size=None)
+        dr.cache = Cache(dr.graph, dr.project_root, store, pipeline=dr.pipeline_name, emit=dr.bus.emit, behaviors={},
+                         default_behavior="default", max_size=None)
         try:
             rc = root_cause(dr, store, args.node)
         finally:

@@ -36,11 +36,12 @@ def open_store(driver: Driver, cache_dir: str | os.PathLike[str] | None = None) 
     """The pipeline's store if it exists; never creates one (analysis must not leave a cache behind)."""
     if getattr(driver, "cache", None) is not None:
         return driver.cache.store
-    from engine.settings import project_settings, resolve_cache_dir
-    from engine.store import Store
+    from engine.settings import resolve
+    from engine.store import DB_NAME, Store
 
-    path = resolve_cache_dir(cache_dir, Path(driver.project_root), project_settings(Path(driver.project_root)))
-    return Store(path) if (path / "meta.sqlite").exists() else None
+    settings = resolve(Path(driver.project_root), cache_dir=cache_dir)
+    path = settings.cache_dir
+    return Store(path, history_limit=settings.history_limit) if (path / DB_NAME).exists() else None
 
 
 def impact(driver: Driver, target: str, store: Store | None = None) -> Impact:

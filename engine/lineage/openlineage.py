@@ -13,6 +13,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from engine import events as ev
+from engine._version import __version__
 from engine.errors import UsageError
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("engine")
 
-RIPPLE_VERSION = "0.1.0"
+RIPPLE_VERSION = __version__
 #: ``producer`` of every event and facet. A URN, not a URL: Ripple has no web home to claim yet,
 #: and the spec only asks for a URI. Override with ``LineageListener(..., producer=...)``.
 PRODUCER = f"urn:ripple:engine:{RIPPLE_VERSION}"

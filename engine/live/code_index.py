@@ -1,3 +1,6 @@
+"""Which top-level definitions a save changed, and which nodes reference them: watch mode's change
+analysis, built on the cache's own normaliser (:func:`engine.caching.code_version.analyze_source`)."""
+
 from __future__ import annotations
 
 import ast
@@ -6,22 +9,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# ============================================================================================ code index
+from engine.caching.code_version import analyze_source
 
 
 def _digest(text: str) -> str:
     import xxhash
 
     return xxhash.xxh3_64_hexdigest(text.encode())
-
-
-def _strip_docstrings(tree: ast.AST) -> None:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
 
 
 def _chains(node: ast.AST) -> set[tuple[str, ...]]:
@@ -75,6 +69,16 @@ def parse_module(path: str, module: str, source: bytes | None = None,
     is_pkg = Path(path).name == "__init__.py"
     symbols: dict[str, Symbol] = {}
     loose: list[str] = []
+    normalised: dict[str, str] = {}
+
+    def definition_digest(name: str) -> str:
+        """The cache key's own normalised digest of a top-level def/class (decorators included), so
+        watch mode and the cache cannot disagree on whether a definition changed."""
+        if not normalised:
+            for d in analyze_source(source, path)["defs"]:
+                if d["q"] == d["n"]:
+                    normalised[d["n"]] = _digest(d["d"] + d["dd"])
+        return normalised[name]
 
     def add(name: str, sym: Symbol) -> None:
         old = symbols.get(name)
@@ -97,8 +101,7 @@ def parse_module(path: str, module: str, source: bytes | None = None,
                 if hit is not None:
                     add(stmt.name, Symbol(hit[0], kind, set(hit[1])))
                     continue
-            _strip_docstrings(stmt)
-            digest, chains = _digest(ast.dump(stmt, include_attributes=False)), _chains(stmt)
+            digest, chains = definition_digest(stmt.name), _chains(stmt)
             if text is not None:
                 memo[text] = (digest, chains)
             add(stmt.name, Symbol(digest, kind, chains))

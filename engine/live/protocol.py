@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -53,3 +55,39 @@ class RunOutcome:
     reason: str = ""
     #: set by the watch loop: a newer run (a save, a new request) replaces this one
     superseded: bool = False
+
+
+@dataclass
+class GraphDocument:
+    """The graph as a run described it (``Message(level="graph")``): the one reader of that document,
+    used by the watcher (what a change reaches) and the dashboard (what to draw)."""
+
+    nodes: dict[str, dict[str, Any]]
+    planned: list[str]
+    modules: dict[str, str]
+    data: dict[str, list[str]]
+    root: str
+    pipeline: str = ""
+
+    @classmethod
+    def from_json(cls, text: str) -> GraphDocument:
+        """Raises ``ValueError`` for a document that is not one."""
+        d = json.loads(text)
+        if not isinstance(d, dict) or not isinstance(d.get("nodes"), dict):
+            raise ValueError("not a graph document")
+        return cls(d["nodes"], d.get("planned") or list(d["nodes"]), d.get("modules", {}), d.get("data", {}),
+                   d.get("root", ""), d.get("pipeline", ""))
+
+    def downstream(self, names: Iterable[str]) -> set[str]:
+        succ: dict[str, list[str]] = {}
+        for n, info in self.nodes.items():
+            for d in info["deps"]:
+                succ.setdefault(d, []).append(n)
+        seen: set[str] = set()
+        stack = [n for n in names if n in self.nodes]
+        while stack:
+            n = stack.pop()
+            if n not in seen:
+                seen.add(n)
+                stack.extend(succ.get(n, ()))
+        return seen

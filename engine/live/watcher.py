@@ -12,9 +12,8 @@ from typing import Any
 from engine import events as ev
 from engine.errors import LoadError, RippleError
 from engine.live.code_index import CodeIndex, Symbol, diff_symbols
-from engine.live.graph_info import GraphInfo
 from engine.live.project import project_dirs
-from engine.live.protocol import DATA_LEVELS, FILES_LEVEL, GRAPH_LEVEL
+from engine.live.protocol import DATA_LEVELS, FILES_LEVEL, GRAPH_LEVEL, GraphDocument
 
 DEFAULT_DEBOUNCE = 0.05
 _IGNORED_DIRS = {".ripple", "__pycache__", ".git", ".hg", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
@@ -65,7 +64,7 @@ class Watcher:
         self.root = Path(os.path.realpath(root))
         self.pipeline_files = {os.path.realpath(f) for f in files}
         self.index = CodeIndex(self.root)
-        self.graph: GraphInfo | None = None
+        self.graph: GraphDocument | None = None
         self.code_files: set[str] = set()
         self.code_dirs: set[str] = set()
         self.data_files: dict[str, str | None] = {}  # path -> content digest when last seen
@@ -154,14 +153,14 @@ class Watcher:
         import json
 
         if event.level == GRAPH_LEVEL:
-            self.set_graph(GraphInfo.from_json(event.text))
+            self.set_graph(GraphDocument.from_json(event.text))
         elif event.level == FILES_LEVEL:
             reads = json.loads(event.text).get("reads", {})
             for node, paths in reads.items():
                 self.reads[node] = set(paths)
             self.watch_files(p for ps in reads.values() for p in ps)
 
-    def set_graph(self, info: GraphInfo) -> None:
+    def set_graph(self, info: GraphDocument) -> None:
         self.graph = info
         for mod, f in info.modules.items():
             self.index.module_files.setdefault(mod, f)

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from engine import events as ev
 from engine.live.loop import WatchLoop
-from engine.live.protocol import DATA_LEVELS, RunOutcome, RunRequest
+from engine.live.protocol import DATA_LEVELS, GraphDocument, RunOutcome, RunRequest
 from engine.live.watcher import ChangeSet
 from tui.backend.buffer import EventBuffer
 from tui.state.graph import GraphInfo
@@ -189,7 +189,7 @@ class RunController:
     def _described(self, text: str) -> None:
         """Each run describes the graph it loaded: fresher than any dump, and free."""
         try:
-            doc = json.loads(text)
+            doc = GraphDocument.from_json(text)
         except ValueError:
             return
         graph = GraphInfo.from_describe(doc, self._graph)

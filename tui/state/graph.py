@@ -1,11 +1,13 @@
+"""The DAG as the dashboard holds it: plain data, no Textual, no user code."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-# ------------------------------------------------------------------------------------------ graph
-
+if TYPE_CHECKING:
+    from engine.live.protocol import GraphDocument
 
 @dataclass(frozen=True, slots=True)
 class NodeInfo:
@@ -70,11 +72,9 @@ class GraphInfo:
                    versions=versions)
 
     @classmethod
-    def from_describe(cls, doc: dict[str, Any], previous: GraphInfo | None) -> GraphInfo | None:
-        """From the runner's ``Message(level="graph")``; kind, inputs and versions carry over by name."""
-        raw = doc.get("nodes")
-        if not isinstance(raw, dict):
-            return None
+    def from_describe(cls, doc: GraphDocument, previous: GraphInfo | None) -> GraphInfo | None:
+        """From a run's graph document; kind, inputs and versions carry over by name."""
+        raw = doc.nodes
         prev = previous.nodes if previous is not None else {}
         nodes = []
         for name, d in raw.items():
@@ -84,7 +84,7 @@ class GraphInfo:
                 deps = old.deps  # keep parameter order for the hints
             nodes.append(NodeInfo(name, d.get("module", ""), d.get("file", ""), int(d.get("line") or 0), deps, old.inputs if old else (), old.kind if old else "function",
                                   old.doc if old else ""))
-        graph = cls(nodes, list(raw), pipeline=doc.get("pipeline", ""),
+        graph = cls(nodes, list(raw), pipeline=doc.pipeline,
                     store_dir=previous.store_dir if previous else "",
                     versions=previous.versions if previous else None)
         graph.described = True

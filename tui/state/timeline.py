@@ -14,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import events as ev
 from engine.analysis.timeline import RUNNING, Timeline, build
+
+from engine import events as ev
 
 #: how many past runs the trend plots keep
 KEEP = 30
