@@ -55,6 +55,16 @@ def _package_of(module: str, is_pkg: bool) -> str:
     return module if is_pkg else module.rpartition(".")[0]
 
 
+def _definition_digest(memo: dict[str, str], source: bytes, path: str, name: str) -> str:
+    """The cache key's own normalised digest of a top-level def/class (decorators included), so watch
+    mode and the cache cannot disagree on whether a definition changed; one analysis per file."""
+    if not memo:
+        for d in analyze_source(source, path)["defs"]:
+            if d["q"] == d["n"]:
+                memo[d["n"]] = _digest(d["d"] + d["dd"])
+    return memo[name]
+
+
 def parse_module(path: str, module: str, source: bytes | None = None,
                  memo: dict[str, tuple[str, set[tuple[str, ...]]]] | None = None) -> ModuleIndex:
     """Per-top-level-name digests and references of one file; raises ``SyntaxError``.
@@ -70,15 +80,6 @@ def parse_module(path: str, module: str, source: bytes | None = None,
     symbols: dict[str, Symbol] = {}
     loose: list[str] = []
     normalised: dict[str, str] = {}
-
-    def definition_digest(name: str) -> str:
-        """The cache key's own normalised digest of a top-level def/class (decorators included), so
-        watch mode and the cache cannot disagree on whether a definition changed."""
-        if not normalised:
-            for d in analyze_source(source, path)["defs"]:
-                if d["q"] == d["n"]:
-                    normalised[d["n"]] = _digest(d["d"] + d["dd"])
-        return normalised[name]
 
     def add(name: str, sym: Symbol) -> None:
         old = symbols.get(name)
@@ -101,7 +102,7 @@ def parse_module(path: str, module: str, source: bytes | None = None,
                 if hit is not None:
                     add(stmt.name, Symbol(hit[0], kind, set(hit[1])))
                     continue
-            digest, chains = definition_digest(stmt.name), _chains(stmt)
+            digest, chains = _definition_digest(normalised, source, path, stmt.name), _chains(stmt)
             if text is not None:
                 memo[text] = (digest, chains)
             add(stmt.name, Symbol(digest, kind, chains))

@@ -13,7 +13,7 @@ from test_tui_replay import CALC_FIXED, write_shop
 
 from tui.app import RippleApp, create_app
 from tui.backend.controller import Settings
-from tui.backend.replay import screen_text
+from tui.recording import screen_text
 from tui.state.run_model import CACHED, FAILED, RAN, SKIPPED
 
 pytest.importorskip("engine.live.isolated")

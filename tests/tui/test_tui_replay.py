@@ -2,7 +2,7 @@
 
 The fixture ``tests/fixtures/tui_shop.jsonl`` holds the graph and three real runs of the small ``shop``
 pipeline below (failed → resumed after the fix → all cached). Regenerate it with
-``python tests/test_tui_replay.py --record`` (it runs the real engine in child processes).
+``python tests/tui/test_tui_replay.py --record`` (it runs the real engine in child processes).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import pytest
 
 from engine import events as ev
 from tui.app import RippleApp, create_app
-from tui.backend.replay import ReplayController, load_recording, screen_text
+from tui.backend.replay import ReplayController, load_recording
+from tui.recording import screen_text
 from tui.state.graph import GraphInfo, NodeInfo, critical_path
 from tui.state.run_model import CACHED, FAILED, RAN, RunModel
 

@@ -1,0 +1,1 @@
+"""Hit or run: code versions, data versions, keys, decisions and explanations, over the store."""
