@@ -44,6 +44,17 @@ def test_import_contracts_hold() -> None:
     assert code == 0, "lint-imports found a broken contract; run `lint-imports` for the details"
 
 
+def test_no_import_cycle_among_engine_modules() -> None:
+    """Function-level imports count; imports under ``TYPE_CHECKING`` do not (they never run)."""
+    import grimp
+    import networkx as nx
+
+    graph = grimp.build_graph("engine", exclude_type_checking_imports=True)
+    edges = nx.DiGraph((m, i) for m in graph.modules for i in graph.find_modules_directly_imported_by(m))
+    cycles = sorted(nx.simple_cycles(edges), key=len)
+    assert not cycles, f"import cycles: {cycles[:5]}"
+
+
 def test_no_private_name_crosses_a_room() -> None:
     found = []
     for path in _sources():
