@@ -16,6 +16,9 @@ from engine.live.project import project_dirs
 from engine.live.protocol import DATA_LEVELS, FILES_LEVEL, GRAPH_LEVEL, GraphDocument
 
 DEFAULT_DEBOUNCE = 0.05
+#: quiet time after an atomic save before it is analysed: its rename arrives with a few sibling
+#: events (the temp file's create/modify); a longer burst falls back to the debounce
+SETTLE_SECONDS = 0.004
 _IGNORED_DIRS = {".ripple", "__pycache__", ".git", ".hg", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
 
 
@@ -73,6 +76,8 @@ class Watcher:
         self._pending: set[str] = set()
         self._deadline = 0.0
         self._first_event = 0.0
+        self._last_event = 0.0
+        self._complete = False
         self._stopped = False
         self._dirty = False
         self._observer: Any = None
@@ -169,14 +174,26 @@ class Watcher:
         self.watch_files(info.data)
 
     # -- events
-    def _notify(self, path: str) -> None:
+    def _notify(self, path: str, complete: bool = False) -> None:
+        """``complete``: an atomic save (a rename onto ``path``) delivered the whole new file, so the
+        change can be analysed after a short settle instead of the full debounce."""
         with self._cond:
             now = time.time()
             if not self._pending:
                 self._first_event = now
+                self._complete = True
+            self._complete = self._complete and complete
             self._pending.add(path)
-            self._deadline = time.monotonic() + self.debounce
+            self._last_event = time.monotonic()
+            self._deadline = self._last_event + self.debounce
             self._cond.notify_all()
+
+    def _quiet_after_complete_save(self) -> bool:
+        """Wait out the settle time; True when the burst is one atomic save and nothing followed it."""
+        settle = min(SETTLE_SECONDS, self.debounce)
+        while (left := self._last_event + settle - time.monotonic()) > 0 and not self._stopped:
+            self._cond.wait(left)
+        return self._complete and len(self._pending) == 1
 
     def _relevant(self, path: str) -> bool:
         if path in self.code_files or path in self.data_files:
@@ -194,8 +211,9 @@ class Watcher:
                     self._cond.wait()
                 if self._stopped:
                     return
-                while (left := self._deadline - time.monotonic()) > 0 and not self._stopped:
-                    self._cond.wait(left)
+                if not self._quiet_after_complete_save():
+                    while (left := self._deadline - time.monotonic()) > 0 and not self._stopped:
+                        self._cond.wait(left)
                 if self._stopped:
                     return
                 batch, self._pending = self._pending, set()
@@ -341,7 +359,7 @@ class _Handler:
                 continue
             p = os.fsdecode(p)
             if self.watcher._relevant(p):
-                self.watcher._notify(p)
+                self.watcher._notify(p, complete=event.event_type == "moved" and p == os.fsdecode(event.dest_path))
 
 
 def _drop_pyc(path: str) -> None:

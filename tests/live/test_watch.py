@@ -372,3 +372,24 @@ def test_ripple_watch_cli_json_and_ctrl_c(project: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_an_atomic_save_is_analysed_without_waiting_out_the_debounce(project: Path) -> None:
+    """A rename onto the file delivers the whole new file: it runs after a settle of a few ms, while
+    in-place writes (which may be half a save, or the first of a burst) still wait for the debounce."""
+    got: list[ChangeSet] = []
+    arrived = threading.Event()
+    watcher = Watcher("wpipe", lambda cs: (got.append(cs), arrived.set()), debounce=60.0, cwd=str(project))
+    watcher.start()
+    try:
+        target = project / "wpipe" / "nodes.py"
+        tmp = project / "wpipe" / ".nodes.py.tmp"
+        tmp.write_text(target.read_text().replace("return base + 100", "return base + 7"))
+        os.replace(tmp, target)
+        assert arrived.wait(20), "an atomic save waited for the 60 s debounce"
+        assert [p.name for p in got[0].files] == ["nodes.py"]
+        arrived.clear()
+        _edit(target, "return base + 7", "return base + 8")
+        assert not arrived.wait(1.0), "an in-place write skipped the debounce"
+    finally:
+        watcher.stop()
