@@ -1,0 +1,127 @@
+"""What a user waits for: whole processes, side by side in one run — Ripple, Apache Hamilton with its
+cache, and the floor (a Python process that only imports the pipeline).
+
+For a 1,000- and a 10,000-node lattice and for ``demo_pipeline``: a cold run (empty store), a warm run
+(nothing changed, new process) and, for the lattices, a one-node-edited run (one function's body
+changed), each timed as
+the wall time of a whole ``python -c ...`` process, median of ``--repeat`` runs; reported with
+Ripple's share (total minus the floor) and the Hamilton/Ripple ratio.
+
+    python bench/bench_process.py                   # lattices 1000 and 10000, and the demo
+    python bench/bench_process.py --n 1000 --repeat 3 --no-demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+FLOOR = ("import sys, pkgutil, importlib; sys.path.insert(0, {dir!r}); import {mod} as m\n"
+         "for i in pkgutil.walk_packages(getattr(m, '__path__', []), m.__name__ + '.'):\n"
+         "    importlib.import_module(i.name)")
+RIPPLE = ("import sys; sys.path.insert(0, {dir!r}); import {mod}; from engine import Driver; "
+          "Driver({{}}, {mod}).with_cache({store!r}).execute([{final!r}])")
+HAMILTON = ("import sys, logging; logging.disable(logging.WARNING); sys.path.insert(0, {dir!r}); import {mod}; "
+            "from hamilton import driver; "
+            "driver.Builder().with_modules({mod}).with_cache(path={store!r}).build().execute([{final!r}])")
+
+
+def lattice(n: int) -> tuple[str, str, str]:
+    """(source, final node, name of the node whose body the edit changes)."""
+    width = max(2, int(math.sqrt(n)))
+    lines = []
+    for i in range(n):
+        r, c = divmod(i, width)
+        deps = [f"n{(r - 1) * width + k}" for k in (c - 1, c, c + 1) if r > 0 and 0 <= k < width]
+        body = " + ".join(deps) if deps else "1"
+        lines.append(f"def n{i}({', '.join(d + ': int' for d in deps)}) -> int:\n    return {body}\n")
+    return "\n".join(lines), f"n{n - 1}", f"n{n - 1 - width // 2}"
+
+
+def timed(code: str, cwd: Path) -> float:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode:
+        raise SystemExit(f"failed: {code[:120]}...\n{proc.stderr[-2000:]}")
+    return elapsed
+
+
+def measure(label: str, folder: Path, mod: str, final: str, edit: tuple[Path, str, str] | None,
+            repeat: int, with_hamilton: bool) -> list[tuple[str, str, float, float, float | None]]:
+    rows = []
+    tools = {"ripple": RIPPLE, **({"hamilton": HAMILTON} if with_hamilton else {})}
+    results: dict[tuple[str, str], list[float]] = {}
+    floors: list[float] = []
+    for _ in range(repeat):
+        floors.append(timed(FLOOR.format(dir=str(folder), mod=mod), folder))
+        for tool, template in tools.items():
+            store = folder / f".store-{tool}"
+            shutil.rmtree(store, ignore_errors=True)
+            code = template.format(dir=str(folder), mod=mod, store=str(store), final=final)
+            results.setdefault((tool, "cold"), []).append(timed(code, folder))
+            results.setdefault((tool, "warm"), []).append(timed(code, folder))
+            if edit is not None:
+                path, old, new = edit
+                original = path.read_text()
+                path.write_text(original.replace(old, new, 1))
+                try:
+                    results.setdefault((tool, "edit"), []).append(timed(code, folder))
+                finally:
+                    path.write_text(original)
+    floor = statistics.median(floors)
+    for phase in ("cold", "warm", "edit"):
+        if ("ripple", phase) not in results:
+            continue
+        ours = statistics.median(results["ripple", phase])
+        ham = statistics.median(results["hamilton", phase]) if ("hamilton", phase) in results else None
+        rows.append((label, phase, floor, ours, ham))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, nargs="*", default=[1000, 10000])
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--no-demo", action="store_true")
+    ap.add_argument("--no-hamilton", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ripple-bench-process-") as tmp:
+        for n in args.n:
+            folder = Path(tmp) / f"lat{n}"
+            folder.mkdir()
+            source, final, edited = lattice(n)
+            path = folder / f"lattice_{n}.py"
+            path.write_text(source)
+            old = f"def {edited}("
+            body_at = source.index(old)
+            line_end = source.index("\n    return ", body_at)
+            ret = source[line_end:source.index("\n", line_end + 1)]
+            rows += measure(f"lattice {n:,}", folder, path.stem, final, (path, ret, ret + " + 0 * 1"), args.repeat,
+                            not args.no_hamilton)
+        if not args.no_demo:
+            folder = Path(tmp) / "demo"
+            shutil.copytree(ROOT / "demo_pipeline", folder / "demo_pipeline")
+            rows += measure("demo_pipeline", folder, "demo_pipeline", "report", None, args.repeat, False)
+    print(f"whole-process wall time, median of {args.repeat}; share = total - floor (python + importing the pipeline)")
+    print(f"{'pipeline':<16}{'run':<6}{'floor s':>9}{'ripple s':>10}{'share ms':>10}{'hamilton s':>12}{'ham/ripple':>12}")
+    for label, phase, floor, ours, ham in rows:
+        ratio = f"{ham / ours:.1f}x" if ham else "—"
+        hs = f"{ham:.3f}" if ham else "—"
+        print(f"{label:<16}{phase:<6}{floor:>9.3f}{ours:>10.3f}{(ours - floor) * 1000:>10.0f}{hs:>12}{ratio:>12}")
+
+
+if __name__ == "__main__":
+    main()
