@@ -63,7 +63,7 @@ class Driver:
                    recompute: Iterable[str] | bool | None = None, disable: Iterable[str] | bool | None = None,
                    ignore: Iterable[str] | bool | None = None, default: Iterable[str] | bool | None = None,
                    history_limit: int | None = None) -> Driver:
-        """Turn on the persistent cache (DESIGN §3-4); returns ``self`` so it chains."""
+        """Turn on the persistent cache; returns ``self`` so it chains."""
         from engine.caching.cache import Cache  # lazy: keeps `import engine` light
 
         merged = dict(behaviors or {})

@@ -1,4 +1,4 @@
-"""``ripple tui``: the live dashboard over the engine's event stream (DESIGN §7).
+"""``ripple tui``: the live dashboard over the engine's event stream.
 
 Data flow: the controller (threads, child processes, no widgets) pushes events into an
 ``EventBuffer``; the app drains it ~15 times a second, folds everything into the ``RunModel`` and

@@ -133,7 +133,7 @@ def tag_outputs(**per_output: Mapping[str, Any]) -> Callable[[F], F]:
 
 @_located
 def cache(behavior: str | None = None, format: str | None = None, **_: Any) -> Callable[[F], F]:  # noqa: A002
-    """Choose the cache behavior of a node: default, recompute, disable or ignore (DESIGN §3)."""
+    """Choose the cache behavior of a node: default, recompute, disable or ignore."""
     if behavior is not None and behavior not in BEHAVIORS:
         raise GraphError(f"@cache behavior {behavior!r} is not one of {', '.join(BEHAVIORS)}.")
 

@@ -1,4 +1,4 @@
-"""Build and validate the DAG from pipeline modules (DESIGN §2).
+"""Build and validate the DAG from pipeline modules.
 
 Every public module-level function defined in a pipeline module is a node named after itself; a
 parameter naming another node is an edge, any other parameter is an external value (an input or a

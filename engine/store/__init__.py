@@ -1,4 +1,4 @@
-"""The persistent store behind the cache and the run history (DESIGN §4).
+"""The persistent store behind the cache and the run history.
 
 Layout of the store directory (``.ripple/`` by default)::
 

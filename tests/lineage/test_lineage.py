@@ -1,4 +1,4 @@
-"""OpenLineage integration (DESIGN §8): the real ``openlineage-python`` client with a fake only at the
+"""OpenLineage integration: the real ``openlineage-python`` client with a fake only at the
 transport edge, real drivers and stores in ``tmp_path``, and every emitted event validated against
 the official JSON schemas (core schema plus each facet against its own schema file, offline)."""
 

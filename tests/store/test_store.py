@@ -1,4 +1,4 @@
-"""The store's guarantees (DESIGN §4), exercised on real SQLite databases and real files.
+"""The store's guarantees, exercised on real SQLite databases and real files.
 
 Reliability tests start real processes: concurrent writers through ``multiprocessing`` (spawn), and
 a writer that is SIGKILLed in the middle of writing big objects.
