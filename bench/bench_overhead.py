@@ -93,7 +93,7 @@ def direct_runner(module: Any, final: list[str]) -> Callable[[], dict[str, Any]]
     """The floor: the same functions called in a precomputed topological order from a plain loop."""
     import inspect
 
-    from engine.core.graph import build_graph
+    from engine.core.building import build_graph
 
     order = build_graph([module], {}).order
     steps = [(name, getattr(module, name), tuple(inspect.signature(getattr(module, name)).parameters))

@@ -20,11 +20,27 @@ from engine.core.decorators import (
     parameterize,
     parameterize_sources,
     parameterize_values,
+    parametrized_input,
     source,
     tag,
     tag_outputs,
     value,
 )
+from engine.core.materialize import dataloader, datasaver, from_, load_from, save_to, to
+from engine.core.modifiers import apply_to, hamilton_exclude, mutate, pipe, pipe_input, pipe_output, step
+from engine.core.rewrites import (
+    DataValidator,
+    ResolveAt,
+    ValidationResult,
+    check_output_custom,
+    does,
+    group,
+    inject,
+    resolve,
+    schema,
+    unpack_fields,
+)
+from engine.core.subdag import parameterized_subdag, subdag, with_columns
 from engine.driver import Builder, Driver, Variable
 from engine.errors import GraphError, LoadError, NodeFailed, RippleError, UsageError
 from engine.events import Event, EventBus
@@ -35,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Builder",
     "Collect",
+    "DataValidator",
     "Driver",
     "Event",
     "EventBus",
@@ -43,23 +60,50 @@ __all__ = [
     "LoadError",
     "NodeFailed",
     "Parallelizable",
+    "ResolveAt",
     "RippleError",
     "UsageError",
+    "ValidationResult",
     "Variable",
+    "apply_to",
     "cache",
     "check_output",
+    "check_output_custom",
     "config",
+    "dataloader",
+    "datasaver",
+    "does",
     "extract_columns",
     "extract_fields",
+    "from_",
+    "group",
+    "hamilton_exclude",
+    "inject",
+    "load_from",
+    "mutate",
     "parameterize",
     "parameterize_sources",
     "parameterize_values",
+    "parameterized_subdag",
+    "parametrized_input",
+    "pipe",
+    "pipe_input",
+    "pipe_output",
+    "resolve",
+    "save_to",
+    "schema",
     "source",
+    "step",
+    "subdag",
     "tag",
     "tag_outputs",
+    "to",
+    "unpack_fields",
     "value",
+    "with_columns",
     "__version__",
 ]
+
 
 
 def __getattr__(name: str) -> Any:

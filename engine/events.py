@@ -57,7 +57,7 @@ class RunStarted(Event):
 
 @dataclass(slots=True)
 class NodePlanned(Event):
-    """The cache's prediction for one node before anything runs (``will`` is ``run`` or ``hit``)."""
+    """The cache's prediction for one node before anything runs (``will`` is ``run``, ``may run`` or ``hit``)."""
 
     kind: ClassVar[str] = "node_planned"
     node: str = ""

@@ -3,6 +3,7 @@ sizes and ages parsed here for the CLI and the API alike."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Mapping
@@ -86,6 +87,25 @@ def resolve_cache_dir(path: str | os.PathLike[str] | None, root: Path) -> Path:
     return resolve(root, cache_dir=path).cache_dir
 
 
+def store_security(settings: Mapping[str, Any], root: Path) -> tuple[Path | None, bool]:
+    """``(key_file, encrypt)``: ``[tool.ripple] key_file`` (relative to the project) and
+    ``encrypt = true``, or ``RIPPLE_ENCRYPT=1`` for one command. The key itself is resolved by
+    :func:`engine.store.keys.load_key` (``RIPPLE_CACHE_KEY`` and ``RIPPLE_CACHE_KEY_FILE`` win)."""
+    key_file = settings.get("key_file")
+    if key_file is not None and not isinstance(key_file, str):
+        raise UsageError(f"[tool.ripple] key_file must be a path string, not {key_file!r}; fix pyproject.toml.")
+    encrypt = settings.get("encrypt", False)
+    if not isinstance(encrypt, bool):
+        raise UsageError(f"[tool.ripple] encrypt must be true or false, not {encrypt!r}; fix pyproject.toml.")
+    env = os.environ.get("RIPPLE_ENCRYPT", "").strip().lower()
+    if env:
+        if env not in ("1", "0", "true", "false", "yes", "no"):
+            raise UsageError(f"RIPPLE_ENCRYPT={env!r}: use 1 or 0.")
+        encrypt = env in ("1", "true", "yes")
+    path = Path(os.path.expanduser(key_file)) if key_file else None
+    return (root / path if path is not None and not path.is_absolute() else path), encrypt
+
+
 # --------------------------------------------------------------------------------------------------
 # size / age parsing (shared by the CLI and the API)
 
@@ -144,3 +164,56 @@ def parse_age(text: str | float | int) -> float:
     raise UsageError(
         f"invalid age {text!r}: expected a number with a unit s, m, h, d or w (e.g. 7d, 12h, 30m, 90s)"
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# the project a command runs in, and its defaults (``[tool.ripple] pipeline/outputs/config/lineage``)
+
+DEFAULT_KEYS = ("pipeline", "outputs", "config", "lineage")
+
+
+def find_project_root(start: Path | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: the current folder) whose ``pyproject.toml``
+    has a ``[tool.ripple]`` table, else the nearest holding a ``.ripple/`` store; None if neither."""
+    here = (start or Path.cwd()).resolve()
+    chain = [here, *here.parents]
+    for folder in chain:
+        py = folder / "pyproject.toml"
+        with contextlib.suppress(OSError):
+            if py.is_file() and re.search(r"^\s*\[tool\.ripple[\].]", py.read_text(encoding="utf-8", errors="replace"), re.M):
+                return folder
+    for folder in chain:
+        if (folder / ".ripple").is_dir():
+            return folder
+    return None
+
+
+def project_defaults(root: Path) -> dict[str, Any]:
+    """``[tool.ripple]`` defaults for commands given no pipeline: ``pipeline`` (text), ``outputs`` (a
+    list of names or one comma list), ``config`` (a table) and ``lineage`` (text), checked."""
+    settings = project_settings(root)
+    out: dict[str, Any] = {}
+    where = f"[tool.ripple] in {root / 'pyproject.toml'}"
+    pipeline = settings.get("pipeline")
+    if pipeline is not None:
+        if not isinstance(pipeline, str) or not pipeline.strip():
+            raise UsageError(f"{where}: pipeline must be a module name or path string, e.g. pipeline = \"demo_pipeline\".")
+        out["pipeline"] = pipeline.strip()
+    outputs = settings.get("outputs")
+    if outputs is not None:
+        if isinstance(outputs, str):
+            outputs = [o.strip() for o in outputs.split(",") if o.strip()]
+        if not isinstance(outputs, list) or not all(isinstance(o, str) for o in outputs):
+            raise UsageError(f"{where}: outputs must be a list of node names, e.g. outputs = [\"report\"].")
+        out["outputs"] = list(outputs)
+    config = settings.get("config")
+    if config is not None:
+        if not isinstance(config, dict):
+            raise UsageError(f"{where}: config must be a table, e.g. config = {{ holdout_weeks = 6 }}.")
+        out["config"] = dict(config)
+    lineage = settings.get("lineage")
+    if lineage is not None:
+        if not isinstance(lineage, str) or not lineage.strip():
+            raise UsageError(f"{where}: lineage must be console, file:PATH or a URL, e.g. lineage = \"console\".")
+        out["lineage"] = lineage.strip()
+    return out

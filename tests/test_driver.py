@@ -41,10 +41,13 @@ def _names(variables: list[Variable]) -> list[str]:
 
 
 def test_upstream_and_downstream(dr):
-    assert _names(dr.what_is_upstream_of("combined")) == ["source_data", "cleaned", "left", "right"]
-    assert _names(dr.what_is_upstream_of("left", "right")) == ["source_data", "cleaned"]
-    assert _names(dr.what_is_downstream_of("cleaned")) == ["left", "right", "combined"]
-    assert dr.what_is_downstream_of("combined") == [] and dr.what_is_upstream_of("unrelated") == []
+    # as Hamilton: the named nodes themselves are included, and upstream includes the inputs
+    assert _names(dr.what_is_upstream_of("combined")) == ["source_data", "cleaned", "left", "right", "combined",
+                                                         "path", "weight"]
+    assert _names(dr.what_is_upstream_of("left")) == ["source_data", "cleaned", "left", "path"]
+    assert _names(dr.what_is_downstream_of("cleaned")) == ["cleaned", "left", "right", "combined"]
+    assert _names(dr.what_is_downstream_of("combined")) == ["combined"]
+    assert _names(dr.what_is_upstream_of("unrelated")) == ["unrelated"]
 
 
 def test_path_between(dr):
@@ -66,18 +69,20 @@ def test_list_available_variables(dr, make_module):
     src = variables["source_data"]
     assert src.type is list and src.documentation == "Rows read from path." and not src.is_external_input
     assert src.originating_file.endswith(".py") and src.line == 4
-    assert variables["left"].tags == {"kind": "feature"}
+    assert variables["left"].tags == {"kind": "feature", "module": variables["left"].tags["module"]}
     assert variables["path"].is_external_input and variables["path"].required and variables["path"].type is str
     assert variables["weight"].is_external_input and not variables["weight"].required
 
 
 def test_visualize_text(dr):
-    text = dr.visualize("text")
+    drawing = dr.visualize("text")
+    assert "╭" in drawing.splitlines()[0] and all(n in drawing for n in ("source_data", "combined"))
+    text = dr.visualize("list")
     lines = text.splitlines()
     assert lines[0].split() == ["source_data", "<-", "path"]
     assert any(line.split()[:1] == ["combined"] and line.endswith("<- left, right") for line in lines)
     assert lines[-1] == "inputs: path, weight"
-    only = dr.visualize("text", ["left"])
+    only = dr.visualize("list", ["left"])
     assert "right" not in only and "combined" not in only and "cleaned" in only
 
 

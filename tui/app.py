@@ -25,16 +25,24 @@ from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Footer, Input, Log, Sparkline, Static, TabbedContent, TabPane
+from textual.widgets import Button, Input, Log, Sparkline, Static, TabbedContent, TabPane
 
+from tui import profiling
 from tui.backend.buffer import EventBuffer
 from tui.backend.controller import Controller, RunController, Settings
+from tui.backend.profiler import ProfileResult
+from tui.profiling import ProfileDone
 from tui.state.graph import GraphInfo
 from tui.state.notices import ChangeDetected, GraphLoaded
 from tui.state.run_model import ALL, RunModel
+from tui.visuals import Visuals
 from tui.widgets import panels
+from tui.widgets.dag_pane import DagPane
 from tui.widgets.dag_view import DagView
+from tui.widgets.daily import TAB_KEYS_HELP, DailyApp, DailyFooter
+from tui.widgets.graph_view import GraphView
 from tui.widgets.panel import Panel
+from tui.widgets.timeline import DurationPlot, RunTrends, TimelineView
 
 TICK_HZ = 15
 #: log lines written per tick at most; a burst is summarised instead of flooding the widget
@@ -94,17 +102,20 @@ class HelpScreen(ModalScreen[None]):
             "[b]f[/b], enter on a module row  fold / unfold the module\n"
             "[b]↑ ↓ PgUp PgDn Home End[/b]  move; ▲ ancestors, ▼ descendants of the selection\n"
             "[b]ctrl+p[/b]  command palette: jump to a node\n"
-            "[b]q[/b]  quit\n\n"
+            "[b]g[/b]  the DAG as a graph (shift+arrows pan, enter selects)  [b]t[/b]  wall time, hit rate of last runs\n"
+            "[b]p[/b]  profile the selected node on its cached inputs (Bottlenecks tab; hot lines in Details)\n"
+            "[b]q[/b]  quit\n" + TAB_KEYS_HELP + "\n\n"
             "glyphs: ○ pending  ⠋ running  ● cached  ✔ ran  ✖ failed  ⊘ skipped  ◌ stale"
         )
         with Vertical(id="help"):
             yield Static(text)
 
 
-class RippleApp(App[int]):
+class RippleApp(DailyApp):
     """One screen: header, DAG list, side panel with tabs, footer."""
 
     CSS_PATH = "ripple.tcss"
+    NODE_STATE_DARK = NODE_STATE_COLOURS
     TITLE = "Ripple"
     COMMANDS = App.COMMANDS | {NodeCommands}
     BINDINGS = [
@@ -114,8 +125,10 @@ class RippleApp(App[int]):
         Binding("w", "toggle_watch", "Watch"),
         Binding("x", "recompute", "Recompute"),
         Binding("e", "edit", "Edit"),
+        Binding("p", "profile", "Profile"),
         Binding("slash", "filter", "Filter"),
         Binding("question_mark", "help", "Help"),
+        Binding("t", "toggle_trends", "Trends", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -129,6 +142,7 @@ class RippleApp(App[int]):
         self.controller = controller
         self.clock = clock
         self.model = RunModel(pipeline, graph)
+        self.visuals = Visuals(self)
         self.tick_hz = tick_hz
         self._slow_at = 0.0
         self._details_for: str | None = None
@@ -140,31 +154,32 @@ class RippleApp(App[int]):
             self.animation_level = "none"
 
     # ---------------------------------------------------------------- composition
-    def get_theme_variable_defaults(self) -> dict[str, str]:
-        return dict(NODE_STATE_COLOURS)
-
     def compose(self) -> ComposeResult:
         yield Panel(id="status")
+        yield RunTrends(id="run-trends")
         with Horizontal(id="main"):
-            with Vertical(id="left"):
+            with DagPane(id="left"):
                 yield DagView(self.model, clock=self.clock, id="dag")
+                yield GraphView(self.model, clock=self.clock, id="graph")
                 yield Input(placeholder="filter: name or state:failed  (esc clears)", id="filter")
             with TabbedContent(id="side", initial="tab-details"):
                 with TabPane("Details", id="tab-details"):
                     with VerticalScroll(id="details-scroll"):
                         yield Panel(id="details")
                         yield Sparkline([], id="spark")
+                        yield DurationPlot(id="durations")
                         yield Panel(id="source")
                 with TabPane("Bottlenecks", id="tab-bottlenecks"):
                     with VerticalScroll():
                         yield Panel(id="bottlenecks")
+                        yield TimelineView(id="timeline")
                 with TabPane("Failure", id="tab-failure"):
                     with VerticalScroll():
                         yield Panel(id="failure")
                         yield Button("Resume", id="resume", variant="success", disabled=True)
                 with TabPane("Log", id="tab-log"):
                     yield Log(max_lines=2000, id="log", auto_scroll=True)
-        yield Footer()
+        yield DailyFooter()
 
     def on_mount(self) -> None:
         box = self.query_one("#filter", Input)
@@ -176,6 +191,7 @@ class RippleApp(App[int]):
 
     def _start_dashboard(self) -> None:
         self.query_one("#spark", Sparkline).display = False
+        self.visuals.start()
         dag = self.query_one(DagView)
         dag.rebuild()
         if self.model.graph.order:
@@ -227,6 +243,7 @@ class RippleApp(App[int]):
             if self.model.running:
                 with self.batch_update():
                     dag.tick_spinners()
+                    self.visuals.tick()
                     self._refresh_static()
             return
         model = self.model
@@ -237,6 +254,7 @@ class RippleApp(App[int]):
         changed_source = False
         for item in items:
             d = model.apply(item, now, log)
+            self.visuals.apply(item, now)
             if d:
                 dirty.update(d)
             if isinstance(item, ChangeDetected | GraphLoaded):
@@ -247,6 +265,7 @@ class RippleApp(App[int]):
                 if dag.selected is None and model.graph.order:
                     dag.select(model.graph.order[0])
             dag.refresh_nodes(dirty)
+            self.visuals.refresh(items, dirty, model.graph is not graph_before)
             if log:
                 self._write_log(log)
             if model.failure is not None and model.failure is not failure_before:
@@ -268,13 +287,14 @@ class RippleApp(App[int]):
         now = self.clock()
         model = self.model
         self.query_one("#status", Static).update(
-            panels.header_text(model, now, watch_available=self.controller.watch_available))
+            panels.header_text(model, now, watch_available=self.controller.watch_available, width=self.size.width))
         self.busy = model.running
         self.can_resume = model.last_failed and not model.running
         self.watching = model.watching
         if force or now - self._slow_at >= SLOW_PANEL_SECONDS:
             self._slow_at = now
             self.query_one("#bottlenecks", Static).update(panels.bottlenecks(model, now))
+            self.visuals.slow(now)
             if model.failure is None:
                 self.query_one("#failure", Static).update(panels.failure(model))
 
@@ -292,7 +312,7 @@ class RippleApp(App[int]):
         hist = list(self.model.history.get(name, ()))
         spark = self.query_one("#spark", Sparkline)
         spark.data = hist
-        spark.display = len(hist) > 1
+        spark.display = not self.visuals.show_node(name) and len(hist) > 1
         key = (name, self.model.version if source else self._source_for[1])
         if source or self._source_for[0] != name:
             self._source_for = key
@@ -344,6 +364,8 @@ class RippleApp(App[int]):
             return True if self.busy else None
         if action == "recompute":
             return True if self._selected_node() else None
+        if action == "profile":
+            return True if self._selected_node() and profiling.profiler_for(self) and not self.model.profiling else None
         if action == "toggle_watch":
             return True if self.controller.watch_available else None
         return True
@@ -390,6 +412,9 @@ class RippleApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_toggle_trends(self) -> None:
+        self.visuals.toggle_trends()
+
     def action_edit(self) -> None:
         node = self._selected_node()
         info = self.model.graph.nodes.get(node or "")
@@ -402,6 +427,15 @@ class RippleApp(App[int]):
                 subprocess.call(argv)
         except Exception as exc:  # noqa: BLE001 - headless or no editor: tell, don't crash
             self.notify(f"could not open the editor: {exc}", severity="error")
+
+    #: ``node -> ProfileResult``, blocking (it runs in a worker thread); default: ``ripple profile`` in a child
+    profiler: Callable[[str], ProfileResult] | None = None
+
+    def action_profile(self) -> None:
+        profiling.start(self)
+
+    def on_profile_done(self, message: ProfileDone) -> None:
+        profiling.done(self, message)
 
     def jump_to(self, name: str) -> None:
         dag = self.query_one(DagView)

@@ -79,3 +79,26 @@ def iter_user_frames(traceback_text: str) -> Iterator[tuple[str, int, str]]:
         if m:
             code = lines[i + 1].strip() if i + 1 < len(lines) and not pat.match(lines[i + 1]) else ""
             yield m.group(1), int(m.group(2)), code
+
+
+def is_user_file(path: str) -> bool:
+    """A frame of the user's code: not an installed library, the standard library or Ripple itself
+    (the Failure tab's "probable root cause" points there, not at the pandas line that raised)."""
+    import sys
+    import sysconfig
+
+    if not path or path.startswith("<"):
+        return False
+    norm = path.replace("\\", "/")
+    if "/site-packages/" in norm or "/dist-packages/" in norm:
+        return False
+    stdlib = sysconfig.get_paths().get("stdlib", "")
+    if stdlib and norm.startswith(stdlib.replace("\\", "/") + "/"):
+        return False
+    from pathlib import Path
+
+    import engine
+
+    here = str(Path(engine.__file__).resolve().parent).replace("\\", "/")
+    return not norm.startswith(here + "/") and not norm.startswith(sys.base_prefix + "/lib/")
+

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import events as ev
-from engine.caching.code_version import CodeVersioner
+from engine.caching.code_version import CodeVersioner, value_digest
 from engine.caching.data_version import try_fingerprint
 from engine.caching.decisions import CacheStats, Decision
 from engine.caching.session import Session
@@ -15,8 +15,9 @@ from engine.core.decorators import BEHAVIORS
 from engine.core.plan import Plan
 from engine.errors import UsageError
 from engine.files import FileVersions
-from engine.settings import resolve
+from engine.settings import project_settings, resolve, store_security
 from engine.store import Entry, Store, StoreError
+from engine.store.keys import load_key
 
 if TYPE_CHECKING:
     from engine.core.graph import Graph, Node
@@ -69,7 +70,8 @@ class Cache:
             raise UsageError(f"cache behavior given for unknown node {unknown[0]!r}.")
         root = settings.cache_dir
         try:
-            store = Store(root, history_limit=settings.history_limit)
+            key_file, encrypt = store_security(project_settings(project_root), project_root)
+            store = Store(root, history_limit=settings.history_limit, key=load_key(key_file), encrypt=encrypt)
         except StoreError as exc:
             raise UsageError(f"cannot open the cache at {root}: {exc}; pass --cache-dir or fix permissions.") from None
         return cls(graph, project_root, store, pipeline=pipeline, emit=emit, behaviors=behaviors,
@@ -98,7 +100,7 @@ class Cache:
     @staticmethod
     def _literal(v: Any) -> str:
         fp, _ = try_fingerprint(v)
-        return fp if fp is not None else repr(v)
+        return fp if fp is not None else value_digest(v)  # never a lossy repr (issue 9)
 
     # ------------------------------------------------------------------ runs
     def session(self, run_id: str, plan: Plan, values: Mapping[Any, Any], overrides: Mapping[str, Any]) -> Session:

@@ -5,9 +5,9 @@ to a helper, a module constant or a library upgrade silently returns old results
 against Hamilton, joblib, redun, Prefect and Dagster). A :class:`CodeVersion` here is built from
 
 * the node's **normalised AST** — docstrings stripped, decorators excluded (their arguments are
-  runtime values the caller passes as ``extra``), function-local variables alpha-renamed — so
-  comments, formatting, quote style, docstrings, moving the function or renaming a local never
-  change it, while any real code change (including default values) does;
+  runtime values the caller passes as ``extra``), function-local variables, comprehension
+  variables and lambda parameters alpha-renamed — so comments, formatting, quote style,
+  docstrings, moving the function or renaming a local never change it, while any real code change (including default values) does;
 * every **project-local** function, class and module-level constant it references, transitively
   (through ``helpers.f``, ``from .util import h``, class methods, closure cells, local imports);
 * the **distribution version** (``dist:pandas`` → ``2.2.3``) of anything resolved into an
@@ -20,11 +20,13 @@ against Hamilton, joblib, redun, Prefect and Dagster). A :class:`CodeVersion` he
   values (``mod.make.<locals>.inner#1a2b...``), so two closures from one factory, two lambdas or
   two partials of one function can never hide each other's edits.
 
-Not seen (document, don't rely on): code reached only by a string at run time
-(``getattr(obj, "name")`` on a non-module object, ``importlib.import_module(name)`` with a computed
-name, ``eval``). ``getattr(module, "name")`` on a project module counts the whole module. Classes
+Seen only at run time (``engine.caching.tracing`` records the code that executes, issue 9): code
+reached by a string (``getattr(obj, "name")`` on a non-module object, ``globals()[name]``,
+``importlib.import_module(name)`` with a computed name). ``import_module("literal")`` counts here as
+an import. ``getattr(module, "name")`` on a project module counts the whole module. Classes
 created inside a function (a class factory) are versioned by their source, not by the values the
-factory closed over.
+factory closed over. A value that neither fingerprints nor pickles is "unversionable": the node
+runs every time (``CodeVersion.unversionable`` names it for the warning); no version is a ``repr``.
 
 Each component keeps its own digest in ``CodeVersion.parts`` so ``explain`` can name exactly which
 helper or constant changed. Parsing is memoised per file *content* (optionally in a persistent
@@ -47,7 +49,7 @@ import importlib.util
 import inspect
 import json
 import os
-import re
+import pickle
 import sys
 import time
 import types
@@ -58,15 +60,28 @@ from typing import Any
 
 import xxhash
 
+from engine.caching.code_helpers import (
+    _code_digest,
+    _code_names,
+    _file_of,
+    _is_code,
+    _is_library_callable,
+    _is_under,
+    _layers,
+    _path_name_only,
+    _qual_of,
+    _unwrap,
+    value_digest,
+)
 from engine.caching.data_version import combine, fingerprint
 
-__all__ = ["CodeVersion", "CodeVersioner", "diff_parts", "dist_version"]
+__all__ = ["CodeVersion", "CodeVersioner", "diff_parts", "dist_version", "value_digest"]
 
-_NORMALIZER_VERSION = "1"
+_NORMALIZER_VERSION = "2"  # 2: comprehension variables and lambda parameters renamed
 _PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 _MEMO_PREFIX = f"ast:{_PY}:{_NORMALIZER_VERSION}:"
-_ENGINE_DIR = os.path.dirname(os.path.abspath(__file__))
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # engine/, not engine/caching/
+
 _EVAL_LIKE = frozenset({"locals", "vars", "eval", "exec", "dir"})
 
 # Process-wide memo caches (installed distributions do not change under a running process).
@@ -83,6 +98,7 @@ class CodeVersion:
     digest: str
     parts: dict[str, str] = field(default_factory=dict)
     extra: str = ""
+    unversionable: tuple[str, ...] = ()  # values neither fingerprint nor pickle can version: always runs
 
 
 def diff_parts(old: dict[str, str], new: dict[str, str]) -> list[str]:
@@ -231,6 +247,10 @@ class _Analyzer(ast.NodeVisitor):
         for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
             if a is not None:
                 self.scope.params.add(a.arg)
+        if is_lambda:
+            for i, a in enumerate((*args.posonlyargs, *args.args, args.vararg, args.kwarg)):
+                if a is not None:
+                    self.scope.renames[a.arg] = a.arg = f"{self.scope.depth}#p{i}"
         self.qual_stack.append(d.qual)
         if is_lambda:
             self.visit(node.body)
@@ -357,6 +377,16 @@ class _Analyzer(ast.NodeVisitor):
                 self.chains[id(cur)] = [cur.id, *reversed(attrs)]
         self.generic_visit(node)
 
+    def visit_Call(self, node: ast.Call) -> None:
+        f = node.func
+        fname = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
+        if fname in ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str) and not node.args[0].value.startswith("."):
+            ref = ["i", 0, node.args[0].value]
+            for d in self.def_stack:
+                d.refs[json.dumps(ref)] = ref
+        self.generic_visit(node)
+
     def visit_Name(self, node: ast.Name) -> None:
         if not isinstance(node.ctx, ast.Load):
             self.scope.bound.add(node.id)
@@ -425,8 +455,10 @@ def analyze_source(source: str | bytes, filename: str = "<unknown>") -> dict[str
             ref = [*target.imports[name], *chain[1:]]
         else:
             ref = None
-            if (target.kind == "function" and name not in target.fixed and name not in target.params
-                    and not target.no_rename):
+            if target.kind == "lambda" and name in target.renames and isinstance(node, ast.Name):
+                node.id = target.renames[name]
+            elif (target.kind in ("function", "comprehension") and name not in target.fixed
+                    and name not in target.params and not target.no_rename):
                 canon = target.renames.get(name)
                 if canon is None:
                     canon = target.renames[name] = f"{target.depth}#{len(target.renames)}"
@@ -492,13 +524,14 @@ _SKIP = object()
 class _Parts(dict):
     """``parts`` while one version is being computed, with that computation's bookkeeping."""
 
-    __slots__ = ("tokens", "busy", "pin")
+    __slots__ = ("tokens", "busy", "pin", "unversionable")
 
     def __init__(self) -> None:
         super().__init__()
         self.tokens: dict[int, str] = {}  # id(object) -> token, for objects versioned in this call
         self.busy: set[int] = set()  # ids being versioned right now (cycle guard)
         self.pin: list[Any] = []  # keeps those objects alive so their ids stay unique
+        self.unversionable: list[str] = []
 
     def once(self, obj: Any, label: str, compute: Callable[[], str]) -> str:
         """``compute()`` memoised per object for this call, and safe against reference cycles."""
@@ -516,6 +549,44 @@ class _Parts(dict):
             self.busy.discard(oid)
         self.tokens[oid] = tok
         return tok
+
+
+def _class_version(self, cls: type) -> str | None:
+    """Code version of a project-local class (folded into its instances' data versions), else None."""
+    if cls in self._class_versions:
+        return self._class_versions[cls]
+    module = getattr(cls, "__module__", "") or ""
+    got = None
+    if module not in ("builtins", "__main__") and self._kind(module, self._root_for(cls))[0] == "local":
+        got = self.version(cls).digest
+    self._class_versions[cls] = got
+    return got
+
+
+def _location(self, qualname: str) -> tuple[str, int, int] | None:
+    loc = self._locations.get(qualname)
+    if loc is not None:
+        return loc
+    qualname = qualname.split("#", 1)[0]
+    loc = self._locations.get(qualname)
+    if loc is not None:
+        return loc
+    # Not versioned in this process yet: import the longest module prefix and look it up.
+    pieces = qualname.split(".")
+    for i in range(len(pieces) - 1, 0, -1):
+        mod = sys.modules.get(".".join(pieces[:i]))
+        if mod is None:
+            continue
+        file = getattr(mod, "__file__", None)
+        info = self.file_info(file) if file else None
+        if info is None:
+            return None
+        entries = info.by_qual.get(".".join(pieces[i:]))
+        if not entries:
+            return None
+        e = entries[-1]
+        return (info.path, e["f"], e["e"])
+    return None
 
 
 class CodeVersioner:
@@ -539,6 +610,12 @@ class CodeVersioner:
         self._locations: dict[str, tuple[str, int, int]] = {}
         self._checked: set[str] = set()  # files already read since the last refresh()
         self._line_cache: dict[str, tuple[tuple[int, int], list[str]]] = {}
+        self.traced: dict[tuple[str, str], str] = {}  # (file, name) -> version, for ``caching.observed``
+        self.traced_modules: dict[str, Any] = {}
+        self._class_versions: dict[type, str | None] = {}
+        #: types whose pickle round trip changes their fingerprint (checked once per type, caching.session)
+        self.roundtrip: dict[type, bool] = {}
+
 
     # -- public ----------------------------------------------------------------------------------
     def version(self, fn: Callable[..., Any], extra: str = "") -> CodeVersion:
@@ -551,12 +628,17 @@ class CodeVersioner:
         # contains NUL or \x01; ``extra`` is length-prefixed. One hash call keeps this cheap.
         payload = "\0".join([f"ripple-code\0{_PY}\0{len(extra)}:{extra}", *(f"{k}\1{parts[k]}" for k in sorted(parts))])
         digest = _h(payload)
-        return CodeVersion(digest=digest, parts=parts, extra=extra)
+        return CodeVersion(digest=digest, parts=parts, extra=extra, unversionable=tuple(dict.fromkeys(work.unversionable)))
+
+    class_version = _class_version
+    _location = _location
 
     def refresh(self) -> None:
         """Look at the files on disk again. Until then each source file is read once per versioner:
         the modules were imported once too, so the code that runs is the code first read."""
         self._checked = set()
+        self.traced.clear()
+        self.traced_modules.clear()
 
     def source_of(self, qualname: str) -> str | None:
         """Current source text of a component named in ``parts`` (for ``explain``), else None."""
@@ -681,6 +763,8 @@ class CodeVersioner:
             result = ("local", os.path.abspath(file))
         elif module_name == "__main__" and file is None:
             result = ("local", "")
+        elif file is not None and "site-packages" not in file and "dist-packages" not in file:
+            result = ("ext", os.path.abspath(file))  # an editable install (pip install -e ../lib): by content
         elif dist_version(top) is not None or file is None:
             result = ("dist", top)
         else:
@@ -785,6 +869,10 @@ class CodeVersioner:
                 continue
             cells.append((var, self._token(val, parts, root)))
         if "<" in cq:
+            # Defaults of a lambda or nested function are evaluated when it is made (``lambda v, k=k:``
+            # in a comprehension, ``def f(x, k=k)`` in a factory): values its source does not show.
+            defaults = [*enumerate(fn.__defaults__ or ()), *sorted((fn.__kwdefaults__ or {}).items())]
+            cells += [(f"<default:{k}>", self._token(v, parts, root)) for k, v in defaults]
             # A lambda or a function made inside another one: many objects can share this name
             # (one per factory call), so the part is addressed by its code *and* closure values.
             ident = _h("\0".join([body, *(f"{v}\1{t}" for v, t in cells)]))[:16]
@@ -911,6 +999,8 @@ class CodeVersioner:
 
     def _include_value(self, val: Any, qual: str, parts: dict[str, str], root: str) -> str:
         """Version a value a piece of code references; ``qual`` names its part when it is data."""
+        if val is os.environ or val is getattr(os, "environb", None):
+            return "os.environ"  # not data of the code: each variable read is recorded at run time
         if isinstance(val, types.ModuleType):
             kind = self._kind(val.__name__, root)
             key = f"module:{val.__name__}"
@@ -934,7 +1024,7 @@ class CodeVersioner:
                     return _qual_of(val)
         if qual and qual in parts:
             return parts[qual]
-        tok = self._data_part(val, parts, root)
+        tok = self._data_part(val, parts, root, qual)
         if qual:
             parts[qual] = tok
         t = type(val)
@@ -946,7 +1036,7 @@ class CodeVersioner:
                 self._add_dist(t.__module__, kind, parts)  # a library object: its library's version
         return tok
 
-    def _data_part(self, val: Any, parts: dict[str, str] | None = None, root: str = "") -> str:
+    def _data_part(self, val: Any, parts: dict[str, str] | None = None, root: str = "", label: str = "") -> str:
         # A Path constant in code is versioned by its *name*: the files a node actually reads are
         # versioned by content at run time (audit hooks), and hashing a data directory on every
         # code-version computation would be ruinous.
@@ -957,140 +1047,14 @@ class CodeVersioner:
             def hook(obj: Any) -> str | None:
                 return "code:" + self._token(obj, parts, root) if _is_code(obj) else None
 
-        fp = fingerprint(val, file_version=_path_name_only, code_ref=hook)
+        fp = fingerprint(val, file_version=_path_name_only, code_ref=hook, path_root=root or None)
         if fp is not None:
             return fp
-        # Not fingerprintable (a logger, a client...): its repr, with memory addresses removed so
-        # the part is stable across processes. Marked so ``explain`` can say it is approximate.
+        # Not fingerprintable: its pickle bytes (never a lossy repr); failing that it is unversionable
+        # and the node runs every time (``CodeVersion.unversionable`` names it for the warning).
         try:
-            return "repr:" + _h(_ADDRESS.sub("", repr(val)))
-        except Exception:
+            return "pickle:" + xxhash.xxh3_128_hexdigest(pickle.dumps(val, protocol=4))
+        except Exception:  # noqa: BLE001 - whatever pickling raises, the value cannot be versioned
+            if isinstance(parts, _Parts):
+                parts.unversionable.append(label or _qual_of(type(val)))
             return "unversionable:" + _h(_qual_of(type(val)))
-
-    def _location(self, qualname: str) -> tuple[str, int, int] | None:
-        loc = self._locations.get(qualname)
-        if loc is not None:
-            return loc
-        qualname = qualname.split("#", 1)[0]
-        loc = self._locations.get(qualname)
-        if loc is not None:
-            return loc
-        # Not versioned in this process yet: import the longest module prefix and look it up.
-        pieces = qualname.split(".")
-        for i in range(len(pieces) - 1, 0, -1):
-            mod = sys.modules.get(".".join(pieces[:i]))
-            if mod is None:
-                continue
-            file = getattr(mod, "__file__", None)
-            info = self.file_info(file) if file else None
-            if info is None:
-                return None
-            entries = info.by_qual.get(".".join(pieces[i:]))
-            if not entries:
-                return None
-            e = entries[-1]
-            return (info.path, e["f"], e["e"])
-        return None
-
-
-# ==================================================================================================
-# helpers
-
-
-def _path_name_only(path: Any) -> str:
-    return "path"
-
-
-def _unwrap(fn: Any) -> Any:
-    if not hasattr(fn, "__wrapped__"):
-        return fn
-    try:
-        return inspect.unwrap(fn)
-    except ValueError:
-        return fn
-
-
-def _layers(fn: Any) -> list[Any]:
-    """``fn`` and every object below it in its ``__wrapped__`` chain, outermost first."""
-    out = [fn]
-    seen = {id(fn)}
-    while True:
-        try:
-            nxt = getattr(out[-1], "__wrapped__", _SKIP)
-        except Exception:  # noqa: BLE001 - exotic proxies: stop unwrapping
-            break
-        if nxt is _SKIP or id(nxt) in seen or len(out) > 100:
-            break
-        seen.add(id(nxt))
-        out.append(nxt)
-    return out
-
-
-_BUILTIN_CALLABLES = (types.BuiltinFunctionType, types.BuiltinMethodType, types.MethodWrapperType,
-                      types.WrapperDescriptorType, types.MethodDescriptorType, types.ClassMethodDescriptorType)
-
-
-def _is_library_callable(obj: Any) -> bool:
-    """A named C-level callable (builtin, ufunc...); a callable *instance* of a library class (an
-    interpolator, a fitted model) is data and is fingerprinted instead."""
-    if isinstance(obj, _BUILTIN_CALLABLES):
-        return True
-    return callable(obj) and not isinstance(obj, type) and isinstance(getattr(obj, "__name__", None), str) \
-        and isinstance(getattr(obj, "__module__", None), str)
-
-
-def _is_code(obj: Any) -> bool:
-    """Objects a constant may hold that are code, not data (versioned by ``_include_value``)."""
-    return isinstance(obj, type | types.ModuleType | types.FunctionType | types.MethodType | functools.partial) \
-        or _is_library_callable(obj) or (callable(obj) and isinstance(_unwrap(obj), types.FunctionType))
-
-
-def _qual_of(obj: Any) -> str:
-    mod = getattr(obj, "__module__", None) or "?"
-    return f"{mod}.{getattr(obj, '__qualname__', getattr(obj, '__name__', type(obj).__qualname__))}"
-
-
-def _file_of(fn: Any) -> str | None:
-    code = getattr(fn, "__code__", None)
-    if code is not None and not code.co_filename.startswith("<"):
-        return code.co_filename
-    mod = sys.modules.get(getattr(fn, "__module__", "") or "")
-    return getattr(mod, "__file__", None)
-
-
-def _is_under(file: str, root: str) -> bool:
-    f = os.path.abspath(file)
-    if not f.startswith(root.rstrip(os.sep) + os.sep):
-        return False
-    parts = f[len(root):].split(os.sep)
-    return "site-packages" not in parts and "dist-packages" not in parts
-
-
-def _code_names(code: types.CodeType) -> set[str]:
-    names = set(code.co_names)
-    for c in code.co_consts:
-        if isinstance(c, types.CodeType):
-            names |= _code_names(c)
-    return names
-
-
-def _code_digest(code: types.CodeType, fn: Any = None) -> str:
-    """Fallback when there is no source (REPL, exec, notebooks): bytecode + constants + names."""
-    h = xxhash.xxh3_128()
-
-    def feed(c: types.CodeType) -> None:
-        h.update(c.co_code)
-        h.update(repr((c.co_names, c.co_varnames, c.co_freevars, c.co_argcount, c.co_kwonlyargcount,
-                       c.co_posonlyargcount, c.co_flags)).encode())
-        for k in c.co_consts:
-            if isinstance(k, types.CodeType):
-                h.update(b"<code>")
-                feed(k)
-            else:
-                h.update((fingerprint(k) or repr(k)).encode())
-
-    feed(code)
-    if fn is not None:
-        h.update((fingerprint((getattr(fn, "__defaults__", None), getattr(fn, "__kwdefaults__", None)))
-                  or repr((fn.__defaults__, fn.__kwdefaults__))).encode())
-    return "bytecode:" + h.hexdigest()

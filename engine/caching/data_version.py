@@ -10,8 +10,13 @@ were ignored, and an unhashable leaf was folded into its parent's hash as a plac
 * anything that cannot be fingerprinted faithfully makes the **whole** value unfingerprintable
   (``None``) — never a placeholder inside a normal-looking digest;
 * ordered containers stream their elements into one buffer that is hashed once (fast for many small
-  values); ``dict``/``set`` are order-insensitive (sorted by key when keys are all ``str`` or all
+  values); a ``dict`` keeps its insertion order (dependents can see it, issue 9), a ``set`` and an
+  object's attribute dict are order-insensitive (sorted by key when keys are all ``str`` or all
   ``int``, otherwise by per-item digests);
+* state a ``repr`` would hide is encoded exactly: ``random.Random`` and numpy generator state,
+  ``re.Pattern`` (pattern and flags), ``struct.Struct``, ``SimpleNamespace``, ``DataFrame.attrs``
+  and an index's ``freq``; instances of project classes fold in their class's code version when the
+  caller passes ``class_version``;
 * numpy / pandas / pyarrow buffers are hashed zero-copy, and those libraries are imported only when a
   value of theirs is seen (``import engine.caching.data_version`` must stay light);
 * a ``pathlib.Path`` or :class:`engine.files.File` is versioned by the *content* of the file.
@@ -26,6 +31,8 @@ import dataclasses
 import datetime as _dt
 import enum
 import math
+import random
+import re
 import struct
 import sys
 import types
@@ -71,13 +78,15 @@ class Unfingerprintable(Exception):
 class _Ctx:
     """Per-call state: hasher, ids of containers on the current path, dict-key plans, file versioner."""
 
-    __slots__ = ("h", "active", "plans", "file_version", "code_ref")
+    __slots__ = ("h", "active", "plans", "file_version", "code_ref", "class_version", "path_root")
 
     def __init__(self, parent: _Ctx | None = None, file_version: FileVersionFn | None = None,
-                 code_ref: CodeRefFn | None = None) -> None:
+                 code_ref: CodeRefFn | None = None, class_version: ClassVersionFn | None = None) -> None:
         self.h = _xxh128()
         self.file_version = parent.file_version if parent is not None else file_version
         self.code_ref = parent.code_ref if parent is not None else code_ref
+        self.class_version = parent.class_version if parent is not None else class_version
+        self.path_root: str | None = parent.path_root if parent is not None else None
         self.active: set[int] = parent.active if parent is not None else set()
         self.plans: dict[tuple, tuple[bytes, list[tuple[Any, bytes]]]] = parent.plans if parent is not None else {}
 
@@ -85,6 +94,7 @@ class _Ctx:
 Encoder = Callable[[Any, bytearray, _Ctx, int], None]
 FileVersionFn = Callable[[Any], str]
 CodeRefFn = Callable[[Any], "str | None"]
+ClassVersionFn = Callable[[type], "str | None"]
 
 # Process-wide memo: resolved encoder per exact type (cleared by ``register``).
 _ENCODER_MEMO: dict[type, Encoder] = {}
@@ -97,7 +107,8 @@ _EXTENSIONS: dict[type, Callable[[Any], bytes | str | None]] = {}
 
 
 def fingerprint(obj: Any, *, file_version: FileVersionFn | None = None,
-                code_ref: CodeRefFn | None = None) -> str | None:
+                code_ref: CodeRefFn | None = None, class_version: ClassVersionFn | None = None,
+                path_root: str | None = None) -> str | None:
     """Return the 32-hex-char data version of ``obj``, or ``None`` if it cannot be versioned safely.
 
     ``None`` means "do not cache by this value": callers treat the node as uncacheable and warn once.
@@ -107,14 +118,21 @@ def fingerprint(obj: Any, *, file_version: FileVersionFn | None = None,
     called with every class, function, method, module or C-implemented object met inside the
     value; a string it returns stands for that object (the caller versions its code separately),
     ``None`` keeps the normal rule (classes by name, anything else unfingerprintable).
+    ``class_version`` returns the code version of a project-local class (else None): instances of
+    such classes fold it in, so editing a class changes the data version of its instances.
+    ``path_root``: paths under it are named relative to it, so a moved project keeps its versions.
     """
-    return try_fingerprint(obj, file_version=file_version, code_ref=code_ref)[0]
+    return try_fingerprint(obj, file_version=file_version, code_ref=code_ref, class_version=class_version,
+                           path_root=path_root)[0]
 
 
-def try_fingerprint(obj: Any, *, file_version: FileVersionFn | None = None,
-                    code_ref: CodeRefFn | None = None) -> tuple[str | None, str | None]:
+def try_fingerprint(obj: Any, *, file_version: FileVersionFn | None = None, code_ref: CodeRefFn | None = None,
+                    class_version: ClassVersionFn | None = None,
+                    path_root: str | None = None) -> tuple[str | None, str | None]:
     """Like :func:`fingerprint` but also says *why* a value is unfingerprintable (for the warning)."""
-    ctx = _Ctx(file_version=file_version, code_ref=code_ref)
+    ctx = _Ctx(file_version=file_version, code_ref=code_ref, class_version=class_version)
+    if path_root:
+        ctx.path_root = path_root.rstrip("/\\") + "/"
     out = bytearray()
     try:
         _enc(obj, out, ctx, 0)
@@ -296,8 +314,10 @@ def _enc_deque(obj: deque, out: bytearray, ctx: _Ctx, depth: int) -> None:
     ctx.active.discard(i)
 
 
-def _enc_dict_items(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    """Order-insensitive: sort by key when keys are all str or all int, else by item digests."""
+def _enc_dict_items(obj: Any, out: bytearray, ctx: _Ctx, depth: int, ordered: bool = False) -> None:
+    """A dict value keeps its insertion order (``ordered``: dependents see it in ``list(d)``,
+    ``json.dumps``, ``pd.DataFrame(d)``); an object's attribute dict does not (sorted by key when
+    keys are all str or all int, else by item digests)."""
     d = depth + 1
     kt = set(map(type, obj))
     if len(kt) <= 1 and (not kt or str in kt or int in kt):
@@ -305,11 +325,11 @@ def _enc_dict_items(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
         # call. Sound because keys here are *exact* str (or exact int), whose equality is identity
         # of content, so an equal keys-tuple means identical keys.
         keys = tuple(obj)
-        plan = ctx.plans.get(keys)
+        plan = ctx.plans.get((ordered, keys))
         if plan is None:
-            plan = _dict_plan(keys, ctx, d)
+            plan = _dict_plan(keys, ctx, d, ordered)
             if len(ctx.plans) < 4096:
-                ctx.plans[keys] = plan
+                ctx.plans[(ordered, keys)] = plan
         out += plan[0]
         memo = _ENCODER_MEMO
         for k, kb in plan[1]:
@@ -333,19 +353,21 @@ def _enc_dict_items(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
                     f = _resolve(t)
                 f(v, out, ctx, d)
     else:
-        items = sorted(_sub_digest((k, v), ctx, depth) for k, v in obj.items())
+        items = [_sub_digest((k, v), ctx, depth) for k, v in obj.items()]
+        if not ordered:
+            items.sort()
         out += _TQ(b"D", len(items))
         for dg in items:
             out += dg
 
 
-def _dict_plan(keys: tuple, ctx: _Ctx, depth: int) -> tuple[bytes, list[tuple[Any, bytes]]]:
+def _dict_plan(keys: tuple, ctx: _Ctx, depth: int, ordered: bool) -> tuple[bytes, list[tuple[Any, bytes]]]:
     entries = []
-    for k in sorted(keys):
+    for k in (keys if ordered else sorted(keys)):
         kb = bytearray()
         _enc(k, kb, ctx, depth)
         entries.append((k, bytes(kb)))
-    return _TQ(b"d", len(keys)), entries
+    return _TQ(b"d" if not ordered else b"e", len(keys)), entries
 
 
 def _enc_dict(obj: dict, out: bytearray, ctx: _Ctx, depth: int) -> None:
@@ -356,7 +378,7 @@ def _enc_dict(obj: dict, out: bytearray, ctx: _Ctx, depth: int) -> None:
     if i in active:
         raise Unfingerprintable("value contains a reference cycle through a dict")
     active.add(i)
-    _enc_dict_items(obj, out, ctx, depth)
+    _enc_dict_items(obj, out, ctx, depth, ordered=True)
     active.discard(i)
 
 
@@ -490,14 +512,20 @@ def _content_version(path: Any, ctx: _Ctx) -> bytes:
     return _TQ(b"v", len(b)) + b
 
 
+def _path_text(p: Any, ctx: _Ctx) -> str:
+    text = str(p)
+    base = ctx.path_root
+    return "<root>/" + text[len(base):] if base is not None and text.startswith(base) else text
+
+
 def _enc_path(obj: PurePath, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    _enc_str(f"{type(obj).__name__}:{obj}", out, ctx, depth)
+    _enc_str(f"{type(obj).__name__}:{_path_text(obj, ctx)}", out, ctx, depth)
     out += b"P"
     out += _content_version(obj, ctx)
 
 
 def _enc_file(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    _enc_str(str(obj.path), out, ctx, depth)
+    _enc_str(_path_text(obj.path, ctx), out, ctx, depth)
     out += b"L"
     out += _content_version(obj.path, ctx)
 
@@ -577,6 +605,14 @@ def _resolve_uncached(t: type) -> Encoder:
         return _custom_encoder(lambda o: o.__ripple_fingerprint__(), _qualname_of(t))
     if issubclass(t, enum.Enum):
         return _enc_enum
+    if issubclass(t, random.Random):
+        return _enc_random
+    if t is re.Pattern:
+        return _enc_pattern
+    if issubclass(t, struct.Struct):
+        return _enc_struct
+    if issubclass(t, types.SimpleNamespace):
+        return _enc_namespace
     # numpy / pandas / pyarrow: imported only now that one of their values is actually seen.
     for base in t.__mro__:
         root = base.__module__.split(".", 1)[0]
@@ -671,6 +707,7 @@ def _enc_dataclass(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
     i = _enter(obj, ctx, depth)
     fields = dataclasses.fields(obj)
     _enc_str(_qualname_of(type(obj)), out, ctx, depth)
+    _enc_class_version(type(obj), out, ctx, depth)
     out += _TQ(b"a", len(fields))
     for f in fields:
         _enc_str(f.name, out, ctx, depth)
@@ -682,6 +719,45 @@ def _enc_dataclass(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
         if rest:
             out += b"+"
             _enc_dict_items(rest, out, ctx, depth)
+    ctx.active.discard(i)
+
+
+def _enc_class_version(t: type, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    cv = ctx.class_version
+    if cv is not None:
+        v = cv(t)
+        if v:
+            out += b"\x02v"
+            _enc_str(v, out, ctx, depth)
+
+
+def _enc_random(obj: random.Random, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    """A ``random.Random``: its whole generator state (a repr would say only "Random object")."""
+    i = _enter(obj, ctx, depth)
+    _enc_str(_qualname_of(type(obj)), out, ctx, depth)
+    out += b"\x02r"
+    _enc(obj.getstate(), out, ctx, depth + 1)
+    extra = {k: v for k, v in vars(obj).items() if k != "gauss_next"}
+    if extra:
+        _enc_dict_items(extra, out, ctx, depth)
+    ctx.active.discard(i)
+
+
+def _enc_pattern(obj: re.Pattern, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += _Tq(b"\x02", obj.flags)
+    _enc(obj.pattern, out, ctx, depth + 1)
+
+
+def _enc_struct(obj: struct.Struct, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    out += b"\x02s"
+    _enc_str(obj.format, out, ctx, depth)
+
+
+def _enc_namespace(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    i = _enter(obj, ctx, depth)
+    _enc_str(_qualname_of(type(obj)), out, ctx, depth)
+    out += b"\x02n"
+    _enc_dict_items(vars(obj), out, ctx, depth)
     ctx.active.discard(i)
 
 
@@ -705,6 +781,7 @@ def _enc_object(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
     i = _enter(obj, ctx, depth)
     t = type(obj)
     _enc_str(_qualname_of(t), out, ctx, depth)
+    _enc_class_version(t, out, ctx, depth)
     out += b"O"
     state = getattr(obj, "__dict__", None)
     if state is None:
@@ -731,6 +808,7 @@ def _subclass_encoder(base_enc: Encoder, t: type) -> Encoder:
 
     def enc(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
         _enc_str(qual, out, ctx, depth)
+        _enc_class_version(t, out, ctx, depth)
         out += b"S"
         base_enc(obj, out, ctx, depth)
         state = getattr(obj, "__dict__", None)
@@ -765,11 +843,25 @@ def _numpy_encoder_for(t: type) -> Encoder | None:
                 _enc_dict(obj.__dict__, out, ctx, depth)
 
         return enc
+    if issubclass(t, np.random.Generator | np.random.BitGenerator | np.random.RandomState):
+        return _enc_np_random
     if issubclass(t, np.generic):
         return _enc_np_scalar
     if issubclass(t, np.dtype):
         return _enc_np_dtype
     return None
+
+
+def _enc_np_random(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
+    """A numpy generator: its bit generator's full state (seeded ``default_rng(42)`` != ``(43)``)."""
+    import numpy as np
+
+    _enc_str(_qualname_of(type(obj)), out, ctx, depth)
+    out += b"\x02g"
+    if isinstance(obj, np.random.Generator):
+        obj = obj.bit_generator
+    state = obj.get_state(legacy=False) if isinstance(obj, np.random.RandomState) else obj.state
+    _enc(state, out, ctx, depth + 1)
 
 
 def _dtype_id(dt: Any) -> str:
@@ -848,202 +940,16 @@ def _enc_np_masked(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
     _enc_ndarray(np.ma.getmaskarray(obj), out, ctx, depth)
 
 
-# --------------------------------------------------------------------------------------------------
-# pandas
-
-
 def _pandas_encoder_for(t: type) -> Encoder | None:
-    import pandas as pd
+    from engine.caching import frame_values
 
-    if issubclass(t, pd.DataFrame):
-        return _enc_pd_frame
-    if issubclass(t, pd.Series):
-        return _enc_pd_series
-    if issubclass(t, pd.Index):
-        return _enc_pd_index
-    if issubclass(t, pd.api.extensions.ExtensionArray):
-        return _enc_pd_values
-    if issubclass(t, pd.api.extensions.ExtensionDtype):
-        return _enc_pd_dtype
-    if t is type(pd.NaT):
-        return _enc_singleton(b"\x01NaT")
-    if t is type(pd.NA):
-        return _enc_singleton(b"\x01NA")
-    if issubclass(t, pd.Timestamp | pd.Timedelta):
-        tag = b"\x01T" if issubclass(t, pd.Timestamp) else b"\x01D"
-
-        def enc(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-            _enc_str(f"{obj.isoformat()}|{getattr(obj, 'unit', '')}|{_tz_id(getattr(obj, 'tz', None))}", out, ctx, depth)
-            out += tag
-
-        return enc
-    if issubclass(t, pd.Period):
-        return lambda o, out, c, d: _enc_str(f"{o}|{o.freqstr}|period", out, c, d)
-    if issubclass(t, pd.Interval):
-
-        def enc_iv(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-            out += b"\x01I"
-            _enc((obj.left, obj.right, obj.closed), out, ctx, depth + 1)
-
-        return enc_iv
-    return None
-
-
-def _enc_pd_dtype(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    _enc_str(f"{_qualname_of(type(obj))}|{obj}", out, ctx, depth)
-    out += b"\x01t"
-    cats = getattr(obj, "categories", None)
-    if cats is not None:
-        _enc_pd_index(cats, out, ctx, depth + 1)
-        _enc_bool(bool(obj.ordered), out, ctx, depth)
-
-
-def _enc_pd_values(v: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    """The values of a column/Series/Index, zero-copy through the backing numpy/arrow buffers."""
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(v, np.ndarray):
-        _enc_ndarray(v, out, ctx, depth)
-        return
-    _enc_str(f"{_qualname_of(type(v))}|{v.dtype}", out, ctx, depth)
-    if isinstance(v, pd.Categorical):
-        out += b"\x01c"
-        _enc_bool(bool(v.ordered), out, ctx, depth)
-        _enc_pd_index(v.categories, out, ctx, depth + 1)
-        _enc_ndarray(np.asarray(v.codes), out, ctx, depth)
-    elif getattr(v, "_pa_array", None) is not None:
-        out += b"\x01a"
-        _enc(v._pa_array, out, ctx, depth + 1)
-    elif isinstance(getattr(v, "_ndarray", None), np.ndarray):
-        out += b"\x01n"
-        _enc_ndarray(v._ndarray, out, ctx, depth)
-    elif isinstance(getattr(v, "_data", None), np.ndarray) and isinstance(getattr(v, "_mask", None), np.ndarray):
-        out += b"\x01m"
-        _enc_ndarray(v._data, out, ctx, depth)
-        _enc_ndarray(v._mask, out, ctx, depth)
-    else:
-        out += b"\x01o"
-        _enc_ndarray(np.asarray(v, dtype=object), out, ctx, depth)
-
-
-def _values_of(obj: Any) -> Any:
-    v = getattr(obj, "_values", None)
-    return v if v is not None else obj.array
-
-
-def _enc_pd_index(idx: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    import numpy as np
-    import pandas as pd
-
-    i = _enter(idx, ctx, depth)
-    _enc_str(_qualname_of(type(idx)), out, ctx, depth)
-    out += b"\x01x"
-    _enc(list(idx.names), out, ctx, depth + 1)
-    if isinstance(idx, pd.RangeIndex):
-        _enc_range(range(idx.start, idx.stop, idx.step), out, ctx, depth)
-    elif isinstance(idx, pd.MultiIndex):
-        out += _Q(idx.nlevels)
-        for level in idx.levels:
-            _enc_pd_index(level, out, ctx, depth + 1)
-        for codes in idx.codes:
-            _enc_ndarray(np.asarray(codes), out, ctx, depth)
-    else:
-        _enc_pd_values(_values_of(idx), out, ctx, depth + 1)
-    ctx.active.discard(i)
-
-
-def _enc_pd_series(s: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    i = _enter(s, ctx, depth)
-    _enc_str(_qualname_of(type(s)), out, ctx, depth)
-    out += b"\x01s"
-    _enc(s.name, out, ctx, depth + 1)
-    _enc_pd_index(s.index, out, ctx, depth + 1)
-    _enc_pd_values(_values_of(s), out, ctx, depth + 1)
-    ctx.active.discard(i)
-
-
-def _enc_pd_frame(df: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    i = _enter(df, ctx, depth)
-    _enc_str(_qualname_of(type(df)), out, ctx, depth)
-    out += _TQQ(b"\x01", *df.shape)
-    _enc_pd_index(df.columns, out, ctx, depth + 1)
-    _enc_pd_index(df.index, out, ctx, depth + 1)
-    # Column by column (never by internal block): equal frames must hash alike however pandas
-    # happened to consolidate them. A column of a consolidated float block is a contiguous view.
-    for k in range(df.shape[1]):
-        _enc_pd_values(_values_of(df.iloc[:, k]), out, ctx, depth + 1)
-    ctx.active.discard(i)
-
-
-# --------------------------------------------------------------------------------------------------
-# pyarrow
+    return frame_values.pandas_encoder_for(t)
 
 
 def _arrow_encoder_for(t: type) -> Encoder | None:
-    import pyarrow as pa
+    from engine.caching import frame_values
 
-    if issubclass(t, pa.Table | pa.RecordBatch):
-        tag = b"\x02T" if issubclass(t, pa.Table) else b"\x02B"
-
-        def enc_tab(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-            out += tag
-            out += _digest(obj.schema.serialize())
-            out += _Q(obj.num_rows)
-            for col in obj.columns:
-                _enc(col, out, ctx, depth + 1)
-
-        return enc_tab
-    if issubclass(t, pa.ChunkedArray):
-
-        def enc_chunked(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-            _enc_str(str(obj.type), out, ctx, depth)
-            out += b"\x02"
-            out += _TQ(b"C", obj.num_chunks)
-            for chunk in obj.chunks:
-                _enc_arrow_array(chunk, out, ctx, depth + 1)
-
-        return enc_chunked
-    if issubclass(t, pa.Array):
-        return _enc_arrow_array
-    if issubclass(t, pa.Schema):
-        return lambda o, out, c, d: out.extend(b"\x02S" + _digest(o.serialize()))
-    if issubclass(t, pa.DataType):
-        return lambda o, out, c, d: _enc_str(f"arrow-type:{o}", out, c, d)
-    if issubclass(t, pa.Scalar):
-
-        def enc_scalar(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-            _enc_str(str(obj.type), out, ctx, depth)
-            out += b"\x02s"
-            _enc(obj.as_py(), out, ctx, depth + 1)
-
-        return enc_scalar
-    return None
-
-
-def _enc_arrow_array(a: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    import pyarrow as pa
-
-    _enc_str(str(a.type), out, ctx, depth)
-    out += b"\x02"
-    out += _TQQ(b"A", len(a), a.offset)
-    if isinstance(a, pa.DictionaryArray):
-        _enc_arrow_array(a.indices, out, ctx, depth + 1)
-        _enc_arrow_array(a.dictionary, out, ctx, depth + 1)
-    elif a.type.num_fields > 0:
-        # Nested arrays can carry per-child offsets that buffers() does not expose; the IPC
-        # writer normalises slices, so hash its output instead (a copy, but an exact one).
-        out += b"i"
-        out += _digest(pa.RecordBatch.from_arrays([a], names=["v"]).serialize())
-    else:
-        # Whole buffers + offset + length determine the value exactly (never a collision; a
-        # different physical layout of equal values is at worst a cache miss).
-        for buf in a.buffers():
-            if buf is None:
-                out += b"-"
-            else:
-                out += b"+"
-                out += _digest(buf)
+    return frame_values.arrow_encoder_for(t)
 
 
 _LIBRARY_RESOLVERS: dict[str, Callable[[type], Encoder | None]] = {

@@ -26,6 +26,8 @@ class Decision:
     changed_inputs: list[str] = field(default_factory=list)
     changed_files: list[str] = field(default_factory=list)
     diff: str = ""
+    #: the run this explanation compares with (the node's previous run), when the history has it
+    against_run: str = ""
 
 
 @dataclass(slots=True)

@@ -14,9 +14,12 @@ from typing import TYPE_CHECKING, Any
 from xxhash import xxh3_128_hexdigest
 
 from engine import events as ev
+from engine.caching import explain, observed
 from engine.caching.code_version import diff_parts
 from engine.caching.data_version import combine, try_fingerprint
 from engine.caching.decisions import SLOW_SECONDS, UNCACHEABLE, Decision
+from engine.caching.remote import RemoteSide
+from engine.caching.remote import produced_files as _produced_files  # also used on workers
 from engine.core.execute import Lazy, RunResult
 from engine.core.plan import Plan, Step
 from engine.core.reads import ReadRecorder
@@ -27,6 +30,8 @@ if TYPE_CHECKING:
     from engine.core.graph import Node
 
 log = logging.getLogger("engine")
+#: ``enter_item`` fingerprints the item itself unless given its version
+_COMPUTE = object()
 
 
 class Session:
@@ -60,6 +65,8 @@ class Session:
         self.counts: Counter[tuple[str, str]] = Counter()
         self._item_hits: Counter[str] = Counter()
         self._predicted: list[tuple[str, str, str]] | None = None
+        #: each node's previous history record, read at the first miss that needs explaining
+        self._previous: dict[str, Any] | None = None
         if base is not None:
             self.dv = dict(base.dv)
             self.entries, self.by_key = base.entries, base.by_key
@@ -83,7 +90,9 @@ class Session:
     def _fingerprint(self, value: Any, **kw: Any) -> tuple[str | None, str | None]:
         """Data version with the store's file-version memo (a large unchanged data file given as a
         ``Path`` is stat-ed, not re-read)."""
-        return try_fingerprint(value, file_version=self.cache.files.version, **kw)
+        return try_fingerprint(value, file_version=self.cache.files.version,
+                               class_version=self.cache.versioner.class_version,
+                               path_root=str(self.cache.project_root), **kw)
 
     def _warn(self, what: str, message: str) -> None:
         if what in self.cache._warned:
@@ -142,15 +151,6 @@ class Session:
             self._default_dvs[node.name] = got
         return got
 
-    def _files_changed(self, entry: Entry) -> list[str]:
-        if not entry.has_files:
-            return []
-        changed = []
-        for path, version in entry.files.items():
-            if self.cache.files.version(path) != version:
-                changed.append(path)
-        return changed
-
     def _why_miss(self, node: Node, deps: list[tuple[str, str]], behavior: str) -> Decision:
         d = Decision(node.name, False, "")
         previous = self.entries.get(node.name) or []
@@ -158,6 +158,8 @@ class Session:
         if prev is not None:
             prev = self.store.get(prev.key) or prev  # the prefetch left out deps and code parts
         d.previous = prev
+        if explain.against_previous_run(self, node, deps, d):
+            return d
         if prev is None:
             d.why = "no cached result"
             return d
@@ -204,14 +206,16 @@ class Session:
             return self._miss(node, behavior, blocked)
         if behavior == "recompute":
             return self._miss(node, behavior, "behavior recompute")
+        if self.cache.code_version(node).unversionable:
+            return _unversionable(self, node, behavior)
         entry = self.by_key.get(key)
         if entry is None:
             d = self._why_miss(node, deps, behavior)
             d.key = key
             return self._miss(node, behavior, d.why, d)
-        changed = self._files_changed(entry)
+        changed = _files_changed(self, entry)
         if changed:
-            d = Decision(node.name, False, "file changed: " + ", ".join(_short(p) for p in changed), key,
+            d = Decision(node.name, False, observed.describe(changed[0]) + " changed", key,
                          previous=entry, changed_files=changed)
             return self._miss(node, behavior, d.why, d)
         dv = entry.data_version
@@ -260,7 +264,7 @@ class Session:
         rec = self.reads.pop(node.name, None)
         row = {"node": node.name, "status": ev.RAN, "seconds": seconds, "hit": False,
                "why": self.decisions.get(node.name, Decision(node.name, False, "")).why,
-               "code_version": self.cache.code_version(node).digest}
+               "code_version": self.cache.code_version(node).digest, "deps": dict(self._deps.get(node.name, ()))}
         if not self.in_items:
             self.node_rows.append(row)
         if behavior == "disable":
@@ -282,11 +286,12 @@ class Session:
         if fp is None or key is None:
             return 0
         row["key"] = key
-        read = list(reads) or (rec.paths if rec else [])
-        files = {p: self.cache.files.version(p) for p in (*read, *_produced_files(value))}
         cv = self.cache.code_version(node)
+        files = _records(self, node, value, fp, cv.parts, reads if getattr(reads, "seen", None) else (rec.paths if rec else reads))
+        if files is None:
+            return 0
         deps = dict(self._deps.get(node.name, ()))
-        self._remember_sources(cv.parts)
+        self._remember_sources(cv.parts, cv.digest)
         try:
             entry = self.store.put(key, node.name, fp, cv.digest, value, compute_seconds=seconds, deps=deps,
                                    code_parts=cv.parts, files=files)
@@ -302,16 +307,8 @@ class Session:
             self.store.commit()  # an expensive result is durable at once, not at the next batch flush
         return entry.size
 
-    def _remember_sources(self, parts: Mapping[str, str]) -> None:
-        memo = self.store.memo
-        seen = self.cache._sources_seen
-        for qual, digest in parts.items():
-            if qual.startswith("dist:") or (qual, digest) in seen:
-                continue
-            seen.add((qual, digest))
-            src = self.cache.versioner.source_of(qual)
-            if src:
-                memo["src:" + qual] = src
+    def _remember_sources(self, parts: Mapping[str, str], digest: str = "") -> None:
+        explain.remember_sources(self, parts, digest)
 
     def observe(self, name: str, value: Any) -> None:
         """Version a value computed outside ``lookup``/``store`` (fan-out items and their results)."""
@@ -327,7 +324,7 @@ class Session:
             fp, _ = self._fingerprint(value)
         self.dv[name] = self.dv[(name,)] = fp
 
-    def enter_item(self, expander: str, item: Any, index: int = 0) -> None:
+    def enter_item(self, expander: str, item: Any, index: int = 0, *, version: Any = _COMPUTE) -> None:
         """Per-item caching of fan-out nodes: each item's results get their own keys.
 
         Item versions are remembered per version of the whole item list: an item that went
@@ -340,7 +337,8 @@ class Session:
             raw = self.store.memo.get(f"items:{list_dv}") if list_dv else None
             self._known_items = json.loads(raw) if raw else None
         known = self._known_items
-        fp = known[index] if known is not None and index < len(known) else self._fingerprint(item)[0]
+        fp = (known[index] if known is not None and index < len(known)  # ``version``: versioned on a worker
+              else self._fingerprint(item)[0] if version is _COMPUTE else version)
         self._fanout[2].append(fp)
         self.dv[expander] = fp
 
@@ -352,6 +350,9 @@ class Session:
         self.dv[expander] = self.dv[(expander,)] = list_dv
         if list_dv and self._known_items is None and None not in fps:
             self.store.memo[f"items:{list_dv}"] = json.dumps(fps)
+
+    def remote(self) -> Any:  # the session as pools and Dask see it: look-ahead, storing on workers
+        return RemoteSide(self)
 
     def failed(self, step: Step) -> None:
         self.dv[step.name] = self.dv[(step.name,)] = UNCACHEABLE
@@ -369,26 +370,15 @@ class Session:
 
     # ------------------------------------------------------------------ planning and closing
     def predictions(self) -> list[tuple[str, str, str]]:
-        """What would happen, node by node, without running anything."""
+        """What would happen, node by node, without running anything: ``hit``, ``run`` (certain) or
+        ``may run`` (early cutoff may still make it a hit); see :mod:`engine.caching.predict`."""
         if self._predicted is not None:
             return self._predicted
+        from engine.caching.predict import predict
+
         dry = self if self.dry else Session(self.cache, self.run_id, self.plan, {}, {}, dry=True, base=self)
-        out = []
-        for step in self.plan.steps:
-            steps = [step] if isinstance(step, Step) else [step.expander, *step.block]
-            for s in steps:
-                if not isinstance(step, Step):
-                    out.append((s.name, "run", "fan-out nodes run per item"))
-                    dry.dv[s.name] = dry.dv[(s.name,)] = UNCACHEABLE
-                    continue
-                lazy, why = dry.lookup(s, {})
-                if lazy is None:
-                    blocked = [src for _, src in s.args if dry.dv.get(src) is UNCACHEABLE and src in dry.decisions]
-                    if blocked and why.startswith("input "):
-                        why = f"upstream {blocked[0]} will run"
-                out.append((s.name, "hit" if lazy is not None else "run", why))
-        self._predicted = out
-        return out
+        self._predicted = predict(dry)
+        return self._predicted
 
     def close(self, status: str, result: RunResult | None) -> None:
         cache = self.cache
@@ -412,10 +402,13 @@ class Session:
                     if row is None:
                         row = rows[rec.name] = {"node": rec.name}
                     row["status"], row["seconds"] = rec.status, rec.seconds
+                    if rec.started:
+                        row["started"] = rec.started
                     if not row.get("why"):
                         row["why"] = rec.why
                     if rec.status == ev.FAILED:
                         row.update(error=f"{rec.error_type}: {rec.error}", traceback=rec.traceback)
+                        explain.versions_row(self, row)
                 self.store.record_nodes(self.run_id, list(rows.values()))
                 self.store.finish_run(self.run_id, status, ran=result.count(ev.RAN), cached=result.count(ev.CACHED),
                                       failed=result.count(ev.FAILED), skipped=result.count(ev.SKIPPED),
@@ -439,18 +432,6 @@ def _code_marker(obj: Any) -> str | None:
     return None
 
 
-def _produced_files(value: Any) -> list[str]:
-    """Files a node returns (``Path``/``File``, also in a list, tuple or dict): recorded with the
-    entry so a hit is re-checked against the file as it is now — if someone edited or deleted the
-    output, the node runs again instead of handing out a path to different content."""
-    from pathlib import PurePath
-
-    from engine.files import File
-
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else (value,)
-    return [os.path.abspath(os.fspath(v)) for v in items if isinstance(v, PurePath | File)]
-
-
 @functools.lru_cache(maxsize=256)
 def _since_minute(minute: int) -> str:
     return "unchanged since " + time.strftime("%Y-%m-%d %H:%M", time.localtime(minute * 60))
@@ -467,3 +448,33 @@ def _short(path: str) -> str:
         return path
 
 
+def _unversionable(s: Session, node: Node, behavior: str) -> tuple[None, str]:
+    """A node whose code holds a value nothing can version runs every time (one warning, naming it)."""
+    why = f"{', '.join(s.cache.code_version(node).unversionable)} cannot be versioned (neither fingerprinted nor pickled)"
+    s._warn(node.name + ":unversionable", f"{node.name} ({node.location}): {why}; it runs every time")
+    return s._miss(node, behavior, why)
+
+
+def _records(s: Session, node: Node, value: Any, fp: str, parts: Mapping[str, str], reads: Any) -> dict[str, str] | None:
+    """What the node ran, read and saw, as the entry's records (issue 9); None: do not store the value."""
+    c = s.cache
+    if observed.pickling_changes(value, fp, s._fingerprint, c.versioner.roundtrip):
+        s._warn(node.name + ":pickle", f"{node.name} ({node.location}): a {type(value).__qualname__} changes "
+                                       "through pickle (state is lost), so it is not stored; it re-runs")
+        return None
+    files, spawned = observed.node_records(reads, fn=node.origin, root=str(c.project_root), versioner=c.versioner,
+                                           files=c.files, static_parts=parts, produced=_produced_files(value))
+    if spawned:
+        s._warn(node.name + ":subprocess", f"{node.name} ({node.location}) started a subprocess ({spawned[0]}); "
+                "what it reads is not seen: declare its files as Path/File parameters or use "
+                '@cache(behavior="recompute")')
+    return files
+
+
+def _files_changed(s: Session, entry: Entry) -> list[str]:
+    """What the node ran, read and saw last time (issue 9) that is no longer so: the first change only."""
+    if not entry.has_files:
+        return []
+    c = s.cache
+    changed = observed.first_change(entry.files, str(c.project_root), c.versioner, c.files)
+    return [] if changed is None else [changed]

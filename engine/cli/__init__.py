@@ -19,7 +19,7 @@ from engine._version import __version__
 from engine.cli._common import EPILOG, _one_line
 from engine.errors import RippleError
 
-COMMANDS = ("run", "plan", "graph", "watch", "tui", "cache", "runs", "lineage")
+COMMANDS = ("run", "plan", "graph", "show", "watch", "tui", "cache", "runs", "lineage", "import_make", "profile", "explain")
 """The command registry: each name is a module of this package with ``register(subparsers)``."""
 
 MAIN_EPILOG = (
@@ -55,6 +55,9 @@ class _CtrlC:
     terminated first); the store is crash-safe, so that loses nothing that was committed.
     """
 
+    #: read by engine.core.redact.real_interrupt: interrupts from this handler carry a mark
+    marks_interrupts = True
+
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.count = 0
@@ -65,7 +68,11 @@ class _CtrlC:
             return
         self.count += 1
         if self.count == 1:
-            raise KeyboardInterrupt
+            # marked, so the run can tell this real Ctrl-C from a node that raises KeyboardInterrupt
+            # itself (a node failure); see engine.core.redact.real_interrupt
+            interrupt = KeyboardInterrupt()
+            interrupt.ripple_signal = True  # type: ignore[attr-defined]
+            raise interrupt
         mp = sys.modules.get("multiprocessing")
         if mp is not None:
             with contextlib.suppress(Exception):
@@ -127,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     debug = bool(os.environ.get("RIPPLE_DEBUG"))
     try:
+        from engine.cli._select import apply_project_defaults
+
+        apply_project_defaults(args)
         with _CtrlC(), _StderrHandler():
             return int(args.func(args) or 0)
     except RippleError as exc:

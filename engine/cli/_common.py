@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO, Any
 
 from engine._text import did_you_mean, listing
+from engine.cli._select import add_selection_args, lineage_hooks
 from engine.core.inputs import check_known_names, parse_value, pipeline_label, typed_value
 from engine.errors import UsageError
 
@@ -32,25 +33,33 @@ def _kv(items: Sequence[str] | None, what: str) -> dict[str, str]:
 
 
 
-_EXECUTORS = ("sequential", "local", "inline", "threads", "thread", "processes", "process")
+_EXECUTORS = ("sequential", "local", "inline", "threads", "thread", "processes", "process", "dask")
 
 
 def _check_executor(spec: str | None) -> str | None:
     """Reject ``--executor`` values the engine would silently misread (``threads:0``, ``threads:abc``)."""
     if spec is None:
         return None
+    if spec.strip().startswith("dask="):
+        if not spec.strip()[5:]:
+            raise UsageError(f"--executor {spec!r}: give the scheduler's address, e.g. dask=tcp://host:8786.")
+        return spec.strip()
     name, sep, n = spec.strip().partition(":")
     if name not in _EXECUTORS:
-        if name == "dask":
-            return spec  # the engine explains that one itself
-        raise UsageError(f"unknown executor {spec!r}{did_you_mean(name, ('sequential', 'threads', 'processes'))}; "
-                         "use sequential, threads[:N] or processes[:N].")
+        raise UsageError(f"unknown executor {spec!r}{did_you_mean(name, ('sequential', 'threads', 'processes', 'dask'))}; "
+                         "use sequential, threads[:N], processes[:N] or dask[=ADDRESS].")
     if sep:
         if name in ("sequential", "local", "inline"):
             raise UsageError(f"--executor {spec!r}: the sequential executor takes no worker count; use sequential.")
         if not n.isdigit() or int(n) < 1:
             raise UsageError(f"--executor {spec!r}: the worker count must be a whole number ≥ 1, e.g. {name}:4.")
     return spec.strip()
+
+
+def _print_dask_link(event: Any) -> None:
+    """``ripple run --executor dask`` says where the cluster's dashboard is (watch and tui show it too)."""
+    if event.kind == "message" and event.text.startswith("Dask dashboard:"):
+        print(f"ripple: {event.text}", file=sys.stderr)
 
 
 def _check_nonempty(driver: Any) -> None:
@@ -78,8 +87,10 @@ def _retype_config(dr: Any, raw: dict[str, str]) -> None:
 
 
 def _driver(args: argparse.Namespace, *, cache: bool = True) -> Any:
+    from engine.cli._select import apply_run_control
     from engine.driver import Driver
 
+    apply_run_control(args)  # -j N
     executor = _check_executor(getattr(args, "executor", None))
     max_size = getattr(args, "max_size", None)
     if max_size is not None:
@@ -87,6 +98,9 @@ def _driver(args: argparse.Namespace, *, cache: bool = True) -> Any:
     raw, config = _config(args)
     dr = Driver(config, args.pipeline, executor=executor)
     dr._cli_pipeline = args.pipeline
+    dr.fail_fast = bool(getattr(args, "fail_fast", False))
+    if executor and executor.startswith("dask") and not getattr(args, "json", False):
+        dr.add_listener(_print_dask_link)
     _check_nonempty(dr)
     _retype_config(dr, raw)
     recompute = _split(getattr(args, "recompute", None))
@@ -112,17 +126,32 @@ def _stdout_to_stderr() -> Iterator[IO[str]]:
     ``--executor processes`` workers, which inherit ``sys.stdout``) goes to stderr, so stdout carries
     exactly one JSON document. Yields the real stdout to write that document to.
 
-    Python-level on purpose: a logging handler the user pointed at stdout keeps writing there.
+    Below Python too: when stdout is a real file descriptor, fd 1 itself points at stderr for the
+    duration (``os.write(1, ...)``, C extensions and subprocesses that print would otherwise corrupt
+    the document), and the document goes to a saved copy of the original fd 1.
     """
     real = sys.stdout
     with contextlib.suppress(Exception):
         real.flush()
+    fd = saved = None
+    with contextlib.suppress(Exception):
+        fd = real.fileno()
+        saved = os.dup(fd)
+        sys.stderr.flush()
+        os.dup2(sys.stderr.fileno(), fd)
+    out: IO[str] = real if saved is None else os.fdopen(os.dup(saved), "w", encoding="utf-8", closefd=True)
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            yield real
+            yield out
     finally:
         with contextlib.suppress(Exception):
             sys.stderr.flush()
+        if saved is not None and fd is not None:
+            with contextlib.suppress(Exception):
+                out.flush()
+                out.close()
+            os.dup2(saved, fd)
+            os.close(saved)
 
 
 def _split(values: Sequence[str] | None) -> list[str]:
@@ -135,8 +164,10 @@ def _split(values: Sequence[str] | None) -> list[str]:
 def run_request(args: argparse.Namespace, **extra: Any) -> Any:
     """The ``RunRequest`` an isolated run (watch mode, the dashboard) gets from the command line,
     checked the way ``ripple run`` checks it; ``extra`` sets further fields."""
+    from engine.cli._select import apply_run_control
     from engine.live.protocol import RunRequest
 
+    apply_run_control(args)  # -j N
     spec = getattr(args, "outputs", None)
     outputs = _split([spec]) if spec is not None else None
     if spec is not None and not outputs:
@@ -153,16 +184,21 @@ def run_request(args: argparse.Namespace, **extra: Any) -> Any:
         cwd=os.getcwd(),
         executor=_check_executor(getattr(args, "executor", None)),
         max_size=getattr(args, "max_size", None),
+        select=list(getattr(args, "select", None) or []),
+        driver_hooks=lineage_hooks(args),
+        exclude=list(getattr(args, "exclude", None) or []),
         **extra,
     )
 
 
-def _console() -> Any:
+def _console(*, stderr: bool = False) -> Any:
     """A rich console whose closed pipe (``ripple run ... | head``) ends the command with status 0 like
     every other write, instead of rich's own silent ``exit(1)`` (which reads as "a node failed")."""
     from rich.console import Console
 
-    console = Console()
+    console = Console(stderr=stderr)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console.width = 10_000  # piped: lines are not wrapped at rich's default 80 columns
 
     def on_broken_pipe() -> None:
         raise BrokenPipeError
@@ -171,9 +207,48 @@ def _console() -> Any:
     return console
 
 
-def _pipeline_args(p: argparse.ArgumentParser, *, run: bool = True, execute: bool = True) -> None:
-    """``execute=False`` leaves out options the command cannot honour rather than ignoring them."""
-    p.add_argument("pipeline", help="a dotted module or package (demo_pipeline), a .py file or a folder")
+class _PipelineArg(argparse.Action):
+    """PIPELINE as given, except a Makefile (``Makefile``, ``GNUmakefile``, ``*.mk``): that is
+    translated first (``engine.make``) and every command loads the generated module under
+    ``.ripple/make/`` beside it, so watch mode and the dashboard's child processes just get a .py
+    path. Its default outputs become make's default goal (also for a module ``ripple import-make``
+    wrote) and its store the Makefile's ``.ripple/``; flags on the command line still win."""
+
+    def __init__(self, *args: Any, run: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.run = run
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from engine.make import command_line_pipeline
+
+        if values is None:  # left out: [tool.ripple] pipeline, filled in by apply_project_defaults
+            setattr(namespace, self.dest, None)
+            return
+        try:
+            found = command_line_pipeline(str(values))
+        except UsageError as exc:  # raised while argparse runs: report it the way main() does
+            print(f"ripple: error: {_one_line(str(exc))}", file=sys.stderr)
+            raise SystemExit(2) from None
+        if found is None:
+            setattr(namespace, self.dest, values)
+            return
+        if found.warning:
+            print(found.warning, file=sys.stderr)
+        if self.run and getattr(namespace, "outputs", "") is None and found.default_outputs:
+            namespace.outputs = found.default_outputs
+        if found.cache_dir and getattr(namespace, "cache_dir", "") is None and not os.environ.get("RIPPLE_CACHE_DIR"):
+            namespace.cache_dir = found.cache_dir
+        setattr(namespace, self.dest, found.pipeline)
+
+
+def _pipeline_args(p: argparse.ArgumentParser, *, run: bool = True, execute: bool = True,
+                   select: bool = False) -> None:
+    """``execute=False`` leaves out options the command cannot honour rather than ignoring them;
+    ``select=True`` adds ``--select``/``--exclude`` (engine.core.selection)."""
+    p.add_argument("pipeline", action=_PipelineArg, run=run, nargs="?", default=None,
+                   help="a dotted module or package (demo_pipeline), a .py file or a folder, or a Makefile "
+                        "(default: [tool.ripple] pipeline of the project's pyproject.toml)")
     p.add_argument("--config", action="append", metavar="K=V",
                    help="config value (repeatable); JSON literals are typed (3, true, [1,2]), anything else is text")
     if run:
@@ -185,9 +260,14 @@ def _pipeline_args(p: argparse.ArgumentParser, *, run: bool = True, execute: boo
         p.add_argument("--recompute", action="append", metavar="NODE", help="re-run NODE even if cached (repeatable, comma lists)")
         if execute:
             p.add_argument("--max-size", metavar="SIZE", help="cache size budget enforced after the run, e.g. 2G")
-            p.add_argument("--executor", default=None, help="sequential (default), threads[:N] or processes[:N]")
+            p.add_argument("--executor", default=None,
+                          help="sequential (default), threads[:N], processes[:N], dask[:N] (a local cluster) "
+                               "or dask=ADDRESS (a running Dask scheduler)")
         p.add_argument("--json", action="store_true",
                        help="print one JSON document on stdout instead of the table (pipeline prints go to stderr)")
+    if select:
+        add_selection_args(p)
+    p.set_defaults(needs_pipeline=True)
 
 
 def _positive_int(text: str) -> int:

@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.text import Text
 
 from engine import events as ev
-from engine.analysis.estimate import eta, fmt_eta
+from engine.analysis.estimate import eta, fmt_cost, fmt_eta
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -81,10 +81,13 @@ class RunProgress:
 
 
 class Predictions:
-    """Collects ``node_planned`` events so the run summary can hold the plan against what ran."""
+    """Collects ``node_planned`` events so the run summary can hold the plan against what ran:
+    the counts, and the estimated cost (``expected``: median seconds from the history) against the
+    seconds the nodes that ran took."""
 
-    def __init__(self) -> None:
+    def __init__(self, expected: Mapping[str, float] | None = None) -> None:
         self.rows: list[tuple[str, str, str]] = []
+        self.expected = dict(expected or {})
 
     def on_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
@@ -96,13 +99,18 @@ class Predictions:
         """Predicted counts and what happened; ``surprises`` are nodes that ran but were planned to hit."""
         if not self.rows:
             return None
-        from engine.cache.predict import counts
+        from engine.caching.predict import counts
 
         c = counts(self.rows)
-        ran = {r.name for r in result.records.values() if r.status in (ev.RAN, ev.FAILED)}
+        records = [r for r in result.records.values() if r.status in (ev.RAN, ev.FAILED)]
+        ran = {r.name for r in records}
         hit_planned = {n for n, w, _ in self.rows if w == "hit"}
+        est = self.expected
         return {"will_run": c.run, "may_run": c.may, "hit": c.hit, "ran": len(ran),
-                "surprises": sorted(ran & hit_planned)}
+                "surprises": sorted(ran & hit_planned),
+                "estimate_seconds": round(sum(est.get(n, 0.0) for n, w, _ in self.rows if w == "run"), 6),
+                "estimate_max_seconds": round(sum(est.get(n, 0.0) for n, w, _ in self.rows if w != "hit"), 6),
+                "ran_seconds": round(sum(r.seconds for r in records), 6)}
 
     def line(self, result: Any) -> str:
         o = self.outcome(result)
@@ -111,7 +119,34 @@ class Predictions:
         text = f"plan: {o['will_run']} will run"
         if o["may_run"]:
             text += f", {o['may_run']} may run"
-        text += f", {o['hit']} cached; {o['ran']} ran"
+        text += f", {o['hit']} cached"
+        low, high = o["estimate_seconds"], o["estimate_max_seconds"]
+        if high:
+            text += f" (est. {fmt_cost(low)}" + (f"–{fmt_cost(high)}" if high > low else "") + ")"
+        text += f"; {o['ran']} ran" + (f" in {fmt_cost(o['ran_seconds'])}" if high else "")
         if o["surprises"]:
             text += f" (not predicted: {', '.join(o['surprises'][:5])})"
         return text
+
+
+class PlanAnnouncer:
+    """Wraps a headless watch view: the run's ``node_planned`` predictions become one line before
+    its first node (``plan: 2 will run, 18 may run, 11 cached``), the prediction ``ripple plan``
+    makes, under the watcher's own summary of what the save touched."""
+
+    def __init__(self, view: Callable[[ev.Event], None]) -> None:
+        self.view = view
+        self.rows: list[tuple[str, str, str]] = []
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.NodePlanned):
+            self.rows.append((event.node, event.will, event.why))
+            return
+        if self.rows and not isinstance(event, ev.RunStarted):
+            from engine.caching.predict import counts
+
+            rows, self.rows = self.rows, []
+            self.view(ev.Message(event.run_id, event.t, level="info", text=f"plan: {counts(rows)}"))
+        elif isinstance(event, ev.RunStarted):
+            self.rows = []
+        self.view(event)

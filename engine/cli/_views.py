@@ -137,7 +137,11 @@ class _LiveView:
 COMPACT_ABOVE = 40
 
 
-def print_run(console: Console, driver: Any, result: Any, *, verbose: bool = False) -> None:
+def print_run(console: Console, driver: Any, result: Any, *, verbose: bool = False, quiet: bool = False,
+              err: Console | None = None) -> None:
+    """The run's table, summary line and output previews; a failure's traceback and message go to
+    ``err`` (stderr). ``quiet``: just the summary line (and the failure)."""
+    err = err or console
     table = Table(title=f"run {result.run_id}", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("node")
     table.add_column("status")
@@ -153,9 +157,9 @@ def print_run(console: Console, driver: Any, result: Any, *, verbose: bool = Fal
         style = STATUS_STYLE.get(rec.status, "")
         why = rec.why if rec.status != ev.FAILED else clip(f"{rec.error_type}: {rec.error}", 200)
         table.add_row(rec.name, Text(rec.status, style=style), f"{rec.seconds:.3f}", why)
-    if records:
+    if records and not quiet:
         console.print(table)
-    if hidden:
+    if hidden and not quiet:
         console.print(Text(f"… {hidden} cached nodes not listed (--verbose lists every node)", style="dim"))
     counts = {s: result.count(s) for s in (ev.RAN, ev.CACHED, ev.FAILED, ev.SKIPPED)}
     total = sum(counts.values())
@@ -167,17 +171,19 @@ def print_run(console: Console, driver: Any, result: Any, *, verbose: bool = Fal
     if result.error is not None:
         rec = result.records[result.failed_node]
         node = driver.graph.nodes.get(result.failed_node)
-        console.print(Text(rec.traceback.rstrip(), style="dim"))
+        err.print(Text(rec.traceback.rstrip(), style="dim"))
         where = f" ({node.location})" if node else ""
-        console.print(Text(f"node {result.failed_node}{where} failed: {clip(f'{rec.error_type}: {rec.error}', 500)}",
-                           style="bold red"))
-        console.print("Fix the cause and run again: everything that succeeded is cached, only the failed "
+        err.print(Text(f"node {result.failed_node}{where} failed: {clip(f'{rec.error_type}: {rec.error}', 500)}",
+                       style="bold red"))
+        err.print("Fix the cause and run again: everything that succeeded is cached, only the failed "
                       "node and its dependents will run.")
         return
     from engine._text import summarize
 
+    if quiet:
+        return
     for name, value in result.outputs.items():
-        console.print(Text.assemble((f"{name}: ", "bold"), summarize(value, console.width - len(name) - 2)))
+        console.print(Text.assemble((f"{name}: ", "bold"), summarize(value, min(console.width, 120) - len(name) - 2)))
 
 
 class LiveProgress:

@@ -3,7 +3,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.cli._common import _CACHE_DIR_HELP, _STORE_HELP, EPILOG, _check_flag
@@ -19,18 +18,25 @@ if TYPE_CHECKING:
 
 
 def _store_for(args: argparse.Namespace) -> tuple[Store, Any]:
+    from engine.cli._select import project_store_root
+
     driver = None
-    root = Path.cwd()
+    root = project_store_root()  # the project's folder, from any folder inside it
     if getattr(args, "pipeline", None):
         from engine.driver import Driver
 
         driver = Driver({}, args.pipeline)
         root = driver.project_root
     settings = resolve(root, cache_dir=getattr(args, "cache_dir", None))
+    args.store_max_size = settings.max_size  # [tool.ripple] max_size: what a bare prune enforces
     path = settings.cache_dir
     if not path.exists():
         raise UsageError(f"no cache at {path}; run a pipeline first or pass --cache-dir.")
-    return Store(path, history_limit=settings.history_limit), driver
+    from engine.settings import project_settings, store_security
+    from engine.store.keys import load_key
+
+    key_file, _ = store_security(project_settings(root), root)  # the project's key, as runs use it
+    return Store(path, history_limit=settings.history_limit, key=load_key(key_file)), driver
 
 
 def _fmt_bytes(n: float) -> str:
@@ -80,6 +86,7 @@ def cache_command(args: argparse.Namespace) -> int:
             console.print(table)
             return 0
         if action == "prune":
+            store_max_size = getattr(args, "store_max_size", None)
             useless = None
             if driver is not None:
                 current = {n: driver.with_cache(args.cache_dir).cache.code_version(node).digest
@@ -89,13 +96,28 @@ def cache_command(args: argparse.Namespace) -> int:
                 def useless(e: Entry) -> bool:
                     return current.get(e.node) != e.code_version
 
-            report = store.prune(max_size=parse_size(args.max_size) if args.max_size else None,
-                                 older_than=parse_age(args.older_than) if args.older_than else None, useless=useless)
-            gc = store.gc()
+            max_size = parse_size(args.max_size) if args.max_size else store_max_size
+            if max_size is None and not args.older_than and useless is None:
+                raise UsageError("`ripple cache prune` needs something to prune by, and removed nothing: "
+                                 "--max-size SIZE (evict until the store fits, e.g. 500MB), --older-than AGE "
+                                 "(entries unused that long, e.g. 30d), or a PIPELINE (drop entries no current "
+                                 "node can use); add --dry-run to see what would go.")
+            report = store.prune(max_size=max_size, older_than=parse_age(args.older_than) if args.older_than else None,
+                                 useless=useless, dry_run=args.dry_run)
+            freed = report.freed_bytes + (0 if args.dry_run else store.gc().freed_bytes)
             if args.json:
-                print(json.dumps({"removed": report.removed, "freed_bytes": report.freed_bytes + gc.freed_bytes}))
+                print(json.dumps({"removed": 0 if args.dry_run else report.removed, "freed_bytes": freed,
+                                  **({"would_remove": report.removed, "dry_run": True,
+                                      "nodes": sorted({e.node for e in store.ls() if e.key in set(report.keys)})}
+                                     if args.dry_run else {})}))
+            elif args.dry_run:
+                doomed = set(report.keys)
+                nodes = sorted({e.node for e in store.ls() if e.key in doomed})
+                console.print(f"would remove {report.removed} entries, freeing {_fmt_bytes(freed)}"
+                              + (f" ({', '.join(nodes)})" if nodes else "") + "; nothing removed (--dry-run)",
+                              markup=False, highlight=False)
             else:
-                console.print(f"removed {report.removed} entries, freed {_fmt_bytes(report.freed_bytes + gc.freed_bytes)}")
+                console.print(f"removed {report.removed} entries, freed {_fmt_bytes(freed)}")
             return 0
         if action == "clear":
             n = store.stats().entries
@@ -131,4 +153,5 @@ def register(sub: Any) -> None:
         if name == "prune":
             cp.add_argument("--max-size", metavar="SIZE", help="evict until the store fits, e.g. 500MB, 2G")
             cp.add_argument("--older-than", metavar="AGE", help="evict entries unused for AGE, e.g. 7d, 12h, 30m")
+            cp.add_argument("--dry-run", action="store_true", help="say what would be removed, remove nothing")
     p.set_defaults(func=cmd_cache)

@@ -9,13 +9,12 @@ from typing import Any
 
 from engine.cli._common import EPILOG
 from engine.errors import UsageError
-
-_MARK = '"""Ripple pipeline translated from '
+from engine.make import TRANSLATED_MARK
 
 
 def _output(args: argparse.Namespace, makefile: Path) -> Path:
     out = Path(args.output) if args.output else makefile.parent / "pipeline.py"
-    if out.exists() and not args.force and not out.read_text(errors="replace").startswith(_MARK):
+    if out.exists() and not args.force and not out.read_text(errors="replace").startswith(TRANSLATED_MARK):
         raise UsageError(f"{out} exists and was not written by `ripple import-make`; choose another -o "
                          "or pass --force to overwrite it.")
     return out
@@ -49,9 +48,8 @@ def cmd_import_make(args: argparse.Namespace) -> int:
     warning = summary_warning(t)
     if warning:
         print(warning, file=sys.stderr)
-    goal = f" --outputs {t.default_goal}" if t.default_goal else ""
     print(f"wrote {module}: {len(t.nodes)} nodes from {makefile} (make's default goal "
-          f"{t.database.default_goal or '-'}); run it with: ripple run {module}{goal}")
+          f"{t.database.default_goal or '-'} is its default output); run it with: ripple run {module}")
     return 0
 
 

@@ -33,16 +33,23 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _short(path: str) -> str:
+    """Project files relative to here, installed ones from their package (``numpy/linalg/…``)."""
+    for marker in ("site-packages" + os.sep, "dist-packages" + os.sep):
+        if marker in path:
+            return path.split(marker, 1)[1]
     try:
-        return os.path.relpath(path)
+        rel = os.path.relpath(path)
     except ValueError:
         return path
+    return path if rel.startswith(".." + os.sep) else rel
+
+
+def fmt_seconds(s: float) -> str:
+    return f"{s * 1000:.0f}ms" if s < 1 else f"{s:.2f}s"
 
 
 def _print(console: Any, prof: Any) -> None:
     from rich.table import Table
-
-    from engine.cli._views import fmt_seconds
 
     console.print(f"[b]{prof.node}[/b] ({_short(prof.file)}:{prof.line}) ran in {fmt_seconds(prof.seconds)} "
                   f"on its cached inputs ({prof.samples} samples)")

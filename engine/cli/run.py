@@ -1,19 +1,30 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import sys
 from typing import Any
 
 from engine._text import summarize
 from engine.cli._common import EPILOG, _console, _driver, _kv, _one_line, _pipeline_args, _stdout_to_stderr
-from engine.core.inputs import resolve_outputs, typed_inputs
-from engine.errors import RippleError
+from engine.cli._progress import Predictions, RunProgress
+from engine.cli._select import add_lineage_arg, add_run_control_args, attach_lineage, selected_outputs
+from engine.cli._values import write_outputs
+from engine.core.inputs import typed_inputs
+from engine.core.redact import safe_str
+from engine.errors import RippleError, UsageError
 
 
 def _run(dr: Any, outputs: list[str], inputs: dict[str, Any]) -> Any:
+    from engine.cli._exits import ExitWatch
+
+    watch = ExitWatch()
+    dr.add_listener(watch.on_event)
     try:
-        return dr.run(outputs, inputs=inputs)
+        with watch:
+            return dr.run(outputs, inputs=inputs)
     except RippleError:
         raise
     except Exception as exc:
@@ -43,33 +54,55 @@ def _json_doc(dr: Any, result: Any) -> dict[str, Any]:
     }
     if result.failed_node:
         node = dr.graph.nodes.get(result.failed_node)
-        doc["error"] = {"node": result.failed_node, "message": str(result.error),
+        rec = result.records.get(result.failed_node)
+        # the record's text, not str(result.error): it is what may be kept (sensitive data withheld,
+        # and an exception whose __str__ raises has already been read safely)
+        message = rec.error if rec is not None and rec.error_type else safe_str(result.error)
+        doc["error"] = {"node": result.failed_node, "message": message,
                         "type": type(result.error).__name__, "location": node.location if node else ""}
     return doc
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if getattr(args, "isolate", False):
+        return _run_isolated(args)
     if args.json:
         with _stdout_to_stderr() as out:
             dr = _driver(args)
-            outputs = resolve_outputs(dr, args.outputs)
+            outputs = selected_outputs(dr, args)
             inputs = typed_inputs(dr, _kv(args.input, "input"))
-            result = _run(dr, outputs, inputs)
+            attach_lineage(dr, args)
+            predicted = Predictions(_expected(dr))
+            dr.add_listener(predicted.on_event)
+            try:
+                result = _run(dr, outputs, inputs)
+            except KeyboardInterrupt as exc:  # Ctrl-C: still one document (what finished), then exit 130
+                partial = getattr(exc, "ripple_partial", None)
+                if partial is not None:
+                    out.write(json.dumps(_json_doc(dr, partial), default=str) + "\n")
+                    out.flush()
+                raise
             doc = _json_doc(dr, result)
+            outcome = predicted.outcome(result)
+            if outcome is not None:
+                doc["prediction"] = outcome
+            if result.status == "ok" and getattr(args, "output_dir", None):
+                doc["written"] = [str(p) for p in write_outputs(result.outputs, args.output_dir)]
             out.write(json.dumps(doc, default=str) + "\n")
         return 0 if result.status == "ok" else 1
     dr = _driver(args)
-    outputs = resolve_outputs(dr, args.outputs)
+    outputs = selected_outputs(dr, args)
     inputs = typed_inputs(dr, _kv(args.input, "input"))
+    attach_lineage(dr, args)
     from engine.cli._views import print_run
 
     console = _console()
     live = None
-    if console.is_terminal and not os.environ.get("CI"):
-        from engine.cli._views import LiveProgress
-
-        live = LiveProgress(console)
-        dr.plan_events = False  # the progress line does not show predictions
+    expected = _expected(dr)
+    predicted = Predictions(expected)
+    dr.add_listener(predicted.on_event)
+    if console.is_terminal and not os.environ.get("CI") and not getattr(args, "quiet", False):
+        live = RunProgress(console, expected)
         dr.add_listener(live.on_event)
     try:
         if live:
@@ -80,14 +113,100 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if live:
             dr.remove_listener(live.on_event)
-    print_run(console, dr, result, verbose=bool(getattr(args, "verbose", False)))
+    quiet = bool(getattr(args, "quiet", False))
+    print_run(console, dr, result, verbose=bool(getattr(args, "verbose", False)), quiet=quiet,
+              err=_console(stderr=True))
+    if result.status == "ok" and getattr(args, "output_dir", None):
+        for path in write_outputs(result.outputs, args.output_dir):
+            console.print(f"wrote {path}", markup=False, highlight=False)
+    line = predicted.line(result)
+    if line and not quiet:
+        console.print(line, style="dim", markup=False, highlight=False)
     return 0 if result.status == "ok" else 1
+
+
+_STATUS = {"node_cached": "cached", "node_finished": "ran", "node_failed": "failed", "node_skipped": "skipped"}
+
+
+def _run_isolated(args: argparse.Namespace) -> int:
+    """``ripple run --isolate``: the run happens in a child process (engine.live), so ``os._exit``, a
+    segfault or an out-of-memory kill in a node is reported as that node's failure (exit 1) instead
+    of taking ``ripple`` down with no message and, under ``--json``, no document. Outputs are not
+    summarised (values stay in the child); everything else matches ``ripple run``."""
+    from engine.cli._common import run_request
+    from engine.live.isolated import IsolatedRun
+
+    request = run_request(args, plan_events=False)
+    nodes: dict[str, dict[str, Any]] = {}
+    first: list[Any] = []
+
+    def on_event(e: Any) -> None:
+        status = _STATUS.get(e.kind)
+        if status is None:
+            if e.kind == "message" and e.level in ("warning", "error") and not args.json:
+                print(f"ripple: {e.level}: {e.text}", file=sys.stderr)
+            return
+        row = {"name": e.node, "status": status, "seconds": round(getattr(e, "seconds", 0.0) or 0.0, 6),
+               "why": getattr(e, "why", "") or getattr(e, "reason", "")}
+        if status == "failed":
+            row["error"] = f"{e.error_type}: {e.error}"
+            if not first:
+                first.append(e)
+        nodes[e.node] = row
+
+    quiet = _stdout_to_stderr() if args.json else contextlib.nullcontext(sys.stdout)
+    with quiet as out:
+        run = IsolatedRun(request, on_event)
+        run.start()
+        try:
+            outcome = run.wait()
+        except KeyboardInterrupt:
+            run.stop()
+            raise
+        status = "failed" if outcome.status == "crashed" else outcome.status
+        if outcome.status == "error":
+            raise UsageError(outcome.reason or "the pipeline could not be loaded")
+        doc: dict[str, Any] = {"run_id": outcome.run_id, "status": status, "isolated": True,
+                               "nodes": list(nodes.values())}
+        if outcome.reason:
+            doc["reason"] = outcome.reason
+        if first:
+            e = first[0]
+            doc["error"] = {"node": e.node, "message": e.error, "type": e.error_type,
+                            "location": f"{e.file}:{e.line}" if e.file else ""}
+        if args.json:
+            out.write(json.dumps(doc, default=str) + "\n")
+        else:
+            for row in doc["nodes"]:
+                extra = f"  {row['error']}" if "error" in row else f"  {row['why']}" if row["why"] else ""
+                print(f"{row['status']:>8}  {row['name']}{extra}")
+            if status != "ok":
+                print(f"run {outcome.run_id} {status}: {outcome.reason}" if outcome.reason else
+                      f"run {outcome.run_id} {status}")
+    return {"ok": 0, "cancelled": 130}.get(status, 1)
+
+
+def _expected(dr: Any) -> dict[str, float]:
+    """Median times from the history, for the progress line's ETA (nothing without a cache)."""
+    if dr.cache is None:
+        return {}
+    from engine.analysis.estimate import expected_seconds
+
+    try:
+        return expected_seconds(dr.cache.store, dr.graph.order)
+    except RippleError:
+        return {}
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run a pipeline (cached) and print a table of nodes", epilog=EPILOG,
                        description="Run PIPELINE: only what the outputs need, cached nodes served from the store.")
-    _pipeline_args(p)
+    _pipeline_args(p, select=True)
+    add_run_control_args(p)
+    add_lineage_arg(p)
+    p.add_argument("--isolate", action="store_true",
+                   help="run in a child process: os._exit, a segfault or an out-of-memory kill in a node "
+                        "becomes a failed node instead of ending ripple")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="list every node (runs of more than 40 nodes list only those that did not hit)")
     p.set_defaults(func=cmd_run)

@@ -10,6 +10,7 @@ from typing import Any
 
 from engine import events as ev
 from engine.cli._common import EPILOG, _pipeline_args
+from engine.cli._select import add_lineage_arg
 from engine.cli._views import _JsonView, _LiveView, _PlainView
 from engine.errors import UsageError
 from engine.live.loop import WatchLoop
@@ -22,7 +23,7 @@ def watch_command(args: Any) -> int:
 
     if getattr(args, "debounce", None) is not None and not args.debounce >= 0:
         raise UsageError(f"--debounce {args.debounce} must be 0 or more seconds, e.g. --debounce 0.2.")
-    request = run_request(args, capture_output=True, plan_events=False)
+    request = run_request(args, capture_output=True, plan_events=True)  # announced as one "plan:" line
     once = bool(getattr(args, "once", False))
     live: _LiveView | None = None
     if getattr(args, "json", False):
@@ -32,6 +33,10 @@ def watch_command(args: Any) -> int:
         view = live
     else:
         view = _PlainView()
+    if not getattr(args, "json", False):  # JSON lines carry the node_planned events themselves
+        from engine.cli._progress import PlanAnnouncer
+
+        view = PlanAnnouncer(view)
     debounce = args.debounce if getattr(args, "debounce", None) is not None else DEFAULT_DEBOUNCE
     loop = WatchLoop(request, view, debounce=debounce, let_finish=bool(getattr(args, "let_finish", False)))
 
@@ -75,7 +80,8 @@ def register(sub: Any) -> None:
     p = sub.add_parser("watch", help="re-run exactly what each save affects (headless)", epilog=EPILOG,
                        description="Run PIPELINE once, then again on every save of its code or data files, "
                                    "re-running only what the change affects. Ctrl-C stops it (exit status 0).")
-    _pipeline_args(p)
+    _pipeline_args(p, select=True)
+    add_lineage_arg(p)
     p.add_argument("--debounce", type=float, default=None, metavar="SECONDS", help="quiet time before a run (default 0.05)")
     p.add_argument("--let-finish", action="store_true", help="a save during a run queues instead of cancelling it")
     p.add_argument("--once", action="store_true", help=argparse.SUPPRESS)

@@ -56,6 +56,8 @@ class NodeSpec:
     cache_behavior: str | None = None
     cache_format: str | None = None
     checks: list[dict[str, Any]] = field(default_factory=list)
+    #: ``config.when(..., name="x")``: the node's name, instead of the function's before ``__``
+    name: str | None = None
 
 
 def _where(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -228,6 +230,11 @@ def parameterize_sources(**outputs: Mapping[str, str]) -> Callable[[F], F]:
     return parameterize(**{out: {p: source(s) for p, s in m.items()} for out, m in outputs.items()})
 
 
+def parametrized_input(parameter: str, variable_inputs: Mapping[str, tuple[str, str]]) -> Callable[[F], F]:
+    """Hamilton's deprecated spelling: ``{input_node: (output_name, doc)}`` feeding ``parameter``."""
+    return parameterize(**{out: ({parameter: source(src)}, doc) for src, (out, doc) in variable_inputs.items()})
+
+
 class config:  # noqa: N801 - Hamilton's name
     """Choose between implementations by config: ``@config.when(region="eu")`` on ``fn__eu``."""
 
@@ -254,12 +261,16 @@ class config:  # noqa: N801 - Hamilton's name
     @staticmethod
     @_located
     def _add(mode: str, kv: dict[str, Any]) -> Callable[[F], F]:
+        kv = dict(kv)
+        name = kv.pop("name", None)
         if not kv:
             raise GraphError(f"@config.{mode}() needs at least one key=value condition.")
 
         def deco(fn: F) -> F:
             _require_function(fn, f"config.{mode}")
-            spec_of(fn).when.append((mode, kv))
+            spec = spec_of(fn)
+            spec.when.append((mode, kv))
+            spec.name = name or spec.name
             return fn
 
         return deco
@@ -267,7 +278,7 @@ class config:  # noqa: N801 - Hamilton's name
 
 def _options(kv: dict[str, Any], mode: str) -> dict[str, Any]:
     for key, options in kv.items():
-        if not isinstance(options, list | tuple | set | frozenset):
+        if key != "name" and not isinstance(options, list | tuple | set | frozenset):
             raise GraphError(f"@config.{mode}({key}=...) takes a list of values, got {options!r}.")
     return kv
 

@@ -7,14 +7,16 @@ import time
 import traceback
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
-from concurrent import futures as cf
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine import events as ev
 from engine.core.graph import Node
 from engine.core.plan import FanOut, Plan, Step
-from engine.core.pool import Executor
+from engine.core.redact import error_info, location_only, real_interrupt, scrub, secret_texts
+
+if TYPE_CHECKING:
+    from engine.core.pool import Executor
 
 log = logging.getLogger("engine")
 
@@ -87,13 +89,20 @@ class CacheSession(Protocol):
         ...
 
     def enter_item(self, expander: str, item: Any, index: int) -> None:
-        """Following lookups are for one item of a fan-out (keys include the item's version)."""
+        """Following lookups are for one item of a fan-out (keys include the item's version).
+        Executors that keep items elsewhere pass ``version=`` (the item's data version) instead."""
         ...
 
     def leave_items(self) -> None: ...
 
     def versions(self, name: str) -> tuple[str, str]:
         """``(code version, data version)`` of a node computed in this run, for events."""
+        ...
+
+    def remote(self) -> Any:
+        """Optional: a dry copy for look-ahead and the picklable pieces for workers
+        (``engine.caching.remote.RemoteSide``); without it a pool computes every fan-out item and
+        Dask caches nothing it computes."""
         ...
 
 
@@ -109,6 +118,9 @@ def _fmt_tb(exc: BaseException) -> str:
     return "".join(lines)
 
 
+_ABSENT = object()
+
+
 def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[bool, Any, float]:
     """Run one node call (possibly in a worker); exceptions come back as data, with a trimmed traceback."""
     t0 = time.perf_counter()
@@ -116,7 +128,7 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[bool, Any, fl
         value = fn(**kwargs)
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
         seconds = time.perf_counter() - t0
-        info = (type(exc).__name__, str(exc) or type(exc).__name__, _fmt_tb(exc))
+        info = error_info(exc)
         try:
             import pickle
 
@@ -153,21 +165,6 @@ class _Expand:
         return list(self.fn(**kwargs))
 
 
-def _run_block(block: list[tuple[str, Callable[..., Any], tuple[tuple[str, Any], ...]]], item_name: str,
-               item: Any, outer: dict[Any, Any]) -> tuple[bool, Any, list[tuple[str, float]]]:
-    """All per-item nodes of a fan-out for one item, in a worker (no caching inside pools)."""
-    local = dict(outer)
-    local[item_name] = item
-    timings = []
-    for name, fn, args in block:
-        ok, value, seconds = _call(fn, {p: local[s] for p, s in args})
-        timings.append((name, seconds))
-        if not ok:
-            return False, (name, value), timings
-        local[name] = value
-    return True, {name: local[name] for name, _, _ in block}, timings
-
-
 def _checked(node: Node) -> Callable[..., Any]:
     if not node.checks:
         return node.fn
@@ -188,10 +185,13 @@ class _RunState:
         self.cache = cache
         self.checks = checks
         self.records: dict[str, NodeRecord] = {}
+        #: wall-clock start of each node, for the timeline of the run history
+        self.starts: dict[str, float] = {}
         self.bad: set[str] = set()
         self.first_error: BaseException | None = None
         self.failed_node: str | None = None
         self.cancelled = False
+        self.fail_fast = False
 
     # -- events and records
     def emit(self, event: ev.Event) -> None:
@@ -199,6 +199,7 @@ class _RunState:
             self.bus.emit(event)
 
     def started(self, name: str, task: str | None = None) -> None:
+        self.starts.setdefault(name, time.time())
         if self.bus:
             self.bus.emit(ev.NodeStarted(self.run_id, time.time(), node=name, task=task))
 
@@ -220,6 +221,7 @@ class _RunState:
 
     def cached(self, step: Step, why: str, seconds: float = 0.0, lazy: Lazy | None = None) -> None:
         self.records[step.name] = NodeRecord(step.name, ev.CACHED, seconds, why)
+        self.starts.setdefault(step.name, time.time() - seconds)
         if self.bus:
             extra = {}
             if lazy is not None:
@@ -232,6 +234,7 @@ class _RunState:
                task: str | None = None) -> None:
         etype, msg, tb = info
         node = self.plan_node(name)
+        msg, tb = self.redacted(node, etype, msg, tb, exc)
         self.records[name] = NodeRecord(name, ev.FAILED, seconds, error=msg, error_type=etype, traceback=tb)
         self.bad.add(name)
         if self.first_error is None:
@@ -245,11 +248,33 @@ class _RunState:
                                         error_type=etype, traceback=tb, file=node.file if node else "",
                                         line=node.line if node else 0, task=task))
 
+    def redacted(self, node: Node | None, etype: str, msg: str, tb: str,
+                 exc: BaseException | None) -> tuple[str, str]:
+        """What of a failure may be kept (see :mod:`engine.core.redact`): type and location only for
+        a sensitive node or one fed by a sensitive node, and no sensitive value's text anywhere."""
+        sensitive = [n for n in {*(node.deps.values() if node is not None else ())}
+                     if (dep := self.plan_node(n)) is not None and dep.sensitive]
+        if node is not None and (node.sensitive or sensitive):
+            return f"{etype} (message withheld: sensitive data)", location_only(exc, etype)
+        known = [s.name for s in self.plan.steps if isinstance(s, Step) and s.node.sensitive]
+        values = [v for n in known if (v := self.values.get(n, _ABSENT)) is not _ABSENT and type(v) is not Lazy]
+        if values:
+            secrets = secret_texts(values)
+            msg, tb = scrub(msg, secrets), scrub(tb, secrets)
+        return msg, tb
+
     def skipped(self, name: str, because: str) -> None:
         self.records[name] = NodeRecord(name, ev.SKIPPED, why=f"upstream {because} failed")
         self.bad.add(name)
         if self.bus:
             self.bus.emit(ev.NodeSkipped(self.run_id, time.time(), node=name, reason=f"upstream {because} failed"))
+
+    def stamped(self) -> dict[str, NodeRecord]:
+        """The records with each node's start time filled in (records are made in several loops)."""
+        for name, rec in self.records.items():
+            if not rec.started:
+                rec.started = self.starts.get(name, 0.0)
+        return self.records
 
     def plan_node(self, name: str) -> Node | None:
         for s in self.plan.steps:
@@ -264,6 +289,8 @@ class _RunState:
     def blocked_by(self, step: Step) -> str | None:
         if not self.bad:
             return None
+        if self.fail_fast and self.failed_node is not None:
+            return self.failed_node
         for _, src in step.args:
             key = src[0] if isinstance(src, tuple) else src
             if key in self.bad:
@@ -295,21 +322,28 @@ class _RunState:
 
 def execute_plan(plan: Plan, values: dict[Any, Any], *, run_id: str, bus: ev.EventBus,
                  executor: Executor, cache: CacheSession | None = None,
-                 checks: Callable[[Node, Any], None] | None = None) -> RunResult:
-    """Run ``plan`` with ``values`` holding the externals; returns outputs and per-node records."""
+                 checks: Callable[[Node, Any], None] | None = None, fail_fast: bool = False) -> RunResult:
+    """Run ``plan`` with ``values`` holding the externals; returns outputs and per-node records.
+    ``fail_fast``: after the first failure every node not started yet is skipped."""
     t0 = time.perf_counter()
     started = time.time()
     state = _RunState(run_id, plan, values, bus, cache, checks or _no_checks)
-    pool = executor.pool()
+    state.fail_fast = fail_fast
+    run_plan = getattr(executor, "run_plan", None)  # pools and Dask schedule the plan themselves
+    if run_plan is None and executor.pool() is not None:
+        from engine.errors import UsageError
+
+        raise UsageError(f"executor {executor.name!r} has a pool but no run_plan(state); subclass "
+                         "engine.core.pool.ThreadExecutor or ProcessExecutor.")
     try:
-        if pool is None:
-            _run_sequential(state)
+        if run_plan is not None:
+            run_plan(state)
         else:
-            _run_pool(state, pool, executor.name == "processes")
+            _run_sequential(state)
     except KeyboardInterrupt as exc:
         state.cancelled = True
         # what finished before the interrupt, so the history records it (the cache already has it)
-        exc.ripple_partial = RunResult(run_id, "cancelled", {}, state.records,  # type: ignore[attr-defined]
+        exc.ripple_partial = RunResult(run_id, "cancelled", {}, state.stamped(),  # type: ignore[attr-defined]
                                        time.perf_counter() - t0, None, None, started)
         raise
     outputs: dict[str, Any] = {}
@@ -317,7 +351,7 @@ def execute_plan(plan: Plan, values: dict[Any, Any], *, run_id: str, bus: ev.Eve
         for name in plan.outputs:
             outputs[name] = state.materialize(name)
     status = "failed" if state.first_error is not None else "ok"
-    return RunResult(run_id, status, outputs, state.records, time.perf_counter() - t0, state.first_error,
+    return RunResult(run_id, status, outputs, state.stamped(), time.perf_counter() - t0, state.first_error,
                      state.failed_node, started)
 
 
@@ -353,7 +387,7 @@ def _run_sequential(state: _RunState) -> None:
         try:
             kwargs = {p: values[s] for p, s in step.args} if cache is None else state.kwargs(step)
         except Exception as exc:  # noqa: BLE001 - an upstream cached value could not be rebuilt
-            state.failed(step.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, 0.0)
+            state.failed(step.name, error_info(exc), exc, 0.0)
             continue
         t = perf()
         try:
@@ -365,9 +399,9 @@ def _run_sequential(state: _RunState) -> None:
             if node.checks:
                 state.checks(node, value)
         except BaseException as exc:  # noqa: BLE001 - user code may raise anything
-            if isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, KeyboardInterrupt) and real_interrupt(exc):
                 raise
-            state.failed(step.name, (type(exc).__name__, str(exc) or type(exc).__name__, _fmt_tb(exc)), exc,
+            state.failed(step.name, error_info(exc), exc,
                          perf() - t)
             continue
         seconds = perf() - t
@@ -401,7 +435,7 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
         try:
             items = list(exp.node.fn(**state.kwargs(exp)))
         except Exception as exc:  # noqa: BLE001
-            state.failed(exp.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, time.perf_counter() - t)
+            state.failed(exp.name, error_info(exc), exc, time.perf_counter() - t)
             for step in fan.block:
                 state.skipped(step.name, exp.name)
             return
@@ -458,14 +492,18 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
 
 
 def _finish_fanout(state: _RunState, fan: FanOut, items: list[Any], per_item: dict[str, list[Any]],
-                   seconds: dict[str, float], hits: dict[str, int] | None = None) -> None:
+                   seconds: dict[str, float], hits: dict[str, int] | None = None,
+                   wrap: Callable[[list[Any]], Any] | None = None) -> None:
+    """``wrap``: how an executor that keeps values elsewhere holds a node's per-item values."""
     values = state.values
     values[(fan.name,)] = items
     for step in fan.block:
         if step.name in state.bad:
             continue
         got = per_item[step.name]
-        if any(type(v) is Lazy for v in got):
+        if wrap is not None:
+            got = wrap(got)
+        elif any(type(v) is Lazy for v in got):
             got = Lazy(functools.partial(_load_all, got))  # type: ignore[assignment]
         values[step.name] = values[(step.name,)] = got
         n_hit = (hits or {}).get(step.name, 0)
@@ -485,151 +523,3 @@ def _load_all(items: list[Any]) -> list[Any]:
     return [v.load() if type(v) is Lazy else v for v in items]
 
 
-def _run_pool(state: _RunState, pool: cf.Executor, remote: bool) -> None:
-    """Dependency-counting scheduler: submit every ready step, then react to completions."""
-    steps = state.plan.steps
-    unit_of: dict[str, int] = {}
-    for i, s in enumerate(steps):
-        for name in (s.nodes if isinstance(s, FanOut) else [s.name]):
-            unit_of[name] = i
-    deps: list[set[int]] = []
-    for i, s in enumerate(steps):
-        members = s.nodes if isinstance(s, FanOut) else [s.name]
-        all_steps = ([s.expander, *s.block] if isinstance(s, FanOut) else [s])
-        d: set[int] = set()
-        for st in all_steps:
-            for _, src in st.args:
-                key = src[0] if isinstance(src, tuple) else src
-                u = unit_of.get(key)
-                if u is not None and u != i and key not in members:
-                    d.add(u)
-        deps.append(d)
-    dependents: list[list[int]] = [[] for _ in steps]
-    for i, d in enumerate(deps):
-        for u in d:
-            dependents[u].append(i)
-    remaining = [len(d) for d in deps]
-    ready = [i for i, c in enumerate(remaining) if c == 0]
-    running: dict[cf.Future[Any], tuple[int, str, float]] = {}
-    fan_state: dict[int, dict[str, Any]] = {}
-
-    def complete(i: int) -> None:
-        for j in dependents[i]:
-            remaining[j] -= 1
-            if remaining[j] == 0:
-                ready.append(j)
-
-    def submit(i: int) -> None:
-        s = steps[i]
-        step = s.expander if isinstance(s, FanOut) else s
-        culprit = state.blocked_by(step)
-        if culprit is not None:
-            for name in (s.nodes if isinstance(s, FanOut) else [s.name]):
-                state.skipped(name, culprit)
-            complete(i)
-            return
-        if state.cache is not None and not isinstance(s, FanOut):
-            lazy, why = state.cache.lookup(step, state.values)
-            if lazy is not None:
-                state.values[step.name] = lazy
-                state.cached(step, why, lazy=lazy)
-                complete(i)
-                return
-        else:
-            why = ""
-        try:
-            kwargs = state.kwargs(step)
-        except Exception as exc:  # noqa: BLE001
-            state.failed(step.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, 0.0)
-            complete(i)
-            return
-        state.started(step.name)
-        fn = _Expand(step.node.fn) if isinstance(s, FanOut) else step.node.fn
-        rec = state.cache.tracking(step) if state.cache is not None and not isinstance(s, FanOut) else None
-        ignore = rec.ignore if rec is not None else None
-        running[pool.submit(_call_tracked, fn, kwargs, ignore)] = (i, why, time.perf_counter())
-
-    while ready or running:
-        while ready:
-            submit(ready.pop(0))
-        if not running:
-            continue
-        done, _ = cf.wait(list(running), return_when=cf.FIRST_COMPLETED)
-        for fut in done:
-            i, why, _t = running.pop(fut)
-            s = steps[i]
-            if isinstance(s, FanOut) and i in fan_state and fan_state[i]["phase"] == "items":
-                _collect_item(state, s, fut, fan_state[i])
-                if fan_state[i]["left"] == 0:
-                    fs = fan_state[i]
-                    _finish_fanout(state, s, fs["items"], fs["per_item"], fs["seconds"])
-                    complete(i)
-                continue
-            step = s.expander if isinstance(s, FanOut) else s
-            try:
-                ok, value, seconds, reads = fut.result()
-            except Exception as exc:  # noqa: BLE001 - e.g. a value or function that cannot cross to a process
-                hint = " (values and node functions must be picklable on the processes executor)" if remote else ""
-                ok, value, seconds, reads = False, ((type(exc).__name__, f"{exc}{hint}", _fmt_tb(exc)), None), 0.0, []
-            if not ok:
-                info, exc = value
-                state.failed(step.name, info, exc, seconds)
-                if isinstance(s, FanOut):
-                    for b in s.block:
-                        state.skipped(b.name, step.name)
-                complete(i)
-                continue
-            if isinstance(s, FanOut):
-                items = list(value)
-                state.records[step.name] = NodeRecord(step.name, ev.RAN, seconds, f"{len(items)} items")
-                if state.cache is not None:
-                    state.cache.observe(step.name, items)
-                state.emit(ev.NodeFinished(state.run_id, time.time(), node=step.name, seconds=seconds,
-                                           why=f"{len(items)} items"))
-                if not items or not s.block:
-                    _finish_fanout(state, s, items, {b.name: [] for b in s.block}, {b.name: 0.0 for b in s.block})
-                    complete(i)
-                    continue
-                block = [(b.name, _checked(b.node), b.args) for b in s.block]
-                needed_outer = {src for b in s.block for _, src in b.args
-                                if not isinstance(src, tuple) and src in state.values}
-                outer = {k: state.materialize(k) for k in needed_outer}
-                fan_state[i] = {"phase": "items", "items": items, "left": len(items),
-                                "per_item": {b.name: [None] * len(items) for b in s.block},
-                                "seconds": {b.name: 0.0 for b in s.block}}
-                for b in s.block:
-                    state.started(b.name, f"{step.name}[*]")
-                for k, item in enumerate(items):
-                    f = pool.submit(_run_block, block, step.name, item, outer)
-                    f.item_index = k  # type: ignore[attr-defined]
-                    running[f] = (i, why, time.perf_counter())
-                continue
-            state.values[step.name] = value
-            try:
-                if step.node.checks:
-                    state.checks(step.node, value)
-            except Exception as exc:  # noqa: BLE001
-                state.failed(step.name, (type(exc).__name__, str(exc), _fmt_tb(exc)), exc, seconds)
-                complete(i)
-                continue
-            state.finished(step, value, seconds, why, reads=reads)
-            complete(i)
-
-
-def _collect_item(state: _RunState, fan: FanOut, fut: cf.Future[Any], fs: dict[str, Any]) -> None:
-    k = fut.item_index  # type: ignore[attr-defined]
-    ok, value, timings = fut.result()
-    fs["left"] -= 1
-    for name, seconds in timings:
-        fs["seconds"][name] += seconds
-    if not ok:
-        name, (info, exc) = value
-        if name not in state.bad:
-            etype, msg, tb = info
-            state.failed(name, (etype, f"item {k}: {msg}", tb), exc, 0.0, f"{fan.name}[{k}]")
-        for b in fan.block:  # block order is topological, so one pass skips dependents transitively
-            if b.name not in state.bad and (culprit := state.blocked_by(b)) is not None:
-                state.skipped(b.name, culprit)
-        return
-    for name, v in value.items():
-        fs["per_item"][name][k] = v

@@ -100,22 +100,37 @@ class _Awaited:
         return (_Awaited, (self.fn,))
 
 
+class MissingColumn(KeyError):
+    """``@extract_columns``/``@extract_fields`` named a column the function did not return."""
+
+    def __str__(self) -> str:  # KeyError's own str() would quote the whole sentence
+        return str(self.args[0]) if self.args else ""
+
+
 class _Item:
     """Extracts one column or field from the parent node's value."""
 
-    __slots__ = ("key",)
+    __slots__ = ("key", "parent")
 
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: Any, parent: str = "") -> None:
         self.key = key
+        self.parent = parent
 
     def __call__(self, parent: Any) -> Any:
         try:
             return parent[self.key]
         except (KeyError, IndexError) as exc:
-            raise KeyError(f"{self.key!r} is missing from the extracted value") from exc
+            try:
+                have = [str(k) for k in (parent.columns if hasattr(parent, "columns") else parent.keys())][:20]
+            except Exception:  # noqa: BLE001 - only for the message
+                have = []
+            by = f"{self.parent}()" if self.parent else "the function"
+            cols = f" (it has {', '.join(have)})" if have else ""
+            raise MissingColumn(f"column {self.key!r} is missing from the {type(parent).__name__} returned by "
+                                f"{by}{cols}; return it, or drop it from @extract_columns") from exc
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_Item, (self.key,))
+        return (_Item, (self.key, self.parent))
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -144,6 +159,8 @@ def functions_of(module: types.ModuleType) -> list[Callable[..., Any]]:
 
 
 def _node_name(fn: Callable[..., Any], spec: NodeSpec) -> str:
+    if spec.name:
+        return spec.name
     name = fn.__name__
     if spec.when and "__" in name.strip("_"):
         return name[: name.rindex("__")]
@@ -151,10 +168,11 @@ def _node_name(fn: Callable[..., Any], spec: NodeSpec) -> str:
 
 
 def nodes_from_function(fn: Callable[..., Any], cfg: Mapping[str, Any]) -> list[Node]:
-    """All nodes one function contributes under ``cfg`` (none if its config.when does not match)."""
+    """All nodes ``fn`` contributes under ``cfg``; a ``functools.wraps`` wrapper is read through ``__wrapped__``."""
     spec: NodeSpec = fn.__dict__.get("__ripple__") or NodeSpec()
     if not config_matches(spec, cfg):
         return []
+    outer, fn = fn, inspect.unwrap(fn)
     file, line = _where(fn)
     name = _node_name(fn, spec)
     code = fn.__code__
@@ -190,17 +208,15 @@ def nodes_from_function(fn: Callable[..., Any], cfg: Mapping[str, Any]) -> list[
     doc = inspect.cleandoc(fn.__doc__) if fn.__doc__ else ""
     base = Node(
         name=name,
-        fn=_Awaited(fn) if inspect.iscoroutinefunction(fn) else fn,
+        fn=_Awaited(outer) if inspect.iscoroutinefunction(outer) else outer,
         deps={p: p for p in params},
         optional=frozenset(optional),
         type=item_type,
         param_types=params,
-        origin=fn,
+        origin=outer,  # the versioner counts every layer of a wraps chain
         module=fn.__module__,
-        file=file,
-        line=line,
-        doc=doc,
-        tags={k: v for k, v in spec.tags.items() if k != "__per_output__"},
+        file=file, line=line, doc=doc,
+        tags={"module": fn.__module__, **{k: v for k, v in spec.tags.items() if k != "__per_output__"}},
         behavior=spec.cache_behavior,
         cache_format=spec.cache_format,
         kind=kind,
@@ -224,11 +240,12 @@ def nodes_from_function(fn: Callable[..., Any], cfg: Mapping[str, Any]) -> list[
     extras: list[Node] = []
     per_output = spec.tags.get("__per_output__", {})
     for parent in produced:
-        parent.tags.update(per_output.get(parent.name, {}))
         if spec.extract_columns:
             extras += [_extracted(parent, col, Any, "column") for col in spec.extract_columns]
         if spec.extract_fields:
             extras += [_extracted(parent, fld, t, "field") for fld, t in spec.extract_fields.items()]
+    for n in produced + extras:
+        n.tags.update(per_output.get(n.name, {}))
     return produced + extras
 
 
@@ -242,7 +259,7 @@ def _copy(n: Node, **changes: Any) -> Node:
 def _extracted(parent: Node, key: str, typ: Any, what: str) -> Node:
     return Node(
         name=key,
-        fn=_Item(key),
+        fn=_Item(key, parent.name),
         deps={"parent": parent.name},
         optional=frozenset(),
         type=typ,
@@ -277,8 +294,15 @@ class Graph:
                     self.succ[src][node.name] = param
                 else:
                     ext = externals.get(src)
+                    want = node.param_types.get(param, EMPTY)
                     if ext is None:
-                        ext = externals[src] = External(src, node.param_types.get(param, EMPTY), False, [])
+                        ext = externals[src] = External(src, want, False, [])
+                    elif not (types_compatible(want, ext.type) or types_compatible(ext.type, want)):
+                        raise GraphError(
+                            f"{node.name}({param}: {_tname(want)}) and {ext.consumers[0]} want input {src} as "
+                            f"incompatible types ({_tname(ext.type)}); give both the same annotation.",
+                            file=node.file, line=node.line, node=node.name)
+                    ext.type = want if ext.type is EMPTY else ext.type
                     ext.consumers.append(node.name)
                     if param not in node.optional:
                         ext.required = True
@@ -418,11 +442,9 @@ def _tname(t: Any) -> str:
     return getattr(t, "__qualname__", None) or str(t).replace("typing.", "")
 
 
-_NUMERIC = {int: (float, complex), float: (complex,), bool: (int, float)}
-
-
 def types_compatible(produced: Any, wanted: Any) -> bool:
-    """Lenient structural check: only a provable mismatch is an error."""
+    """Hamilton's rule, leniently: only a provable mismatch is an error, and a class matches itself or
+    a base class (``bool`` feeds ``int``, ``int`` does not feed ``float``)."""
     if produced is EMPTY or wanted is EMPTY or produced is Any or wanted is Any or wanted is object:
         return True
     if isinstance(produced, str) or isinstance(wanted, str) or isinstance(produced, typing.TypeVar) or isinstance(wanted, typing.TypeVar):
@@ -440,29 +462,9 @@ def types_compatible(produced: Any, wanted: Any) -> bool:
     pp = p_origin or produced
     if isinstance(pw, type) and isinstance(pp, type):
         try:
-            if issubclass(pp, pw) or pw in _NUMERIC.get(pp, ()):
+            if issubclass(pp, pw):
                 return True
             return bool(getattr(pw, "_is_protocol", False))
         except TypeError:
             return True
     return True
-
-
-def build_graph(modules: Iterable[types.ModuleType], config: Mapping[str, Any] | None = None) -> Graph:
-    """Collect the nodes of ``modules`` under ``config`` and validate the result."""
-    cfg = dict(config or {})
-    nodes: dict[str, Node] = {}
-    for module in modules:
-        for fn in functions_of(module):
-            for node in nodes_from_function(fn, cfg):
-                other = nodes.get(node.name)
-                if other is not None:
-                    raise GraphError(
-                        f"node {node.name!r} is defined twice: here and at {other.location}; rename one of them "
-                        "or make them alternatives with @config.when.",
-                        file=node.file,
-                        line=node.line,
-                        node=node.name,
-                    )
-                nodes[node.name] = node
-    return Graph(nodes, cfg)

@@ -84,10 +84,13 @@ def check_known_names(driver: Any, names: Sequence[str], flag: str, *, allow_inp
     graph = driver.graph
     options = set(graph.nodes) | (set(graph.externals) if allow_inputs else set())
     what = "output" if flag == "--outputs" else "node"
+    from engine.core.selection import hidden_hint
+
     for name in names:
         if name not in options:
             raise UsageError(
-                f"{flag} names unknown {what} {name!r}{did_you_mean(name, options)}: {pipeline_label(driver)} "
+                f"{flag} names unknown {what} {name!r}{hidden_hint(graph, name) or did_you_mean(name, options)}: "
+                f"{pipeline_label(driver)} "
                 f"has no such node; list the nodes with `ripple graph {pipeline_arg(driver)}`."
             )
 

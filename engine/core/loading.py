@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.core.bytecode import ensure_checked_imports
 from engine.errors import LoadError, RippleError, UsageError
 
 
@@ -73,6 +74,10 @@ def _import(name: str) -> types.ModuleType:
                 f"no pipeline module named {name!r}; give a dotted module, a package, a .py file or a folder."
             ) from None
         file, line = _user_frame(exc)
+        if exc.name and exc.name.split(".")[0] == "hamilton":
+            from engine.core.hamilton_graph import missing_hamilton_message
+
+            raise LoadError(missing_hamilton_message(name), file=file, line=line) from None
         raise LoadError(f"importing {name} failed: {exc}; install the package or fix the import.", file=file, line=line) from None
     except SystemExit as exc:
         file, line = _user_frame(exc)
@@ -116,8 +121,9 @@ def _submodules(pkg: types.ModuleType) -> list[types.ModuleType]:
 def load_pipeline(spec: str | os.PathLike[str] | types.ModuleType) -> Pipeline:
     """Import the pipeline ``spec`` names; see the module docstring for the accepted forms."""
     if isinstance(spec, types.ModuleType):
-        mods = _submodules(spec) if hasattr(spec, "__path__") else [spec]
         root = package_root(Path(spec.__file__)) if getattr(spec, "__file__", None) else Path.cwd()
+        ensure_checked_imports(root)  # the modules it imports from now on (it is imported already)
+        mods = _submodules(spec) if hasattr(spec, "__path__") else [spec]
         return Pipeline(spec.__name__, mods, root)
     text = os.fspath(spec)
     if not text.strip():
@@ -126,8 +132,10 @@ def load_pipeline(spec: str | os.PathLike[str] | types.ModuleType) -> Pipeline:
     if path.is_file() and path.suffix != ".py":
         raise UsageError(f"pipeline {text} is not a .py file; give a Python module (.py), a package, a folder "
                          "of .py files or a dotted module name.")
+    # a folder without __init__.py is a folder pipeline however it is named (``shop``, ``proj/shop``,
+    # ``.``): its modules import each other by their own names, never as a namespace package's parts
     if text.endswith(".py") or os.sep in text or (os.altsep and os.altsep in text) \
-            or path.is_dir() and not looks_dotted(text):
+            or path.is_dir() and (not looks_dotted(text) or not (path / "__init__.py").exists()):
         path = path.resolve()
         if not path.exists():
             raise UsageError(f"pipeline path {text} does not exist; give a dotted module, a package, a .py file or a folder.")
@@ -136,6 +144,7 @@ def load_pipeline(spec: str | os.PathLike[str] | types.ModuleType) -> Pipeline:
                              "of .py files or a dotted module name.")
         root = package_root(path)
         _ensure_on_path(root)
+        ensure_checked_imports(root)  # bytecode always matches the source versioned (issue 9)
         drop_racy_pycs(_code_folders(path if path.is_dir() else path.parent))
         if path.is_file():
             module = _import(dotted_name(path, root))
@@ -152,7 +161,10 @@ def load_pipeline(spec: str | os.PathLike[str] | types.ModuleType) -> Pipeline:
         raise UsageError(f"{text!r} is not a module name, a .py file or a folder.")
     _ensure_on_path(Path.cwd())
     if text.split(".")[0] not in sys.modules:
-        drop_racy_pycs(_folders_of_dotted(text))
+        folders = _folders_of_dotted(text)
+        if folders:
+            ensure_checked_imports(package_root(min(folders, key=lambda f: len(f.parts))))
+        drop_racy_pycs(folders)
     module = _import(text)
     mods = _submodules(module) if hasattr(module, "__path__") else [module]
     file = getattr(module, "__file__", None)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.core.graph import Graph, Node
+from engine.core.selection import hidden_hint
 from engine.errors import GraphError, UsageError
 
 
@@ -62,7 +63,7 @@ def compile_plan(graph: Graph, final_vars: list[str], provided: set[str], overri
     for name in final_vars:
         if name not in nodes and name not in provided:
             raise UsageError(
-                f"unknown output {name!r}{_suggest(name, nodes)}; list outputs with `ripple graph` or "
+                f"unknown output {name!r}{hidden_hint(graph, name) or _suggest(name, nodes)}; list outputs with `ripple graph` or "
                 "dr.list_available_variables()."
             )
     needed = graph.upstream([n for n in final_vars if n in nodes], stop=overrides)
@@ -82,9 +83,15 @@ def compile_plan(graph: Graph, final_vars: list[str], provided: set[str], overri
                 missing.setdefault(src, []).append(name)
         steps_by_name[name] = Step(node, tuple(args))
     if missing:
-        parts = [f"{m} (needed by {', '.join(sorted(c))})" for m, c in sorted(missing.items())]
+        # a parameter one typo away from a node (``def margin(revenu)``) is most likely that node
+        parts = [f"{m} (needed by {', '.join(sorted(c))}){_suggest(m, nodes).replace('did you mean', 'did you mean the node')}"
+                 for m, c in sorted(missing.items())]
+        needing = sorted({n for c in missing.values() for n in c})
+        # each needing node's file:line, so the parameter can be found (or given a default)
+        where = ", ".join(f"{n} at {nodes[n].location}" for n in needing[:8])
         raise UsageError(
-            f"missing inputs: {'; '.join(parts)}; pass them with inputs={{...}} or --input NAME=VALUE."
+            f"missing inputs: {'; '.join(parts)} [{where}]; pass them with inputs={{...}} or --input NAME=VALUE.",
+            node=needing[0],
         )
     index = graph.index
     expanders = [n for n in needed if nodes[n].kind == "expand"]

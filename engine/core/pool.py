@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import os
 from concurrent import futures as cf
-from typing import Protocol
+from typing import Any, Protocol
 
 from engine.errors import UsageError
 
 
 class Executor(Protocol):
-    """Runs node calls somewhere; ``None`` from ``pool()`` means inline in this thread."""
+    """Runs node calls somewhere: ``run_plan(state)`` schedules the plan (the pools and Dask have
+    one); without it the plan runs inline in this thread (``pool()`` is then ``None``)."""
 
     name: str
 
@@ -27,7 +28,22 @@ class SequentialExecutor:
         pass
 
 
-class ThreadExecutor:
+class _PoolExecutor:
+    """A ``concurrent.futures`` pool run by the dependency-counting scheduler (``engine.core.scheduler``)."""
+
+    name = ""
+    workers = 1
+
+    def pool(self) -> cf.Executor:
+        raise NotImplementedError
+
+    def run_plan(self, state: Any) -> None:
+        from engine.core.scheduler import run_pool
+
+        run_pool(state, self.pool(), self.name == "processes", self.workers)
+
+
+class ThreadExecutor(_PoolExecutor):
     name = "threads"
 
     def __init__(self, workers: int | None = None) -> None:
@@ -45,7 +61,7 @@ class ThreadExecutor:
             self._pool = None
 
 
-class ProcessExecutor:
+class ProcessExecutor(_PoolExecutor):
     """Nodes run in worker processes; values and node functions must pickle (module-level functions do)."""
 
     name = "processes"
@@ -75,7 +91,9 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def make_executor(spec: str | Executor | None) -> Executor:
+def make_executor(spec: str | Executor | None, **options: Any) -> Executor:
+    """``sequential``, ``threads[:N]``, ``processes[:N]``, ``dask[:N]`` (a local cluster of N workers)
+    or ``dask=ADDRESS``; ``options``: ``address=`` / ``client=`` for Dask."""
     if spec is None or spec in ("sequential", "local", "inline"):
         return SequentialExecutor()
     if not isinstance(spec, str):
@@ -86,6 +104,9 @@ def make_executor(spec: str | Executor | None) -> Executor:
         return ThreadExecutor(workers)
     if name in ("processes", "process"):
         return ProcessExecutor(workers)
-    if name == "dask":
-        raise UsageError("the dask executor is not available in this version; use sequential, threads or processes.")
-    raise UsageError(f"unknown executor {spec!r}; use sequential, threads[:N] or processes[:N].")
+    if name == "dask" or spec.startswith("dask="):
+        from engine.core.dask import DaskExecutor
+
+        _, _, address = spec.partition("=")
+        return DaskExecutor(options.get("address") or address or None, workers=workers, client=options.get("client"))
+    raise UsageError(f"unknown executor {spec!r}; use sequential, threads[:N], processes[:N] or dask[=ADDRESS].")

@@ -11,7 +11,9 @@ if TYPE_CHECKING:
     from engine.core.execute import RunResult
     from engine.core.graph import Graph
 
-FORMATS = ("text", "dot", "mermaid", "json")
+FORMATS = ("text", "list", "dot", "mermaid", "json")
+#: past this many nodes ``text`` prints the ``list`` form: a drawing that wide helps nobody
+DRAW_LIMIT = 400
 
 
 def _names(graph: Graph, final_vars: Iterable[str] | None) -> list[str]:
@@ -27,10 +29,13 @@ def _tname(t: Any) -> str:
     return getattr(t, "__name__", None) or str(t).replace("typing.", "")
 
 
-def render_graph(graph: Graph, fmt: str = "text", final_vars: Iterable[str] | None = None) -> str:
+def render_graph(graph: Graph, fmt: str = "text", final_vars: Iterable[str] | None = None, *,
+                 only: Iterable[str] | None = None) -> str:
+    """``only``: exactly these nodes (a ``--select`` selection) instead of what ``final_vars`` need."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown graph format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    names = _names(graph, final_vars)
+    keep_only = set(only) if only is not None else None
+    names = [n for n in graph.order if n in keep_only] if keep_only is not None else _names(graph, final_vars)
     if fmt == "json":
         import json
 
@@ -38,7 +43,14 @@ def render_graph(graph: Graph, fmt: str = "text", final_vars: Iterable[str] | No
     keep = set(names)
     pred = graph.pred
     externals = sorted({src for n in names for src in graph.nodes[n].deps.values() if src not in graph.nodes})
-    if fmt == "text":
+    if fmt == "text" and len(names) <= DRAW_LIMIT:
+        from engine.core.drawing import draw
+
+        keep_names = set(names)
+        picture = draw(names, {n: [p for p in pred[n] if p in keep_names] for n in names},
+                       groups={n: graph.nodes[n].module for n in names}, glyphs=False).text()
+        return picture + (f"\n\ninputs: {', '.join(externals)}" if externals else "")
+    if fmt in ("text", "list"):
         width = max((len(n) for n in names), default=0)
         lines = []
         for n in names:

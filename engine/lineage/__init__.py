@@ -16,9 +16,11 @@ from engine.lineage.openlineage import (
 )
 from engine.lineage.root_cause import Change, RootCause, format_root_cause, root_cause
 from engine.lineage.static import static_job_events
+from engine.lineage.tracker import OpenLineageTracker
 
 __all__ = [
-    "FACETS_SCHEMA_FILE", "FACETS_SCHEMA_ID", "PRODUCER", "Change", "Impact", "LineageListener", "PrintTransport",
+    "FACETS_SCHEMA_FILE", "FACETS_SCHEMA_ID", "PRODUCER", "Change", "Impact", "LineageListener", "OpenLineageTracker",
+    "PrintTransport",
     "RootCause", "format_impact", "format_root_cause", "impact", "make_client", "open_store", "root_cause",
     "static_job_events", "to_json",
 ]

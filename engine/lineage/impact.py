@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.caching.observed import data_files
 from engine.errors import UsageError
 from engine.lineage.openlineage import declared_files
 
@@ -69,7 +70,7 @@ def impact(driver: Driver, target: str, store: Store | None = None) -> Impact:
             if name in readers or not entries:
                 continue
             latest = max(entries, key=lambda e: e.created)
-            if any(covers(p) for p in (latest.files or {})):
+            if any(covers(p) for p in data_files(latest.files, driver.project_root)):
                 readers[name] = "recorded"
     if not readers and not any(os.path.exists(p) for p in paths):
         from engine._text import did_you_mean

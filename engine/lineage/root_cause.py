@@ -4,6 +4,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine import events as ev
+from engine.caching.observed import data_files
 from engine.errors import UsageError
 from engine.lineage.impact import open_store
 from engine.lineage.openlineage import _private_version
@@ -124,7 +125,7 @@ def root_cause(driver: Driver, store: Store | None = None, node: str | None = No
                 and before.data_version != after.data_version \
                 and not _private_version(graph.nodes[name], before.data_version):
             changes.append(Change(name, "data", before.data_version, after.data_version))
-        for path, version in ((g_entry.files or {}) if g_entry else {}).items():
+        for path, version in data_files(g_entry.files if g_entry else None, driver.project_root).items():
             try:
                 now = file_version(path)
             except OSError:

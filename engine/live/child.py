@@ -151,7 +151,16 @@ def run_child(request: RunRequest, fd: int) -> int:
             if unknown:
                 raise UsageError(f"recompute names unknown node {unknown[0]!r}; see `ripple graph {request.pipeline}`.")
             dr.with_cache(request.cache_dir, behaviors=behaviors, max_size=request.max_size)
+        for spec, arg in request.driver_hooks:
+            import importlib
+
+            module, _, func = spec.partition(":")
+            getattr(importlib.import_module(module), func)(dr, arg)
         outputs = request.outputs or resolve_outputs(dr, None)
+        if request.select or request.exclude:
+            from engine.core.selection import outputs_for
+
+            outputs = list(dict.fromkeys([*(request.outputs or []), *outputs_for(dr.graph, request.select, request.exclude)]))
         inputs = typed_inputs(dr, dict(request.inputs))
         tracker = _NodeReads([sys.prefix, sys.base_prefix, "/proc", "/dev", "/sys"])
         if request.describe:

@@ -47,6 +47,7 @@ class IsolatedRun:
         self._done = threading.Event()
         self._outcome: RunOutcome | None = None
         self._stopping = False
+        self._stop_reason = "stopped by user"
         self._started = False
         self._running: dict[str, None] = {}  # started-not-finished nodes, in start order
         self._seen_start = False
@@ -182,7 +183,7 @@ class IsolatedRun:
         now = time.time()
         fin = self._finished
         if self._stopping and (fin is None or fin.status != "ok"):
-            status, reason = "cancelled", "stopped by user"
+            status, reason = "cancelled", self._stop_reason
         elif code == EXIT_ERROR and fin is None:
             status = "error"
             err = self._errors[-1] if self._errors else None
@@ -212,7 +213,7 @@ class IsolatedRun:
                 if status == "crashed":
                     self._deliver(ev.NodeFailed(self.run_id, now, node=node, error=reason, error_type="Crash"))
                 else:
-                    self._deliver(ev.NodeSkipped(self.run_id, now, node=node, reason="run stopped"))
+                    self._deliver(ev.NodeSkipped(self.run_id, now, node=node, reason=f"run {reason}"))
             if self._seen_start and (fin is None or status == "cancelled" and fin.status != "cancelled"):
                 self._deliver(ev.RunFinished(self.run_id, now, status="failed" if status == "crashed" else "cancelled",
                                              failed=len(nodes) if status == "crashed" else 0, error=reason))
@@ -227,10 +228,12 @@ class IsolatedRun:
                 traceback.print_exc()
 
     # -- control
-    def stop(self, timeout: float = 2.0) -> None:
-        """SIGTERM the child's process group; SIGKILL if it is still there after ``timeout``."""
+    def stop(self, timeout: float = 2.0, *, reason: str = "stopped by user") -> None:
+        """SIGTERM the child's process group; SIGKILL if it is still there after ``timeout``;
+        ``reason``: what the outcome says (watch mode: "cancelled by a save")."""
         if not self._started or self._done.is_set() or self.pid is None:
             return
+        self._stop_reason = reason
         self._stopping = True
         with contextlib.suppress(OSError):
             os.killpg(self.pid, signal.SIGTERM)

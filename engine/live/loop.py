@@ -40,6 +40,8 @@ class WatchLoop:
         self.warm = warm
         self.debounce = debounce
         self.watcher: Watcher | None = None
+        #: the watcher turned off last: what it saw is the baseline when watch comes back on
+        self._paused: Watcher | None = None
         self.worker: WarmWorker | None = None
         self.current: IsolatedRun | None = None
         self.outcomes: list[RunOutcome] = []
@@ -79,7 +81,9 @@ class WatchLoop:
         return self.watcher is not None
 
     def set_watch(self, on: bool) -> bool:
-        """Start or stop watching; a watcher started late learns the graph and reads of the last run."""
+        """Start or stop watching; a watcher started late learns the graph and reads of the last run.
+        Turned back on, it catches up: saves made while watch was off are analysed (and run) at once."""
+        paused = None
         with self._lock:
             if on and self.watcher is None and not self._closed:
                 watcher = Watcher(self.request.pipeline, self._on_change, self.debounce, self.request.cwd)
@@ -87,10 +91,27 @@ class WatchLoop:
                 for message in self._data_messages.values():
                     watcher.feed(message)
                 self.watcher = watcher
+                paused, self._paused = self._paused, None
             elif not on and self.watcher is not None:
                 watcher, self.watcher = self.watcher, None
                 watcher.stop()
-            return self.watcher is not None
+                self._paused = None if self._closed else watcher
+            watching = self.watcher is not None
+        if paused is not None:
+            self._catch_up(paused)
+        return watching
+
+    def _catch_up(self, old: Watcher) -> None:
+        """What the watcher turned off would have seen: every file it knew, compared with then."""
+        try:
+            cs = old.analyze(sorted(old.code_files | set(old.data_files)))
+        except Exception as exc:  # noqa: BLE001 - catching up is a convenience, never a crash
+            self.on_event(ev.Message("watch", time.time(), level="warning", text=f"could not check saves made "
+                                                                                 f"while watch was off: {exc}"))
+            return
+        if cs is not None:
+            cs.summary = f"while watch was off: {cs.summary}"
+            self._on_change(cs)
 
     # ---------------------------------------------------------------- runs
     @property
@@ -98,8 +119,9 @@ class WatchLoop:
         with self._lock:
             return self.current is not None and self.current.running
 
-    def trigger(self, recompute: Sequence[str] = ()) -> None:
-        """Run now: cancel (or, with ``let_finish``, queue after) a run that is going."""
+    def trigger(self, recompute: Sequence[str] = (), *, reason: str = "stopped by user") -> None:
+        """Run now: cancel (or, with ``let_finish``, queue after) a run that is going; ``reason`` is
+        what the cancelled run's outcome says."""
         with self._lock:
             if self._closed:
                 return
@@ -111,7 +133,7 @@ class WatchLoop:
             else:
                 self._start_locked(list(recompute))
                 return
-        cur.stop()  # its outcome starts the pending run
+        cur.stop(reason=reason)  # its outcome starts the pending run
 
     def cancel(self) -> None:
         """Stop the current run (and forget a queued one) without closing the loop."""
@@ -170,4 +192,4 @@ class WatchLoop:
         if self.on_change_cb is not None:
             self.on_change_cb(cs)
         if cs.should_run:
-            self.trigger()
+            self.trigger(reason="cancelled by a save")

@@ -36,6 +36,12 @@ class RunRequest:
     #: as ``ripple run --executor`` / ``--max-size``
     executor: str | None = None
     max_size: str | None = None
+    #: as ``--select``/``--exclude`` (engine.core.selection), resolved in the child against the current graph
+    select: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    #: ``[["module:function", arg], ...]``: ``function(driver, arg)`` in the child once the driver is built
+    #: (``--lineage`` attaches an OpenLineage listener this way: engine.live does not import engine.lineage)
+    driver_hooks: list[list[str]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -289,7 +289,8 @@ class Watcher:
                                  False, should_run=True)
             if not code:
                 return None  # a data file touched without a content change
-            return ChangeSet([Path(p) for p in paths], [], [], f"{_names(code)} saved: no code change", False)
+            return ChangeSet([Path(p) for p in paths], [], [], f"{_names(code)} saved: no node changed "
+                             "(comments or formatting only)", False)
         self._dirty = False
         affected = None if structural else self._affected(changed_syms, data_changed)
         what = ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")

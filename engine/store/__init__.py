@@ -16,10 +16,15 @@ Why it is shaped like this:
 * **Files are content-addressed** by data version, so equal results of different nodes (or of the
   same node under several cache keys) are stored once. A file is only deleted when no row refers to
   it any more.
-* **Nothing is trusted on read.** Every value carries an xxh3-128 checksum of its serialised bytes;
-  a missing, truncated, corrupted or unpicklable value raises :class:`EntryDamaged`, its row is
-  deleted, and the cache recomputes. A corrupt ``meta.sqlite`` is moved aside and a fresh one is
-  started. The store never returns a value other than the one written under that entry.
+* **Nothing is trusted on read.** Every value, entry row, memo value and journal record carries a
+  keyed MAC (HMAC-SHA256 for values, BLAKE2b for rows) under a secret kept outside the store
+  (:mod:`engine.store.keys`), checked before anything is unpickled, so write access to the cache
+  directory is not enough to plant a result or run code. A missing, truncated, corrupted, forged or
+  unpicklable value raises :class:`EntryDamaged`, its row is deleted (unless it is merely another
+  key's), and the cache recomputes. Values can also be encrypted at rest (:mod:`engine.store.crypto`).
+  A corrupt ``meta.sqlite`` is moved aside and a fresh one is started; other damage is repaired
+  where it is met (:mod:`engine.store.healing`). The store never returns a value other than the one
+  written under that entry.
 * **Several processes share one store.** SQLite in WAL mode with a 10 s busy timeout serialises
   writers; every write transaction is ``BEGIN IMMEDIATE`` so two writers never deadlock on a lock
   upgrade. Result files are written to a private temp name, ``fsync``ed and atomically renamed, so a

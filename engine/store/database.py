@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import sqlite3
-import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.store import crypto
 from engine.store.errors import StoreError
-from engine.store.fsutil import _alive, _create_private, _mkdir_private
-from engine.store.memo import _DELETED, _Memo
+from engine.store.fsutil import _create_private, _mkdir_private
+from engine.store.healing import _Healing, _lenient_text
+from engine.store.journal import _Journal
+from engine.store.keys import StoreKey, load_key
+from engine.store.memo import _DELETED, _Memo, seal
 from engine.store.records import Entry
 from engine.store.schema import (
     _CORRUPT_CODES,
@@ -23,6 +25,7 @@ from engine.store.schema import (
     _SCHEMA,
     DB_NAME,
     INLINE_LIMIT,
+    MIGRATIONS,
     OBJECTS,
     SCHEMA_VERSION,
 )
@@ -48,17 +51,7 @@ def _is_corrupt(e: BaseException) -> bool:
     return "not a database" in msg or "malformed" in msg
 
 
-
-
-
-
-
-
-
-
-
-
-class _Database:
+class _Database(_Healing, _Journal):
     """The part of :class:`engine.store.Store` that handles the SQLite database: connection, schema, recovery of a corrupt file, the batch journal, transactions."""
 
     def __init__(
@@ -68,10 +61,25 @@ class _Database:
         history_limit: int = 200,
         inline_limit: int = INLINE_LIMIT,
         busy_timeout: float = 10.0,
+        key: StoreKey | None = None,
+        encrypt: bool = False,
     ) -> None:
         self._journal_fd: int | None = None
         self._journal_path: Path | None = None
-        self.root = Path(root)
+        # absolute once opened: a node that calls os.chdir must not make the store look elsewhere
+        self.root = Path(os.path.abspath(root))
+        #: the secret every value, row, memo value and journal record is authenticated with
+        self.key = key if key is not None else load_key()
+        # only an opener that chose its key (the cache, `ripple cache`, a RIPPLE_CACHE_KEY) speaks for the
+        # store's key mark; a reader that took the per-user default (the dashboard's history view,
+        # lineage) must not re-mark a team's store or warn about it
+        self._key_asserted = key is not None or self.key.shared
+        self.encrypt = bool(encrypt)
+        if self.encrypt:
+            crypto.check_available()
+        self._notices: set[str] = set()
+        self._lenient = False
+        self._healing = False
         self.objects = self.root / OBJECTS
         self.db_path = self.root / DB_NAME
         self.history_limit = history_limit
@@ -93,14 +101,23 @@ class _Database:
         except OSError as e:
             raise StoreError(f"cannot create the store directory {self.root}: {e}") from e
         self._connect()
+        self._check_key()
+        self._remove_dead_temps()
         self._replay_journals()
-
 
     def _prepare_dirs(self) -> None:
         if not self.root.is_dir():
             self.root.parent.mkdir(parents=True, exist_ok=True)
             _mkdir_private(self.root)
+        owner = os.stat(self.root).st_uid
+        if owner != os.geteuid() and os.geteuid() != 0 and not self.key.shared:
+            raise StoreError(
+                f"the cache store {self.root} belongs to another user (uid {owner}); a cache someone else can "
+                "write could plant results. Use your own --cache-dir, or share a cache on purpose with a common "
+                "RIPPLE_CACHE_KEY or key_file.")
         _create_private(self.root / ".gitignore", b"*\n")
+        for path, want_dir in ((self.objects, True), (self.db_path, False)):
+            self._unblock(path, want_dir)
         _mkdir_private(self.objects)
         _create_private(self.db_path)  # pre-created 0600 so SQLite's -wal/-shm inherit 0600
 
@@ -127,6 +144,8 @@ class _Database:
             conn.execute("SELECT value FROM json_each('[]')").fetchall()
         except sqlite3.OperationalError:
             self._json_each = False
+        if self._lenient:
+            conn.text_factory = _lenient_text
         return conn
 
     def _init_schema(self, conn: sqlite3.Connection) -> None:
@@ -142,11 +161,15 @@ class _Database:
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version < SCHEMA_VERSION:
-                # v0 = empty database. Future migrations from older versions go here.
+            if version == 0:  # an empty database
                 for stmt in _SCHEMA.split(";"):
                     if stmt.strip():
                         conn.execute(stmt)
+            elif version < SCHEMA_VERSION:  # an older store: migrate it in place, keeping its entries and history
+                for v in range(version, SCHEMA_VERSION):
+                    for stmt in MIGRATIONS.get(v, ()):
+                        conn.execute(stmt)
+            if version < SCHEMA_VERSION:
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
         except BaseException:
@@ -268,59 +291,6 @@ class _Database:
     def __enter__(self) -> Store:
         return self
 
-    # Batched rows live in memory until the next flush; a SIGKILL in between would lose results
-    # that finished (and so a resume would re-run them). Each batched row is therefore also
-    # appended to a per-process journal with one unbuffered write (the OS keeps it across a
-    # process kill) and replayed into SQLite by the next Store that opens this folder after the
-    # writer is gone. A torn last record is ignored; a replayed row whose object file is missing
-    # or damaged is an ordinary miss (checksums are verified on load).
-
-    def _journal(self, row: tuple) -> None:
-        if self._journal_fd is None or self._pid != os.getpid():
-            self._journal_path = self.root / f"journal-{os.getpid()}-{os.urandom(4).hex()}.log"
-            self._journal_fd = os.open(self._journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        blob = pickle.dumps(row, protocol=5)
-        os.write(self._journal_fd, struct.pack("<I", len(blob)) + blob)
-
-    def _drop_journal(self) -> None:
-        if self._journal_fd is not None and self._pid == os.getpid():
-            with contextlib.suppress(OSError):
-                os.close(self._journal_fd)
-            with contextlib.suppress(OSError):
-                if self._journal_path is not None:
-                    self._journal_path.unlink()
-        self._journal_fd = None
-
-    def _replay_journals(self) -> None:
-        for path in self.root.glob("journal-*.log"):
-            try:
-                pid = int(path.name.split("-")[1])
-            except (IndexError, ValueError):
-                continue
-            if pid == os.getpid() or _alive(pid):
-                continue
-            rows = []
-            try:
-                data = path.read_bytes()
-                pos = 0
-                while pos + 4 <= len(data):
-                    (n,) = struct.unpack_from("<I", data, pos)
-                    if pos + 4 + n > len(data):
-                        break
-                    row = pickle.loads(data[pos + 4: pos + 4 + n])
-                    if isinstance(row, tuple) and len(row) == 13:
-                        rows.append(row)
-                    pos += 4 + n
-            except (OSError, pickle.UnpicklingError, EOFError, ValueError, struct.error):
-                pass
-            if rows:
-                try:
-                    self._write(lambda c, rows=rows: c.executemany(_INSERT_ENTRY, rows))
-                except (sqlite3.Error, StoreError):
-                    continue
-            with contextlib.suppress(OSError):
-                path.unlink()
-
     def __exit__(self, *exc: object) -> None:
         self.close()
 
@@ -330,9 +300,10 @@ class _Database:
             try:
                 return fn(self._conn())
             except sqlite3.DatabaseError as e:
-                if not _is_corrupt(e):
+                if _is_corrupt(e):
+                    self._move_aside_corrupt()
+                elif self._healing or not self._heal(e):
                     raise self._store_error(e) from e
-                self._move_aside_corrupt()
                 return fn(self._conn())
 
     def _write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
@@ -364,7 +335,7 @@ class _Database:
             now = time.time()
             conn.executemany(
                 "INSERT OR REPLACE INTO memo (k, v, t) VALUES (?,?,?)",
-                [(k, v, now) for k, v in items if v is not _DELETED],
+                [(k, seal(self, k, v), now) for k, v in items if v is not _DELETED],
             )
             conn.executemany("DELETE FROM memo WHERE k=?", [(k,) for k, v in items if v is _DELETED])
 

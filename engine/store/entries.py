@@ -12,8 +12,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
-import xxhash
-
+from engine.store import crypto
+from engine.store.auth import _Auth, _split
 from engine.store.codec import _deserialize, _serialize
 from engine.store.errors import EntryDamaged, StoreError
 from engine.store.fsutil import _dumps
@@ -37,7 +37,7 @@ from engine.store.schema import (
 
 
 
-class _Entries:
+class _Entries(_Auth):
     """The part of :class:`engine.store.Store` that handles cache entries: look-up, load, put, delete, prune and stats."""
 
     def get(self, key: str) -> Entry | None:
@@ -45,7 +45,7 @@ class _Entries:
         if pending is not None:
             return pending[1]
         row = self._read(lambda c: c.execute(_SELECT_ENTRY + " WHERE key=?", (key,)).fetchone())
-        return Entry(*row) if row is not None else None
+        return self._entry(row) if row is not None else None
 
     def entries_for(self, nodes: Iterable[str], *, full: bool = True) -> dict[str, list[Entry]]:
         """All entries of ``nodes`` (newest first) in one query, for prefetching a warm run.
@@ -74,11 +74,15 @@ class _Entries:
             return rows
 
         multi = False
+        make = self._entry
         for row in self._read(query):
-            lst = result[row[1]]
+            lst = result.get(row[1])
+            entry = make(row) if lst is not None else None
+            if entry is None:
+                continue
             if lst:
                 multi = True
-            lst.append(Entry(*row))
+            lst.append(entry)
         if self._pending:
             for _row, e in list(self._pending.values()):
                 lst = result.get(e.node)
@@ -98,7 +102,8 @@ class _Entries:
         return entries[0] if entries else None
 
     def ls(self, node: str | None = None) -> list[Entry]:
-        """Entries (without their values), newest first."""
+        """Entries (without their values), newest first: every row, authentic or not (a listing and
+        pruning must see what takes space); :meth:`load` still refuses an unauthentic one."""
         self.commit()
         if node is None:
             rows = self._read(lambda c: c.execute(_SELECT_ENTRY + " ORDER BY created DESC").fetchall())
@@ -106,22 +111,42 @@ class _Entries:
             rows = self._read(
                 lambda c: c.execute(_SELECT_ENTRY + " WHERE node=? ORDER BY created DESC", (node,)).fetchall()
             )
-        return [Entry(*r) for r in rows]
+        out = []
+        for r in rows:
+            e = Entry(*r)
+            if self._entry(r) is None:
+                e.__dict__["_unauthentic"] = True
+            out.append(e)
+        return out
 
     def load(self, entry: Entry) -> Any:
-        """The stored value, verified against its checksum.
+        """The stored value, verified against its MAC before anything is unpickled.
 
         Raises :class:`EntryDamaged` (after deleting the bad row and file) on any problem; the
-        caller treats that as a miss. Bumps ``last_used`` lazily.
+        caller treats that as a miss. A row that fails authentication is a miss too, but is left
+        alone: it may be a teammate's entry under their key. Bumps ``last_used`` lazily.
         """
+        if entry.__dict__.get("_unauthentic"):
+            raise EntryDamaged(f"cache entry {entry.key} of {entry.node!r} fails authentication; it will be "
+                               "recomputed", node=entry.node)
         if entry.is_inline or entry.inline is not None:
             data: bytes | bytearray = self._fetch_inline(entry)
-            if xxhash.xxh3_128_hexdigest(data) != entry.checksum:
-                self._damaged(entry, "checksum mismatch in the stored value", delete_file=False)
+            h = self._value_hasher(entry.data_version)
+            h.update(data)
+            if not self.key.same(h.hexdigest(), _split(entry.checksum)[0]):
+                self._damaged(entry, "the stored value fails its MAC", delete_file=False)
             if data[4:8] != b"\0\0\0\0":  # has out-of-band buffers: restore them writable
                 data = bytearray(data)
         else:
             data = self._read_object(entry)
+        if crypto.is_encrypted(data):
+            # outside the except below: without the cryptography package this is a clear error
+            # (UsageError), not a damaged entry to delete
+            crypto.check_available()
+            try:
+                data = crypto.decrypt(self.key.encryption_key, data, entry.data_version.encode())
+            except ValueError as e:
+                self._damaged(entry, str(e), delete_file=None)
         try:
             value = _deserialize(data)
         except Exception as e:
@@ -139,13 +164,18 @@ class _Entries:
             return entry.inline
         row = self._read(
             lambda c: c.execute(
-                "SELECT inline, checksum, data_version FROM entries WHERE key=?", (entry.key,)
+                "SELECT inline, checksum, data_version, code_version, files FROM entries WHERE key=?", (entry.key,)
             ).fetchone()
         )
         if row is None or row[0] is None:
             raise EntryDamaged(f"cache entry {entry.key} of {entry.node!r} vanished", node=entry.node)
         if row[2] != entry.data_version:
             raise EntryDamaged(f"cache entry {entry.key} of {entry.node!r} was replaced", node=entry.node)
+        if row[1] != entry.checksum:  # re-written since the prefetch: the new row must vouch for itself
+            vm, rm = _split(row[1] or "")
+            if not (rm and self.key.same(rm, self._row_mac(entry.key, entry.node, row[2], row[3], row[4], vm))):
+                raise EntryDamaged(f"cache entry {entry.key} of {entry.node!r} fails authentication",
+                                   node=entry.node)
         entry.checksum = row[1]
         return row[0]
 
@@ -202,18 +232,22 @@ class _Entries:
         :class:`StoreError` if the disk refuses the write.
         """
         parts, size = _serialize(value)
+        if self.encrypt:
+            parts = [crypto.encrypt(self.key.encryption_key, parts, data_version.encode())]
+            size = len(parts[0])
         inline: bytes | None
+        h = self._value_hasher(data_version)
         if size < self.inline_limit:
-            inline = parts[0] + parts[1] if len(parts) == 2 else b"".join(parts)
-            checksum = xxhash.xxh3_128_hexdigest(inline)
+            inline = parts[0] if len(parts) == 1 else parts[0] + parts[1] if len(parts) == 2 else b"".join(parts)
+            h.update(inline)
+            vm = h.hexdigest()
         else:
             inline = None
-            h = xxhash.xxh3_128()
             for p in parts:
                 h.update(p)
-            checksum = h.hexdigest()
+            vm = h.hexdigest()
             try:
-                checksum, size = self._store_object(data_version, parts, size, checksum)
+                vm, size = self._store_object(data_version, parts, size, vm)
             except OSError as e:
                 raise StoreError(
                     f"cannot write the result of {node!r} to {self.objects}: {e}", node=node
@@ -222,13 +256,15 @@ class _Entries:
         deps = dict(deps) if deps else {}
         code_parts = dict(code_parts) if code_parts else {}
         files = dict(files) if files else {}
+        files_raw = _dumps(files)
+        checksum = f"{vm}.{self._row_mac(key, node, data_version, code_version, files_raw, vm)}"
         entry = Entry(
             key, node, data_version, code_version, size, float(compute_seconds), now, now,
             deps, code_parts, files, checksum, inline, inline is not None,
         )  # fmt: skip
         row = (
             key, node, data_version, code_version, size, float(compute_seconds), now, now,
-            _dumps(deps), _dumps(code_parts), _dumps(files), checksum, inline,
+            _dumps(deps), _dumps(code_parts), files_raw, checksum, inline,
         )  # fmt: skip
         with self._lock:
             self._conn()  # fork check before touching buffers
@@ -326,6 +362,7 @@ class _Entries:
         useless: Callable[[Entry], bool] | None = None,
         *,
         now: float | None = None,
+        dry_run: bool = False,
     ) -> PruneReport:
         """Evict entries, least valuable first.
 
@@ -370,6 +407,11 @@ class _Entries:
                     if refs[e.data_version] == 0:
                         total -= file_size[e.data_version]
         keys = [e.key for e in entries if e.key in remove]
+        if dry_run:  # what would go, nothing removed (a file shared with a survivor frees nothing)
+            kept = {e.data_version for e in entries if e.key not in remove and not e.is_inline}
+            files = {e.data_version: e.size for e in entries if e.key in remove and not e.is_inline}
+            inline = sum(e.size for e in entries if e.key in remove and e.is_inline)
+            return PruneReport(len(keys), inline + sum(s for d, s in files.items() if d not in kept), keys)
         removed, freed = self._remove(keys) if keys else (0, 0)
         freed += self.gc().freed_bytes
         self._vacuum()

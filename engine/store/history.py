@@ -24,6 +24,10 @@ def _run_record(row: tuple) -> RunRecord:
 def _node_run_record(row: tuple) -> NodeRunRecord:
     r = list(row)
     r[4] = bool(r[4])
+    try:
+        r[12] = json.loads(r[12]) if r[12] else None
+    except ValueError:
+        r[12] = None
     return NodeRunRecord(*r)
 
 
@@ -78,7 +82,8 @@ class _History:
                     continue
             rows.append((run_id, r.get("node"), r.get("status"), r.get("seconds"), int(bool(r.get("hit"))),
                          r.get("why"), r.get("key"), r.get("data_version"), r.get("code_version"), r.get("error"),
-                         r.get("traceback"), r.get("started")))
+                         r.get("traceback"), r.get("started"),
+                         json.dumps(r["deps"], separators=(",", ":")) if r.get("deps") is not None else None))
 
         def fn(c: sqlite3.Connection) -> None:
             if packed:
@@ -88,7 +93,7 @@ class _History:
                     (run_id, "\n" + "\n".join(packed)),
                 )
             if rows:
-                c.executemany(f"INSERT INTO node_runs ({_NODE_RUN_COLS}) VALUES ({','.join('?' * 12)})", rows)
+                c.executemany(f"INSERT INTO node_runs ({_NODE_RUN_COLS}) VALUES ({','.join('?' * 13)})", rows)
 
         self._write(fn)
 
@@ -207,8 +212,8 @@ class _History:
         found: dict[str, list[tuple[float, int, NodeRunRecord]]] = {n: [] for n in names}
         for row in rows:
             if row[1] in wanted:
-                rec = _node_run_record(row[:12])
-                found[row[1]].append((_when(rec.started, row[12]), row[13], rec))
+                rec = _node_run_record(row[:13])
+                found[row[1]].append((_when(rec.started, row[13]), row[14], rec))
         for run_id, started, text in hits:
             if one is not None:
                 i = text.find(f"\n{one}\t") + 1

@@ -13,6 +13,24 @@ if TYPE_CHECKING:
 
 _DELETED = object()
 
+#: hex characters of the MAC that prefixes every stored memo value
+MAC_CHARS = 32
+
+
+def seal(store: Store, k: str, v: str) -> str:
+    """The stored form of a memo value: its MAC (bound to the key) then the value. The memo holds
+    code versions and file-version shortcuts; a planted one could make a stale entry hit."""
+    kb = k.encode("utf-8", "surrogatepass")
+    h = store.key.hasher("memo")
+    h.update(len(kb).to_bytes(8, "little") + kb + v.encode("utf-8", "surrogatepass"))
+    return h.hexdigest() + v
+
+
+def unseal(store: Store, k: str, stored: str) -> str | None:
+    """The value, or ``None`` when the MAC does not verify (planted, damaged, another key)."""
+    v = stored[MAC_CHARS:]
+    return v if store.key.same(stored[:MAC_CHARS], seal(store, k, v)[:MAC_CHARS]) else None
+
 
 class _Memo(MutableMapping[str, str]):
     """``store.memo``: a persistent str→str map whose writes are buffered until ``commit()``.
@@ -33,9 +51,10 @@ class _Memo(MutableMapping[str, str]):
                 raise KeyError(k)
             return v
         row = self._store._read(lambda c: c.execute("SELECT v FROM memo WHERE k=?", (k,)).fetchone())
-        if row is None:
+        v = unseal(self._store, k, row[0]) if row is not None and isinstance(row[0], str) else None
+        if v is None:
             raise KeyError(k)
-        return row[0]
+        return v
 
     def __setitem__(self, k: str, v: str) -> None:
         if not isinstance(k, str) or not isinstance(v, str):

@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -13,11 +14,10 @@ from typing import Any
 
 import xxhash
 
-from engine.files import hash_file
 from engine.store.codec import _write_all
-from engine.store.fsutil import _mkdir_private
+from engine.store.fsutil import _dumps, _mkdir_private
 from engine.store.records import Entry, PruneReport
-from engine.store.schema import _TMP_PREFIX, DB_NAME, GC_GRACE_SECONDS, MEMO_MAX_ROWS
+from engine.store.schema import DB_NAME, GC_GRACE_SECONDS, MEMO_MAX_ROWS, TMP_DIR
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_=.\-]{2,127}")
 
@@ -66,11 +66,13 @@ class _Objects:
             ino = st.st_ino
         if got != st.st_size:
             self._damaged(entry, f"result file {path} shrank while being read", delete_file=True, ino=ino)
-        digest = xxhash.xxh3_128_hexdigest(buf)
-        if digest != entry.checksum:
+        h = self._value_hasher(entry.data_version)
+        h.update(buf)
+        digest = h.hexdigest()
+        if not self.key.same(digest, entry.checksum.partition(".")[0]):
             # Another writer may have replaced the file with an equally valid serialisation of the
             # same data version (pickles of equal values differ, e.g. set order). Accept it only if
-            # a row vouches for exactly these bytes.
+            # a row vouches for exactly these bytes: a value MAC nobody without the key can forge.
             if self._adopt(entry, digest, len(buf)):
                 return buf
             what = "is truncated" if len(buf) < entry.size else "fails its checksum"
@@ -78,37 +80,52 @@ class _Objects:
         return buf
 
     def _adopt(self, entry: Entry, digest: str, size: int) -> bool:
+        raw = entry.__dict__.get("_files")
+        files_raw = raw if isinstance(raw, str) or raw is None else _dumps(raw)
+        checksum = f"{digest}.{self._row_mac(entry.key, entry.node, entry.data_version, entry.code_version, files_raw, digest)}"
+
         def fn(c: sqlite3.Connection) -> bool:
             ok = c.execute(
-                "SELECT 1 FROM entries WHERE data_version=? AND checksum=? AND inline IS NULL LIMIT 1",
-                (entry.data_version, digest),
+                "SELECT 1 FROM entries WHERE data_version=? AND substr(checksum, 1, ?)=? AND inline IS NULL LIMIT 1",
+                (entry.data_version, len(digest) + 1, digest + "."),
             ).fetchone()
             if ok:
                 c.execute(
                     "UPDATE entries SET checksum=?, size=? WHERE key=? AND checksum=?",
-                    (digest, size, entry.key, entry.checksum),
+                    (checksum, size, entry.key, entry.checksum),
                 )
             return bool(ok)
 
         if self._write(fn):
-            entry.checksum, entry.size = digest, size
+            entry.checksum, entry.size = checksum, size
             return True
         return False
+
+    def _file_mac(self, path: Path, data_version: str) -> tuple[str, int]:
+        h = self._value_hasher(data_version)
+        size = 0
+        with open(path, "rb", buffering=0) as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+        return h.hexdigest(), size
 
     def _ensure_dir(self, d: Path) -> None:
         s = str(d)
         if s not in self._known_dirs:
-            if not self.objects.is_dir():
-                _mkdir_private(self.objects)
-            _mkdir_private(d)
+            for folder in (self.objects, d):
+                if os.path.lexists(folder) and (not folder.is_dir() or folder.is_symlink()):
+                    self._unblock(folder, True)  # a file where a folder belongs: replace it
+                _mkdir_private(folder)
             self._known_dirs.add(s)
 
     def _store_object(self, data_version: str, parts: list[Any], size: int, checksum: str) -> tuple[str, int]:
-        """Write the object file unless an equivalent one is there; return (checksum, size) stored."""
+        """Write the object file unless an equivalent one is there; return (value MAC, size) stored."""
         path = self.object_path(data_version)
         try:
-            st_size = os.stat(path).st_size
-        except FileNotFoundError:
+            st = os.stat(path)
+            st_size = st.st_size if not os.path.isdir(path) else None
+        except OSError:  # missing, or a file where its folder belongs (replaced below)
             st_size = None
         if st_size is not None:
             refs = self._read(
@@ -117,17 +134,21 @@ class _Objects:
                     (data_version,),
                 ).fetchall()
             )
-            known = {cs for cs, sz in refs if sz == st_size}
+            known = {cs.partition(".")[0] for cs, sz in refs if sz == st_size}
             if st_size == size or known:
                 with contextlib.suppress(OSError):
-                    digest, real = hash_file(path)
+                    digest, real = self._file_mac(path, data_version)
                     if digest == checksum and real == size:
                         return checksum, size  # dedup: identical bytes already stored
                     if digest in known and real == st_size:
                         return digest, real  # an equivalent serialisation, vouched for by a row
         for attempt in range(2):
             self._ensure_dir(path.parent)
-            tmp = path.parent / f"{_TMP_PREFIX}{path.name}-{os.getpid()}-{secrets.token_hex(4)}"
+            tmp_dir = self.objects / TMP_DIR
+            self._ensure_dir(tmp_dir)
+            # temp files live in one folder, named by writer pid, so the next open can sweep a dead
+            # writer's leftovers without walking every object folder
+            tmp = tmp_dir / f"{path.name}-{os.getpid()}-{secrets.token_hex(4)}"
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             except FileNotFoundError:  # directory removed by a concurrent clear()
@@ -147,12 +168,19 @@ class _Objects:
                 raise
             os.close(fd)
             try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)  # a folder where the result belongs: replace it
                 os.replace(tmp, path)
             except FileNotFoundError:
                 self._known_dirs.discard(str(path.parent))
+                self._known_dirs.discard(str(tmp_dir))
                 if attempt:
                     raise
                 continue
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
             self._fsync_dir(path.parent)
             return checksum, size
         raise AssertionError("unreachable")

@@ -115,6 +115,9 @@ class NodeRunRecord:
     error: str | None
     traceback: str | None
     started: float | None
+    #: {parameter: data version} of the inputs the node's key used (stores before v2, and packed
+    #: cache hits, leave it out: a hit's inputs are its entry's ``deps``)
+    deps: dict[str, str] | None = None
 
 
 @dataclass

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 #: Bump when the table layout changes incompatibly; older Ripples refuse newer stores.
-SCHEMA_VERSION = 1
+#: v2: ``node_runs.deps`` (the input data versions each node's key used), so explanations compare
+#: with the node's previous run rather than with whichever entry is newest.
+SCHEMA_VERSION = 2
+
+#: How a store of an older version is brought up to date, one step per version (run in one transaction).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE node_runs ADD COLUMN deps TEXT",),
+}
 
 DB_NAME = "meta.sqlite"
 
@@ -56,7 +63,8 @@ CREATE TABLE IF NOT EXISTS node_runs (
     code_version TEXT,
     error TEXT,
     traceback TEXT,
-    started REAL
+    started REAL,
+    deps TEXT            -- v2: JSON {parameter: data version} the node's key was made of
 );
 CREATE INDEX IF NOT EXISTS node_runs_node ON node_runs(node, started);
 CREATE INDEX IF NOT EXISTS node_runs_run ON node_runs(run_id);
@@ -94,6 +102,9 @@ OBJECTS = "objects"
 
 _TMP_PREFIX = ".tmp-"
 
+#: folder under ``objects/`` for files being written (object names never start with a dot)
+TMP_DIR = ".tmp"
+
 #: Files younger than this are never garbage-collected: another process may be about to commit the
 #: row that refers to them.
 GC_GRACE_SECONDS = 3600.0
@@ -101,7 +112,7 @@ GC_GRACE_SECONDS = 3600.0
 _RUN_COLS = "run_id, pipeline, started, finished, status, outputs, ran, cached, failed, skipped, seconds"
 
 _NODE_RUN_COLS = (
-    "run_id, node, status, seconds, hit, why, key, data_version, code_version, error, traceback, started"
+    "run_id, node, status, seconds, hit, why, key, data_version, code_version, error, traceback, started, deps"
 )
 
 #: The memo is a cache of caches; keep it bounded.

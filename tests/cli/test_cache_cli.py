@@ -95,7 +95,7 @@ def test_plan_command(proj, capsys):
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["nodes"]}
     assert rows["numbers"]["will"] == "hit"
     assert rows["total"]["will"] == "run" and "code changed" in rows["total"]["why"]
-    assert rows["report"]["will"] == "run"
+    assert rows["report"]["will"] == "may run"  # total may reproduce its value (early cutoff)
 
 
 def test_cache_stats_ls_prune_clear_and_runs(proj, capsys):
@@ -158,9 +158,11 @@ def test_debug_log_names_each_decision(proj):
     code = ("import logging, sys; logging.basicConfig(level=logging.DEBUG, stream=sys.stdout);"
             "sys.argv=['ripple','run','clipipe.py','--json']; from engine.cli import main; main(sys.argv[1:])")
     out = subprocess.run([sys.executable, "-c", code], cwd=proj, env=env, capture_output=True, text=True, timeout=60)
-    assert "numbers: run (no cached result)" in out.stdout
+    # under --json fd 1 is stderr while the run lasts (stdout stays one JSON document), so a handler
+    # the user pointed at stdout lands on stderr then
+    assert "numbers: run (no cached result)" in out.stderr and json.loads(out.stdout)
     out = subprocess.run([sys.executable, "-c", code], cwd=proj, env=env, capture_output=True, text=True, timeout=60)
-    assert "numbers: hit (unchanged since" in out.stdout
+    assert "numbers: hit (unchanged since" in out.stderr and json.loads(out.stdout)
 
 
 def test_demo_pipeline_hits_failure_fix_resume(tmp_path):

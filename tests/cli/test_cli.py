@@ -96,9 +96,11 @@ def test_run_table_success_and_failure(capsys, pipeline):
     assert "doubled" in out and "3 ran" in out and "label: n=4" in out
     path = pipeline(FAILING)
     assert main(["run", path, "--no-cache", "--input", "x=1"]) == 1
-    flat = "".join(capsys.readouterr().out.split())  # rich wraps long lines at the console width
+    captured = capsys.readouterr()
+    flat = "".join(captured.err.split())  # the failure and its traceback go to stderr (issue 14)
     assert "".join(f"node broken ({path}:5) failed: ValueError: bad value 1".split()) in flat
     assert 'raiseValueError("badvalue"+str(base))' in flat  # the user's traceback is shown
+    assert "Traceback" not in captured.out and "FAILED" in captured.out  # stdout: the table and summary
 
 
 def test_run_fan_out_json(capsys, pipeline):
@@ -140,12 +142,13 @@ def test_graph_errors_exit_2_with_location(capsys, pipeline, tmp_path):
     assert "no pipeline module named 'no_such_ripple_module_xyz'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("fmt", ["text", "dot", "mermaid"])
+@pytest.mark.parametrize("fmt", ["text", "list", "dot", "mermaid"])
 def test_graph_formats(capsys, pipeline, fmt):
     assert main(["graph", pipeline(OK), "--format", fmt]) == 0
     out = capsys.readouterr().out
     expected = {
-        "text": "doubled <- base",
+        "text": "│ doubled │",
+        "list": "doubled <- base",
         "dot": '"base" -> "doubled";',
         "mermaid": "flowchart LR",
     }[fmt]

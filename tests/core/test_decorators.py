@@ -25,8 +25,9 @@ def test_tag_is_visible_through_list_available_variables(make_module):
         """
     )
     variables = {v.name: v for v in Driver({}, mod).list_available_variables()}
-    assert variables["cleaned"].tags == {"owner": "data-team", "pii": False, "stage": "clean"}
-    assert variables["untagged"].tags == {}
+    # every node carries Hamilton's automatic ``module`` tag
+    assert variables["cleaned"].tags == {"module": mod.__name__, "owner": "data-team", "pii": False, "stage": "clean"}
+    assert variables["untagged"].tags == {"module": mod.__name__}
     assert variables["raw"].is_external_input
 
 
@@ -42,8 +43,8 @@ def test_tag_outputs_tags_each_parameterized_output(make_module):
         """
     )
     variables = {v.name: v for v in Driver({}, mod).list_available_variables()}
-    assert variables["low"].tags == {"band": "low"}
-    assert variables["high"].tags == {"band": "high"}
+    assert variables["low"].tags == {"module": mod.__name__, "band": "low"}
+    assert variables["high"].tags == {"module": mod.__name__, "band": "high"}
 
 
 def test_extract_columns_makes_each_column_a_node(make_module):
@@ -155,7 +156,7 @@ def test_parameterize_with_value_and_source(make_module):
     docs = {v.name: v.documentation for v in dr.list_available_variables()}
     assert docs["plus_other"] == "base plus other"
     assert docs["plus_one"] == "Shift start by amount."
-    assert [v.name for v in dr.what_is_upstream_of("plus_one")] == ["base"]
+    assert [v.name for v in dr.what_is_upstream_of("plus_one")] == ["base", "plus_one"]  # itself too, as Hamilton
 
 
 def test_parameterize_unbound_parameters_stay_dependencies(make_module):

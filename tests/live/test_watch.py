@@ -196,7 +196,7 @@ def test_comment_only_save_runs_nothing(loop: tuple[WatchLoop, Recorder], projec
                       .replace('"""Nodes."""', '"""Nodes, documented differently."""'))
     rec.wait(lambda: len(rec.changes) == 1)
     cs = rec.changes[0]
-    assert cs.summary == "nodes.py saved: no code change" and not cs.should_run and not cs.code_changed
+    assert cs.summary == "nodes.py saved: no node changed (comments or formatting only)" and not cs.should_run and not cs.code_changed
     _settle(rec, 1)
 
 

@@ -234,7 +234,8 @@ def test_equal_value_other_serialisation_shares_file(store: Store) -> None:
     assert v1 == v2
     e1 = store.put("k1", "n", "dv-same", "cv", v1)
     e2 = store.put("k2", "n", "dv-same", "cv", v2)
-    assert not e1.is_inline and e2.checksum == e1.checksum  # no rewrite, adopted the vouched file
+    # no rewrite, adopted the vouched file: one value MAC (the part before the row MAC)
+    assert not e1.is_inline and e2.checksum.partition(".")[0] == e1.checksum.partition(".")[0]
     assert store.load(store.get("k1")) == v1 and store.load(store.get("k2")) == v2
 
 
@@ -393,7 +394,7 @@ def test_kill_minus_9_mid_write_never_yields_wrong_data(root: Path) -> None:
         assert loaded > 0
         # an interrupted write leaves at most a temp file, which gc removes
         s.gc(grace=0)
-        assert not list(s.objects.rglob(".tmp-*"))
+        assert not list(s.objects.rglob(".tmp-*")) and not list(s.objects.glob(".tmp/*"))
         for e in s.ls():
             assert e.is_inline or s.has_value(e)
 
@@ -516,7 +517,8 @@ def test_shared_object_survives_while_referenced(store: Store) -> None:
     store.put("k1", "a", "dv-shared", "cv", big(5), compute_seconds=0.0)
     store.put("k2", "b", "dv-shared", "cv", big(5), compute_seconds=100.0)
     path = store.object_path("dv-shared")
-    assert len(list(store.objects.rglob("*"))) == 2  # one directory, one file
+    # one directory, one file (plus the folder temp files are written in)
+    assert len([p for p in store.objects.rglob("*") if p.name != ".tmp"]) == 2
     report = store.prune(max_size=path.stat().st_size)  # still fits: the file counts once
     assert report.removed == 0
     store.prune(useless=lambda e: e.key == "k1")

@@ -80,6 +80,13 @@ class RunModel:
         self.baseline: dict[str, list[str]] = {}
         self.version = 0
         self._log_limit = log_limit
+        #: the last on-demand profile (``p``), and the node being profiled right now
+        self.profile: Any = None
+        self.profiling: str | None = None
+        #: the run whose node_planned predictions the states hold, and the run current when the last
+        #: change arrived: a later run's predictions replace the change summary's count
+        self.planned_run = ""
+        self.change_run = ""
 
     # ---------------------------------------------------------------- queries
     def state_of(self, name: str) -> NodeState:
@@ -170,7 +177,7 @@ class RunModel:
             dirty.add(item.node)
         elif isinstance(item, ev.NodePlanned):
             st = self.state_of(item.node)
-            st.planned, st.why = item.will, item.why
+            st.planned, st.why, self.planned_run = item.will, item.why, item.run_id
             if st.state in (PENDING, STALE):
                 st.state = PENDING if item.will == "hit" else STALE
                 dirty.add(item.node)
@@ -226,7 +233,7 @@ class RunModel:
             where = f" at {item.file}:{item.line}" if item.file else ""
             line = f"⚠ pipeline does not load{where}: {item.text}"
         elif isinstance(item, ChangeDetected):
-            self.change = item
+            self.change, self.change_run = item, self.run_id
             if item.affected:
                 for name in item.affected:
                     st = self.states.get(name)

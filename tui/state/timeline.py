@@ -14,9 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.analysis.timeline import RUNNING, Timeline, build
-
 from engine import events as ev
+from engine.analysis.timeline import RUNNING, Timeline, build
 
 #: how many past runs the trend plots keep
 KEEP = 30
@@ -29,6 +28,7 @@ class Point:
     seconds: float
     hit: bool
     failed: bool = False
+    run_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,23 +71,30 @@ class RunClock:
         if isinstance(item, ev.RunStarted):
             self.run_id, self.status, self.t0, self.seen, self.clock0 = item.run_id, RUNNING, item.t, item.t, now
             self.spans, self.wall = {}, None
-        elif isinstance(item, TrendHistory):
+        elif isinstance(item, TrendHistory):  # older than anything seen live; a run seen both ways counts once
             for node, points in item.nodes.items():
                 old = list(self.nodes.get(node, ()))
-                self.nodes[node] = deque([*points, *old], maxlen=KEEP)
-            self.runs = deque([*item.runs, *self.runs], maxlen=KEEP)
+                live = {p.run_id for p in old}
+                self.nodes[node] = deque([*(p for p in points if p.run_id not in live), *old], maxlen=KEEP)
+            live_runs = {r.run_id for r in self.runs}
+            self.runs = deque([*(r for r in item.runs if r.run_id not in live_runs), *self.runs], maxlen=KEEP)
         elif not isinstance(item, ev.Event) or getattr(item, "run_id", None) != self.run_id:
             return False
         elif isinstance(item, ev.NodeStarted):
-            self.spans.setdefault(item.node, [RUNNING, item.t, None])[0:2] = [RUNNING, item.t]
+            span = self.spans.setdefault(item.node, [RUNNING, item.t, None])
+            span[0] = RUNNING
+            if not item.task:  # a fan-out item keeps the bar where the node's first item began
+                span[1] = item.t
         elif isinstance(item, ev.NodeFinished | ev.NodeFailed):
             st = ev.RAN if isinstance(item, ev.NodeFinished) else ev.FAILED
             span = self.spans.setdefault(item.node, [st, item.t - item.seconds, 0.0])
-            span[0], span[2] = st, item.seconds
-            self._point(item.node, Point(item.seconds, False, st == ev.FAILED))
+            # one item of a fan-out: the bar spans all its items so far; the node's time is their sum
+            span[0], span[2] = st, (item.t - span[1]) if item.task else item.seconds
+            if not item.task:
+                self._point(item.node, Point(item.seconds, False, st == ev.FAILED, item.run_id))
         elif isinstance(item, ev.NodeCached):
             self.spans[item.node] = [ev.CACHED, item.t, item.seconds]
-            self._point(item.node, Point(item.seconds, True))
+            self._point(item.node, Point(item.seconds, True, run_id=item.run_id))
         elif isinstance(item, ev.NodeSkipped):
             self.spans[item.node] = [ev.SKIPPED, item.t, 0.0]
         elif isinstance(item, ev.RunFinished):
@@ -137,7 +144,7 @@ def load_trends(store_dir: str, order: list[str], limit: int = KEEP) -> TrendHis
                 out.runs.append(RunPoint(r.run_id, r.seconds, r.cached / done if done else None, r.status))
         if len(order) <= 500:
             for name, recs in st.node_histories(order, limit).items():
-                pts = [Point(float(h.seconds), bool(h.hit), h.status == ev.FAILED)
+                pts = [Point(float(h.seconds), bool(h.hit), h.status == ev.FAILED, h.run_id)
                        for h in reversed(recs) if h.seconds is not None]
                 if pts:
                     out.nodes[name] = pts

@@ -23,6 +23,9 @@ from tui.state.graph import GraphInfo
 from tui.state.run_model import ALL, CACHED, FAILED, RAN, RUNNING, SKIPPED, STATES, RunModel
 from tui.text import fmt_seconds, glyph
 
+#: below this many columns the DAG rows use a short badge column (names keep their room)
+NARROW = 56
+
 
 @dataclass(frozen=True, slots=True)
 class Row:
@@ -62,6 +65,13 @@ class DagView(ScrollView, can_focus=True):
 
     class NodeSelected(Message):
         """The cursor moved onto a node: the side panel follows it."""
+
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+    class NodeOpened(Message):
+        """Enter on a node: the side panel shows its Details tab."""
 
         def __init__(self, name: str) -> None:
             super().__init__()
@@ -245,6 +255,8 @@ class DagView(ScrollView, can_focus=True):
         row = self.rows[self.cursor]
         if row.kind == "group":
             self._toggle(row.key)
+        else:  # enter on a node opens its Details
+            self.post_message(self.NodeOpened(row.key))
 
     def action_fold(self) -> None:
         if not self.rows or not self._grouped:
@@ -290,6 +302,10 @@ class DagView(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         index = y + self.scroll_offset.y
         if index >= len(self.rows):
+            if index == 0 and self.filter_text:  # an empty filter result says so
+                note = f" no node matches {self.filter_text!r} (esc clears the filter)"
+                return Strip([Segment(note, self.rich_style + Style(italic=True))]).adjust_cell_length(
+                    self.size.width, self.rich_style)
             return Strip.blank(self.size.width, self.rich_style)
         strip = self._cache.get(index)
         if strip is None:
@@ -301,11 +317,12 @@ class DagView(ScrollView, can_focus=True):
         width = self.size.width
         base = self.rich_style
         segs = self._group_segments(row.key) if row.kind == "group" else self._node_segments(row.key)
+        # every cell on the widget's own background and colour, never the terminal's (light themes)
         if index == self.cursor:
             cursor = self._style("cursor")
-            segs = [Segment(t, (s or Style()) + cursor) for t, s, _ in segs]
+            segs = [Segment(t, base + (s or Style()) + cursor) for t, s, _ in segs]
             return Strip(segs).adjust_cell_length(width, base + cursor)
-        return Strip(segs).adjust_cell_length(width, base)
+        return Strip(segs).apply_style(base).adjust_cell_length(width, base)
 
     def _group_segments(self, module: str) -> list[Segment]:
         names = self.graph.module_nodes(module)
@@ -334,15 +351,18 @@ class DagView(ScrollView, can_focus=True):
             mark, mark_style = " ", Style()
         indent = "  " if self._grouped else ""
         name_style = mark_style if mark != " " else Style()
-        # names give way before the duration and badge do, so a narrow terminal still shows the state
-        nw = max(10, min(self._name_width, self.size.width - 26 - len(indent)))
+        # names give way before the duration and badge do, so a narrow terminal still shows the state;
+        # when narrow the badge drops its "~saved" part first, so names are not cut while room is left
+        narrow = self.size.width < NARROW
+        bw = 5 if narrow else 10
+        nw = max(10, min(self._name_width, self.size.width - 14 - bw - len(indent)))
         shown = name if len(name) <= nw else name[: nw - 1] + "…"
         if st.state == RUNNING:
             dur = fmt_seconds(max(self.now() - st.started_at, 0.0))
         else:
             dur = fmt_seconds(st.seconds) if st.seconds is not None and st.state in (RAN, FAILED) else ""
         if st.state == CACHED:
-            badge = f"HIT ~{fmt_seconds(st.saved)}" if st.saved else "HIT"
+            badge = f"HIT ~{fmt_seconds(st.saved)}" if st.saved and not narrow else "HIT"
             badge_style = self._style("badge-hit")
         elif st.state == RAN:
             badge, badge_style = "RAN", self._style("badge-ran")
@@ -362,6 +382,6 @@ class DagView(ScrollView, can_focus=True):
             Segment(" "),
             Segment(shown.ljust(nw), name_style),
             Segment(f" {dur:>7} ", self._style("duration")),
-            Segment(f"{badge:<10}", badge_style),
+            Segment(f"{badge:<{bw}}", badge_style),
             Segment(f" {hint}", self._style("hint")),
         ]

@@ -13,9 +13,13 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from tui.state.graph import critical_path
+from engine.analysis.critical_path import Span, critical_path
+from engine.analysis.estimate import fmt_eta
+from engine.analysis.history import NodeTime, rank, trend_of
+from tui.state.eta import run_eta, running
 from tui.state.run_model import CACHED, FAILED, RAN, RUNNING, RunModel, neighbourhood
-from tui.text import fmt_clock, fmt_seconds, function_span, glyph, iter_user_frames, read_lines
+from tui.text import fmt_clock, fmt_seconds, function_span, glyph, is_user_file, iter_user_frames, read_lines
+from tui.widgets.profile_panel import profile_section
 
 RUN_STATE_LABEL = {
     "running": "▶ running", "starting": "▶ starting", "ok": "✔ ok", "failed": "✖ failed", "crashed": "✖ crashed",
@@ -27,8 +31,9 @@ def _pct(rate: float | None) -> str:
     return "–" if rate is None else f"{rate * 100:.0f}%"
 
 
-def header_text(model: RunModel, now: float, *, watch_available: bool = True) -> Text:
-    """Two calm lines: where the run is, and what last changed."""
+def header_text(model: RunModel, now: float, *, watch_available: bool = True, width: int = 0) -> Text:
+    """Two calm lines: where the run is, and what last changed. Given its ``width``, the first line
+    drops the lifetime hit rate rather than cut "watch on" off at the edge."""
     done, total = model.done_total()
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(" ◆ Ripple ", "bold")
@@ -38,8 +43,12 @@ def header_text(model: RunModel, now: float, *, watch_available: bool = True) ->
     t.append(RUN_STATE_LABEL.get(state, state), _rich_state_style(state))
     t.append(f" {fmt_clock(model.elapsed(now))}")
     t.append(f"   {done}/{total} done")
+    if model.running:
+        _append_progress(t, model, now)
     t.append(f"   hit {_pct(model.hit_rate())}")
-    t.append(f" · lifetime {_pct(model.lifetime_rate())}", "dim")
+    lifetime = f" · lifetime {_pct(model.lifetime_rate())}"
+    if not width or t.cell_len + len(lifetime) + len("   watch off") <= width:
+        t.append(lifetime, "dim")
     t.append("   watch ")
     if not watch_available:
         t.append("n/a", "dim")
@@ -52,10 +61,39 @@ def header_text(model: RunModel, now: float, *, watch_available: bool = True) ->
         t.append(f" ⚠ {where}{p.text}", "bold red")
     elif model.change is not None:
         t.append(" last change: ", "dim")
-        t.append(model.change.summary)
+        t.append(change_summary(model))
     else:
         t.append(" no changes yet", "dim")
     return t
+
+
+def change_summary(model: RunModel) -> str:
+    """The watcher's summary, its count replaced by the run's own prediction once that arrives
+    (the one ``ripple plan`` makes: hit / will run / may run), and what then ran."""
+    from engine.caching.predict import counts
+
+    text = model.change.summary if model.change is not None else ""
+    if model.planned_run != model.run_id or model.run_id == model.change_run or not model.run_nodes:
+        return text
+    predicted = {n: model.state_of(n).planned for n in model.run_nodes}
+    head = text.split(" -> ", 1)[0]
+    line = f"{head} -> {counts((n, w, '') for n, w in predicted.items() if w)}"
+    if not model.running:
+        ran = sum(1 for n in predicted if model.state_of(n).state in (RAN, FAILED))
+        line += f"; {ran} ran"
+    return line
+
+
+def _append_progress(t: Text, model: RunModel, now: float) -> None:
+    """The running nodes' elapsed times (longest first) and the ETA from the history."""
+    active = list(running(model, now).items())
+    if active:
+        t.append("   " + ", ".join(f"{n} {fmt_seconds(s)}" for n, s in active[:2]), "cyan")
+        if len(active) > 2:
+            t.append(f" +{len(active) - 2}", "cyan")
+    text = fmt_eta(run_eta(model, now))
+    if text:
+        t.append(f"   {text}", "bold")
 
 
 def _rich_state_style(state: str) -> str:
@@ -119,42 +157,89 @@ def source(model: RunModel, name: str | None) -> RenderableType:
     changed = {n for n in model.changed_lines(info.file) if start <= n <= end}
     code = "\n".join(lines[start - 1:end])
     syntax = Syntax(code, "python", line_numbers=True, start_line=start, highlight_lines=changed,
-                    theme="ansi_dark", background_color="default", word_wrap=False)
+                    theme="ansi_dark", background_color="default", word_wrap=True)  # long lines wrap, never clip
+    hot = _hot_lines(model, name, info.file, start, end)
+    if hot:
+        for n in hot:
+            syntax.stylize_range("bold on #5f1f1f", (n - start + 1, 0), (n - start + 2, 0))
+        legend = ", ".join(f"{n} ({share * 100:.0f}%)" for n, share in sorted(hot.items(), key=lambda kv: -kv[1])[:4])
+        head = Text(f"▲ hot lines from the profile: {legend}", style="bold red")
+        return Group(head, Text(f"● {len(changed)} line(s) changed since the last green run", style="yellow"),
+                     syntax) if changed else Group(head, syntax)
     if changed:
         return Group(Text(f"● {len(changed)} line(s) changed since the last green run", style="yellow"), syntax)
     return syntax
 
 
+def _hot_lines(model: RunModel, name: str, file: str, start: int, end: int) -> dict[int, float]:
+    """Lines of this node's span the last profile found hot (any profiled node: helpers are shared)."""
+    prof = model.profile
+    if prof is None or getattr(prof, "error", "") or not file:
+        return {}
+    return {n: s for n, s in prof.hot_lines(file).items() if start <= n <= end and s >= HOT_SHARE}
+
+
+#: a line is marked hot in the source view from this share of the profiled node's time
+HOT_SHARE = 0.05
+
+
 def bottlenecks(model: RunModel, now: float, limit: int = 12) -> RenderableType:
-    """Where the wall time went: top nodes by duration, their share, and the critical path."""
+    """Where the wall time went: nodes by self time, their share, trend, the critical path, what
+    parallel workers could save, what the cache saved, and the last on-demand profile (``p``).
+
+    The numbers come from :mod:`engine.analysis`, the same functions ``ripple`` uses on the CLI.
+    """
     durations = model.durations()
-    wall = model.elapsed(now) or sum(durations.values()) or 0.0
+    profile = profile_section(model.profile, model.profiling)
     if not durations:
-        return Text("No node has run yet in this session.", style="dim")
-    ranked = sorted(durations.items(), key=lambda kv: -kv[1])[:limit]
+        return Group(Text("No node has run yet in this session.", style="dim"), profile)
+    parents = model.graph.parents
+    path = critical_path([Span(n, s, tuple(parents.get(n, ()))) for n, s in durations.items()],
+                         wall=model.elapsed(now) or None)
+    wall = path.wall or 0.0
+    ranked: list[NodeTime] = rank(_Timed.of(durations), wall, critical=path.nodes)[:limit]
     table = Table(box=None, expand=True, pad_edge=False, show_edge=False)
     table.add_column("#", justify="right", style="dim", width=3)
     table.add_column("node", ratio=3, no_wrap=True, overflow="ellipsis")
     table.add_column("time", justify="right", width=8)
     table.add_column("share", justify="right", width=5)
+    table.add_column("trend", justify="right", width=7, no_wrap=True)
     table.add_column("", ratio=2, no_wrap=True)
-    top = ranked[0][1] or 1.0
-    for i, (name, secs) in enumerate(ranked, 1):
-        share = secs / wall if wall else 0.0
-        bar = "█" * max(1, int(10 * secs / top))
-        table.add_row(str(i), name, fmt_seconds(secs), f"{share * 100:.0f}%", Text(bar, style="magenta"))
-    path, total = critical_path(model.graph, durations)
+    top = ranked[0].seconds or 1.0
+    for i, row in enumerate(ranked, 1):
+        bar = "█" * max(1, int(10 * row.seconds / top))
+        tr = trend_of(row.node, list(reversed(model.history.get(row.node, ()))))
+        trend = Text(f"▲{tr.ratio:.1f}x", style="bold red") if tr.regressed and tr.ratio else Text("")
+        name = Text(row.node, style="bold" if row.critical else "")
+        table.add_row(str(i), name, fmt_seconds(row.seconds), f"{row.share * 100:.0f}%", trend,
+                      Text(bar, style="magenta" if row.critical else "dim magenta"))
     saved = sum(s.saved for s in model.states.values() if s.state == CACHED)
     t = Text()
     t.append("\ncritical path ", "bold")
-    t.append(f"{fmt_seconds(total)}", "bold magenta")
-    t.append(": " + " → ".join(n for n in path if durations.get(n)) + "\n")
+    t.append(f"{fmt_seconds(path.seconds)}", "bold magenta")
+    t.append(": " + " → ".join(n for n in path.nodes if durations.get(n)) + "\n")
     t.append("wall time ", "dim")
     t.append(fmt_seconds(wall))
+    if path.parallel_saving >= 0.001:
+        t.append("   parallel could save ", "dim")
+        t.append(f"~{fmt_seconds(path.parallel_saving)}", "cyan")
     if saved:
         t.append("   cache saved ", "dim")
         t.append(f"~{fmt_seconds(saved)}", "green")
-    return Group(table, t)
+    return Group(table, t, profile)
+
+
+class _Timed:
+    """A node's time in this session's run, shaped like a history record for :func:`rank`."""
+
+    __slots__ = ("node", "seconds", "status", "hit")
+
+    def __init__(self, node: str, seconds: float) -> None:
+        self.node, self.seconds, self.status, self.hit = node, seconds, "ran", False
+
+    @classmethod
+    def of(cls, durations: dict[str, float]) -> list[_Timed]:
+        return [cls(n, s) for n, s in durations.items()]
 
 
 def failure(model: RunModel) -> RenderableType:
@@ -170,7 +255,7 @@ def failure(model: RunModel) -> RenderableType:
     t.append(" failed\n")
     t.append(f"{f.error_type}: ", "bold red")
     t.append(f"{f.error}\n")
-    frames = list(iter_user_frames(f.traceback))
+    frames = [fr for fr in iter_user_frames(f.traceback) if is_user_file(fr[0])]  # the user's, not a library's
     root = frames[-1] if frames else ((f.file, f.line, "") if f.file else None)
     if root is not None:
         file, line, code = root

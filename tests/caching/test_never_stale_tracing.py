@@ -1,0 +1,187 @@
+"""Issue 9: the code trace and the read recorder themselves, under the running Python.
+
+Run under 3.11 (the C-profiler fallback) and 3.12+ (``sys.monitoring``): the same promises hold
+with either mechanism, and the mechanism-specific ones are checked where they apply.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from test_never_stale import Project, fresh_env  # noqa: F401 - the fixture is used by name
+
+from engine.caching import tracing
+from engine.caching.tracing import CodeTrace
+from engine.core.reads import ReadRecorder
+
+MONITORING = sys.version_info >= (3, 12)
+
+
+def _alpha() -> int:
+    return 1
+
+
+def _beta() -> int:
+    return 2
+
+
+def _names(trace: CodeTrace) -> set[str]:
+    return {c.co_name for c in trace.codes if c.co_filename == __file__}
+
+
+def test_the_mechanism_is_the_one_for_this_python() -> None:
+    assert tracing.mechanism() == ("sys.monitoring" if MONITORING else "cProfile")
+
+
+def test_nested_traces_keep_their_own_sets_and_the_outer_one_gets_both() -> None:
+    with CodeTrace() as outer:
+        _alpha()
+        with CodeTrace() as inner:
+            _beta()
+    assert _names(inner) == {"_beta"}
+    assert _names(outer) == {"_alpha", "_beta"}
+
+
+def test_concurrent_traces_in_two_threads_do_not_mix() -> None:
+    barrier = threading.Barrier(2)
+    found: dict[str, set[str]] = {}
+
+    def node(name: str, fn) -> None:
+        with CodeTrace() as t:
+            barrier.wait()
+            for _ in range(200):
+                fn()
+            barrier.wait()
+        found[name] = _names(t)
+
+    threads = [threading.Thread(target=node, args=("a", _alpha)), threading.Thread(target=node, args=("b", _beta))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert found == {"a": {"_alpha"}, "b": {"_beta"}}
+
+
+def test_threads_and_pools_a_node_starts_are_part_of_its_recording(tmp_path: Path) -> None:
+    data = tmp_path / "seen.txt"
+    data.write_text("x")
+    rec = ReadRecorder()
+    with rec:
+        t = threading.Thread(target=lambda: (_alpha(), data.read_text(), os.getenv("RIPPLE_T_NOPE")))
+        t.start()
+        t.join()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda _: _beta(), range(4)))
+    reads = rec.paths
+    assert str(data) in reads
+    assert reads.seen["env"] == {"RIPPLE_T_NOPE": None}
+    assert {q for f, q in reads.seen["code"] if f == __file__} >= {"_alpha", "_beta"}
+
+
+def test_the_previous_profiler_is_restored_and_no_tool_id_is_kept() -> None:
+    def mine(frame, event, arg) -> None:
+        return None
+
+    sys.setprofile(mine)
+    try:
+        with CodeTrace():
+            _alpha()
+        assert sys.getprofile() is mine
+    finally:
+        sys.setprofile(None)
+    if MONITORING:
+        assert all(sys.monitoring.get_tool(i) != "ripple" for i in range(6))
+
+
+@pytest.mark.skipif(not MONITORING, reason="sys.monitoring exists from Python 3.12 on")
+def test_one_event_per_function_with_sys_monitoring(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    original = tracing._MONITOR.on_start
+
+    def counting(code, offset):
+        if code is _alpha.__code__:
+            calls.append(code)
+        return original(code, offset)
+
+    monkeypatch.setattr(tracing._MONITOR, "on_start", counting)
+    with CodeTrace() as t:
+        for _ in range(1000):
+            _alpha()
+    assert len(calls) == 1 and "_alpha" in _names(t)
+    with CodeTrace() as again:  # DISABLE from the first node does not hide the function from the next
+        _alpha()
+    assert "_alpha" in _names(again) and len(calls) == 2
+
+
+@pytest.mark.skipif(not MONITORING, reason="sys.monitoring exists from Python 3.12 on")
+def test_falls_back_to_a_profile_function_when_every_tool_id_is_taken() -> None:
+    taken = [i for i in range(6) if sys.monitoring.get_tool(i) is None]
+    for i in taken:
+        sys.monitoring.use_tool_id(i, "someone else")
+    try:
+        assert tracing.mechanism() == "setprofile"
+        with CodeTrace() as t:
+            _beta()
+        assert _names(t) == {"_beta"}
+    finally:
+        for i in taken:
+            sys.monitoring.free_tool_id(i)
+
+
+EXECUTORS = {
+    "PKG/__init__.py": "",
+    "PKG/models.py": "class Model:\n    def predict(self, x):\n        return x * 2\n",
+    "PKG/nodes.py": (
+        "import os\n\nfrom .models import Model\n\n\n"
+        "def model():\n    return Model()\n\n\n"
+        "def pred(model) -> int:\n    return model.predict(3)\n\n\n"
+        "def via_env() -> str:\n    return os.getenv('RIPPLE_T_EXEC', 'e')\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("executor", ["threads", "processes:2"])
+def test_every_executor_records_code_and_environment(fresh_env: Path, executor: str) -> None:  # noqa: F811
+    fresh_env.mkdir()
+    p = Project(fresh_env, EXECUTORS)
+
+    def ran() -> set[str]:
+        p.purge()
+        from engine import Driver
+
+        dr = Driver({}, str(fresh_env / p.pkg), executor=executor).with_cache(fresh_env / ".ripple")
+        try:
+            result = dr.run(["pred", "via_env"])
+            assert result.status == "ok", result.error
+            return {n for n, r in result.records.items() if r.status == "ran"}
+        finally:
+            dr.cache.close()
+
+    assert ran() == {"model", "pred", "via_env"}
+    assert ran() == set()
+    os.environ["RIPPLE_T_EXEC"] = "changed"
+    assert ran() == {"via_env"}
+    (fresh_env / p.pkg / "models.py").write_text("class Model:\n    def predict(self, x):\n        return x * 5\n")
+    assert ran() == {"model", "pred"}
+
+
+def test_a_py_file_opened_as_data_is_a_read_but_an_import_is_not(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import uuid
+
+    name = f"imported_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text("X = 1\n")
+    (tmp_path / "table.py").write_text("rows = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rec = ReadRecorder()
+    with rec:
+        importlib.import_module(name)
+        (tmp_path / "table.py").read_text()
+    assert list(rec.paths) == [str(tmp_path / "table.py")]
+    sys.modules.pop(name, None)

@@ -1,0 +1,2 @@
+#include "mathx.h"
+int add(int a, int b) { return a + b; }

@@ -1,0 +1,2 @@
+PROJECT := ripple_demo
+LANGS = en de
