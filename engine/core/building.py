@@ -11,8 +11,7 @@ import types
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from engine.core import hamilton_graph, modifiers
-from engine.core.deco_digest import Digests
+from engine.core import modifiers
 from engine.core.graph import Graph, Node, _node_name, functions_of, nodes_from_function
 from engine.errors import GraphError
 
@@ -25,6 +24,9 @@ def build_graph(modules: Iterable[types.ModuleType], config: Mapping[str, Any] |
     nodes: dict[str, Node] = {}
     hidden: dict[str, str] = {}
     modules = list(modules)
+    from engine.core import hamilton_graph  # lazy, with the digests: `import engine` stays light
+    from engine.core.deco_digest import Digests
+
     digests = Digests()  # one parse per file for the decorator digests of this build
     via_hamilton = [m for m in modules if hamilton_graph.uses_hamilton(m)]
     built = hamilton_graph.hamilton_nodes(via_hamilton, cfg, allow_module_overrides) if via_hamilton else []

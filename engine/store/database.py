@@ -240,7 +240,8 @@ class _Database(_Healing, _Journal):
             for table in ("entries", "runs", "node_runs", "run_hits", "memo"):
                 with contextlib.suppress(sqlite3.OperationalError):  # missing table is not corrupt
                     conn.execute(f"SELECT * FROM {table} LIMIT 1").fetchall()
-            return False
+            # a damaged page deep in a table or index passes the reads above; only seen on this path
+            return conn.execute("PRAGMA quick_check").fetchall() != [("ok",)]
         except sqlite3.DatabaseError as e:
             return _is_corrupt(e)
         finally:

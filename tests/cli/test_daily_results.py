@@ -243,3 +243,12 @@ def test_watch_and_tui_take_the_selection(shop: Path) -> None:
 
     request = run_request(build_parser().parse_args(["tui", "shop.py", "--select", "report+", "--exclude", "x"]))
     assert request.select == ["report+"] and request.exclude == ["x"]
+
+
+def test_this_checkout_names_the_demo_as_its_default_pipeline() -> None:
+    """The repo's own ``[tool.ripple] pipeline`` makes a bare command work here (graph: nothing is written)."""
+    repo = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "engine.cli", "graph", "--format", "json"], cwd=repo,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["pipeline"] == "demo_pipeline"

@@ -43,13 +43,6 @@ def _own_key_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
 
 
-def _full(request: pytest.FixtureRequest) -> bool:
-    """Full trials only when asked for with ``-m slow`` (a plain ``pytest -q`` skips them)."""
-    if "slow" not in (request.config.getoption("-m") or ""):
-        pytest.skip("full trial: run with -m slow")
-    return True
-
-
 def _check_all(root: Path) -> tuple[int, int]:
     """(served, missed): every served value must match what its key says was written."""
     served = missed = 0
@@ -78,8 +71,8 @@ def test_concurrent_writers_with_prunes(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_concurrent_writers_full_trial(tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    _concurrent(tmp_path, _full(request))
+def test_concurrent_writers_full_trial(tmp_path: Path) -> None:
+    _concurrent(tmp_path, True)
 
 
 def _concurrent(tmp_path: Path, full: bool) -> None:
@@ -98,8 +91,8 @@ def test_sigkill_at_random_moments(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_full_trial(tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    _kills(tmp_path, _full(request))
+def test_sigkill_full_trial(tmp_path: Path) -> None:
+    _kills(tmp_path, True)
 
 
 def _kills(tmp_path: Path, full: bool) -> None:
@@ -122,8 +115,8 @@ def test_random_byte_damage(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_random_byte_damage_full_trial(tmp_path: Path, request: pytest.FixtureRequest) -> None:
-    _damage(tmp_path, _full(request))
+def test_random_byte_damage_full_trial(tmp_path: Path) -> None:
+    _damage(tmp_path, True)
 
 
 def _damage(tmp_path: Path, full: bool) -> None:

@@ -346,3 +346,20 @@ def neighbourhood(graph: GraphInfo, name: str, states: dict[str, NodeState], now
             r_part = ""
         rows.append((l_part + c_part + r_part).rstrip())
     return [(r, "") for r in rows]
+
+
+def vertical_neighbourhood(graph: GraphInfo, name: str, states: dict[str, NodeState], now: float = 0.0,
+                           limit: int = 8) -> list[str]:
+    """The same parents → node → children, top to bottom: for a panel too narrow for the wide drawing,
+    so every name is shown whole instead of cut at the panel's edge."""
+    def label(n: str) -> str:
+        st = states.get(n)
+        return f"{glyph(st.state if st else PENDING, now)} {n}"
+
+    def side(names: tuple[str, ...]) -> list[str]:
+        rows = [f"  {label(n)}" for n in names[:limit]]
+        return rows + ([f"  (+{len(names) - limit} more)"] if len(names) > limit else [])
+
+    parents, children = graph.parents.get(name, ()), graph.children.get(name, ())
+    rows = side(parents) + (["  ▼"] if parents else []) + [f"[ {label(name)} ]"]
+    return rows + (["  ▼"] if children else []) + side(children)

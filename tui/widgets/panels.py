@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
@@ -17,7 +17,7 @@ from engine.analysis.critical_path import Span, critical_path
 from engine.analysis.estimate import fmt_eta
 from engine.analysis.history import NodeTime, rank, trend_of
 from tui.state.eta import run_eta, running
-from tui.state.run_model import CACHED, FAILED, RAN, RUNNING, RunModel, neighbourhood
+from tui.state.run_model import CACHED, FAILED, RAN, RUNNING, RunModel, neighbourhood, vertical_neighbourhood
 from tui.text import fmt_clock, fmt_seconds, function_span, glyph, is_user_file, iter_user_frames, read_lines
 from tui.widgets.profile_panel import profile_section
 
@@ -101,6 +101,20 @@ def _rich_state_style(state: str) -> str:
             "cancelled": "yellow", "idle": "dim"}.get(state, "bold cyan")
 
 
+class _Neighbourhood:
+    """Drawn left to right when that fits the panel, else top to bottom: no line is cut at the edge."""
+
+    def __init__(self, model: RunModel, name: str, now: float) -> None:
+        self.model, self.name, self.now = model, name, now
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        m = self.model
+        rows = [r for r, _ in neighbourhood(m.graph, self.name, m.states, self.now)]
+        if max((len(r) for r in rows), default=0) > options.max_width:
+            rows = vertical_neighbourhood(m.graph, self.name, m.states, self.now)
+        yield Text("\n".join(rows), no_wrap=True, overflow="ellipsis")
+
+
 def details(model: RunModel, name: str | None, now: float, *, draw_limit: int = 60) -> RenderableType:
     """What the selected node is, why it is in its state, and its neighbourhood."""
     if name is None or name not in model.graph.nodes:
@@ -139,9 +153,7 @@ def details(model: RunModel, name: str | None, now: float, *, draw_limit: int = 
         t.append(", ".join(info.inputs) + "\n")
     parts: list[RenderableType] = [t]
     if len(model.graph) <= draw_limit and (info.deps or model.graph.children.get(name)):
-        drawn = Text("\n".join(r for r, _ in neighbourhood(model.graph, name, model.states, now)), no_wrap=True,
-                     overflow="crop")
-        parts.append(drawn)
+        parts.append(_Neighbourhood(model, name, now))
     return Group(*parts)
 
 
