@@ -1,7 +1,7 @@
 """Engine overhead per node, without cache, against direct calls and Apache Hamilton in the same run.
 
 Why: Ripple wraps every node call in planning, bookkeeping and events; for pipelines of many small
-nodes that overhead is the whole cost. The target (issue 2) is <= 3 µs/node at N=1,000.
+nodes that overhead is the whole cost. The target is <= 3 µs/node at N=1,000.
 
 Shapes (trivial integer nodes, generated as module source text, written to a temp dir, imported):
   chain    n0 -> n1 -> ... -> n{N-1}

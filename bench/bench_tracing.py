@@ -1,4 +1,4 @@
-"""What recording a node's executed code and reads costs (issue 9), per node and on a call-heavy node.
+"""What recording a node's executed code and reads costs, per node and on a call-heavy node.
 
 Runs in this interpreter, so compare mechanisms by running it under each Python:
 

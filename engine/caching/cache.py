@@ -100,7 +100,7 @@ class Cache:
     @staticmethod
     def _literal(v: Any) -> str:
         fp, _ = try_fingerprint(v)
-        return fp if fp is not None else value_digest(v)  # never a lossy repr (issue 9)
+        return fp if fp is not None else value_digest(v)  # never a lossy repr
 
     # ------------------------------------------------------------------ runs
     def session(self, run_id: str, plan: Plan, values: Mapping[Any, Any], overrides: Mapping[str, Any]) -> Session:

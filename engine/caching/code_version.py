@@ -20,7 +20,7 @@ against Hamilton, joblib, redun, Prefect and Dagster). A :class:`CodeVersion` he
   values (``mod.make.<locals>.inner#1a2b...``), so two closures from one factory, two lambdas or
   two partials of one function can never hide each other's edits.
 
-Seen only at run time (``engine.caching.tracing`` records the code that executes, issue 9): code
+Seen only at run time (``engine.caching.tracing`` records the code that executes): code
 reached by a string (``getattr(obj, "name")`` on a non-module object, ``globals()[name]``,
 ``importlib.import_module(name)`` with a computed name). ``import_module("literal")`` counts here as
 an import. ``getattr(module, "name")`` on a project module counts the whole module. Classes

@@ -10,7 +10,7 @@ were ignored, and an unhashable leaf was folded into its parent's hash as a plac
 * anything that cannot be fingerprinted faithfully makes the **whole** value unfingerprintable
   (``None``) — never a placeholder inside a normal-looking digest;
 * ordered containers stream their elements into one buffer that is hashed once (fast for many small
-  values); a ``dict`` keeps its insertion order (dependents can see it, issue 9), a ``set`` and an
+  values); a ``dict`` keeps its insertion order (dependents can see it), a ``set`` and an
   object's attribute dict are order-insensitive (sorted by key when keys are all ``str`` or all
   ``int``, otherwise by per-item digests);
 * state a ``repr`` would hide is encoded exactly: ``random.Random`` and numpy generator state,

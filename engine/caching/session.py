@@ -456,7 +456,7 @@ def _unversionable(s: Session, node: Node, behavior: str) -> tuple[None, str]:
 
 
 def _records(s: Session, node: Node, value: Any, fp: str, parts: Mapping[str, str], reads: Any) -> dict[str, str] | None:
-    """What the node ran, read and saw, as the entry's records (issue 9); None: do not store the value."""
+    """What the node ran, read and saw, as the entry's records; None: do not store the value."""
     c = s.cache
     if observed.pickling_changes(value, fp, s._fingerprint, c.versioner.roundtrip):
         s._warn(node.name + ":pickle", f"{node.name} ({node.location}): a {type(value).__qualname__} changes "
@@ -472,7 +472,7 @@ def _records(s: Session, node: Node, value: Any, fp: str, parts: Mapping[str, st
 
 
 def _files_changed(s: Session, entry: Entry) -> list[str]:
-    """What the node ran, read and saw last time (issue 9) that is no longer so: the first change only."""
+    """What the node ran, read and saw last time that is no longer so: the first change only."""
     if not entry.has_files:
         return []
     c = s.cache

@@ -1,4 +1,4 @@
-"""Import project-local modules from bytecode that provably matches their source (issue 9).
+"""Import project-local modules from bytecode that provably matches their source.
 
 Why: CPython trusts a ``.pyc`` whose recorded source mtime (whole seconds) and size match the
 file. An edit that keeps both — same size within the same second, or any tool that restores the

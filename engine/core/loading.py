@@ -144,7 +144,7 @@ def load_pipeline(spec: str | os.PathLike[str] | types.ModuleType) -> Pipeline:
                              "of .py files or a dotted module name.")
         root = package_root(path)
         _ensure_on_path(root)
-        ensure_checked_imports(root)  # bytecode always matches the source versioned (issue 9)
+        ensure_checked_imports(root)  # bytecode always matches the source versioned
         drop_racy_pycs(_code_folders(path if path.is_dir() else path.parent))
         if path.is_file():
             module = _import(dotted_name(path, root))

@@ -88,7 +88,7 @@ def test_nested_string_boundaries() -> None:
 
 
 def test_dict_order_insensitive_list_order_sensitive() -> None:
-    # issue 9: a dict's insertion order is visible to dependents (list(d)), so it is part of its version
+    # a dict's insertion order is visible to dependents (list(d)), so it is part of its version
     assert fingerprint({"a": 1, "b": 2}) != fingerprint({"b": 2, "a": 1})
     assert fingerprint({1: "x", (2, 3): "y"}) != fingerprint({(2, 3): "y", 1: "x"})
     assert fingerprint({3, 1, 2}) == fingerprint({1, 2, 3})

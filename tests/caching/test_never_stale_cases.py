@@ -1,4 +1,4 @@
-"""The adversarial matrix of issue 9: one edit each, and exactly the nodes that must re-run.
+"""An adversarial matrix of edits real projects make: one edit each, and exactly the nodes that must re-run.
 
 Each case is a tiny pipeline package (``PKG`` is replaced by a unique name), an edit made the way
 a user or a tool would make it, and the exact set of nodes that must run again. The test driver

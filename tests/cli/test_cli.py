@@ -97,7 +97,7 @@ def test_run_table_success_and_failure(capsys, pipeline):
     path = pipeline(FAILING)
     assert main(["run", path, "--no-cache", "--input", "x=1"]) == 1
     captured = capsys.readouterr()
-    flat = "".join(captured.err.split())  # the failure and its traceback go to stderr (issue 14)
+    flat = "".join(captured.err.split())  # the failure and its traceback go to stderr
     assert "".join(f"node broken ({path}:5) failed: ValueError: bad value 1".split()) in flat
     assert 'raiseValueError("badvalue"+str(base))' in flat  # the user's traceback is shown
     assert "Traceback" not in captured.out and "FAILED" in captured.out  # stdout: the table and summary

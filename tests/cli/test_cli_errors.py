@@ -113,7 +113,7 @@ def test_empty_folder_and_namespace_folder(capsys, tmp_path, monkeypatch):
     err = fails(capsys, ["run", str(empty), "--no-cache"])
     assert f"folder {empty} holds no .py pipeline modules" in err
     monkeypatch.chdir(tmp_path)
-    # a folder without __init__.py is a folder pipeline however it is named (issue 14), not a namespace package
+    # a folder without __init__.py is a folder pipeline however it is named, not a namespace package
     err = fails(capsys, ["run", empty.name, "--no-cache"])
     assert f"folder {empty.name} holds no .py pipeline modules" in err
     err = fails(capsys, ["graph", empty.name])
@@ -325,7 +325,7 @@ def test_node_calling_sys_exit_is_a_failed_node(capsys, pipeline, tmp_path):
     assert main(["run", path, "--cache-dir", str(tmp_path / "s")]) == 1
     out, err = capsys.readouterr()
     assert "internal error" not in err and "engine/" not in err  # the user's frames only, no ripple internals
-    squash = "".join(err.split())  # the failure goes to stderr (issue 14)
+    squash = "".join(err.split())  # the failure goes to stderr
     assert "".join(f"node a ({path}:3) failed: SystemExit: 3".split()) in squash
     assert "Fixthecauseandrunagain" in squash
     assert main(["run", path, "--cache-dir", str(tmp_path / "s"), "--json"]) == 1  # c was kept

@@ -222,7 +222,7 @@ def test_parallelizable_collect_same_results(make_module, n):
     assert actual["descriptions"] == [f"{i}->{i * i + 30}" for i in range(n)]
 
 
-# ------------------------------------------------------------------ issue 10: semantics as Hamilton's
+# ------------------------------------------------------------------ semantics as Hamilton's
 def _hamilton(mod, config=None, *adapters):
     builder = h_driver.Builder().with_modules(mod).with_config(config or {})
     return builder.with_adapters(*adapters).build() if adapters else builder.build()
@@ -360,7 +360,7 @@ def test_hamilton_errors_become_one_located_graph_error(make_module):
     assert info.value.node == "share"
 
 
-# ------------------------------------------------------------------ issue 10: the driver surface
+# ------------------------------------------------------------------ the driver surface
 def test_builder_result_builders_match_hamilton(make_module):
     from hamilton import base as h_base
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 # Not importorskip: these are in the ``test`` extra, and a missing one must fail CI loudly rather than
-# skip the schema validation silently (issue 14). Only the schema folder itself may be absent (skip).
+# skip the schema validation silently. Only the schema folder itself may be absent (skip).
 try:
     import jsonschema  # noqa: F401
     import openlineage.client  # noqa: F401

@@ -1,4 +1,4 @@
-"""Everyday dashboard keys and a footer that fits any terminal (issue 14).
+"""Everyday dashboard keys and a footer that fits any terminal.
 
 * ``DailyApp``, the base of ``RippleApp``: tabs switch with their own keys (``1``-``4``, and ``d``,
   ``b``, ``l`` for Details, Bottlenecks and Log), ``enter`` on a node opens its Details, ``f`` folds
