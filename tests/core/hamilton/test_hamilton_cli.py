@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("hamilton", reason="apache-hamilton is a test dependency (pip install -e '.[test]')")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 NODES = '''\
 from hamilton.function_modifiers import extract_fields, parameterize, pipe_input, step, value

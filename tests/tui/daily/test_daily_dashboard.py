@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tui"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from test_tui_replay import CALC_FIXED, replay_app, settle, write_shop  # noqa: E402
 from textual.widgets import TabbedContent  # noqa: E402
@@ -189,7 +189,7 @@ async def test_watch_state_stays_whole_at_80_columns() -> None:
 
 
 async def test_names_are_not_cut_at_80x24_when_there_is_room() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tui_visual"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "visual"))
     from visual_support import demo_app, screen_text
     from visual_support import settle as demo_settle
 

@@ -1,6 +1,6 @@
 """Snapshots of the graph view and the timeline, from the recorded demo runs (deterministic: a
 fixed clock, no animations, event timestamps from the recording). Update after reviewing
-``snapshot_report.html``: ``pytest tests/tui_visual --snapshot-update``."""
+``snapshot_report.html``: ``pytest tests/tui/visual --snapshot-update``."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Records ``fixtures/demo_runs.jsonl``: the demo pipeline run twice through the real engine with
 four threads (a cold run whose bars overlap, then an all-cached one). Regenerate with
-``python tests/tui_visual/record_demo.py`` and review the snapshots it changes."""
+``python tests/tui/visual/record_demo.py`` and review the snapshots it changes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "demo_runs.jsonl"
 
 
 def record(out: Path = FIXTURE) -> None:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     sys.path.insert(0, str(root))
     import demo_pipeline
     from engine import Driver
