@@ -45,11 +45,11 @@ from engine.core.execute import (
 from engine.core.plan import FanOut, Step
 from engine.core.scheduler import (
     Replay,
+    UnitRun,
     batches,
     block_spec,
     predict_items,
     replay_items,
-    unit_graph,
 )
 from engine.errors import UsageError
 
@@ -153,16 +153,12 @@ class RemoteList(list):
     """A fan-out node's per-item values, some on workers, some in the store."""
 
 
-class _DaskRun:
+class _DaskRun(UnitRun):
     def __init__(self, state: _RunState, client: Any) -> None:
         from distributed import Future, as_completed
 
-        self.state, self.client = state, client
-        self.steps = state.plan.steps
-        self.remaining, self.dependents = unit_graph(self.steps)
-        self.ready = [i for i, c in enumerate(self.remaining) if c == 0]
-        self.running: dict[Any, tuple[int, str, Any]] = {}
-        self.fans: dict[int, dict[str, Any]] = {}
+        super().__init__(state)
+        self.client = client
         self.done = as_completed(loop=client.loop)
         self.is_future = lambda o: isinstance(o, Future)
         self.submitted = 0
@@ -230,39 +226,16 @@ class _DaskRun:
             self.client.cancel([f for f in (*self.running, *outs, *self.held) if self.is_future(f)], force=True)
             raise
 
-    def complete(self, i: int) -> None:
-        for j in self.dependents[i]:
-            self.remaining[j] -= 1
-            if self.remaining[j] == 0:
-                self.ready.append(j)
+    def start_cached_items(self, i: int, items: list[Any]) -> None:
+        self.start_items(i, len(items), items, None, None)
 
     def submit(self, i: int) -> None:
-        state, s = self.state, self.steps[i]
-        fan = isinstance(s, FanOut)
-        step = s.expander if fan else s
-        culprit = state.blocked_by(step)
-        if culprit is not None:
-            for name in (s.nodes if fan else [s.name]):
-                state.skipped(name, culprit)
-            return self.complete(i)
-        why = ""
-        cache = state.cache
-        if cache is not None:
-            lazy, why = cache.lookup(step, state.values)
-            if lazy is not None:
-                if not fan:
-                    state.values[step.name] = lazy
-                    state.cached(step, why, lazy=lazy)
-                    return self.complete(i)
-                try:
-                    items = list(lazy.load())
-                except Exception:  # noqa: BLE001 - damaged entry: run the expander instead
-                    items = None
-                if items is not None:
-                    state.cached(step, why, lazy=lazy)
-                    return self.start_items(i, len(items), items, None, None)
-        state.started(step.name)
-        self.launch(i, step, fan, why)
+        todo = self.settle(i)
+        if todo is None:
+            return None
+        step, why = todo
+        self.state.started(step.name)
+        self.launch(i, step, isinstance(self.steps[i], FanOut), why)
         return None
 
     def launch(self, i: int, step: Step, fan: bool, why: str) -> None:

@@ -226,17 +226,66 @@ def _call_here(state: _RunState, step: Step, local: Any) -> tuple:
 # ----------------------------------------------------------------------------------- the pool loop
 
 
-class _PoolRun:
-    """One run on a ``concurrent.futures`` pool: submit every ready step, react to completions."""
+class UnitRun:
+    """What the pool and the Dask runs share: a unit (a step, or a fan-out with its block) is submitted
+    once its dependencies are done; a unit blocked by a failure is skipped, a cached one (or a cached
+    fan-out's item list) needs no work at all. Subclasses submit the rest and react to completions."""
 
-    def __init__(self, state: _RunState, pool: cf.Executor, remote: bool, workers: int) -> None:
-        self.state, self.pool, self.remote, self.workers = state, pool, remote, workers
+    def __init__(self, state: _RunState) -> None:
+        self.state = state
         self.steps = state.plan.steps
         self.remaining, self.dependents = unit_graph(self.steps)
         self.ready = [i for i, c in enumerate(self.remaining) if c == 0]
         #: future -> (unit, what, context)
-        self.running: dict[cf.Future[Any], tuple[int, str, Any]] = {}
+        self.running: dict[Any, tuple[int, str, Any]] = {}
         self.fans: dict[int, dict[str, Any]] = {}
+
+    def complete(self, i: int) -> None:
+        for j in self.dependents[i]:
+            self.remaining[j] -= 1
+            if self.remaining[j] == 0:
+                self.ready.append(j)
+
+    def settle(self, i: int) -> tuple[Step, str] | None:
+        """Skip a blocked unit or serve a cached one; otherwise the step to run and why it runs."""
+        state, s = self.state, self.steps[i]
+        fan = isinstance(s, FanOut)
+        step = s.expander if fan else s
+        culprit = state.blocked_by(step)
+        if culprit is not None:
+            for name in (s.nodes if fan else [s.name]):
+                state.skipped(name, culprit)
+            self.complete(i)
+            return None
+        why = ""
+        if state.cache is not None:
+            lazy, why = state.cache.lookup(step, state.values)
+            if lazy is not None:
+                if not fan:
+                    state.values[step.name] = lazy
+                    state.cached(step, why, lazy=lazy)
+                    self.complete(i)
+                    return None
+                try:
+                    items = list(lazy.load())
+                except Exception:  # noqa: BLE001 - damaged entry: run the expander instead
+                    items = None
+                if items is not None:
+                    state.cached(step, why, lazy=lazy)
+                    self.start_cached_items(i, items)
+                    return None
+        return step, why
+
+    def start_cached_items(self, i: int, items: list[Any]) -> None:
+        raise NotImplementedError
+
+
+class _PoolRun(UnitRun):
+    """One run on a ``concurrent.futures`` pool: submit every ready step, react to completions."""
+
+    def __init__(self, state: _RunState, pool: cf.Executor, remote: bool, workers: int) -> None:
+        super().__init__(state)
+        self.pool, self.remote, self.workers = pool, remote, workers
 
     def loop(self) -> None:
         while self.ready or self.running:
@@ -254,36 +303,15 @@ class _PoolRun:
                 else:
                     self.batch_done(i, fut)
 
-    def complete(self, i: int) -> None:
-        for j in self.dependents[i]:
-            self.remaining[j] -= 1
-            if self.remaining[j] == 0:
-                self.ready.append(j)
+    def start_cached_items(self, i: int, items: list[Any]) -> None:
+        self.start_items(i, items)
 
     def submit(self, i: int) -> None:
+        todo = self.settle(i)
+        if todo is None:
+            return None
         state, s = self.state, self.steps[i]
-        step = s.expander if isinstance(s, FanOut) else s
-        culprit = state.blocked_by(step)
-        if culprit is not None:
-            for name in (s.nodes if isinstance(s, FanOut) else [s.name]):
-                state.skipped(name, culprit)
-            return self.complete(i)
-        why = ""
-        if state.cache is not None:
-            lazy, why = state.cache.lookup(step, state.values)
-            if lazy is not None:
-                if isinstance(s, FanOut):
-                    try:
-                        items = list(lazy.load())
-                    except Exception:  # noqa: BLE001 - damaged entry: run the expander instead
-                        items = None
-                    if items is not None:
-                        state.cached(step, why, lazy=lazy)
-                        return self.start_items(i, items)
-                else:
-                    state.values[step.name] = lazy
-                    state.cached(step, why, lazy=lazy)
-                    return self.complete(i)
+        step, why = todo
         try:
             kwargs = state.kwargs(step)
         except Exception as exc:  # noqa: BLE001 - an upstream cached value could not be rebuilt
