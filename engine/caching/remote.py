@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import events as ev
 from engine.caching.code_version import CodeVersioner
 from engine.caching.data_version import try_fingerprint
-from engine.caching.decisions import Decision
+from engine.caching.rows import keep_version, ran_row
 from engine.files import FileVersions
 from engine.store import Entry, Store, Unstorable
 
@@ -333,28 +332,17 @@ def record(session: Session, step: Step, receipt: Receipt, seconds: float) -> in
     cache = session.cache
     behavior = cache.behavior(node)
     session.reads.pop(node.name, None)
-    row = {"node": node.name, "status": ev.RAN, "seconds": seconds, "hit": False,
-           "why": session.decisions.get(node.name, Decision(node.name, False, "")).why,
-           "code_version": cache.code_version(node).digest}
-    if not session.in_items:
-        session.node_rows.append(row)
+    row = ran_row(session, node, seconds)
     fp = receipt.data_version
-    session.dv[node.name] = session.dv[(node.name,)] = fp
     if receipt.warning:
         session._warn(receipt.warning_about or node.name, receipt.warning)
     if behavior == "disable":
+        session.dv[node.name] = session.dv[(node.name,)] = fp
         return 0
-    if session.in_items:
-        session._item_versions.setdefault(node.name, []).append(fp)
-    row["data_version"] = fp
-    if behavior == "ignore":
-        session.ignored.add(node.name)
+    if keep_version(session, node, fp, row, behavior) is None:
         return 0
-    key = session.keys.get(node.name)
-    if fp is None or key is None:
-        return 0
-    row["key"] = key
-    session._remember_sources(cache.code_version(node).parts)
+    cv = cache.code_version(node)
+    session._remember_sources(cv.parts, cv.digest)
     return stored(session, receipt)
 
 

@@ -20,6 +20,7 @@ from engine.caching.data_version import combine, try_fingerprint
 from engine.caching.decisions import SLOW_SECONDS, UNCACHEABLE, Decision
 from engine.caching.remote import RemoteSide
 from engine.caching.remote import produced_files as _produced_files  # also used on workers
+from engine.caching.rows import keep_version, ran_row
 from engine.core.execute import Lazy, RunResult
 from engine.core.plan import Plan, Step
 from engine.core.reads import ReadRecorder
@@ -262,11 +263,7 @@ class Session:
         node = step.node
         behavior = self.cache.behavior(node)
         rec = self.reads.pop(node.name, None)
-        row = {"node": node.name, "status": ev.RAN, "seconds": seconds, "hit": False,
-               "why": self.decisions.get(node.name, Decision(node.name, False, "")).why,
-               "code_version": self.cache.code_version(node).digest, "deps": dict(self._deps.get(node.name, ()))}
-        if not self.in_items:
-            self.node_rows.append(row)
+        row = ran_row(self, node, seconds)
         if behavior == "disable":
             fresh = "disabled:" + uuid.uuid4().hex
             self.dv[node.name] = self.dv[(node.name,)] = fresh
@@ -275,17 +272,9 @@ class Session:
         if fp is None:
             self._warn(node.name, f"{node.name} ({node.location}) returned a value that cannot be fingerprinted "
                                   f"({why}); it and its dependents are not cached this run")
-        self.dv[node.name] = self.dv[(node.name,)] = fp
-        if self.in_items:
-            self._item_versions.setdefault(node.name, []).append(fp)
-        row["data_version"] = fp
-        if behavior == "ignore":
-            self.ignored.add(node.name)
+        key = keep_version(self, node, fp, row, behavior)
+        if key is None:
             return 0
-        key = self.keys.get(node.name)
-        if fp is None or key is None:
-            return 0
-        row["key"] = key
         cv = self.cache.code_version(node)
         files = _records(self, node, value, fp, cv.parts, reads if getattr(reads, "seen", None) else (rec.paths if rec else reads))
         if files is None:

@@ -1,0 +1,40 @@
+"""The history row and data version of a node that ran, whether it ran here or on a worker: one
+place, so a pool or Dask run records what a sequential run records."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine import events as ev
+from engine.caching.decisions import Decision
+
+if TYPE_CHECKING:
+    from engine.caching.session import Session
+    from engine.core.graph import Node
+
+
+def ran_row(session: Session, node: Node, seconds: float) -> dict[str, Any]:
+    """The node's row for this run's history (rows of fan-out items are folded into their collector)."""
+    row = {"node": node.name, "status": ev.RAN, "seconds": seconds, "hit": False,
+           "why": session.decisions.get(node.name, Decision(node.name, False, "")).why,
+           "code_version": session.cache.code_version(node).digest, "deps": dict(session._deps.get(node.name, ()))}
+    if not session.in_items:
+        session.node_rows.append(row)
+    return row
+
+
+def keep_version(session: Session, node: Node, fp: str | None, row: dict[str, Any], behavior: str) -> str | None:
+    """Record the data version dependents will see; the key to store the value under, or None when
+    nothing is stored (``ignore``, an unversionable value, a node without a key)."""
+    session.dv[node.name] = session.dv[(node.name,)] = fp
+    if session.in_items:
+        session._item_versions.setdefault(node.name, []).append(fp)
+    row["data_version"] = fp
+    if behavior == "ignore":
+        session.ignored.add(node.name)
+        return None
+    key = session.keys.get(node.name)
+    if fp is None or key is None:
+        return None
+    row["key"] = key
+    return key
