@@ -74,6 +74,7 @@ from engine.caching.code_helpers import (
     value_digest,
 )
 from engine.caching.data_version import combine, fingerprint
+from engine.caching.distributions import dist_version
 
 __all__ = ["CodeVersion", "CodeVersioner", "diff_parts", "dist_version", "value_digest"]
 
@@ -87,8 +88,6 @@ _EVAL_LIKE = frozenset({"locals", "vars", "eval", "exec", "dir"})
 # Process-wide memo caches (installed distributions do not change under a running process).
 _RACY_WINDOW_NS = 2_000_000_000
 
-_DIST_VERSION_MEMO: dict[str, str | None] = {}
-_PACKAGES_DISTRIBUTIONS_MEMO: dict[str, list[str]] = {}
 
 
 @dataclass(frozen=True)
@@ -104,43 +103,6 @@ class CodeVersion:
 def diff_parts(old: dict[str, str], new: dict[str, str]) -> list[str]:
     """Names of components that changed, appeared or disappeared between two ``parts`` dicts."""
     return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-
-
-def dist_version(top_level: str) -> str | None:
-    """``"name==version"`` of the distribution providing import name ``top_level``, else None.
-
-    Resolved through ``importlib.metadata.packages_distributions()`` once per process.
-    """
-    if top_level in _DIST_VERSION_MEMO:
-        return _DIST_VERSION_MEMO[top_level]
-    # Fast path: most distributions are named after their import package (numpy, pandas, ...);
-    # the full packages_distributions() scan costs ~100 ms per process, paid only when needed.
-    try:
-        dist = importlib.metadata.distribution(top_level)
-        top = dist.read_text("top_level.txt")
-        if top is None or top_level in top.split():
-            result = f"{dist.metadata['Name']}=={dist.version}"
-            _DIST_VERSION_MEMO[top_level] = result
-            return result
-    except Exception:  # noqa: BLE001 - not found or odd metadata: use the full scan
-        pass
-    if not _PACKAGES_DISTRIBUTIONS_MEMO:
-        try:
-            _PACKAGES_DISTRIBUTIONS_MEMO.update(importlib.metadata.packages_distributions())
-        except Exception:  # broken metadata must not break versioning
-            _PACKAGES_DISTRIBUTIONS_MEMO["\0"] = []
-    result = None
-    dists = _PACKAGES_DISTRIBUTIONS_MEMO.get(top_level) or []
-    versions = []
-    for d in sorted(set(dists)):
-        try:
-            versions.append(f"{d}=={importlib.metadata.version(d)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    if versions:
-        result = ",".join(versions)
-    _DIST_VERSION_MEMO[top_level] = result
-    return result
 
 
 def _h(s: str) -> str:
@@ -765,7 +727,7 @@ class CodeVersioner:
             result = ("local", "")
         elif file is not None and "site-packages" not in file and "dist-packages" not in file:
             result = ("ext", os.path.abspath(file))  # an editable install (pip install -e ../lib): by content
-        elif dist_version(top) is not None or file is None:
+        elif dist_version(top, self.memo) is not None or file is None:
             result = ("dist", top)
         else:
             result = ("ext", os.path.abspath(file))
@@ -775,9 +737,9 @@ class CodeVersioner:
     def _add_dist(self, module_name: str, kind: tuple[str, str], parts: dict[str, str]) -> None:
         if kind[0] == "dist":
             top = kind[1]
-            parts[f"dist:{top}"] = dist_version(top) or "unknown"
+            parts[f"dist:{top}"] = dist_version(top, self.memo) or "unknown"
         elif kind[0] == "ripple":
-            parts["dist:ripple"] = dist_version("engine") or "ripple"
+            parts["dist:ripple"] = dist_version("engine", self.memo) or "ripple"
         elif kind[0] == "ext":
             from engine.files import file_version
 

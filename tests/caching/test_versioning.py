@@ -210,7 +210,7 @@ def test_extra_changes_digest(tmp_path: Path, pkgname: str) -> None:
 def test_installed_package_version_changes(tmp_path: Path, pkgname: str, monkeypatch: pytest.MonkeyPatch) -> None:
     base = version_of(tmp_path / "a", pkgname, _base())
     real = versioning.dist_version
-    monkeypatch.setattr(versioning, "dist_version", lambda top: "numpy==999.0" if top == "numpy" else real(top))
+    monkeypatch.setattr(versioning, "dist_version", lambda top, memo=None: "numpy==999.0" if top == "numpy" else real(top, memo))
     bumped = version_of(tmp_path / "b", pkgname, _base())
     assert base.digest != bumped.digest
     assert diff_parts(base.parts, bumped.parts) == ["dist:numpy"]
