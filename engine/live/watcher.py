@@ -292,7 +292,7 @@ class Watcher:
             return ChangeSet([Path(p) for p in paths], [], [], f"{_names(code)} saved: no node changed "
                              "(comments or formatting only)", False)
         self._dirty = False
-        affected = None if structural else self._affected(changed_syms, data_changed)
+        affected, direct = (None, set()) if structural else self._affected(changed_syms, data_changed)
         what = ", ".join(names[:4]) + (f" (+{len(names) - 4} more)" if len(names) > 4 else "")
         head = []
         if code:
@@ -305,7 +305,9 @@ class Watcher:
         else:
             planned = self.graph.planned if self.graph else []
             to_run = [n for n in planned if n in set(affected)]
-            summary += f" -> {len(to_run)} to run, {len(planned) - len(to_run)} cached"
+            will = [n for n in to_run if n in direct]
+            # what the save changed runs; what is only downstream of it may hit (early cutoff)
+            summary += f" -> {len(will)} will run, {len(to_run) - len(will)} may run, {len(planned) - len(to_run)} cached"
         return ChangeSet([Path(p) for p in paths], names, affected, summary, bool(changed_syms) or structural,
                          data_files=[Path(p) for p in data_changed], should_run=True)
 
@@ -315,10 +317,11 @@ class Watcher:
             mods |= {os.path.realpath(i["file"]) for i in self.graph.nodes.values() if i.get("file")}
         return mods
 
-    def _affected(self, changed: set[tuple[str, str]], data: list[str]) -> list[str] | None:
+    def _affected(self, changed: set[tuple[str, str]], data: list[str]) -> tuple[list[str] | None, set[str]]:
+        """(every node the change can reach, or None when unknown; the nodes it changes directly)."""
         g = self.graph
         if g is None:
-            return None
+            return None, set()
         direct: set[str] = set()
         if changed:
             rev = self.index.reverse_refs()
@@ -341,7 +344,7 @@ class Watcher:
                 if p.startswith(d + os.sep):
                     direct.update(consumers)
         down = g.downstream(direct)
-        return [n for n in g.nodes if n in down]
+        return [n for n in g.nodes if n in down], direct
 
 
 class _Handler:

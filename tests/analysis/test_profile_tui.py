@@ -71,10 +71,16 @@ async def test_p_profiles_the_selected_node_in_a_worker(cached_pipe: tuple[Path,
         from tui.widgets.dag_view import DagView
 
         app.query_one(DagView).select("crunch")
-        await pilot.pause()
+        for _ in range(200):  # a loaded machine may need more than one pause for the selection to land
+            if app._selected_node() == "crunch":
+                break
+            await pilot.pause(0.02)
         await pilot.press("p")
-        await pilot.pause()
-        assert app.model.profiling == "crunch"
+        for _ in range(100):
+            if app.model.profiling or app.model.profile:
+                break
+            await pilot.pause(0.02)
+        assert app.model.profiling == "crunch", (app.model.profile, app._selected_node())
         assert "profiling crunch" in _text(panels.bottlenecks(app.model, 1000.0))
         assert app.check_action("profile", ()) is None  # one profile at a time
         for _ in range(600):  # the child imports and runs the node; wait for its message

@@ -163,7 +163,7 @@ def test_write_in_place_runs_and_summarises(loop: tuple[WatchLoop, Recorder], pr
     cs = rec.changes[-1]
     assert cs.changed_functions == ["other"]
     assert set(cs.affected_nodes or ()) == {"other", "total"}
-    assert cs.summary == "nodes.py saved: other changed -> 2 to run, 4 cached"
+    assert cs.summary == "nodes.py saved: other changed -> 2 will run, 0 may run, 4 cached"
     assert rec.finished_runs()[-1].status == "ok"
 
 
@@ -217,7 +217,7 @@ def test_unused_helper_and_constant_edits_are_mapped_by_reference(loop: tuple[Wa
     lp, rec = loop
     _edit(project / "wpipe" / "util.py", "return x\n", "return x + 1\n")
     rec.wait(lambda: len(rec.changes) == 1)
-    assert rec.changes[0].affected_nodes == [] and rec.changes[0].summary.endswith("-> 0 to run, 6 cached")
+    assert rec.changes[0].affected_nodes == [] and rec.changes[0].summary.endswith("-> 0 will run, 0 may run, 6 cached")
     _edit(project / "wpipe" / "util.py", "FACTOR = 2", "FACTOR = 3")
     rec.wait(lambda: len(rec.changes) == 2)
     assert set(rec.changes[1].affected_nodes or ()) == {"scaled", "scaled_plus", "total"}
@@ -229,7 +229,7 @@ def test_data_file_edit_runs_its_dependents(loop: tuple[WatchLoop, Recorder], pr
     (project / "wpipe" / "data.txt").write_text("hello, world")
     _settle(rec, 2)
     cs = rec.changes[-1]
-    assert cs.summary == "data.txt changed -> 2 to run, 4 cached"
+    assert cs.summary == "data.txt changed -> 1 will run, 1 may run, 4 cached"
     assert rec.since(n, "node_finished") == {"loaded", "total"}
 
 
