@@ -187,6 +187,8 @@ def run_request(args: argparse.Namespace, **extra: Any) -> Any:
         select=list(getattr(args, "select", None) or []),
         driver_hooks=lineage_hooks(args),
         exclude=list(getattr(args, "exclude", None) or []),
+        generated_from=list(getattr(args, "generated_from", None) or []),
+        regenerate=list(getattr(args, "regenerate", None) or []),
         **extra,
     )
 
@@ -239,6 +241,7 @@ class _PipelineArg(argparse.Action):
             namespace.outputs = found.default_outputs
         if found.cache_dir and getattr(namespace, "cache_dir", "") is None and not os.environ.get("RIPPLE_CACHE_DIR"):
             namespace.cache_dir = found.cache_dir
+        namespace.generated_from, namespace.regenerate = found.sources, found.regenerate
         setattr(namespace, self.dest, found.pipeline)
 
 

@@ -86,7 +86,8 @@ class WatchLoop:
         paused = None
         with self._lock:
             if on and self.watcher is None and not self._closed:
-                watcher = Watcher(self.request.pipeline, self._on_change, self.debounce, self.request.cwd)
+                watcher = Watcher(self.request.pipeline, self._on_change, self.debounce, self.request.cwd,
+                                  sources=self.request.generated_from, regenerate=self.request.regenerate)
                 watcher.start()
                 for message in self._data_messages.values():
                     watcher.feed(message)

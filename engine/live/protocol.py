@@ -42,6 +42,10 @@ class RunRequest:
     #: ``[["module:function", arg], ...]``: ``function(driver, arg)`` in the child once the driver is built
     #: (``--lineage`` attaches an OpenLineage listener this way: engine.live does not import engine.lineage)
     driver_hooks: list[list[str]] = field(default_factory=list)
+    #: the pipeline module is generated from these files (a Makefile and what it includes): when one
+    #: is saved, watch mode runs ``regenerate`` (an argv) and the module's own change drives the run
+    generated_from: list[str] = field(default_factory=list)
+    regenerate: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

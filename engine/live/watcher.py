@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,11 +59,13 @@ class Watcher:
     """
 
     def __init__(self, pipeline: str, on_change: Callable[[ChangeSet], None], debounce: float = DEFAULT_DEBOUNCE,
-                 cwd: str | None = None) -> None:
+                 cwd: str | None = None, *, sources: Iterable[str] = (), regenerate: Sequence[str] = ()) -> None:
         self.pipeline = pipeline
         self.on_change = on_change
         self.debounce = debounce
         self.cwd = os.path.realpath(cwd or os.getcwd())
+        self.sources = {os.path.realpath(os.path.join(self.cwd, s)) for s in sources}
+        self.regenerate = list(regenerate)
         files, root = project_dirs(pipeline, self.cwd)
         self.root = Path(os.path.realpath(root))
         self.pipeline_files = {os.path.realpath(f) for f in files}
@@ -93,6 +96,8 @@ class Watcher:
         self._observer.daemon = True
         for f in sorted(self.pipeline_files):
             self._add_code(f)
+        for s in sorted(self.sources):
+            self._schedule(os.path.dirname(s))
         self._observer.start()
         self._thread = threading.Thread(target=self._loop, name="ripple-watcher", daemon=True)
         self._thread.start()
@@ -195,8 +200,25 @@ class Watcher:
             self._cond.wait(left)
         return self._complete and len(self._pending) == 1
 
+    def _regenerate_from_sources(self, batch: set[str]) -> tuple[set[str], ChangeSet | None]:
+        """A saved source of a generated pipeline (a Makefile) regenerates the module; the module's own
+        save then says exactly which nodes changed. What is left to analyse, and an error if any."""
+        saved = batch & self.sources
+        if not saved or not self.regenerate:
+            return batch, None
+        try:
+            proc = subprocess.run(self.regenerate, cwd=self.cwd, capture_output=True, text=True, timeout=300)
+            failed = (proc.stderr.strip().splitlines() or ["it failed"])[-1] if proc.returncode else ""
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            failed = str(exc)
+        if not failed:
+            return batch - saved, None
+        err = RippleError(f"could not translate it again: {failed}", file=sorted(saved)[0])
+        return batch - saved, ChangeSet([Path(p) for p in sorted(saved)], [], None,
+                                        f"{_names(saved)} saved: {err.message}", False, error=err)
+
     def _relevant(self, path: str) -> bool:
-        if path in self.code_files or path in self.data_files:
+        if path in self.code_files or path in self.data_files or path in self.sources:
             return True
         if ignored(path):
             return False
@@ -218,6 +240,11 @@ class Watcher:
                     return
                 batch, self._pending = self._pending, set()
                 first = self._first_event
+            batch, problem = self._regenerate_from_sources(batch)
+            if problem is not None:
+                self.on_change(problem)
+            if not batch:
+                continue
             try:
                 cs = self.analyze(sorted(batch))
             except Exception as exc:  # noqa: BLE001 - analysis must never kill the watcher: just run

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,6 +35,14 @@ class CommandLinePipeline:
     default_outputs: str | None  # make's default goal, as a node name
     cache_dir: str | None  # the Makefile's .ripple/ (None: the module's own default applies)
     warning: str | None = None
+    #: watch mode: the Makefile is the source; this argv translates it again (see ``RunRequest``)
+    sources: list[str] = field(default_factory=list)
+    regenerate: list[str] = field(default_factory=list)
+
+
+#: how watch mode translates a saved Makefile again, in a child (the live room never imports this one)
+_REGENERATE = ("import sys\nfrom engine.errors import RippleError\nfrom engine.make import prepare\n"
+               "try:\n    prepare(sys.argv[1])\nexcept RippleError as exc:\n    sys.exit(str(exc))\n")
 
 
 def command_line_pipeline(spec: str) -> CommandLinePipeline | None:
@@ -42,9 +51,9 @@ def command_line_pipeline(spec: str) -> CommandLinePipeline | None:
     ``None`` for any other pipeline argument."""
     if is_makefile(spec) and os.path.isfile(spec):
         module, t = prepare(spec)
-        return CommandLinePipeline(str(module), t.default_goal,
-                                   os.path.join(os.path.dirname(os.path.abspath(spec)), ".ripple"),
-                                   summary_warning(t))
+        makefile = os.path.abspath(spec)
+        return CommandLinePipeline(str(module), t.default_goal, os.path.join(os.path.dirname(makefile), ".ripple"),
+                                   summary_warning(t), [makefile], [sys.executable, "-c", _REGENERATE, makefile])
     if spec.endswith(".py") and os.path.isfile(spec):
         with open(spec, encoding="utf-8", errors="replace") as f:
             head = f.read(4096)
