@@ -44,7 +44,6 @@ import ast
 import builtins
 import functools
 import importlib
-import importlib.metadata
 import importlib.util
 import inspect
 import json

@@ -3,7 +3,6 @@ installed package contributes to a code version (its name and version, not its s
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import sys
@@ -48,6 +47,8 @@ def _packages_distributions(memo: MutableMapping[str, str] | None) -> dict[str, 
         except (ValueError, AttributeError, TypeError):
             found = None
     if found is None:
+        import importlib.metadata  # lazy: ~10 ms of imports a warm run with a persisted map never needs
+
         try:
             found = {k: list(v) for k, v in importlib.metadata.packages_distributions().items()}
         except Exception:  # noqa: BLE001 - broken metadata must not break versioning
@@ -64,6 +65,8 @@ def dist_version(top_level: str, memo: MutableMapping[str, str] | None = None) -
     Resolved by name first, else through the map of import names to distributions
     (:func:`_packages_distributions`, persisted in ``memo`` when given).
     """
+    import importlib.metadata
+
     if top_level in _DIST_VERSION_MEMO:
         return _DIST_VERSION_MEMO[top_level]
     # Fast path: most distributions are named after their import package (numpy, pandas, ...);
