@@ -24,7 +24,7 @@ def add_selection_args(p: argparse.ArgumentParser) -> None:
 
 def add_run_control_args(p: argparse.ArgumentParser, *, outputs_dir: bool = True) -> None:
     p.add_argument("-j", "--jobs", type=_jobs, metavar="N",
-                   help="run up to N nodes at once (shorthand for --executor threads:N)")
+                   help="run up to N nodes at once (--executor threads:N), or on a Dask scheduler: -j tcp://host:8786")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--keep-going", dest="fail_fast", action="store_false", default=False,
                       help="after a node fails, still run every node that does not depend on it (the default)")
@@ -65,24 +65,29 @@ def attach_lineage(dr: Any, args: argparse.Namespace) -> Any:
     return attach(dr, check_target(target))
 
 
-def _jobs(text: str) -> int:
+def _jobs(text: str) -> int | str:
+    """N threads, or a Dask scheduler to run on (``-j tcp://host:8786``, ``-j dask``, ``-j dask=ADDRESS``)."""
+    if text.startswith(("dask", "tcp://", "tls://", "inproc://")):
+        return text if text.startswith("dask") else f"dask={text}"
     try:
         n = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of jobs, e.g. -j 4") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of jobs or a Dask scheduler address, "
+                                         "e.g. -j 4 or -j tcp://scheduler:8786") from None
     if n < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: give 1 or more jobs, e.g. -j 4")
     return n
 
 
 def apply_run_control(args: argparse.Namespace) -> None:
-    """``-j N`` becomes ``--executor threads:N`` (``-j 1``: sequential); both at once is an error."""
+    """``-j N`` becomes ``--executor threads:N`` (``-j 1``: sequential), ``-j ADDRESS`` the Dask executor
+    on that scheduler; ``-j`` and ``--executor`` together are an error."""
     jobs = getattr(args, "jobs", None)
     if jobs is None:
         return
     if getattr(args, "executor", None):
         raise UsageError(f"-j {jobs} and --executor {args.executor} both choose the executor; give one of them.")
-    args.executor = "sequential" if jobs == 1 else f"threads:{jobs}"
+    args.executor = jobs if isinstance(jobs, str) else "sequential" if jobs == 1 else f"threads:{jobs}"
 
 
 def selected_outputs(dr: Any, args: argparse.Namespace, *, allow_inputs: bool = True) -> list[str]:

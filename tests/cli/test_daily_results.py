@@ -252,3 +252,15 @@ def test_this_checkout_names_the_demo_as_its_default_pipeline() -> None:
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["pipeline"] == "demo_pipeline"
+
+
+@pytest.mark.parametrize(("given", "executor"), [("4", "threads:4"), ("1", "sequential"),
+                                                 ("tcp://127.0.0.1:8786", "dask=tcp://127.0.0.1:8786"),
+                                                 ("dask", "dask"), ("dask:2", "dask:2")])
+def test_jobs_takes_a_count_or_a_dask_scheduler(given: str, executor: str) -> None:
+    from engine.cli import build_parser
+    from engine.cli._select import apply_run_control
+
+    args = build_parser().parse_args(["run", "demo_pipeline", "-j", given])
+    apply_run_control(args)
+    assert args.executor == executor
