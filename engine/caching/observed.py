@@ -43,6 +43,12 @@ UNSET = "unset"
 ABSENT = "absent"
 
 
+def subprocess_warning(node: str, location: str, program: str) -> str:
+    """The one warning for a node whose subprocess reads are not seen (the README lists it)."""
+    return (f"{node} ({location}) started a subprocess ({program}); what it reads is not seen: declare its "
+            'files as Path/File parameters or use @cache(behavior="recompute")')
+
+
 def rel(path: str, root: str) -> str:
     """``path`` relative to ``root`` when inside it (the key form), else absolute."""
     p = os.path.abspath(path)

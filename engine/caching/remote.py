@@ -145,6 +145,8 @@ class Storer:
     #: the node's function and run: what it ran, read and saw is recorded as in the driving process
     origin: Any = None
     run_id: str = ""
+    #: the node declares what its subprocesses read (``Node.declares_subprocess_reads``)
+    quiet_subprocess: bool = False
 
     @property
     def writes(self) -> bool:
@@ -207,9 +209,8 @@ class Storer:
         records, spawned = observed.node_records(reads, fn=self.origin, root=self.path_root, versioner=versioner,
                                                  files=files, static_parts=self.code_parts, produced=produced)
         warning = ""
-        if spawned:
-            warning = (f"{self.node} ({self.location}) started a subprocess ({spawned[0]}); what it reads is not "
-                       'seen: declare its files as Path/File parameters or use @cache(behavior="recompute")')
+        if spawned and not self.quiet_subprocess:
+            warning = observed.subprocess_warning(self.node, self.location, spawned[0])
         return records, warning
 
     def _put(self, store: Store, value: Any, seconds: float, fp: str, versions: dict[str, str],
@@ -280,7 +281,7 @@ def storer_for(session: Session, step: Step, classes: ClassVersions | None = Non
     # the root and the code parts are shared objects, so a batch of per-item storers pickles them once
     return Storer(_resolved(session.store.root), node.name, node.location, cache.behavior(node),
                   session.keys.get(node.name), cv.digest, cv.parts, dict(session._deps.get(node.name, ())),
-                  _project_root(session), classes, node.origin, session.run_id)
+                  _project_root(session), classes, node.origin, session.run_id, node.declares_subprocess_reads)
 
 
 def _class_versions(session: Session) -> ClassVersions:

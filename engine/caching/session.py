@@ -453,10 +453,8 @@ def _records(s: Session, node: Node, value: Any, fp: str, parts: Mapping[str, st
         return None
     files, spawned = observed.node_records(reads, fn=node.origin, root=str(c.project_root), versioner=c.versioner,
                                            files=c.files, static_parts=parts, produced=_produced_files(value))
-    if spawned:
-        s._warn(node.name + ":subprocess", f"{node.name} ({node.location}) started a subprocess ({spawned[0]}); "
-                "what it reads is not seen: declare its files as Path/File parameters or use "
-                '@cache(behavior="recompute")')
+    if spawned and not node.declares_subprocess_reads:
+        s._warn(node.name + ":subprocess", observed.subprocess_warning(node.name, node.location, spawned[0]))
     return files
 
 

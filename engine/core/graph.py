@@ -55,6 +55,12 @@ class Node:
         return bool(self.tags.get("sensitive"))
 
     @property
+    def declares_subprocess_reads(self) -> bool:
+        """``@tag(subprocess_reads="declared")``: the node's parameters already name what the programs
+        it starts read (a translated Makefile's recipes), so no "started a subprocess" warning."""
+        return self.tags.get("subprocess_reads") == "declared"
+
+    @property
     def location(self) -> str:
         return f"{self.file}:{self.line}"
 

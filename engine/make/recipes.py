@@ -31,42 +31,12 @@ _COMPILERS = frozenset({"cc", "gcc", "g++", "c++", "clang", "clang++"})
 _OUTPUT_FLAGS = frozenset({"-o", ">", ">>", "1>", "2>", "&>", "-MF", "-MT", "-MQ"})
 
 
-class _ShellNote(logging.Filter):
-    """Every translated target runs a shell by construction, so the engine's per-node "started a
-    subprocess" warning would repeat once per target. For nodes of a translated Makefile it is said
-    once, in terms of what this module does about it (the warnings of other nodes pass untouched)."""
-
-    NOTE = ("recipes of {module} run in a shell, whose reads Ripple cannot see: a recipe's inputs are its "
-            "prerequisites, the files its command lines name and the headers a C/C++ compiler reports; "
-            "declare anything else a tool reads as a prerequisite (`ripple import-make --explain` lists "
-            "what was found undeclared)")
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.modules: set[str] = set()
-        self.said: set[str] = set()
-
-    @classmethod
-    def install(cls, module_file: str) -> None:
-        logger = logging.getLogger("engine")
-        note = next((f for f in logger.filters if isinstance(f, _ShellNote)), None)
-        if note is None:
-            note = cls()
-            logger.addFilter(note)
-        note.modules.add(module_file)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        msg = record.getMessage()
-        if "started a subprocess" not in msg:
-            return True
-        module = next((m for m in self.modules if f"({m}:" in msg), None)
-        if module is None:
-            return True
-        if module in self.said:
-            return False
-        self.said.add(module)
-        record.msg, record.args = self.NOTE.format(module=os.path.basename(module)), ()
-        return True
+#: said once per import of a translated module; its nodes are tagged ``subprocess_reads="declared"``, so
+#: the engine's per-node "started a subprocess" warning does not repeat it for every target
+_SHELL_NOTE = ("recipes of {module} run in a shell, whose reads Ripple cannot see: a recipe's inputs are its "
+               "prerequisites, the files its command lines name and the headers a C/C++ compiler reports; "
+               "declare anything else a tool reads as a prerequisite (`ripple import-make --explain` lists "
+               "what was found undeclared)")
 
 
 class RecipeFailed(RuntimeError):
@@ -87,7 +57,7 @@ class Makefile:
     def at(cls, module_file: str, relative: str = ".", **options: object) -> Makefile:
         """The Makefile's folder given relative to the generated module, so the pair can move together."""
         here = os.path.dirname(os.path.abspath(module_file))
-        _ShellNote.install(os.path.abspath(module_file))
+        logging.getLogger("engine").warning(_SHELL_NOTE.format(module=os.path.basename(module_file)))
         return cls(os.path.normpath(os.path.join(here, relative)), **options)  # type: ignore[arg-type]
 
     def path(self, name: str) -> str:

@@ -191,7 +191,8 @@ def _node(db: Database, rule: Rule, names: dict[str, str], texts: dict[str, list
     kind = "make's built-in rule" if rule.builtin else "pattern rule"
     out.append(f"# {where}" + (f"  ({kind}, stem {rule.stem!r})" if rule.stem else ""))
     out += [("#   " + line.replace("\t", "    ", 1) if line.strip() else "#") for line in text]
-    decorators = [f"@tag(make_target={rule.target!r}" + (", make_phony=True" if phony else "") + ")"]
+    decorators = [f"@tag(make_target={rule.target!r}" + (", make_phony=True" if phony else "")
+                  + ', subprocess_reads="declared")']
     if phony and rule.has_recipe:
         decorators.insert(0, '@cache(behavior="disable")  # phony: make runs its recipe every time')
     elif rule.target in existence:

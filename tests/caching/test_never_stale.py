@@ -180,6 +180,19 @@ def test_a_node_starting_a_subprocess_gets_one_warning(fresh_env: Path, caplog: 
     assert "spawned" in warnings[0] and "Path" in warnings[0] and 'behavior="recompute"' in warnings[0]
 
 
+
+def test_a_node_that_declares_its_subprocess_reads_gets_no_warning(fresh_env: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """``@tag(subprocess_reads="declared")`` (what a translated Makefile's targets carry)."""
+    fresh_env.mkdir()
+    files = dict(SUBPROCESS)
+    files["PKG/nodes.py"] = files["PKG/nodes.py"].replace(
+        "import sys\n\n\n", "import sys\n\nfrom engine import tag\n\n\n@tag(subprocess_reads=\"declared\")\n")
+    p = Project(fresh_env, files)
+    with caplog.at_level(logging.WARNING, logger="engine"):
+        p.run()
+    assert not [r for r in caplog.records if "started a subprocess" in r.getMessage()]
+
 UNVERSIONABLE = {
     "PKG/__init__.py": "",
     "PKG/nodes.py": (
