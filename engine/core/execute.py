@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from engine import events as ev
 from engine.core.graph import Node
+from engine.core.items import settle_item
 from engine.core.plan import FanOut, Plan, Step
 from engine.core.redact import error_info, location_only, real_interrupt, scrub, secret_texts
 
@@ -456,20 +457,9 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
         if cache is not None:
             cache.enter_item(exp.name, item, i)
         for step in fan.block:
-            if step.name in state.bad:
-                continue
-            culprit = state.blocked_by(step)
-            if culprit is not None:
-                state.skipped(step.name, culprit)
+            if settle_item(state, step, local, per_item, hits):
                 continue
             task = f"{exp.name}[{i}]"
-            if cache is not None:
-                lazy, _why = cache.lookup(step, local)
-                if lazy is not None:
-                    local[step.name] = lazy
-                    per_item[step.name].append(lazy)
-                    hits[step.name] += 1
-                    continue
             state.started(step.name, task)
             t = time.perf_counter()
             try:

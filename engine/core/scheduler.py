@@ -38,6 +38,7 @@ from engine.core.execute import (
     _RunState,
     error_info,
 )
+from engine.core.items import settle_item
 from engine.core.plan import FanOut, Step
 
 #: batches per worker for one fan-out: enough to keep every worker busy to the end, few enough that
@@ -183,19 +184,8 @@ def replay_items(state: _RunState, fan: FanOut, n: int, results: dict[int, dict[
             _enter(cache, exp, items[k], k, how.version_at)
         got = results.get(k, {})
         for pos, step in enumerate(fan.block):
-            if step.name in state.bad:
+            if settle_item(state, step, local, per_item, hits):
                 continue
-            culprit = state.blocked_by(step)
-            if culprit is not None:
-                state.skipped(step.name, culprit)
-                continue
-            if cache is not None:
-                lazy, _why = cache.lookup(step, local)
-                if lazy is not None:
-                    local[step.name] = lazy
-                    per_item[step.name].append(lazy)
-                    hits[step.name] += 1
-                    continue
             r = got.get(pos)
             if r is None:  # predicted to hit, but the entry went away meanwhile: run it here
                 r = _call_here(state, step, local)
