@@ -21,6 +21,25 @@ def screen_text(app: Any) -> str:
     return "\n".join("".join(seg.text for seg in strip).rstrip() for strip in strips)
 
 
+async def settle(pilot: Any) -> None:
+    """Drive a replayed dashboard to rest (in Pilot tests and benches): wait for the controller to
+    start, drain everything buffered, and let the screen reach its final layout."""
+    app = pilot.app
+    for _ in range(200):
+        if ("start", None) in app.controller.calls:
+            break
+        await pilot.pause(0.01)
+    for _ in range(50):
+        if not len(app.controller.buffer):
+            break
+        app._tick()
+        await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+    app.screen.refresh(layout=True)  # auto-height panels updated in the last tick get their final size
+    await pilot.pause()
+
+
 def record(pipeline: str, out: str | Path, *, runs: int = 1, outputs: list[str] | None = None,
            cache_dir: str | None = None, config: dict[str, Any] | None = None) -> Path:
     """Run ``pipeline`` in-process ``runs`` times through the real engine and write what it emitted."""

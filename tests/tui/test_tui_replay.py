@@ -18,7 +18,7 @@ import pytest
 from engine import events as ev
 from tui.app import RippleApp, create_app
 from tui.backend.replay import ReplayController, load_recording
-from tui.recording import screen_text
+from tui.recording import screen_text, settle
 from tui.state.graph import GraphInfo, NodeInfo, critical_path
 from tui.state.run_model import CACHED, FAILED, RAN, RunModel
 
@@ -132,24 +132,6 @@ def replay_app(*, autoplay: bool | int = True, runs: slice | None = None, **kwar
         recorded = recorded[runs]
     controller = ReplayController(recorded, graph=graph, autoplay=autoplay, **kwargs)
     return create_app(graph, controller=controller, clock=lambda: 1000.0, animations=False)
-
-
-async def settle(pilot: Any) -> None:
-    """Wait for the dashboard to start its controller, drain everything buffered, and repaint."""
-    app = pilot.app
-    for _ in range(200):
-        if ("start", None) in app.controller.calls:
-            break
-        await pilot.pause(0.01)
-    for _ in range(50):
-        if not len(app.controller.buffer):
-            break
-        app._tick()
-        await pilot.pause()
-    await pilot.wait_for_scheduled_animations()
-    await pilot.pause()
-    app.screen.refresh(layout=True)  # auto-height panels updated in the last tick get their final size
-    await pilot.pause()
 
 
 # --------------------------------------------------------------------------------------- model tests

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_tui_replay import CALC_FIXED, load_recording, replay_app, settle, write_shop
+from test_tui_replay import CALC_FIXED, load_recording, replay_app, write_shop
 
 from engine import events as ev
+from tui.recording import settle
 
 
 @pytest.fixture(autouse=True)

@@ -13,10 +13,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from test_tui_replay import CALC_FIXED, replay_app, settle, write_shop  # noqa: E402
+from test_tui_replay import CALC_FIXED, replay_app, write_shop  # noqa: E402
 from textual.widgets import TabbedContent  # noqa: E402
 from textual.widgets._footer import FooterKey  # noqa: E402
 
+from tui.recording import settle  # noqa: E402
 from tui.widgets.dag_view import DagView  # noqa: E402
 from tui.widgets.daily import LIGHT_NODE_STATE_COLOURS  # noqa: E402
 
@@ -191,11 +192,10 @@ async def test_watch_state_stays_whole_at_80_columns() -> None:
 async def test_names_are_not_cut_at_80x24_when_there_is_room() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "visual"))
     from visual_support import demo_app, screen_text
-    from visual_support import settle as demo_settle
 
     app = demo_app(runs=slice(0, 1))
     async with app.run_test(size=(80, 24)) as pilot:
-        await demo_settle(pilot)
+        await settle(pilot)
         text = screen_text(app)
         assert "weekly_store_sales" in text and "revenue_rolling_13w" in text
         assert "revenue_rolli…" not in text

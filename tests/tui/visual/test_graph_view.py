@@ -4,10 +4,11 @@ without re-layout, and the neighbourhood past the size limit."""
 from __future__ import annotations
 
 import pytest
-from visual_support import demo_app, events_until_running, generated, screen_text, settle
+from visual_support import demo_app, events_until_running, generated, screen_text
 
 from tui.app import create_app
 from tui.backend.replay import ReplayController
+from tui.recording import settle
 from tui.state.graph import GraphInfo, NodeInfo
 from tui.widgets.dag_view import DagView
 from tui.widgets.graph_view import GraphView, neighbourhood

@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from visual_support import demo_app, events_until_running, settle
+from visual_support import demo_app, events_until_running
 
+from tui.recording import settle
 from tui.widgets.graph_view import GraphView
 
 SIZES = [pytest.param((120, 40), id="120x40"), pytest.param((80, 24), id="80x24")]

@@ -51,21 +51,3 @@ def demo_app(*, runs: slice = slice(0, 1), autoplay: bool | int = True) -> Rippl
     graph, recorded = demo_runs()
     controller = ReplayController(recorded[runs], graph=graph, autoplay=autoplay)
     return create_app(graph, controller=controller, clock=lambda: CLOCK, animations=False)
-
-
-async def settle(pilot: Any) -> None:
-    """Start the controller, drain everything buffered, and let the screen reach its final layout."""
-    app = pilot.app
-    for _ in range(200):
-        if ("start", None) in app.controller.calls:
-            break
-        await pilot.pause(0.01)
-    for _ in range(50):
-        if not len(app.controller.buffer):
-            break
-        app._tick()
-        await pilot.pause()
-    await pilot.wait_for_scheduled_animations()
-    await pilot.pause()
-    app.screen.refresh(layout=True)
-    await pilot.pause()
