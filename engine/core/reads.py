@@ -177,7 +177,9 @@ class ReadRecorder:
 
     __slots__ = ("_raw", "_prev", "ignore", "dirs", "probes", "env", "spawned", "written", "_probes", "_exit")
 
-    def __init__(self, ignore: tuple[str, ...] = ()) -> None:
+    def __init__(self, ignore: tuple[str, ...] = (), *, probes: bool = True) -> None:
+        """``probes=False``: files only, no code tracing (a recorder that only needs the reads, around
+        one that already traces, must not pay for tracing twice)."""
         _ensure_hook()
         self._raw: set[object] = set()
         self.dirs: set[object] = set()
@@ -187,7 +189,7 @@ class ReadRecorder:
         self.written: set[object] = set()
         self._prev: object = None
         self.ignore = ignore
-        self._probes = {name: factory() for name, factory in _PROBES.items()}
+        self._probes = {name: factory() for name, factory in _PROBES.items()} if probes else {}
         self._exit: ExitStack | None = None
 
     def add(self, path: object) -> None:

@@ -52,7 +52,7 @@ class _NodeReads:
     def on_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.NodeStarted):
             self.close()
-            self.current, self._rec = event.node, ReadRecorder(self.ignore)
+            self.current, self._rec = event.node, ReadRecorder(self.ignore, probes=False)
             self._rec.__enter__()
         elif isinstance(event, ev.NodeFinished | ev.NodeFailed | ev.NodeCached) and event.node == self.current:
             self.close()
