@@ -74,6 +74,7 @@ from engine.caching.code_helpers import (
 )
 from engine.caching.data_version import combine, fingerprint
 from engine.caching.distributions import dist_version
+from engine.files import RACY_WINDOW_NS
 
 __all__ = ["CodeVersion", "CodeVersioner", "diff_parts", "dist_version", "value_digest"]
 
@@ -83,9 +84,6 @@ _MEMO_PREFIX = f"ast:{_PY}:{_NORMALIZER_VERSION}:"
 _ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # engine/, not engine/caching/
 
 _EVAL_LIKE = frozenset({"locals", "vars", "eval", "exec", "dir"})
-
-# Process-wide memo caches (installed distributions do not change under a running process).
-_RACY_WINDOW_NS = 2_000_000_000
 
 
 
@@ -645,7 +643,7 @@ class CodeVersioner:
         hit = self._stat_cache.get(path)
         # A file written in the last 2 s may change again without changing (mtime, size): only
         # older files are trusted by signature; fresh ones are re-read (never re-parsed if equal).
-        if hit is not None and hit[0] == sig and time.time_ns() - st.st_mtime_ns > _RACY_WINDOW_NS:
+        if hit is not None and hit[0] == sig and time.time_ns() - st.st_mtime_ns > RACY_WINDOW_NS:
             return hit[1]
         try:
             with open(path, "rb") as f:
