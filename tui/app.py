@@ -31,6 +31,7 @@ from tui import profiling
 from tui.backend.buffer import EventBuffer
 from tui.backend.controller import Controller, RunController, Settings
 from tui.backend.profiler import ProfileResult
+from tui.navigation import TAB_KEYS_HELP, NavigableApp
 from tui.profiling import ProfileDone
 from tui.state.graph import GraphInfo
 from tui.state.notices import ChangeDetected, GraphLoaded
@@ -39,7 +40,7 @@ from tui.visuals import Visuals
 from tui.widgets import panels
 from tui.widgets.dag_pane import DagPane
 from tui.widgets.dag_view import DagView
-from tui.widgets.daily import TAB_KEYS_HELP, DailyApp, DailyFooter
+from tui.widgets.footer import CompactFooter
 from tui.widgets.graph_view import GraphView
 from tui.widgets.panel import Panel
 from tui.widgets.timeline import DurationPlot, RunTrends, TimelineView
@@ -50,15 +51,6 @@ LOG_LINES_PER_TICK = 200
 #: how often the heavier panels (bottlenecks table) are rebuilt while a run is live
 SLOW_PANEL_SECONDS = 0.5
 
-NODE_STATE_COLOURS = {
-    "node-pending": "#7f8796",
-    "node-running": "#4fc1ff",
-    "node-cached": "#3fb27f",
-    "node-ran": "#9be15d",
-    "node-failed": "#ff5f5f",
-    "node-skipped": "#d7af5f",
-    "node-stale": "#c678dd",
-}
 
 
 class Wake(Message):
@@ -111,11 +103,10 @@ class HelpScreen(ModalScreen[None]):
             yield Static(text)
 
 
-class RippleApp(DailyApp):
+class RippleApp(NavigableApp):
     """One screen: header, DAG list, side panel with tabs, footer."""
 
     CSS_PATH = "ripple.tcss"
-    NODE_STATE_DARK = NODE_STATE_COLOURS
     TITLE = "Ripple"
     COMMANDS = App.COMMANDS | {NodeCommands}
     BINDINGS = [
@@ -179,7 +170,7 @@ class RippleApp(DailyApp):
                         yield Button("Resume", id="resume", variant="success", disabled=True)
                 with TabPane("Log", id="tab-log"):
                     yield Log(max_lines=2000, id="log", auto_scroll=True)
-        yield DailyFooter()
+        yield CompactFooter()
 
     def on_mount(self) -> None:
         box = self.query_one("#filter", Input)

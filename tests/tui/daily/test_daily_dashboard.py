@@ -17,9 +17,9 @@ from test_tui_replay import CALC_FIXED, replay_app, write_shop  # noqa: E402
 from textual.widgets import TabbedContent  # noqa: E402
 from textual.widgets._footer import FooterKey  # noqa: E402
 
+from tui.palette import LIGHT_NODE_STATE_COLOURS  # noqa: E402
 from tui.recording import settle  # noqa: E402
 from tui.widgets.dag_view import DagView  # noqa: E402
-from tui.widgets.daily import LIGHT_NODE_STATE_COLOURS  # noqa: E402
 
 THEMES = {"dark": "textual-dark", "light": "textual-light"}
 
