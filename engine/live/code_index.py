@@ -1,5 +1,5 @@
 """Which top-level definitions a save changed, and which nodes reference them: watch mode's change
-analysis, built on the cache's own normaliser (:func:`engine.caching.code_version.analyze_source`)."""
+analysis, built on the cache's own normaliser (:func:`engine.caching.source_analysis.analyze_source`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.caching.code_version import analyze_source
+from engine.caching.source_analysis import analyze_source
 
 
 def _digest(text: str) -> str:
