@@ -45,11 +45,9 @@ import functools
 import importlib
 import importlib.util
 import inspect
-import json
 import os
 import pickle
 import sys
-import time
 import types
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -72,15 +70,12 @@ from engine.caching.code_helpers import (
     value_digest,
 )
 from engine.caching.data_version import combine, fingerprint
-from engine.caching.distributions import dist_version
-from engine.caching.source_analysis import _FileInfo, _h, analyze_source
-from engine.files import RACY_WINDOW_NS
+from engine.caching.distributions import dist_version, library_part
+from engine.caching.source_analysis import _PY, SourceFiles, _FileInfo, _h
+from engine.caching.version_memo import Trail, VersionMemo
 
 __all__ = ["CodeVersion", "CodeVersioner", "diff_parts", "dist_version", "value_digest"]
 
-_NORMALIZER_VERSION = "2"  # 2: comprehension variables and lambda parameters renamed
-_PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
-_MEMO_PREFIX = f"ast:{_PY}:{_NORMALIZER_VERSION}:"
 _ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # engine/, not engine/caching/
 
 
@@ -110,7 +105,7 @@ _SKIP = object()
 class _Parts(dict):
     """``parts`` while one version is being computed, with that computation's bookkeeping."""
 
-    __slots__ = ("tokens", "busy", "pin", "unversionable")
+    __slots__ = ("tokens", "busy", "pin", "unversionable", "trail")
 
     def __init__(self) -> None:
         super().__init__()
@@ -118,6 +113,9 @@ class _Parts(dict):
         self.busy: set[int] = set()  # ids being versioned right now (cycle guard)
         self.pin: list[Any] = []  # keeps those objects alive so their ids stay unique
         self.unversionable: list[str] = []
+        #: what this computation looked at, for ``version_memo`` to persist and check it (None: nothing
+        #: here can be checked without computing it again)
+        self.trail: Trail | None = Trail()
 
     def once(self, obj: Any, label: str, compute: Callable[[], str]) -> str:
         """``compute()`` memoised per object for this call, and safe against reference cycles."""
@@ -189,32 +187,41 @@ class CodeVersioner:
     def __init__(self, project_root: Path | None = None, memo: MutableMapping[str, str] | None = None) -> None:
         self.project_root = Path(project_root).resolve() if project_root is not None else None
         self.memo: MutableMapping[str, str] = memo if memo is not None else {}
-        self._stat_cache: dict[str, tuple[tuple[int, int, int], _FileInfo | None]] = {}
-        self._by_content: dict[str, _FileInfo] = {}
+        self.sources = SourceFiles(self.memo)
         self._root_cache: dict[str, str] = {}
         self._kind_cache: dict[tuple[str, str], tuple[str, str]] = {}
         self._locations: dict[str, tuple[str, int, int]] = {}
-        self._checked: set[str] = set()  # files already read since the last refresh()
-        self._line_cache: dict[str, tuple[tuple[int, int], list[str]]] = {}
         self.traced: dict[tuple[str, str], str] = {}  # (file, name) -> version, for ``caching.observed``
         self.traced_modules: dict[str, Any] = {}
         self._class_versions: dict[type, str | None] = {}
         #: types whose pickle round trip changes their fingerprint (checked once per type, caching.session)
         self.roundtrip: dict[type, bool] = {}
+        #: code versions of earlier processes, reused when everything they looked at is unchanged
+        self.persisted = VersionMemo(self)
+        self._work: _Parts | None = None  # the computation in progress, whose trail file_info extends
 
 
     # -- public ----------------------------------------------------------------------------------
     def version(self, fn: Callable[..., Any], extra: str = "") -> CodeVersion:
         """Code version of ``fn`` and everything project-local it reaches; never None."""
         root = self._root_for(fn)
+        known = self.persisted.recall(fn, extra, root)
+        if known is not None:
+            return CodeVersion(digest=known[0], parts=known[1], extra=extra)
         work = _Parts()
-        self._version_callable(fn, work, root, is_node=True)
+        outer, self._work = self._work, work
+        try:
+            self._version_callable(fn, work, root, is_node=True)
+        finally:
+            self._work = outer
         parts = dict(work)
         # Part names are qualified identifiers and values are digests/version strings, so neither
         # contains NUL or \x01; ``extra`` is length-prefixed. One hash call keeps this cheap.
         payload = "\0".join([f"ripple-code\0{_PY}\0{len(extra)}:{extra}", *(f"{k}\1{parts[k]}" for k in sorted(parts))])
-        digest = _h(payload)
-        return CodeVersion(digest=digest, parts=parts, extra=extra, unversionable=tuple(dict.fromkeys(work.unversionable)))
+        cv = CodeVersion(digest=_h(payload), parts=parts, extra=extra, unversionable=tuple(dict.fromkeys(work.unversionable)))
+        if work.trail is not None and not cv.unversionable:
+            self.persisted.remember(fn, root, cv, work.trail)
+        return cv
 
     class_version = _class_version
     _location = _location
@@ -222,7 +229,8 @@ class CodeVersioner:
     def refresh(self) -> None:
         """Look at the files on disk again. Until then each source file is read once per versioner:
         the modules were imported once too, so the code that runs is the code first read."""
-        self._checked = set()
+        self.sources.refresh()
+        self.persisted.refresh()
         self.traced.clear()
         self.traced_modules.clear()
 
@@ -232,22 +240,8 @@ class CodeVersioner:
         if loc is None:
             return None
         path, start, end = loc
-        lines = self._lines(path)
+        lines = self.sources.lines(path)
         return None if lines is None else "".join(lines[start - 1:end])
-
-    def _lines(self, path: str) -> list[str] | None:
-        try:
-            st = os.stat(path)
-            sig = (st.st_mtime_ns, st.st_size)
-            hit = self._line_cache.get(path)
-            if hit is not None and hit[0] == sig:
-                return hit[1]
-            with open(path, encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines(keepends=True)
-        except OSError:
-            return None
-        self._line_cache[path] = (sig, lines)
-        return lines
 
     def location_of(self, qualname: str) -> tuple[str, int] | None:
         """``(file, first line)`` of a component named in ``parts``, else None."""
@@ -257,47 +251,14 @@ class CodeVersioner:
     # -- files -----------------------------------------------------------------------------------
     def file_info(self, path: str) -> _FileInfo | None:
         """Analysed index of a source file; parses at most once per content (memo-backed)."""
-        if path in self._checked:
-            hit = self._stat_cache.get(path)
-            if hit is not None:
-                return hit[1]
-        self._checked.add(path)
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        sig = (st.st_mtime_ns, st.st_size, st.st_ino)
-        hit = self._stat_cache.get(path)
-        # A file written in the last 2 s may change again without changing (mtime, size): only
-        # older files are trusted by signature; fresh ones are re-read (never re-parsed if equal).
-        if hit is not None and hit[0] == sig and time.time_ns() - st.st_mtime_ns > RACY_WINDOW_NS:
-            return hit[1]
-        try:
-            with open(path, "rb") as f:
-                content = f.read()
-        except OSError:
-            return None
-        digest = xxhash.xxh3_128_hexdigest(content)
-        info = self._by_content.get(digest)
-        if info is None or info.path != path:
-            key = _MEMO_PREFIX + digest
-            raw = self.memo.get(key)
-            data = None
-            if raw is not None:
-                try:
-                    data = json.loads(raw)
-                except ValueError:
-                    data = None
-            if data is None:
-                try:
-                    data = analyze_source(content, path)
-                except (SyntaxError, ValueError, RecursionError):
-                    self._stat_cache[path] = (sig, None)
-                    return None
-                self.memo[key] = json.dumps(data, separators=(",", ":"))
-            info = _FileInfo(path, digest, data)
-            self._by_content[digest] = info
-        self._stat_cache[path] = (sig, info)
+        info = self.sources.info(path)
+        work = self._work
+        if work is not None and work.trail is not None:
+            hit = self.sources.seen.get(path)
+            if info is None or hit is None:
+                work.trail = None
+            else:
+                work.trail.files[path] = (hit[0], info.content_digest)
         return info
 
     # -- classification --------------------------------------------------------------------------
@@ -359,15 +320,22 @@ class CodeVersioner:
         return result
 
     def _add_dist(self, module_name: str, kind: tuple[str, str], parts: dict[str, str]) -> None:
-        if kind[0] == "dist":
-            top = kind[1]
-            parts[f"dist:{top}"] = dist_version(top, self.memo) or "unknown"
-        elif kind[0] == "ripple":
-            parts["dist:ripple"] = dist_version("engine", self.memo) or "ripple"
-        elif kind[0] == "ext":
-            from engine.files import file_version
+        value = self._dist_part(module_name, kind, parts)
+        trail = getattr(parts, "trail", None)
+        if trail is not None and value is not None:
+            trail.dists.append([module_name, *kind, value])
 
-            parts[f"module:{module_name}"] = file_version(kind[1])
+    def _dist_part(self, module_name: str, kind: tuple[str, str], parts: dict[str, str]) -> str | None:
+        got = library_part(module_name, kind, self.memo)
+        if got is not None:
+            parts[got[0]] = got[1]
+        return None if got is None else got[1]
+
+    def _fresh_token(self, val: Any, qual: str, root: str) -> str | None:
+        """The token ``_include_value`` gives ``val`` now; None when that meant walking code inside it."""
+        work = _Parts()
+        tok = self._include_value(val, qual, work, root)
+        return tok if work.trail is not None else None
 
     # -- components ------------------------------------------------------------------------------
     # Every ``_version_*`` / ``_include_value`` call returns a *token*: a string that identifies the
@@ -391,6 +359,8 @@ class CodeVersioner:
             # the innermost as the node (or helper) itself, each wrapper as a helper whose code and
             # closure (the decorator's own arguments) are versioned like any closure.
             layers = _layers(fn)
+            if len(layers) > 1:
+                memo.trail = None
             toks = [self._version_object(layers[-1], parts, root, is_node)]
             toks += [self._version_object(layer, parts, root, False) for layer in reversed(layers[:-1])]
             return toks[0] if len(toks) == 1 else "wrapped:" + combine(*toks)
@@ -399,6 +369,8 @@ class CodeVersioner:
 
     def _version_object(self, fn: Any, parts: dict[str, str], root: str, is_node: bool) -> str:
         """One layer: a function, partial, bound method, class, callable instance or library callable."""
+        if not isinstance(fn, type | types.FunctionType):
+            parts.trail = None  # type: ignore[attr-defined]  # state of an object: computed each time
         if isinstance(fn, functools.partial):
             func = self._version_callable(fn.func, parts, root)
             args = self._data_part(("partial", fn.args, fn.keywords), parts, root)
@@ -445,6 +417,8 @@ class CodeVersioner:
         entry, info = self._find_function(code, cq)
         body = (entry["d"] if is_node else entry["hd"]) if entry is not None else _code_digest(code, fn)
         cells: list[tuple[str, str]] = []
+        if fn.__closure__ or entry is None or "<" in cq:
+            parts.trail = None  # type: ignore[attr-defined]  # values of this very object: computed each time
         for var, cell in zip(code.co_freevars, fn.__closure__ or ()):
             if var == "__class__":
                 continue  # zero-arg super(): the class is versioned when referenced
@@ -507,6 +481,7 @@ class CodeVersioner:
                 for ref in (*e["r"], *e["dr"]):
                     self._resolve_ref(ref, g, module, parts, root)
         else:
+            parts.trail = None  # type: ignore[attr-defined]
             parts[key + "#nosource"] = "pending"
             digests = []
             for name, member in sorted(vars(cls).items()):
@@ -533,6 +508,21 @@ class CodeVersioner:
         return cands[0], info
 
     def _resolve_ref(self, ref: list[Any], g: dict[str, Any], module: str, parts: dict[str, str], root: str) -> None:
+        got = self._lookup_ref(ref, g, module, parts, root)
+        trail: Trail | None = getattr(parts, "trail", None)
+        if isinstance(got, str):
+            if trail is not None and not trail.probe(module, ref, g, got):
+                parts.trail = None  # type: ignore[attr-defined]
+            return
+        tok = self._include_value(got[1], got[0], parts, root)
+        trail = getattr(parts, "trail", None)  # _include_value may have found something uncheckable
+        if trail is not None and not trail.probe(module, ref, g, self.persisted.identity(got[1], tok)):
+            parts.trail = None  # type: ignore[attr-defined]
+
+    def _lookup_ref(self, ref: list[Any], g: dict[str, Any], module: str, parts: dict[str, str],
+                    root: str) -> tuple[str, Any] | str:
+        """What a reference names now: ``(part name, value)``, or how it ended (a builtin, a library
+        import, unresolved: the parts it set say which)."""
         if ref[0] == "g":
             name = ref[1]
             qual = f"{module}.{name}"
@@ -542,9 +532,9 @@ class CodeVersioner:
                 b = g.get("__builtins__", builtins)
                 b = b if isinstance(b, dict) else vars(b)
                 if name in b:
-                    return
+                    return "builtin"
                 parts[qual] = "unresolved"
-                return
+                return "unresolved"
             chain = ref[2:]
         else:  # local import: ["i", level, module, (name,) attrs...]
             _, level, modname = ref[0], ref[1], ref[2]
@@ -553,16 +543,16 @@ class CodeVersioner:
                     if level else modname
             except (ImportError, ValueError):
                 parts[f"import:{modname}"] = "unresolved"
-                return
+                return "unresolved"
             kind = self._kind(absname, root)
             if kind[0] != "local":
                 self._add_dist(absname, kind, parts)
-                return
+                return "library:" + absname
             try:
                 val = importlib.import_module(absname)
             except Exception:
                 parts[f"import:{absname}"] = "unresolved"
-                return
+                return "unresolved:" + absname
             qual = absname
             chain = ref[3:]
         for attr in chain:
@@ -578,10 +568,10 @@ class CodeVersioner:
                         nxt = _SKIP
                 if nxt is _SKIP:
                     parts[sub] = "unresolved"
-                    return
+                    return "unresolved:" + sub
             qual = f"{val.__name__}.{attr}"
             val = nxt
-        self._include_value(val, qual, parts, root)
+        return qual, val
 
     def _include_value(self, val: Any, qual: str, parts: dict[str, str], root: str) -> str:
         """Version a value a piece of code references; ``qual`` names its part when it is data."""
@@ -631,7 +621,10 @@ class CodeVersioner:
             # Code inside a value (``HANDLERS = {"a": _fa}``, a dataclass holding a function, a
             # class in a list) is versioned as code; the value's digest names it by its token.
             def hook(obj: Any) -> str | None:
-                return "code:" + self._token(obj, parts, root) if _is_code(obj) else None
+                if not _is_code(obj):
+                    return None
+                parts.trail = None  # type: ignore[union-attr]  # code inside a value: walked each time
+                return "code:" + self._token(obj, parts, root)
 
         fp = fingerprint(val, file_version=_path_name_only, code_ref=hook, path_root=root or None)
         if fp is not None:

@@ -92,3 +92,17 @@ def dist_version(top_level: str, memo: MutableMapping[str, str] | None = None) -
         result = ",".join(versions)
     _DIST_VERSION_MEMO[top_level] = result
     return result
+
+
+def library_part(module_name: str, kind: tuple[str, str], memo: MutableMapping[str, str]) -> tuple[str, str] | None:
+    """``(part name, version)`` a library module stands for in a code version: its distribution's
+    version, Ripple's own, or an editable install's file version; None for other kinds."""
+    if kind[0] == "dist":
+        return f"dist:{kind[1]}", dist_version(kind[1], memo) or "unknown"
+    if kind[0] == "ripple":
+        return "dist:ripple", dist_version("engine", memo) or "ripple"
+    if kind[0] == "ext":
+        from engine.files import file_version
+
+        return f"module:{module_name}", file_version(kind[1])
+    return None

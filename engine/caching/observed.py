@@ -127,19 +127,23 @@ def code_version(versioner: Any, path: str, top: str) -> str:
     got = memo.get((path, top))
     if got is not None:
         return got
-    info = versioner.file_info(path)
-    if info is None:
-        got = ABSENT
-    elif top == "<module>":
-        got = info.module_digest
-    else:
+    obj = None
+    if top != "<module>":
         mod = _module_for(path, versioner.traced_modules)
         obj = getattr(mod, top, None) if mod is not None else None
         code = getattr(obj, "__code__", None)
-        if isinstance(obj, type | types.FunctionType) and (
+        if not (isinstance(obj, type | types.FunctionType) and (
                 (code is not None and os.path.abspath(code.co_filename) == path)
-                or (code is None and getattr(obj, "__module__", None) == mod.__name__)):
-            got = versioner.version(obj).digest
+                or (code is None and getattr(obj, "__module__", None) == mod.__name__))):
+            obj = None
+    if obj is not None:
+        got = versioner.version(obj).digest  # checks its file itself (a stored version is reused)
+    else:
+        info = versioner.file_info(path)
+        if info is None:
+            got = ABSENT
+        elif top == "<module>":
+            got = info.module_digest
         else:
             entries = info.by_qual.get(top) or []
             got = combine(*(e["hd"] for e in entries)) if entries else ABSENT

@@ -406,6 +406,7 @@ class Session:
                 self.store.finish_run(self.run_id, status)
             if cache.max_size is not None:
                 self.store.prune(max_size=cache.max_size)
+            cache.versioner.persisted.flush()
             self.store.commit()
         except StoreError as exc:
             log.warning("could not record the run in the cache history: %s", exc)

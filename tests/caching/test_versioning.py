@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from engine.caching import code_version as versioning
+from engine.caching import distributions
 from engine.caching.code_version import CodeVersion, CodeVersioner, diff_parts
 
 UTIL = '''
@@ -210,7 +211,9 @@ def test_extra_changes_digest(tmp_path: Path, pkgname: str) -> None:
 def test_installed_package_version_changes(tmp_path: Path, pkgname: str, monkeypatch: pytest.MonkeyPatch) -> None:
     base = version_of(tmp_path / "a", pkgname, _base())
     real = versioning.dist_version
-    monkeypatch.setattr(versioning, "dist_version", lambda top, memo=None: "numpy==999.0" if top == "numpy" else real(top, memo))
+    bumped_numpy = lambda top, memo=None: "numpy==999.0" if top == "numpy" else real(top, memo)  # noqa: E731
+    monkeypatch.setattr(distributions, "dist_version", bumped_numpy)
+    monkeypatch.setattr(versioning, "dist_version", bumped_numpy)
     bumped = version_of(tmp_path / "b", pkgname, _base())
     assert base.digest != bumped.digest
     assert diff_parts(base.parts, bumped.parts) == ["dist:numpy"]

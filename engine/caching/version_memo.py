@@ -1,0 +1,238 @@
+"""Code versions persisted across processes, reused only when everything they were made of still is.
+
+Why: a new process (every ``ripple run``, every run of the watch child) used to recompute every
+node's code version: load each file's analysis, walk every helper and constant. That walk is most of
+a warm run. Here a computed version is stored with its *trail* — what the walk looked at:
+
+* every source file it read, by ``(mtime_ns, size, inode, ctime_ns, device)`` and content digest
+  (a file younger than the racy window, or with another signature, is re-hashed, never trusted);
+* every reference it resolved (a name in a module's globals, a local import), with what it named
+  then: a function by module, qualified name, file and first line; a class or module by name and
+  file; a constant by its fingerprint, which is computed again (a constant may come from the
+  environment at import time, so its file alone does not pin it);
+* every library it reached, with the distribution version (or file version) it used.
+
+A stored version is reused when all of these are still so; otherwise it is computed again and
+stored anew. Anything whose state cannot be checked without the walk itself — closures, lambdas,
+decorator chains, partials, bound methods, callable instances, code held inside a value, a
+function whose source was not found — is never stored: those nodes are versioned every time, as
+before. Records live in the store's memo (MAC-sealed like every memo value), one per pipeline file
+and project root.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+import types
+from typing import TYPE_CHECKING, Any
+
+import xxhash
+
+from engine.files import RACY_WINDOW_NS
+
+if TYPE_CHECKING:
+    from engine.caching.code_version import CodeVersion, CodeVersioner
+
+#: bump when what a record holds, or what a version is made of, changes
+RECORD_FORMAT = "1"
+
+Sig = tuple[int, int, int, int, int]
+
+
+class Trail:
+    """What one version computation looked at (see the module docstring)."""
+
+    __slots__ = ("files", "probes", "dists")
+
+    def __init__(self) -> None:
+        self.files: dict[str, tuple[Sig, str]] = {}
+        self.probes: list[list[Any]] = []
+        self.dists: list[list[str]] = []
+
+    def probe(self, module: str, ref: list[Any], g: dict[str, Any], outcome: Any) -> bool:
+        """Note what ``ref`` in ``module``'s globals named; False when that cannot be checked later
+        (a namespace that is not a module's, or a value only the walk can version)."""
+        mod = sys.modules.get(module)
+        if outcome is None or mod is None or getattr(mod, "__dict__", None) is not g:
+            return False
+        self.probes.append([module, ref, outcome])
+        return True
+
+
+def code_identity(val: Any) -> list[Any] | None:
+    """How code a reference names is recognised in another process without versioning it again;
+    None for everything else, which is checked by its token (``_fresh_token``) instead."""
+    if val is os.environ or val is getattr(os, "environb", None):
+        return ["env"]
+    if isinstance(val, types.ModuleType):
+        return ["m", val.__name__, getattr(val, "__file__", None)]
+    if isinstance(val, type):
+        mod = sys.modules.get(val.__module__)
+        return ["c", val.__module__, val.__qualname__, getattr(mod, "__file__", None)]
+    if type(val) is types.FunctionType:
+        code = val.__code__
+        return ["f", val.__globals__.get("__name__"), code.co_qualname, code.co_filename, code.co_firstlineno,
+                bool(val.__closure__), hasattr(val, "__wrapped__")]
+    if isinstance(val, types.MethodType | functools.partial) or hasattr(val, "__wrapped__"):
+        return ["opaque"]  # never stored (the walk drops the trail); differs from whatever was
+    return None
+
+
+class VersionMemo:
+    """The versioner's persisted versions: ``recall`` before computing, ``remember`` after."""
+
+    def __init__(self, versioner: CodeVersioner) -> None:
+        self._v = versioner
+        self._blobs: dict[tuple[str, str], dict[str, Any]] = {}
+        self._ok: dict[tuple[str, str], list[bool | None]] = {}  # per blob: file-table row still so?
+        self._dirty: set[tuple[str, str]] = set()
+        #: versions taken from an earlier process in this one (``ripple profile`` and the tests read it)
+        self.reused = 0
+
+    # ------------------------------------------------------------------ reuse
+    def recall(self, fn: Any, extra: str, root: str) -> tuple[str, dict[str, str]] | None:
+        """``(digest, parts)`` stored for ``fn`` when all it was made of is unchanged, else None."""
+        if type(fn) is not types.FunctionType or fn.__closure__ or hasattr(fn, "__wrapped__"):
+            return None
+        code = fn.__code__
+        where = (root, code.co_filename)
+        blob = self._blob(where)
+        rec = blob["r"].get(f"{code.co_qualname}\0{code.co_firstlineno}\0{extra}")
+        if rec is None:
+            return None
+        try:
+            digest, parts, files, probes, dists, module = rec
+            if fn.__globals__.get("__name__") != module:
+                return None
+            ok = self._ok[where]
+            table = blob["f"]
+            for i in files:
+                still = ok[i]
+                if still is None:
+                    still = ok[i] = _still(table[i])
+                if not still:
+                    return None
+            if not all(self._same_dist(d, root) for d in dists):
+                return None
+            if not all(self._same_probe(p, root) for p in probes):
+                return None
+        except (TypeError, ValueError, IndexError, KeyError):
+            return None  # a record of another shape: computed again, and replaced
+        self.reused += 1
+        return digest, parts
+
+    def _same_dist(self, d: list[str], root: str) -> bool:
+        module_name, kind, detail, value = d
+        now = self._v._kind(module_name, root)
+        if now != (kind, detail):
+            return False
+        return self._v._dist_part(module_name, now, {}) == value
+
+    def _same_probe(self, p: list[Any], root: str) -> bool:
+        module, ref, outcome = p
+        mod = sys.modules.get(module)
+        g = getattr(mod, "__dict__", None)
+        if g is None:
+            return False
+        got = self._v._lookup_ref(ref, g, module, {}, root)
+        if isinstance(got, str):
+            return got == outcome
+        qual, val = got
+        ident = code_identity(val)
+        if ident is not None:
+            return ident == outcome
+        return outcome[0] == "d" and outcome[1] == _type_name(val) and self._v._fresh_token(val, qual, root) == outcome[2]
+
+    # ------------------------------------------------------------------ storing
+    def identity(self, val: Any, token: str) -> list[Any]:
+        """What a probe expects ``val`` to be in another process (``token``: its version now)."""
+        ident = code_identity(val)
+        return ident if ident is not None else ["d", _type_name(val), token]
+
+    def remember(self, fn: Any, root: str, cv: CodeVersion, trail: Trail) -> None:
+        if type(fn) is not types.FunctionType or fn.__closure__ or hasattr(fn, "__wrapped__"):
+            return
+        code = fn.__code__
+        where = (root, code.co_filename)
+        blob = self._blob(where)
+        table: list[list[Any]] = blob["f"]
+        rows = {tuple(row): i for i, row in enumerate(table)}
+        files = []
+        for path, (sig, digest) in trail.files.items():
+            row = [path, *sig, digest]
+            i = rows.get(tuple(row))
+            if i is None:
+                i = rows[tuple(row)] = len(table)
+                table.append(row)
+                self._ok[where].append(None)
+            files.append(i)
+        blob["r"][f"{code.co_qualname}\0{code.co_firstlineno}\0{cv.extra}"] = [
+            cv.digest, cv.parts, files, trail.probes, trail.dists, fn.__globals__.get("__name__")]
+        self._dirty.add(where)
+
+    def flush(self) -> None:
+        """Write changed records to the memo, keeping only those whose files are still as recorded."""
+        for where in sorted(self._dirty):
+            blob, ok = self._blobs[where], self._ok[where]
+            table = blob["f"]
+            for i, still in enumerate(ok):
+                if still is None:
+                    ok[i] = _still(table[i])
+            kept = {k: r for k, r in blob["r"].items() if all(ok[i] for i in r[2])}
+            used = sorted({i for r in kept.values() for i in r[2]})
+            renum = {old: new for new, old in enumerate(used)}
+            for r in kept.values():
+                r[2] = [renum[i] for i in r[2]]
+            self._blobs[where] = {"f": [table[i] for i in used], "r": kept}
+            self._ok[where] = [ok[i] for i in used]
+            self._v.memo[_memo_key(where)] = json.dumps(self._blobs[where], separators=(",", ":"))
+        self._dirty.clear()
+
+    def refresh(self) -> None:
+        """Files may have changed: check them again before the next reuse."""
+        for ok in self._ok.values():
+            ok[:] = [None] * len(ok)
+
+    def _blob(self, where: tuple[str, str]) -> dict[str, Any]:
+        blob = self._blobs.get(where)
+        if blob is None:
+            blob = {"f": [], "r": {}}
+            raw = self._v.memo.get(_memo_key(where))
+            if raw is not None:
+                try:
+                    got = json.loads(raw)
+                    if isinstance(got, dict) and isinstance(got.get("f"), list) and isinstance(got.get("r"), dict):
+                        blob = got
+                except ValueError:
+                    pass
+            self._blobs[where] = blob
+            self._ok[where] = [None] * len(blob["f"])
+        return blob
+
+
+def _memo_key(where: tuple[str, str]) -> str:
+    root, file = where
+    return f"cv:{RECORD_FORMAT}:{sys.version_info[0]}.{sys.version_info[1]}:{root}\0{file}"
+
+
+def _type_name(val: Any) -> str:
+    t = type(val)
+    return f"{t.__module__}.{t.__qualname__}"
+
+
+def _still(row: list[Any]) -> bool:
+    """A file is as recorded: same signature and older than the racy window, or same content."""
+    path, digest = row[0], row[6]
+    try:
+        st = os.stat(path)
+        if [st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns, st.st_dev] == row[1:6] \
+                and time.time_ns() - st.st_mtime_ns > RACY_WINDOW_NS:
+            return True
+        with open(path, "rb") as f:
+            return xxhash.xxh3_128_hexdigest(f.read()) == digest
+    except (OSError, TypeError):
+        return False
