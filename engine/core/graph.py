@@ -156,10 +156,9 @@ def _where(fn: Callable[..., Any]) -> tuple[str, int]:
 
 def functions_of(module: types.ModuleType) -> list[Callable[..., Any]]:
     """Public functions defined in ``module`` itself (imported names are helpers, not nodes)."""
-    out = []
-    for name, obj in vars(module).items():
-        if inspect.isfunction(obj) and not name.startswith("_") and obj.__module__ == module.__name__:
-            out.append(obj)
+    own = module.__name__
+    out = [obj for name, obj in vars(module).items()
+           if isinstance(obj, types.FunctionType) and not name.startswith("_") and obj.__module__ == own]
     out.sort(key=lambda f: f.__code__.co_firstlineno)
     return out
 
@@ -292,32 +291,39 @@ class Graph:
         self.pred: dict[str, dict[str, str]] = {n: {} for n in nodes}
         self.succ: dict[str, dict[str, str]] = {n: {} for n in nodes}
         self._dag: Any = None
-        externals: dict[str, External] = {}
+        self.externals: dict[str, External] = {}
+        succ = self.succ
         for node in nodes.values():
+            mine = self.pred[node.name]
             for param, src in node.deps.items():
                 if src in nodes:
-                    self.pred[node.name][src] = param
-                    self.succ[src][node.name] = param
+                    mine[src] = param
+                    succ[src][node.name] = param
                 else:
-                    ext = externals.get(src)
-                    want = node.param_types.get(param, EMPTY)
-                    if ext is None:
-                        ext = externals[src] = External(src, want, False, [])
-                    elif not (types_compatible(want, ext.type) or types_compatible(ext.type, want)):
-                        raise GraphError(
-                            f"{node.name}({param}: {_tname(want)}) and {ext.consumers[0]} want input {src} as "
-                            f"incompatible types ({_tname(ext.type)}); give both the same annotation.",
-                            file=node.file, line=node.line, node=node.name)
-                    ext.type = want if ext.type is EMPTY else ext.type
-                    ext.consumers.append(node.name)
-                    if param not in node.optional:
-                        ext.required = True
-        self.externals = externals
+                    self._add_external(node, param, src)
         self.order: list[str] = self._topological_order()
         self.index = {name: i for i, name in enumerate(self.order)}
         self._check_types()
         self._check_collects()
         self._check_nested_fanout()
+
+    def _add_external(self, node: Node, param: str, src: str) -> None:
+        """Out of ``__init__``'s edge loop, which stays tight: every consumer of an input must agree on
+        its type, and one that cannot default it makes it required."""
+        ext = self.externals.get(src)
+        want = node.param_types.get(param, EMPTY)
+        if ext is None:
+            ext = self.externals[src] = External(src, want, False, [])
+        elif not (want is ext.type and type(want) is type) \
+                and not (types_compatible(want, ext.type) or types_compatible(ext.type, want)):
+            raise GraphError(
+                f"{node.name}({param}: {_tname(want)}) and {ext.consumers[0]} want input {src} as "
+                f"incompatible types ({_tname(ext.type)}); give both the same annotation.",
+                file=node.file, line=node.line, node=node.name)
+        ext.type = want if ext.type is EMPTY else ext.type
+        ext.consumers.append(node.name)
+        if param not in node.optional:
+            ext.required = True
 
     @property
     def dag(self) -> Any:
@@ -332,21 +338,26 @@ class Graph:
         return self._dag
 
     def _topological_order(self) -> list[str]:
-        """Kahn's algorithm, ties broken by source position so the order reads like the code."""
+        """Kahn's algorithm, ties broken by source position so the order reads like the code; the heap
+        holds each node's rank in (file, line, name) order, so it compares ints, not tuples."""
         import heapq
 
-        nodes = self.nodes
+        nodes, succ = self.nodes, self.succ
+        names = [k[2] for k in sorted([(node.file, node.line, n) for n, node in nodes.items()])]
+        rank = {n: i for i, n in enumerate(names)}
         remaining = {n: len(p) for n, p in self.pred.items()}
-        heap = [((nodes[n].file, nodes[n].line, n)) for n, c in remaining.items() if c == 0]
+        heap = [rank[n] for n, c in remaining.items() if c == 0]
         heapq.heapify(heap)
+        push, pop = heapq.heappush, heapq.heappop
         order: list[str] = []
         while heap:
-            _, _, n = heapq.heappop(heap)
+            n = names[pop(heap)]
             order.append(n)
-            for s in self.succ[n]:
-                remaining[s] -= 1
-                if remaining[s] == 0:
-                    heapq.heappush(heap, (nodes[s].file, nodes[s].line, s))
+            for s in succ[n]:
+                left = remaining[s] - 1
+                remaining[s] = left
+                if not left:
+                    push(heap, rank[s])
         if len(order) != len(nodes):
             self._raise_cycle()
         return order
@@ -365,22 +376,25 @@ class Graph:
         )
 
     def _check_types(self) -> None:
+        """Each edge once, cheaply: one class feeding itself is compatible by definition, and any
+        other pair of annotation objects is judged once per build (keyed by identity: all stay alive)."""
+        nodes = self.nodes
+        judged: dict[tuple[int, int], bool] = {}
         for down, ups in self.pred.items():
-            d = self.nodes[down]
+            d = nodes[down]
             for up, param in ups.items():
-                self._check_edge(self.nodes[up], d, param)
-
-    def _check_edge(self, u: Node, d: Node, param: str) -> None:
-        up, down = u.name, d.name
-        wanted = d.param_types.get(param, EMPTY)
-        if not types_compatible(u.type, wanted):
-            raise GraphError(
-                f"type mismatch: {up} produces {_tname(u.type)} but {down}({param}: {_tname(wanted)}) "
-                f"expects {_tname(wanted)}; fix one of the annotations.",
-                file=d.file,
-                line=d.line,
-                node=down,
-            )
+                produced, wanted = nodes[up].type, d.param_types.get(param, EMPTY)
+                if produced is wanted and type(produced) is type:
+                    continue
+                key = (id(produced), id(wanted))
+                ok = judged.get(key)
+                if ok is None:
+                    ok = judged[key] = types_compatible(produced, wanted)
+                if not ok:
+                    raise GraphError(
+                        f"type mismatch: {nodes[up].name} produces {_tname(produced)} but {d.name}({param}: "
+                        f"{_tname(wanted)}) expects {_tname(wanted)}; fix one of the annotations.",
+                        file=d.file, line=d.line, node=d.name)
 
     def _check_collects(self) -> None:
         """A ``Collect[...]`` parameter must be fed per item by a fan-out; caught here, at build time,
