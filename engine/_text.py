@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from typing import Any
 
 
 def did_you_mean(name: str, options: Iterable[str]) -> str:
+    import difflib  # only to word an error
+
     close = difflib.get_close_matches(name, sorted(options), n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

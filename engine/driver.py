@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import gc
-import logging
+import os
 import types
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,6 @@ from engine.core.results import (
     tag_matches,
 )
 from engine.errors import NodeFailed, UsageError
-
-log = logging.getLogger("engine")
 
 #: ``hook(driver)`` called before every run of every driver: how ``OpenLineageTracker.track_execution``
 #: (engine.lineage, which builds on the driver) reaches the drivers run inside its block
@@ -174,7 +171,7 @@ class Driver:
         plan = self.plan_for(final, inputs, overrides) if items_graph is None else compile_plan(
             items_graph, final, set(inputs) | set(self.config) | set(overrides), set(overrides))
         values: dict[Any, Any] = {**self.config, **inputs, **overrides}
-        run_id = run_id or uuid.uuid4().hex[:12]
+        run_id = run_id or os.urandom(6).hex()
         session = self.cache.session(run_id, plan, values, overrides) if self.cache is not None else None
         gc.freeze()  # the prefetched entries too
         if self.bus:

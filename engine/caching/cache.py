@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from engine.core.graph import Graph, Node
 
 
-log = logging.getLogger("engine")
 
 class Cache:
     """Per-graph cache state: the store, code versions of the graph, and the last run's decisions.

@@ -9,7 +9,6 @@ import os
 import pickle
 import sys
 import types
-import uuid
 from typing import Any
 
 import xxhash
@@ -105,7 +104,7 @@ def value_digest(value: Any) -> str:
     try:
         return "pickle:" + xxhash.xxh3_128_hexdigest(pickle.dumps(value, protocol=4))
     except Exception:  # noqa: BLE001 - whatever pickling raises, the value cannot be versioned
-        return "unversionable:" + uuid.uuid4().hex  # a fresh version each time: never a false hit
+        return "unversionable:" + os.urandom(16).hex()  # a fresh version each time: never a false hit
 
 
 def _code_digest(code: types.CodeType, fn: Any = None) -> str:

@@ -28,23 +28,21 @@ serialisation format and may change between Ripple releases (the store stamps it
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
 import enum
 import math
-import random
 import re
 import struct
 import sys
 import types
-import uuid
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from decimal import Decimal
-from fractions import Fraction
 from pathlib import PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xxhash
+
+if TYPE_CHECKING:
+    import random
 
 __all__ = [
     "MAX_DEPTH",
@@ -426,55 +424,6 @@ def _enc_slice(obj: slice, out: bytearray, ctx: _Ctx, depth: int) -> None:
         _enc(v, out, ctx, depth + 1)
 
 
-def _tz_id(tz: Any) -> str:
-    if tz is None:
-        return ""
-    key = getattr(tz, "key", None) or getattr(tz, "zone", None)
-    return f"{type(tz).__qualname__}:{key}" if key else f"{type(tz).__qualname__}:{tz!r}"
-
-
-def _enc_datetime(obj: _dt.datetime, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    _enc_str(f"{obj.isoformat()}|{obj.fold}|{_tz_id(obj.tzinfo)}", out, ctx, depth)
-    out += b"W"
-
-
-def _enc_date(obj: _dt.date, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    _enc_str(obj.isoformat(), out, ctx, depth)
-    out += b"Y"
-
-
-def _enc_time(obj: _dt.time, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    _enc_str(f"{obj.isoformat()}|{obj.fold}|{_tz_id(obj.tzinfo)}", out, ctx, depth)
-    out += b"H"
-
-
-def _enc_timedelta(obj: _dt.timedelta, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    out += b"J"
-    for v in (obj.days, obj.seconds, obj.microseconds):
-        _enc_int(v, out, ctx, depth)
-
-
-def _enc_tzinfo(obj: _dt.tzinfo, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    _enc_str(_tz_id(obj), out, ctx, depth)
-    out += b"Z"
-
-
-def _enc_decimal(obj: Decimal, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    _enc_str(str(obj), out, ctx, depth)
-    out += b"M"
-
-
-def _enc_fraction(obj: Fraction, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    out += b"R"
-    _enc_int(obj.numerator, out, ctx, depth)
-    _enc_int(obj.denominator, out, ctx, depth)
-
-
-def _enc_uuid(obj: uuid.UUID, out: bytearray, ctx: _Ctx, depth: int) -> None:
-    out += b"U"
-    out += obj.bytes
-
-
 def _enc_singleton(tag: bytes) -> Encoder:
     def enc(obj: Any, out: bytearray, ctx: _Ctx, depth: int) -> None:
         out += tag
@@ -558,18 +507,24 @@ _BASE_ENCODERS: dict[type, Encoder] = {
     frozenset: _enc_frozenset,
     range: _enc_range,
     slice: _enc_slice,
-    _dt.datetime: _enc_datetime,
-    _dt.date: _enc_date,
-    _dt.time: _enc_time,
-    _dt.timedelta: _enc_timedelta,
-    _dt.timezone: _enc_tzinfo,
-    Decimal: _enc_decimal,
-    Fraction: _enc_fraction,
-    uuid.UUID: _enc_uuid,
     type(Ellipsis): _enc_singleton(b"."),
     type(NotImplemented): _enc_singleton(b"!"),
 }
 _ENCODER_MEMO.update(_BASE_ENCODERS)
+#: stdlib modules whose value types join the tables above when the first type from them is seen:
+#: importing them all up front cost ~3 ms of every command's start, and a value of one of their
+#: types cannot exist before its module is imported
+_LAZY_MODULES = {"datetime", "decimal", "fractions", "uuid"}
+
+
+def _load_lazy_types() -> None:
+    from engine.caching.stdlib_values import encoders
+
+    lazy = encoders()
+    _BASE_ENCODERS.update(lazy)
+    for t, f in lazy.items():
+        _ENCODER_MEMO.setdefault(t, f)
+    _LAZY_MODULES.clear()
 
 _UNSUPPORTED_TYPES: tuple[type, ...] = (
     types.FunctionType,
@@ -590,6 +545,11 @@ _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: set for classes defined in Python
 
 def _resolve(t: type) -> Encoder:
     """Pick the encoder for a type not in the exact-type table, and memoise it."""
+    if _LAZY_MODULES and any(b.__module__ in _LAZY_MODULES for b in t.__mro__):
+        _load_lazy_types()
+        f = _ENCODER_MEMO.get(t)
+        if f is not None:
+            return f
     f = _resolve_uncached(t)
     _ENCODER_MEMO[t] = f
     return f
@@ -605,7 +565,8 @@ def _resolve_uncached(t: type) -> Encoder:
         return _custom_encoder(lambda o: o.__ripple_fingerprint__(), _qualname_of(t))
     if issubclass(t, enum.Enum):
         return _enc_enum
-    if issubclass(t, random.Random):
+    rnd = sys.modules.get("random")  # no Random exists before random is imported
+    if rnd is not None and issubclass(t, rnd.Random):
         return _enc_random
     if t is re.Pattern:
         return _enc_pattern
@@ -640,8 +601,10 @@ def _resolve_uncached(t: type) -> Encoder:
         f = _BASE_ENCODERS.get(base)
         if f is not None and base is not object:
             return _subclass_encoder(f, t)
-    if issubclass(t, _dt.tzinfo):
-        return _enc_tzinfo
+    if "datetime" in sys.modules and issubclass(t, sys.modules["datetime"].tzinfo):
+        from engine.caching.stdlib_values import enc_tzinfo
+
+        return enc_tzinfo
     # A class implemented in C (or inheriting from one) keeps state we cannot see: hashing only its
     # ``__dict__`` is how pd.Timestamp collided in Hamilton (#1242). Refuse instead.
     for base in t.__mro__:

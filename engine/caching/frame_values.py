@@ -1,24 +1,15 @@
 """Fingerprints of pandas and pyarrow values, split from ``data_version`` (which stays the one
 entry point and calls in here lazily, only once a value of theirs is seen).
 
-These encoders use the core's primitives through ``c``, a view of ``engine.caching.data_version``
-looked up at call time: importing the core from here would be an import cycle.
+These encoders use the core's primitives through ``c`` (``engine.caching.encoder_core``).
 """
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-
-class _Core:
-    """Attribute access to the fingerprint core, which is always loaded when these run."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(sys.modules["engine.caching.data_version"], name)
-
-
-c = _Core()
+from engine.caching.encoder_core import c
+from engine.caching.stdlib_values import tz_id
 
 
 def pandas_encoder_for(t: type) -> Any:
@@ -42,7 +33,7 @@ def pandas_encoder_for(t: type) -> Any:
         tag = b"\x01T" if issubclass(t, pd.Timestamp) else b"\x01D"
 
         def enc(obj: Any, out: bytearray, ctx: Any, depth: int) -> None:
-            c._enc_str(f"{obj.isoformat()}|{getattr(obj, 'unit', '')}|{c._tz_id(getattr(obj, 'tz', None))}", out, ctx, depth)
+            c._enc_str(f"{obj.isoformat()}|{getattr(obj, 'unit', '')}|{tz_id(getattr(obj, 'tz', None))}", out, ctx, depth)
             out += tag
 
         return enc

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import difflib
 import functools
 import json
-import logging
 import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -14,12 +11,11 @@ from typing import TYPE_CHECKING, Any
 from xxhash import xxh3_128_hexdigest
 
 from engine import events as ev
-from engine.caching import explain, observed
+from engine._log import log
+from engine.caching import observed
 from engine.caching.code_version import diff_parts
 from engine.caching.data_version import combine, try_fingerprint
 from engine.caching.decisions import SLOW_SECONDS, UNCACHEABLE, Decision
-from engine.caching.remote import RemoteSide
-from engine.caching.remote import produced_files as _produced_files  # also used on workers
 from engine.caching.rows import keep_version, ran_row
 from engine.core.execute import Lazy, RunResult
 from engine.core.plan import Plan, Step
@@ -30,7 +26,6 @@ if TYPE_CHECKING:
     from engine.caching.cache import Cache
     from engine.core.graph import Node
 
-log = logging.getLogger("engine")
 #: ``enter_item`` fingerprints the item itself unless given its version
 _COMPUTE = object()
 
@@ -62,7 +57,7 @@ class Session:
         #: hits by node: (key, entry, why); expanded into Decisions and history rows only when asked
         self.hit_entries: dict[str, tuple[str, Entry, str]] = {}
         self.node_rows: list[dict[str, Any]] = []
-        self._debug = log.isEnabledFor(logging.DEBUG)
+        self._debug = log.debug_enabled()
         self.counts: Counter[tuple[str, str]] = Counter()
         self._item_hits: Counter[str] = Counter()
         self._predicted: list[tuple[str, str, str]] | None = None
@@ -159,6 +154,8 @@ class Session:
         if prev is not None:
             prev = self.store.get(prev.key) or prev  # the prefetch left out deps and code parts
         d.previous = prev
+        from engine.caching import explain  # misses and failures only
+
         if explain.against_previous_run(self, node, deps, d):
             return d
         if prev is None:
@@ -189,6 +186,8 @@ class Session:
             old = self.store.memo.get("src:" + qual) or ""
             if old == new or not (old or new):
                 continue
+            import difflib
+
             diff = difflib.unified_diff(old.splitlines(), new.splitlines(), f"{qual} (cached)", f"{qual} (now)", lineterm="")
             out.append("\n".join(diff))
         return "\n".join(out)
@@ -265,7 +264,7 @@ class Session:
         rec = self.reads.pop(node.name, None)
         row = ran_row(self, node, seconds)
         if behavior == "disable":
-            fresh = "disabled:" + uuid.uuid4().hex
+            fresh = "disabled:" + os.urandom(16).hex()
             self.dv[node.name] = self.dv[(node.name,)] = fresh
             return 0
         fp, why = self._fingerprint(value)
@@ -297,6 +296,8 @@ class Session:
         return entry.size
 
     def _remember_sources(self, parts: Mapping[str, str], digest: str = "") -> None:
+        from engine.caching import explain  # misses and failures only
+
         explain.remember_sources(self, parts, digest)
 
     def observe(self, name: str, value: Any) -> None:
@@ -341,6 +342,8 @@ class Session:
             self.store.memo[f"items:{list_dv}"] = json.dumps(fps)
 
     def remote(self) -> Any:  # the session as pools and Dask see it: look-ahead, storing on workers
+        from engine.caching.remote import RemoteSide  # pools and Dask only
+
         return RemoteSide(self)
 
     def failed(self, step: Step) -> None:
@@ -397,6 +400,8 @@ class Session:
                         row["why"] = rec.why
                     if rec.status == ev.FAILED:
                         row.update(error=f"{rec.error_type}: {rec.error}", traceback=rec.traceback)
+                        from engine.caching import explain  # misses and failures only
+
                         explain.versions_row(self, row)
                 self.store.record_nodes(self.run_id, list(rows.values()))
                 self.store.finish_run(self.run_id, status, ran=result.count(ev.RAN), cached=result.count(ev.CACHED),
@@ -447,13 +452,15 @@ def _unversionable(s: Session, node: Node, behavior: str) -> tuple[None, str]:
 
 def _records(s: Session, node: Node, value: Any, fp: str, parts: Mapping[str, str], reads: Any) -> dict[str, str] | None:
     """What the node ran, read and saw, as the entry's records; None: do not store the value."""
+    from engine.caching.remote import produced_files  # one home for workers and here
+
     c = s.cache
     if observed.pickling_changes(value, fp, s._fingerprint, c.versioner.roundtrip):
         s._warn(node.name + ":pickle", f"{node.name} ({node.location}): a {type(value).__qualname__} changes "
                                        "through pickle (state is lost), so it is not stored; it re-runs")
         return None
     files, spawned = observed.node_records(reads, fn=node.origin, root=str(c.project_root), versioner=c.versioner,
-                                           files=c.files, static_parts=parts, produced=_produced_files(value))
+                                           files=c.files, static_parts=parts, produced=produced_files(value))
     if spawned and not node.declares_subprocess_reads:
         s._warn(node.name + ":subprocess", observed.subprocess_warning(node.name, node.location, spawned[0]))
     return files

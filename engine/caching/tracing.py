@@ -28,9 +28,9 @@ registers :class:`CodeTrace` as such a probe when imported.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
-import sysconfig
 import threading
 import types
 from collections.abc import Callable, Iterator
@@ -42,9 +42,6 @@ __all__ = ["CodeTrace", "code_identity", "mechanism", "outside_libraries"]
 
 _local = threading.local()
 _ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_LIB_DIRS = tuple(sorted({p + os.sep for p in (sysconfig.get_paths().get("stdlib"), sysconfig.get_paths().get("purelib"),
-                                               sysconfig.get_paths().get("platlib"), sys.prefix, sys.base_prefix)
-                          if p}))
 #: tool ids tried in order: the two unnamed ones first, then those named for other kinds of tools
 _TOOL_ORDER = (3, 4, 2, 5, 1, 0)
 
@@ -204,11 +201,21 @@ class _Profiled:
             sys.setprofile(prev)
 
 
+@functools.cache
+def _lib_dirs() -> tuple[str, ...]:
+    """The stdlib and site folders: found on the first traced call (``sysconfig`` is slow to import)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return tuple(sorted({p + os.sep for p in (paths.get("stdlib"), paths.get("purelib"), paths.get("platlib"),
+                                              sys.prefix, sys.base_prefix) if p}))
+
+
 def outside_libraries(filename: str) -> bool:
     """True for code that lives in a real file outside the stdlib, installed packages and Ripple."""
     if not filename or filename[0] == "<" or filename.startswith(_ENGINE_DIR):
         return False
-    if filename.startswith(_LIB_DIRS):
+    if filename.startswith(_lib_dirs()):
         return False
     return "site-packages" not in filename and "dist-packages" not in filename
 

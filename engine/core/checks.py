@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
+from engine._log import log
 from engine.core.graph import Node
-
-log = logging.getLogger("engine")
 
 
 class DataValidationError(ValueError):

@@ -1,25 +1,22 @@
 from __future__ import annotations
 
 import functools
-import logging
-import os
 import time
-import traceback
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine import events as ev
+from engine._log import log
 from engine.core.graph import Node
 from engine.core.items import settle_item
 from engine.core.plan import FanOut, Plan, Step
-from engine.core.redact import error_info, location_only, real_interrupt, scrub, secret_texts
+from engine.core.redact import error_info, location_only, real_interrupt, scrub, secret_texts, user_traceback
 
 if TYPE_CHECKING:
     from engine.core.pool import Executor
 
-log = logging.getLogger("engine")
 
 
 @dataclass(slots=True)
@@ -108,15 +105,6 @@ class CacheSession(Protocol):
 
 
 # --------------------------------------------------------------------------------------------- running
-
-
-def _fmt_tb(exc: BaseException) -> str:
-    """The traceback from the user's frames on (Ripple's own frames are noise to the user)."""
-    here = os.path.dirname(__file__)
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(here)]
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
-    lines += traceback.format_exception_only(type(exc), exc)
-    return "".join(lines)
 
 
 _ABSENT = object()
@@ -467,7 +455,7 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
                 if step.node.checks:  # @check_output applies per item inside a fan-out too
                     state.checks(step.node, value)
             except Exception as exc:  # noqa: BLE001
-                state.failed(step.name, (type(exc).__name__, f"item {i}: {exc}", _fmt_tb(exc)), exc,
+                state.failed(step.name, (type(exc).__name__, f"item {i}: {exc}", user_traceback(exc)), exc,
                              time.perf_counter() - t, task)
                 continue
             elapsed = time.perf_counter() - t

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import os
-from concurrent import futures as cf
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import UsageError
+
+if TYPE_CHECKING:
+    from concurrent import futures as cf  # imported by the pools that use it: sequential runs never do
 
 
 class Executor(Protocol):
@@ -52,6 +54,8 @@ class ThreadExecutor(_PoolExecutor):
 
     def pool(self) -> cf.Executor:
         if self._pool is None:
+            from concurrent import futures as cf
+
             self._pool = cf.ThreadPoolExecutor(self.workers, thread_name_prefix="ripple")
         return self._pool
 
@@ -73,6 +77,7 @@ class ProcessExecutor(_PoolExecutor):
     def pool(self) -> cf.Executor:
         if self._pool is None:
             import multiprocessing as mp
+            from concurrent import futures as cf
 
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_ignore_sigint)

@@ -19,7 +19,6 @@ reported as that node's failure, not turn into an internal error of the run.
 from __future__ import annotations
 
 import os
-import traceback
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,8 +39,10 @@ def safe_str(exc: BaseException) -> str:
     return text if isinstance(text, str) else repr(text)
 
 
-def _fmt_tb(exc: BaseException) -> str:
+def user_traceback(exc: BaseException) -> str:
     """The traceback from the user's frames on (Ripple's own frames are noise to the user)."""
+    import traceback  # only when something failed
+
     try:
         frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_HERE)]
         lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
@@ -53,13 +54,15 @@ def _fmt_tb(exc: BaseException) -> str:
 
 def error_info(exc: BaseException) -> tuple[str, str, str]:
     """``(type name, message, trimmed traceback)`` of a node's exception; never raises."""
-    return type(exc).__name__, safe_str(exc) or type(exc).__name__, _fmt_tb(exc)
+    return type(exc).__name__, safe_str(exc) or type(exc).__name__, user_traceback(exc)
 
 
 def location_only(exc: BaseException | None, etype: str) -> str:
     """A traceback with frames' file, line and function and nothing else (no source, no message)."""
     lines = ["Traceback (most recent call last):"]
     if exc is not None:
+        import traceback
+
         try:
             for f in traceback.extract_tb(exc.__traceback__):
                 if not f.filename.startswith(_HERE):

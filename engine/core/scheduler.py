@@ -34,12 +34,12 @@ from engine.core.execute import (
     _checked,
     _Expand,
     _finish_fanout,
-    _fmt_tb,
     _RunState,
     error_info,
 )
 from engine.core.items import settle_item
 from engine.core.plan import FanOut, Step
+from engine.core.redact import user_traceback
 
 #: batches per worker for one fan-out: enough to keep every worker busy to the end, few enough that
 #: the per-task cost is spread over many items
@@ -324,7 +324,7 @@ class _PoolRun(UnitRun):
             return fut.result()
         except Exception as exc:  # noqa: BLE001 - e.g. a value or function that cannot cross to a process
             hint = " (values and node functions must be picklable on the processes executor)" if self.remote else ""
-            return False, ((type(exc).__name__, f"{exc}{hint}", _fmt_tb(exc)), None), 0.0, []
+            return False, ((type(exc).__name__, f"{exc}{hint}", user_traceback(exc)), None), 0.0, []
 
     def node_done(self, i: int, fut: cf.Future[Any], why: str) -> None:
         state, step = self.state, self.steps[i]
@@ -380,7 +380,7 @@ class _PoolRun(UnitRun):
             fs["results"].update(fut.result())
         except Exception as exc:  # noqa: BLE001 - the batch could not cross to or from a worker
             hint = " (values and node functions must be picklable on the processes executor)" if self.remote else ""
-            failure = (False, ((type(exc).__name__, f"{exc}{hint}", _fmt_tb(exc)), None), 0.0, None)
+            failure = (False, ((type(exc).__name__, f"{exc}{hint}", user_traceback(exc)), None), 0.0, None)
             fan = self.steps[i]
             self.state.failed(fan.block[0].name, failure[1][0], None, 0.0)
         fs["left"] -= 1

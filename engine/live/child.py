@@ -7,7 +7,6 @@ import sys
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -128,7 +127,7 @@ def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str) -> 
 def run_child(request: RunRequest, fd: int) -> int:
     """Body of a run's child process: load, build, run, stream events to ``fd``; returns exit code."""
     out = _EventWriter(fd)
-    run_id = request.run_id or uuid.uuid4().hex[:12]
+    run_id = request.run_id or os.urandom(6).hex()
     try:
         from engine.core.inputs import parse_value, resolve_outputs, typed_inputs
         from engine.driver import Driver

@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable
 
 from engine import events as ev
@@ -39,7 +38,7 @@ class IsolatedRun:
         self.on_event = on_event
         self.on_done = on_done
         self.worker = worker
-        self.run_id = request.run_id or uuid.uuid4().hex[:12]
+        self.run_id = request.run_id or os.urandom(6).hex()
         self.pid: int | None = None
         self.used_worker = False
         self._proc: subprocess.Popen[bytes] | None = None

@@ -11,18 +11,16 @@ another key" apart from damage.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import shutil
 import sqlite3
 import time
 from pathlib import Path
 
+from engine._log import log
 from engine.store.errors import StoreError
 from engine.store.fsutil import _alive, _create_private
 from engine.store.schema import _SCHEMA, TMP_DIR
-
-log = logging.getLogger("engine")
 
 #: the file naming the key the store was last opened under (public: a key fingerprint, no secret)
 KEY_MARK = "key-id"

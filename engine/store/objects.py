@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 import shutil
 import sqlite3
 import time
@@ -148,7 +147,7 @@ class _Objects:
             self._ensure_dir(tmp_dir)
             # temp files live in one folder, named by writer pid, so the next open can sweep a dead
             # writer's leftovers without walking every object folder
-            tmp = tmp_dir / f"{path.name}-{os.getpid()}-{secrets.token_hex(4)}"
+            tmp = tmp_dir / f"{path.name}-{os.getpid()}-{os.urandom(4).hex()}"
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             except FileNotFoundError:  # directory removed by a concurrent clear()
