@@ -26,27 +26,36 @@ from engine.core.decorators import (
     tag_outputs,
     value,
 )
-from engine.core.materialize import dataloader, datasaver, from_, load_from, save_to, to
 from engine.core.modifiers import apply_to, hamilton_exclude, mutate, pipe, pipe_input, pipe_output, step
-from engine.core.rewrites import (
-    DataValidator,
-    ResolveAt,
-    ValidationResult,
-    check_output_custom,
-    does,
-    group,
-    inject,
-    resolve,
-    schema,
-    unpack_fields,
-)
-from engine.core.subdag import parameterized_subdag, subdag, with_columns
 from engine.driver import Builder, Driver, Variable
 from engine.errors import GraphError, LoadError, NodeFailed, RippleError, UsageError
 from engine.events import Event, EventBus
 
 if TYPE_CHECKING:
+    from engine.core.materialize import dataloader, datasaver, from_, load_from, save_to, to
+    from engine.core.rewrites import (
+        DataValidator,
+        ResolveAt,
+        ValidationResult,
+        check_output_custom,
+        does,
+        group,
+        inject,
+        resolve,
+        schema,
+        unpack_fields,
+    )
+    from engine.core.subdag import parameterized_subdag, subdag, with_columns
     from engine.files import File
+
+#: names whose modules load on first use: a pipeline that uses none of them does not pay for them
+_LAZY = {
+    **dict.fromkeys(("dataloader", "datasaver", "from_", "load_from", "save_to", "to"), "engine.core.materialize"),
+    **dict.fromkeys(("DataValidator", "ResolveAt", "ValidationResult", "check_output_custom", "does", "group",
+                     "inject", "resolve", "schema", "unpack_fields"), "engine.core.rewrites"),
+    **dict.fromkeys(("parameterized_subdag", "subdag", "with_columns"), "engine.core.subdag"),
+    "File": "engine.files",
+}
 
 __all__ = [
     "Builder",
@@ -107,8 +116,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name == "File":
-        from engine.files import File
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    import importlib
 
-        return File
-    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

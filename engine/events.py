@@ -29,6 +29,8 @@ STALE = "stale"
 
 @dataclass(slots=True)
 class Event:
+    """One thing that happened in a run, as every listener (CLI, dashboard, lineage) sees it."""
+
     kind: ClassVar[str] = "event"
     run_id: str
     t: float
@@ -46,6 +48,8 @@ class Event:
 
 @dataclass(slots=True)
 class RunStarted(Event):
+    """A run began: what it will compute and how."""
+
     kind: ClassVar[str] = "run_started"
     pipeline: str = ""
     outputs: list[str] = field(default_factory=list)
@@ -67,6 +71,8 @@ class NodePlanned(Event):
 
 @dataclass(slots=True)
 class NodeStarted(Event):
+    """A node's function was called (``task``: the fan-out item or worker it runs as)."""
+
     kind: ClassVar[str] = "node_started"
     node: str = ""
     task: str | None = None
@@ -74,6 +80,8 @@ class NodeStarted(Event):
 
 @dataclass(slots=True)
 class NodeCached(Event):
+    """A node's result came from the cache instead of running it."""
+
     kind: ClassVar[str] = "node_cached"
     node: str = ""
     seconds: float = 0.0
@@ -88,6 +96,8 @@ class NodeCached(Event):
 
 @dataclass(slots=True)
 class NodeFinished(Event):
+    """A node ran to completion; its result is stored (``bytes``) unless caching is off for it."""
+
     kind: ClassVar[str] = "node_finished"
     node: str = ""
     seconds: float = 0.0
@@ -100,6 +110,8 @@ class NodeFinished(Event):
 
 @dataclass(slots=True)
 class NodeFailed(Event):
+    """A node raised; ``file``/``line`` point at the user's frame that raised it."""
+
     kind: ClassVar[str] = "node_failed"
     node: str = ""
     seconds: float = 0.0
@@ -113,6 +125,8 @@ class NodeFailed(Event):
 
 @dataclass(slots=True)
 class NodeSkipped(Event):
+    """A node did not run because something it depends on failed."""
+
     kind: ClassVar[str] = "node_skipped"
     node: str = ""
     reason: str = ""
@@ -120,6 +134,8 @@ class NodeSkipped(Event):
 
 @dataclass(slots=True)
 class RunFinished(Event):
+    """A run ended (``status``: ok, failed or cancelled) with its counts."""
+
     kind: ClassVar[str] = "run_finished"
     status: str = "ok"  # ok | failed | cancelled
     seconds: float = 0.0

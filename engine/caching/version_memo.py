@@ -191,6 +191,10 @@ class VersionMemo:
             self._ok[where] = [ok[i] for i in used]
             self._v.memo[_memo_key(where)] = json.dumps(self._blobs[where], separators=(",", ":"))
         self._dirty.clear()
+        # The next reuse reads them again; held until exit they would be thousands of objects for
+        # the interpreter's last garbage collection to walk (~1 ms per 5,000).
+        self._blobs.clear()
+        self._ok.clear()
 
     def refresh(self) -> None:
         """Files may have changed: check them again before the next reuse."""
