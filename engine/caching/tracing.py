@@ -197,8 +197,21 @@ class _Profiled:
             sys.setprofile(None)
         elif hasattr(prev, "enable") and not callable(prev):
             prev.enable()  # a C profiler (cProfile, an outer trace): resume it
-        else:
+        elif callable(prev):
             sys.setprofile(prev)
+        else:
+            # A C profiler Python cannot reinstall (pyinstrument's state object): the node's code
+            # had to be traced, so that profiler stays off for the rest of the run; said once.
+            sys.setprofile(None)
+            _warn_displaced(type(prev).__qualname__)
+
+
+@functools.cache
+def _warn_displaced(profiler: str) -> None:
+    from engine._log import log
+
+    log.warning("Ripple's code tracing displaced the running profiler (%s), which Python 3.11 cannot "
+                "resume; profile on Python 3.12+, where tracing uses sys.monitoring beside it.", profiler)
 
 
 @functools.cache

@@ -7,7 +7,9 @@ with either mechanism, and the mechanism-specific ones are checked where they ap
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import textwrap
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -185,3 +187,26 @@ def test_a_py_file_opened_as_data_is_a_read_but_an_import_is_not(tmp_path: Path,
         (tmp_path / "table.py").read_text()
     assert list(rec.paths) == [str(tmp_path / "table.py")]
     sys.modules.pop(name, None)
+
+
+def test_a_run_under_an_outer_c_profiler_neither_crashes_nor_goes_stale(tmp_path: Path) -> None:
+    """pyinstrument installs a C profile function Python cannot reinstall; on 3.11 the code tracing
+    (a cProfile) displaces it: the run still works and still traces the helper it calls."""
+    (tmp_path / "prof_pipe.py").write_text("from prof_helpers import h\n\n\ndef a() -> int:\n    return h()\n")
+    (tmp_path / "prof_helpers.py").write_text("def h():\n    return 1\n")
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from pyinstrument import Profiler
+        from engine import Driver
+        import prof_pipe
+        with Profiler():
+            out = Driver({{}}, prof_pipe).with_cache({str(tmp_path / "c")!r}).execute(["a"])
+        print(out["a"])
+    """)
+    run = lambda: subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)  # noqa: E731
+    first = run()
+    assert first.returncode == 0 and first.stdout.split()[-1] == "1", first.stderr
+    (tmp_path / "prof_helpers.py").write_text("def h():\n    return 2\n")
+    second = run()
+    assert second.returncode == 0 and second.stdout.split()[-1] == "2", second.stderr
