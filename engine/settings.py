@@ -112,13 +112,13 @@ def store_security(settings: Mapping[str, Any], root: Path) -> tuple[Path | None
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 
-_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(i?b)?\s*", re.IGNORECASE)
+_SIZE_RE = r"(?i)\s*(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)(i?b)?\s*"  # compiled on first use (re caches it)
 
 
 _AGE_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
-_AGE_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)", re.IGNORECASE)
+_AGE_PART = r"(?i)(\d+(?:\.\d*)?|\.\d+)\s*([smhdw]?)"
 
 
 def parse_size(text: str | int) -> int:
@@ -133,7 +133,7 @@ def parse_size(text: str | int) -> int:
             raise UsageError(f"invalid size {text}: must not be negative")
         return text
     if isinstance(text, str):
-        m = _SIZE_RE.fullmatch(text)
+        m = re.fullmatch(_SIZE_RE, text)
         if m and not (m.group(3) and m.group(3).lower() == "ib" and not m.group(2)):
             return int(float(m.group(1)) * _SIZE_UNITS[m.group(2).lower()])
     raise UsageError(
@@ -154,7 +154,7 @@ def parse_age(text: str | float | int) -> float:
         s = text.strip().replace(" ", "")
         pos, total = 0, 0.0
         while pos < len(s):
-            m = _AGE_PART.match(s, pos)
+            m = re.compile(_AGE_PART).match(s, pos)
             if not m or m.end() == pos:
                 break
             total += float(m.group(1)) * _AGE_UNITS[(m.group(2) or "s").lower()]

@@ -17,10 +17,22 @@ if TYPE_CHECKING:
 
 
 def tz_id(tz: Any) -> str:
+    """A time zone by its name, else its repr — unless that repr is the default one, which shows an
+    address (a fresh value in every process, and blind to the zone's state): then by its state."""
     if tz is None:
         return ""
     key = getattr(tz, "key", None) or getattr(tz, "zone", None)
-    return f"{type(tz).__qualname__}:{key}" if key else f"{type(tz).__qualname__}:{tz!r}"
+    if key:
+        return f"{type(tz).__qualname__}:{key}"
+    if type(tz).__repr__ is object.__repr__:
+        try:
+            state = c.fingerprint(tz.__reduce_ex__(4)[1:])
+        except Exception:  # noqa: BLE001 - whatever reducing it raises, it cannot be versioned
+            state = None
+        if state is None:
+            raise c._fail(tz, "its time zone has no name and its state cannot be fingerprinted")
+        return f"{type(tz).__module__}.{type(tz).__qualname__}:{state}"
+    return f"{type(tz).__qualname__}:{tz!r}"
 
 
 def _enc_datetime(obj: _dt.datetime, out: bytearray, ctx: _Ctx, depth: int) -> None:

@@ -28,7 +28,7 @@ from engine.errors import UsageError
 SYNTAX = ("NAME, tag:KEY=VALUE, tag:KEY, module:NAME, with + before (and its ancestors) "
           "or after (and its descendants), e.g. +report, sales+, tag:stage=model")
 
-_SPLIT = re.compile(r"[\s,]+")
+_SPLIT = r"[\s,]+"  # compiled on first use (re caches it)
 
 
 def hidden_hint(graph: Any, name: str) -> str:
@@ -42,7 +42,7 @@ def terms(specs: Iterable[str] | None) -> list[str]:
     """The terms of ``--select``/``--exclude`` values: each value split on spaces and commas."""
     out: list[str] = []
     for spec in specs or ():
-        out.extend(t for t in _SPLIT.split(str(spec)) if t)
+        out.extend(t for t in re.split(_SPLIT, str(spec)) if t)
     return out
 
 

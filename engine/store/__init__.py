@@ -55,7 +55,7 @@ from engine.store.entries import _Entries
 from engine.store.errors import EntryDamaged, StoreDamaged, StoreError, Unstorable
 from engine.store.history import _History
 from engine.store.objects import _Objects
-from engine.store.records import Entry, NodeRunRecord, PruneReport, RunRecord, StoreStats
+from engine.store.records import Entry
 from engine.store.schema import DB_NAME, INLINE_LIMIT, SCHEMA_VERSION
 
 __all__ = [
@@ -113,3 +113,12 @@ class Store(_History, _Entries, _Objects, _Database):
     outside the lock) and process-safe (WAL + busy timeout + atomic renames). Forked children open
     their own connection on first use.
     """
+
+
+def __getattr__(name: str) -> Any:
+    """The history and report records, made when first asked for (``engine.store.reports``)."""
+    if name in ("NodeRunRecord", "PruneReport", "RunRecord", "StoreStats"):
+        from engine.store import reports
+
+        return getattr(reports, name)
+    raise AttributeError(f"module 'engine.store' has no attribute {name!r}")

@@ -10,14 +10,14 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.store import crypto
 from engine.store.auth import _Auth, _split
 from engine.store.codec import _deserialize, _serialize
 from engine.store.errors import EntryDamaged, StoreError
 from engine.store.fsutil import _dumps
-from engine.store.records import Entry, PruneReport, StoreStats
+from engine.store.records import Entry
 from engine.store.schema import (
     _INSERT_ENTRY,
     _SELECT_ENTRY,
@@ -28,6 +28,9 @@ from engine.store.schema import (
 
 # --------------------------------------------------------------------------------------------------
 # schema
+
+if TYPE_CHECKING:
+    from engine.store.reports import PruneReport, StoreStats
 
 
 
@@ -372,6 +375,7 @@ class _Entries(_Auth):
         ``keep(e)`` protects an entry from all three. Size counts a shared object file once.
         Orphaned files older than the GC grace period are swept as well.
         """
+        from engine.store.reports import PruneReport
         self.commit()
         now = time.time() if now is None else now
         entries = self.ls()
@@ -418,6 +422,7 @@ class _Entries(_Auth):
         return PruneReport(removed, freed, keys)
 
     def stats(self) -> StoreStats:
+        from engine.store.reports import StoreStats
         self.commit()
 
         def fn(c: sqlite3.Connection) -> StoreStats:

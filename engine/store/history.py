@@ -6,13 +6,17 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.store.records import NodeRunRecord, RunRecord
 from engine.store.schema import _NODE_RUN_COLS, _RUN_COLS
+
+if TYPE_CHECKING:
+    from engine.store.reports import NodeRunRecord, RunRecord
 
 
 def _run_record(row: tuple) -> RunRecord:
+    from engine.store.reports import RunRecord  # made only when history is read
+
     r = list(row)
     try:
         r[5] = json.loads(r[5]) if r[5] else []
@@ -22,6 +26,8 @@ def _run_record(row: tuple) -> RunRecord:
 
 
 def _node_run_record(row: tuple) -> NodeRunRecord:
+    from engine.store.reports import NodeRunRecord  # made only when history is read
+
     r = list(row)
     r[4] = bool(r[4])
     try:
@@ -33,6 +39,8 @@ def _node_run_record(row: tuple) -> NodeRunRecord:
 
 def _hit_record(run_id: str, line: str) -> NodeRunRecord:
     """A packed hit (``run_hits``: node, seconds, key, data and code version, why, started)."""
+    from engine.store.reports import NodeRunRecord
+
     node, seconds, key, dv, cv, why, started = line.split("\t")
     return NodeRunRecord(run_id, node, "cached", float(seconds) if seconds else None, True, why or None,
                          key or None, dv or None, cv or None, None, None, float(started) if started else None)

@@ -9,21 +9,24 @@ import shutil
 import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import xxhash
 
 from engine.store.codec import _write_all
 from engine.store.fsutil import _dumps, _mkdir_private
-from engine.store.records import Entry, PruneReport
+from engine.store.records import Entry
 from engine.store.schema import DB_NAME, GC_GRACE_SECONDS, MEMO_MAX_ROWS, TMP_DIR
 
-_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_=.\-]{2,127}")
+_SAFE_NAME = r"[A-Za-z0-9][A-Za-z0-9_=.\-]{2,127}"  # compiled on first use (re caches it)
+
+if TYPE_CHECKING:
+    from engine.store.reports import PruneReport
 
 
 def _object_name(data_version: str) -> str:
     """File name for a data version; versions that are not safe file names are hashed."""
-    if _SAFE_NAME.fullmatch(data_version):
+    if re.fullmatch(_SAFE_NAME, data_version):
         return data_version
     return "h" + xxhash.xxh3_128_hexdigest(data_version.encode("utf-8", "surrogatepass"))
 
@@ -199,6 +202,8 @@ class _Objects:
         The grace period protects files another process has just written and is about to commit.
         Also bounds the memo and deletes set-aside corrupt databases older than a week.
         """
+        from engine.store.reports import PruneReport
+
         self.commit()
         cutoff = time.time() - grace
         rows = self._read(

@@ -1,4 +1,4 @@
-"""Records the store hands out: cache entries, runs, per-node run rows, stats and prune reports."""
+"""The cache entry, the one record every run reads (the others, in ``reports``, load when asked for)."""
 
 from __future__ import annotations
 
@@ -84,60 +84,3 @@ class Entry:
     def value_per_byte(self) -> float:
         """Recompute seconds saved per stored byte: what pruning by size protects."""
         return self.compute_seconds / max(self.size, 1)
-
-
-@dataclass
-class RunRecord:
-    run_id: str
-    pipeline: str
-    started: float
-    finished: float | None
-    status: str
-    outputs: list[str]
-    ran: int
-    cached: int
-    failed: int
-    skipped: int
-    seconds: float | None
-
-
-@dataclass
-class NodeRunRecord:
-    run_id: str
-    node: str
-    status: str
-    seconds: float | None
-    hit: bool
-    why: str | None
-    key: str | None
-    data_version: str | None
-    code_version: str | None
-    error: str | None
-    traceback: str | None
-    started: float | None
-    #: {parameter: data version} of the inputs the node's key used (stores before v2, and packed
-    #: cache hits, leave it out: a hit's inputs are its entry's ``deps``)
-    deps: dict[str, str] | None = None
-
-
-@dataclass
-class StoreStats:
-    """``bytes`` counts a shared object file once; ``oldest``/``newest`` are entry creation times."""
-
-    entries: int
-    bytes: int
-    inline_bytes: int
-    file_bytes: int
-    runs: int
-    oldest: float | None
-    newest: float | None
-    #: size of meta.sqlite on disk (history and memo included; WAL excluded)
-    db_bytes: int = 0
-
-
-@dataclass
-class PruneReport:
-    removed: int
-    freed_bytes: int
-    #: keys of the removed entries (empty for gc)
-    keys: list[str] = field(default_factory=list)
