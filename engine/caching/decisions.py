@@ -32,6 +32,8 @@ class Decision:
 
 @dataclass(slots=True)
 class CacheStats:
+    """Hits and misses of the last run, bytes written and the store's size (``Cache.stats``)."""
+
     hits: int
     misses: int
     hit_rate: float

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 @dataclass(slots=True)
 class NodeRecord:
+    """What happened to one node in a run (``status``: ran, cached, failed or skipped) and why."""
+
     name: str
     status: str
     seconds: float = 0.0
@@ -34,6 +36,8 @@ class NodeRecord:
 
 @dataclass(slots=True)
 class RunResult:
+    """A whole run: its status, every node's record and the requested outputs."""
+
     run_id: str
     status: str
     outputs: dict[str, Any]

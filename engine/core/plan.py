@@ -12,6 +12,8 @@ from engine.errors import GraphError, UsageError
 
 @dataclass(slots=True, eq=False)
 class Step:
+    """One node to run, with where each of its parameters comes from in the run's value table."""
+
     node: Node
     #: (parameter, key in the run's value table)
     args: tuple[tuple[str, Any], ...]
@@ -39,6 +41,8 @@ class FanOut:
 
 @dataclass(slots=True)
 class Plan:
+    """What a run computes, in order: compiled once per (outputs, inputs, overrides) and reused."""
+
     steps: list[Step | FanOut]
     outputs: list[str]
     #: node names in run order (fan-out blocks included)
