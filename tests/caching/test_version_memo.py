@@ -214,3 +214,69 @@ def test_a_new_process_reuses_the_versions_the_last_one_stored(project: Project,
     assert int(again[0]) >= 4 and again[1:] == ["0", "8", "2"]  # no file analysed: nothing versioned again
     # the constant read at import and the rebound name: reused versions checked, results right
     assert run(RIPPLE_TEST_SCALE="5", RIPPLE_TEST_PICK="thrice")[2:] == ["14", "3"]
+
+
+OPAQUE = '''
+import functools
+
+
+def _wrap(fn):
+    @functools.wraps(fn)
+    def inner(*a, **k):
+        return fn(*a, **k)
+    return inner
+
+
+def base(x):
+    return x + 1
+
+
+@_wrap
+def decorated(x):
+    return x
+
+
+class Model:
+    def predict(self, x):
+        return x * 2
+
+    def __call__(self, x):
+        return x * 3
+
+
+def _fa(x):
+    return x
+
+
+HANDLERS = {"a": _fa}
+
+
+def dispatch(x):
+    return HANDLERS["a"](x)
+
+
+lam = lambda x: x + 2  # noqa: E731
+bound = Model().predict
+instance = Model()
+part = functools.partial(base, 1)
+'''
+
+
+@pytest.mark.parametrize("name", ["decorated", "lam", "bound", "instance", "part", "dispatch"])
+def test_state_only_a_walk_can_check_is_versioned_every_time(project: Project, name: str) -> None:
+    """Decorator chains, lambdas, bound methods, callable instances, partials and code held in a
+    value are never stored: checking them would mean walking them again."""
+    project.write("opaque.py", OPAQUE)
+
+    def version() -> tuple[str, int]:
+        for m in [m for m in sys.modules if m.startswith(project.pkg)]:
+            del sys.modules[m]
+        mod = importlib.import_module(f"{project.pkg}.opaque")
+        v = CodeVersioner(project.root, project.memo)
+        got = v.version(getattr(mod, name)).digest
+        v.persisted.flush()
+        return got, v.persisted.reused
+
+    first, _ = version()
+    again, reused = version()
+    assert again == first and reused == 0
