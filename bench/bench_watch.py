@@ -1,8 +1,14 @@
 """Watch-mode latency: time from a file write to the first affected node starting in the child.
 
-Measured end to end with the real pieces — watchdog observer, debounce (default 0.05 s), the
-parent's ast change analysis, a fork of the warm worker, a fresh import of the pipeline, graph
-build, cache lookups of everything upstream — as ``node_started.t - time of the write``.
+Measured end to end with the real pieces — watchdog observer, the watcher's settle (a single save)
+or debounce (a burst), the parent's ast change analysis, a fork of the warm worker, a fresh import
+of the pipeline, graph build, cache lookups of everything upstream — as ``node_started.t - time of
+the write``, for both kinds of save: ``inplace`` (open, truncate, write, close: what most editors
+and ``Path.write_text`` do) and ``atomic`` (write a temp file, rename it over the original). Each
+line also splits the p50 into where the time went: ``analysed`` (the watcher reported the change),
+``child`` (the run's first event, the graph description, after the fork and the import of the
+pipeline and the graph build), ``run`` (the run started: cache opened) and ``node`` (the first
+affected node started, after the cache lookups of everything upstream).
 
 Scenarios:
 * ``demo``: a copy of ``demo_pipeline/`` (pandas) in a temp folder; each save edits a node's code
@@ -12,7 +18,7 @@ Scenarios:
 * ``startup``: spawn-from-scratch vs warm-worker fork, time from ``IsolatedRun.start()`` to the
   first event, for a pipeline that imports pandas.
 
-Run: ``python bench/bench_watch.py [--saves 30] [--only demo,gen1000,startup]``
+Run: ``python bench/bench_watch.py [--saves 30] [--only demo,gen1000,startup] [--saves-as inplace,atomic]``
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from engine import events as ev  # noqa: E402
 from engine.live.isolated import IsolatedRun  # noqa: E402
 from engine.live.loop import WatchLoop  # noqa: E402
 from engine.live.protocol import RunRequest  # noqa: E402
-from engine.live.watcher import ChangeSet  # noqa: E402
+from engine.live.watcher import DEFAULT_DEBOUNCE, SETTLE_SECONDS, ChangeSet  # noqa: E402
 from engine.live.worker import WarmWorker  # noqa: E402
 
 
@@ -45,10 +51,14 @@ class Probe:
         self.cond = threading.Condition()
         self.started: list[ev.NodeStarted] = []
         self.changes: list[ChangeSet] = []
+        self.changed_at: list[float] = []
+        self.events: list[ev.Event] = []
         self.finished = 0
 
     def on_event(self, e: ev.Event) -> None:
         with self.cond:
+            if e.run_id != "watch":
+                self.events.append(e)
             if isinstance(e, ev.NodeStarted):
                 self.started.append(e)
             elif isinstance(e, ev.RunFinished):
@@ -57,6 +67,7 @@ class Probe:
 
     def on_change(self, cs: ChangeSet) -> None:
         with self.cond:
+            self.changed_at.append(time.time())
             self.changes.append(cs)
             self.cond.notify_all()
 
@@ -70,8 +81,19 @@ class Probe:
                 self.cond.wait(left)
 
 
+def save(target: Path, text: str, mode: str) -> None:
+    if mode == "atomic":
+        tmp = target.with_name(f".{target.name}.tmp")  # an ignored name, as editors use
+        tmp.write_text(text)
+        os.replace(tmp, target)
+    else:
+        target.write_text(text)
+
+
 def measure(folder: Path, pipeline: str, target: Path, edits: list[tuple[str, str]], saves: int,
-            debounce: float) -> list[float]:
+            debounce: float, mode: str, offset: int = 0) -> list[dict[str, float]]:
+    """Per save: seconds from the write to each phase (see the module docstring). Edits are numbered
+    from ``offset``, so that no save brings back code an earlier measurement cached."""
     probe = Probe()
     loop = WatchLoop(RunRequest(pipeline, cwd=str(folder), cache_dir=str(folder / ".ripple")), probe.on_event,
                      on_change=probe.on_change, debounce=debounce)
@@ -79,37 +101,41 @@ def measure(folder: Path, pipeline: str, target: Path, edits: list[tuple[str, st
     probe.wait(lambda: probe.finished >= 1, 300)
     loop.wait_idle(300)
     text = target.read_text()
-    lat: list[float] = []
+    rows: list[dict[str, float]] = []
     try:
         for i in range(saves + 1):  # the first save warms the cache for the edited version scheme
             old, new = edits[i % len(edits)]
-            n_changes, n_started = len(probe.changes), len(probe.started)
+            n_changes, n_started, n_events = len(probe.changes), len(probe.started), len(probe.events)
             t_write = time.time()
-            target.write_text(text.replace(old, new.format(i=i)))
+            save(target, text.replace(old, new.format(i=offset + i)), mode)
             probe.wait(lambda n=n_changes: len(probe.changes) > n)
             cs = probe.changes[-1]
             affected = set(cs.affected_nodes or ())
             probe.wait(lambda n=n_started, a=affected: any(s.node in a for s in probe.started[n:]))
             first = next(s for s in probe.started[n_started:] if s.node in affected)
+            run = [e for e in probe.events[n_events:] if e.run_id == first.run_id]
+            started = next(e for e in run if isinstance(e, ev.RunStarted))
             if i:
-                lat.append(first.t - t_write)
+                rows.append({"analysed": probe.changed_at[-1] - t_write, "child": run[0].t - t_write,
+                             "run": started.t - t_write, "node": first.t - t_write})
             loop.wait_idle(60)
-            time.sleep(0.1)
+            time.sleep(0.1)  # quiet: the next save is a single save, not part of a burst
     finally:
         target.write_text(text)
         loop.stop()
-    return lat
+    return rows
 
 
-def report(name: str, lat: list[float]) -> None:
-    lat_ms = sorted(x * 1000 for x in lat)
+def report(name: str, rows: list[dict[str, float]]) -> None:
+    lat_ms = sorted(r["node"] * 1000 for r in rows)
     p50 = statistics.median(lat_ms)
     p95 = lat_ms[min(len(lat_ms) - 1, int(round(0.95 * (len(lat_ms) - 1))))]
-    print(f"{name:10s} n={len(lat_ms):3d}  p50={p50:6.1f} ms  p95={p95:6.1f} ms  "
-          f"min={lat_ms[0]:6.1f}  max={lat_ms[-1]:6.1f}", flush=True)
+    phases = "  ".join(f"{k} {statistics.median(r[k] for r in rows) * 1000:5.1f}" for k in ("analysed", "child", "run"))
+    print(f"{name:18s} n={len(lat_ms):3d}  p50={p50:6.1f} ms  p95={p95:6.1f} ms  "
+          f"min={lat_ms[0]:6.1f}  max={lat_ms[-1]:6.1f}   (p50 ms after the write: {phases})", flush=True)
 
 
-def bench_demo(saves: int, debounce: float) -> None:
+def bench_demo(saves: int, debounce: float, modes: list[str]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ripple-bench-watch-"))
     try:
         shutil.copytree(ROOT / "demo_pipeline", tmp / "demo_pipeline",
@@ -118,7 +144,8 @@ def bench_demo(saves: int, debounce: float) -> None:
         old = "return frame.reset_index(drop=True)"
         assert old in target.read_text()
         edits = [(old, "return frame.reset_index(drop=True) if {i} >= 0 else frame")]
-        report("demo", measure(tmp, "demo_pipeline", target, edits, saves, debounce))
+        for k, mode in enumerate(modes):
+            report(f"demo {mode}", measure(tmp, "demo_pipeline", target, edits, saves, debounce, mode, k * 1000))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -144,13 +171,14 @@ def generate(folder: Path, modules: int = 10, per: int = 100) -> None:
         (pkg / f"m{m}.py").write_text("".join(lines))
 
 
-def bench_gen(saves: int, debounce: float) -> None:
+def bench_gen(saves: int, debounce: float, modes: list[str]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ripple-bench-watch-"))
     try:
         generate(tmp)
         target = tmp / "gen1000" / "m5.py"
         edits = [("    x = 50\n", "    x = 50 + {i} * 0\n")]
-        report("gen1000", measure(tmp, "gen1000", target, edits, saves, debounce))
+        for k, mode in enumerate(modes):
+            report(f"gen1000 {mode}", measure(tmp, "gen1000", target, edits, saves, debounce, mode, k * 1000))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -186,17 +214,21 @@ def bench_startup(rounds: int = 8) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--saves", type=int, default=30)
-    ap.add_argument("--debounce", type=float, default=0.05)
+    ap.add_argument("--debounce", type=float, default=DEFAULT_DEBOUNCE)
     ap.add_argument("--only", default="startup,demo,gen1000")
+    ap.add_argument("--saves-as", default="inplace,atomic", help="inplace (write in place), atomic (rename), or both")
     args = ap.parse_args()
     only = set(args.only.split(","))
-    print(f"python {sys.version.split()[0]}, debounce {args.debounce * 1000:.0f} ms, {args.saves} saves per scenario")
+    modes = [m for m in args.saves_as.split(",") if m]
+    assert set(modes) <= {"inplace", "atomic"}, modes
+    print(f"python {sys.version.split()[0]}, debounce {args.debounce * 1000:.0f} ms (bursts only), "
+          f"settle {SETTLE_SECONDS * 1000:.0f} ms, {args.saves} saves per scenario and kind of save")
     if "startup" in only:
         bench_startup()
     if "demo" in only:
-        bench_demo(args.saves, args.debounce)
+        bench_demo(args.saves, args.debounce, modes)
     if "gen1000" in only:
-        bench_gen(args.saves, args.debounce)
+        bench_gen(args.saves, args.debounce, modes)
 
 
 if __name__ == "__main__":

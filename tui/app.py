@@ -1,9 +1,12 @@
 """``ripple tui``: the live dashboard over the engine's event stream.
 
 Data flow: the controller (threads, child processes, no widgets) pushes events into an
-``EventBuffer``; the app drains it ~15 times a second, folds everything into the ``RunModel`` and
-applies the result in one ``batch_update``. A failure wakes the app at once with one small message.
-State changes only in handlers on the UI thread, so nothing here needs a lock.
+``EventBuffer``; while events arrive or a run is live the app drains it ~15 times a second, folds
+everything into the ``RunModel`` and applies the result in one ``batch_update``. A failure wakes the
+app at once with one small message. With nothing buffered and no run live there is nothing to
+animate either, so the drain timer pauses (an idle dashboard then uses no CPU) and the buffer's next
+push wakes it with the same message. State changes only in handlers on the UI thread, so nothing
+here needs a lock.
 """
 
 from __future__ import annotations
@@ -54,7 +57,8 @@ SLOW_PANEL_SECONDS = 0.5
 
 
 class Wake(Message):
-    """Posted from an engine thread when something urgent (a failure) is in the buffer."""
+    """Posted from an engine thread when something urgent (a failure) is in the buffer, or anything
+    at all while the drain sleeps."""
 
 
 class NodeCommands(Provider):
@@ -141,6 +145,8 @@ class RippleApp(NavigableApp):
         self.ticks = 0
         self._drain_timer: Any = None
         self._draining = False  # from when every pane (the tabbed ones mount late) exists until exit
+        #: the drain timer is paused: nothing was buffered and no run was live at the last tick
+        self.drain_paused = False
         if not animations:
             self.animation_level = "none"
 
@@ -209,6 +215,7 @@ class RippleApp(NavigableApp):
         if self._drain_timer is not None:
             self._drain_timer.stop()
             self._drain_timer = None
+        self.drain_paused = False
         self.controller.buffer.set_waker(None)
 
     def _wake(self) -> None:
@@ -216,7 +223,22 @@ class RippleApp(NavigableApp):
         self.post_message(Wake())
 
     def on_wake(self, _: Wake) -> None:
+        self._resume_drain()
         self._tick()
+
+    def _pause_drain(self) -> None:
+        """Idle: the next ticks would find nothing to fold and nothing to animate. The buffer agrees
+        under its lock that it is empty and will wake us (``on_wake``) at its next push."""
+        if self._drain_timer is not None and not self.drain_paused and self.controller.buffer.sleep():
+            self._drain_timer.pause()
+            self.drain_paused = True
+
+    def _resume_drain(self) -> None:
+        """Back to ticking; ``reset`` (not ``resume``) so the first tick comes an interval after the
+        wake-up's own drain, not at once with nothing left to drain."""
+        if self._drain_timer is not None and self.drain_paused:
+            self.drain_paused = False
+            self._drain_timer.reset()
 
     # ---------------------------------------------------------------- the drain loop
     def _tick(self) -> None:
@@ -236,6 +258,8 @@ class RippleApp(NavigableApp):
                     dag.tick_spinners()
                     self.visuals.tick()
                     self._refresh_static()
+            else:
+                self._pause_drain()
             return
         model = self.model
         graph_before = model.graph
@@ -368,6 +392,7 @@ class RippleApp(NavigableApp):
             return None
 
     def _start(self, starter: Callable[[], bool]) -> None:
+        self._resume_drain()  # "starting" is live: the header ticks before the child's first event
         self.model.mark_starting()
         self.busy = True
         self.can_resume = False

@@ -82,7 +82,7 @@ def register(sub: Any) -> None:
                                    "re-running only what the change affects. Ctrl-C stops it (exit status 0).")
     _pipeline_args(p, select=True)
     add_lineage_arg(p)
-    p.add_argument("--debounce", type=float, default=None, metavar="SECONDS", help="quiet time before a run (default 0.05)")
+    p.add_argument("--debounce", type=float, default=None, metavar="SECONDS", help="quiet time that ends a burst of writes (default 0.05; a single code save starts at once)")
     p.add_argument("--let-finish", action="store_true", help="a save during a run queues instead of cancelling it")
     p.add_argument("--once", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_watch)

@@ -16,9 +16,11 @@ from engine.live.code_index import CodeIndex, Symbol, diff_symbols
 from engine.live.project import project_dirs
 from engine.live.protocol import DATA_LEVELS, FILES_LEVEL, GRAPH_LEVEL, GraphDocument
 
+#: how long a burst of file events must have been quiet before it is analysed (a git checkout, a
+#: formatter touching many files); a single save after a quiet spell does not wait for it
 DEFAULT_DEBOUNCE = 0.05
-#: quiet time after an atomic save before it is analysed: its rename arrives with a few sibling
-#: events (the temp file's create/modify); a longer burst falls back to the debounce
+#: quiet time after a single, complete save before it is analysed: long enough for the sibling
+#: events of one save (a rename's temp file, a second file of the same checkout) to arrive
 SETTLE_SECONDS = 0.004
 _IGNORED_DIRS = {".ripple", "__pycache__", ".git", ".hg", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
 
@@ -35,7 +37,7 @@ def ignored(path: str | os.PathLike[str]) -> bool:
 
 @dataclass
 class ChangeSet:
-    """What one debounced burst of file events changed, and what it means for the next run."""
+    """What one batch of file events (a save, or a burst) changed, and what it means for the next run."""
 
     files: list[Path]
     changed_functions: list[str]
@@ -53,9 +55,11 @@ class ChangeSet:
 
 
 class Watcher:
-    """Observes the pipeline's code and data files and reports debounced, analysed ``ChangeSet`` s.
+    """Observes the pipeline's code and data files and reports analysed ``ChangeSet`` s: a single save
+    after a quiet spell at once (after ``SETTLE_SECONDS``), a burst once it has been quiet for the
+    debounce.
 
-    ``on_change`` is called on the watcher's own thread, one call per burst, in order.
+    ``on_change`` is called on the watcher's own thread, one call per batch, in order.
     """
 
     def __init__(self, pipeline: str, on_change: Callable[[ChangeSet], None], debounce: float = DEFAULT_DEBOUNCE,
@@ -77,10 +81,19 @@ class Watcher:
         self.reads: dict[str, set[str]] = {}  # node -> files it read
         self._cond = threading.Condition()
         self._pending: set[str] = set()
-        self._deadline = 0.0
+        #: pending paths whose last event may have left them half-written (see ``_notify``)
+        self._partial: set[str] = set()
+        #: (size, mtime) of each pending path when its last event arrived
+        self._stats: dict[str, tuple[int, int] | None] = {}
+        #: the pending events are (part of) a burst: analysed only after the full debounce
+        self._burst = False
         self._first_event = 0.0
         self._last_event = 0.0
-        self._complete = False
+        #: when the last event of the previous batch arrived (monotonic)
+        self._batch_last = float("-inf")
+        #: whether the observer reports a writer closing a file (inotify): an in-place write is then
+        #: known complete at its close; elsewhere a stable (size, mtime) over the settle has to do
+        self.reports_close = False
         self._stopped = False
         self._dirty = False
         self._observer: Any = None
@@ -94,6 +107,7 @@ class Watcher:
 
         self._observer = Observer()
         self._observer.daemon = True
+        self.reports_close = _reports_close(self._observer)
         for f in sorted(self.pipeline_files):
             self._add_code(f)
         for s in sorted(self.sources):
@@ -179,26 +193,51 @@ class Watcher:
         self.watch_files(info.data)
 
     # -- events
-    def _notify(self, path: str, complete: bool = False) -> None:
-        """``complete``: an atomic save (a rename onto ``path``) delivered the whole new file, so the
-        change can be analysed after a short settle instead of the full debounce."""
+    def _notify(self, path: str, complete: bool) -> None:
+        """One relevant event. ``complete``: after this event the file holds a whole save (a writer
+        closed it, a rename put it in place, or, where the observer reports no closes, a write whose
+        (size, mtime) must then hold still over the settle); otherwise it may be a write still going
+        on, or the first event of several."""
+        st = _stat(path)
         with self._cond:
-            now = time.time()
+            now = time.monotonic()
             if not self._pending:
-                self._first_event = now
-                self._complete = True
-            self._complete = self._complete and complete
+                self._first_event = time.time()
+                # a batch that starts within the debounce of the last one continues that burst
+                self._burst = now - self._batch_last < self.debounce
+            elif path not in self._pending:
+                self._burst = True  # two files in one go: a checkout, a formatter, "save all"
+            if complete:
+                self._partial.discard(path)
+            elif not (path in self._pending and path not in self._partial and st == self._stats.get(path)):
+                # (an event after the close that changed neither size nor mtime, such as a chmod,
+                # leaves the save complete)
+                self._partial.add(path)
             self._pending.add(path)
-            self._last_event = time.monotonic()
-            self._deadline = self._last_event + self.debounce
+            self._stats[path] = st
+            self._last_event = now
             self._cond.notify_all()
 
-    def _quiet_after_complete_save(self) -> bool:
-        """Wait out the settle time; True when the burst is one atomic save and nothing followed it."""
+    def _wait_for_batch(self) -> bool:
+        """Block until the pending events are ready to analyse; False when the watcher stopped.
+
+        A single complete save after a quiet spell is ready after ``SETTLE_SECONDS`` without a further
+        event, if its (size, mtime) did not move meanwhile; anything else (a burst, a write not known
+        to be finished) waits until the events have been quiet for the debounce. Re-decided at every
+        event, so a slow write goes fast from its close. An event after the batch was taken makes a
+        batch of its own, analysed in turn: the loop then cancels the run the earlier one started."""
         settle = min(SETTLE_SECONDS, self.debounce)
-        while (left := self._last_event + settle - time.monotonic()) > 0 and not self._stopped:
-            self._cond.wait(left)
-        return self._complete and len(self._pending) == 1
+        while not self._stopped:
+            fast = not self._burst and not self._partial
+            left = self._last_event + (settle if fast else self.debounce) - time.monotonic()
+            if left > 0:
+                self._cond.wait(left)
+                continue
+            if fast and any(_stat(p) != self._stats.get(p) for p in self._pending):
+                self._burst = True  # it changed without telling: wait for it to be quiet
+                continue
+            return True
+        return False
 
     def _regenerate_from_sources(self, batch: set[str]) -> tuple[set[str], ChangeSet | None]:
         """A saved source of a generated pipeline (a Makefile) regenerates the module; the module's own
@@ -226,19 +265,24 @@ class Watcher:
             return True  # a new module next to the pipeline's own
         return any(path.startswith(d + os.sep) for d, v in self.data_files.items() if v == "<dir>")
 
+    def _edited_by_hand(self, path: str) -> bool:
+        """Code and the sources it is generated from are saved by someone in an editor, one save at a
+        time: those go fast. Data files are as often written by programs, the running pipeline among
+        them (a recipe's output that it also reads back): they keep the debounce, so a run is not
+        cancelled by its own writes a few ms after making them."""
+        return path in self.code_files or path in self.sources or (path.endswith(".py") and path not in self.data_files)
+
     def _loop(self) -> None:
         while True:
             with self._cond:
                 while not self._pending and not self._stopped:
                     self._cond.wait()
-                if self._stopped:
-                    return
-                if not self._quiet_after_complete_save():
-                    while (left := self._deadline - time.monotonic()) > 0 and not self._stopped:
-                        self._cond.wait(left)
-                if self._stopped:
+                if not self._wait_for_batch():
                     return
                 batch, self._pending = self._pending, set()
+                self._partial.clear()
+                self._stats.clear()
+                self._batch_last = self._last_event
                 first = self._first_event
             batch, problem = self._regenerate_from_sources(batch)
             if problem is not None:
@@ -331,7 +375,8 @@ class Watcher:
             summary += " -> graph changed, running" if structural and self.graph else " -> running"
         else:
             planned = self.graph.planned if self.graph else []
-            to_run = [n for n in planned if n in set(affected)]
+            reached = set(affected)
+            to_run = [n for n in planned if n in reached]
             will = [n for n in to_run if n in direct]
             # what the save changed runs; what is only downstream of it may hit (early cutoff)
             summary += f" -> {len(will)} will run, {len(to_run) - len(will)} may run, {len(planned) - len(to_run)} cached"
@@ -375,7 +420,8 @@ class Watcher:
 
 
 class _Handler:
-    """watchdog event handler: forwards relevant paths (moves count by their destination too)."""
+    """watchdog event handler: forwards relevant paths (moves count by their destination too), and
+    whether the event shows the file's new content is whole."""
 
     def __init__(self, watcher: Watcher) -> None:
         self.watcher = watcher
@@ -385,12 +431,36 @@ class _Handler:
             return
         if event.is_directory and event.event_type != "moved":
             return
-        for p in (event.src_path, getattr(event, "dest_path", "")):
-            if not p:
+        kind = event.event_type
+        dest = os.fsdecode(getattr(event, "dest_path", "") or "")
+        for p in (os.fsdecode(event.src_path), dest):
+            if not p or not self.watcher._relevant(p):
                 continue
-            p = os.fsdecode(p)
-            if self.watcher._relevant(p):
-                self.watcher._notify(p, complete=event.event_type == "moved" and p == os.fsdecode(event.dest_path))
+            if not self.watcher._edited_by_hand(p):
+                complete = False
+            elif kind == "moved":
+                complete = p == dest  # the source of a move is gone (an editor's backup): maybe more follows
+            elif kind == "closed":
+                complete = True
+            else:  # created, modified, deleted: complete only where no close will follow
+                complete = kind != "deleted" and not self.watcher.reports_close
+            self.watcher._notify(p, complete)
+
+
+def _reports_close(observer: Any) -> bool:
+    try:
+        from watchdog.observers.inotify import InotifyObserver
+    except ImportError:  # not Linux
+        return False
+    return isinstance(observer, InotifyObserver)
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
 
 
 def _drop_pyc(path: str) -> None:

@@ -18,7 +18,8 @@ class EventBuffer:
 
     ``drain`` swaps the list out in O(1), so producers never wait on the UI. Failures (and a run's
     end) call the waker once, so the app drains at once instead of at its next tick; at most one wake
-    is in flight, so a flood of failures cannot flood the UI queue either.
+    is in flight, so a flood of failures cannot flood the UI queue either. A consumer with nothing to
+    do calls ``sleep`` and stops polling (an idle dashboard then costs no CPU): the next push wakes it.
     """
 
     def __init__(self) -> None:
@@ -26,12 +27,29 @@ class EventBuffer:
         self._items: list[Any] = []
         self._waker: Waker | None = None
         self._wake_pending = False
+        self._asleep = False
         self.pushed = 0
 
     def set_waker(self, waker: Waker | None) -> None:
         with self._lock:
             self._waker = waker
             self._wake_pending = False
+            self._asleep = False
+
+    def sleep(self) -> bool:
+        """The consumer will stop polling: True if nothing is buffered and a waker is set, and then the
+        next push calls the waker. Checked under the lock, so an item pushed between the consumer's
+        last ``drain`` and this call cannot be left waiting for a poll that will not come."""
+        with self._lock:
+            if self._items or self._waker is None:
+                return False
+            self._asleep = True
+            return True
+
+    @property
+    def asleep(self) -> bool:
+        with self._lock:
+            return self._asleep
 
     def push(self, item: Any) -> None:
         urgent = isinstance(item, ev.NodeFailed | RunEnded | GraphProblem) or (
@@ -41,8 +59,9 @@ class EventBuffer:
         with self._lock:
             self._items.append(item)
             self.pushed += 1
-            if urgent and self._waker is not None and not self._wake_pending:
+            if (urgent or self._asleep) and self._waker is not None and not self._wake_pending:
                 self._wake_pending = True
+                self._asleep = False
                 wake = self._waker
         if wake is not None:
             wake()
