@@ -20,16 +20,27 @@ from engine.live.protocol import EXIT_ERROR, EXIT_FAILED, EXIT_OK, FILES_LEVEL, 
 
 
 class _EventWriter:
-    """Writes events as JSON lines to a pipe; thread-safe because pool executors emit from threads."""
+    """Writes events as JSON lines to a pipe; thread-safe because pool executors emit from threads.
+
+    The plan's per-node predictions (one ``NodePlanned`` per node, all before the first node
+    starts) go out in one write with the next other event: a write each was ~9 ms of a
+    1,000-node run before its first node."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.lock = threading.Lock()
+        self._planned: list[str] = []
 
     def emit(self, event: ev.Event) -> None:
-        data = (event.to_json() + "\n").encode()
+        line = event.to_json() + "\n"
         with self.lock:
-            view = memoryview(data)
+            if isinstance(event, ev.NodePlanned):
+                self._planned.append(line)
+                return
+            if self._planned:
+                line = "".join(self._planned) + line
+                self._planned.clear()
+            view = memoryview(line.encode())
             while view:
                 n = os.write(self.fd, view)
                 view = view[n:]
