@@ -186,6 +186,7 @@ class CodeVersioner:
 
     def __init__(self, project_root: Path | None = None, memo: MutableMapping[str, str] | None = None) -> None:
         self.project_root = Path(project_root).resolve() if project_root is not None else None
+        self._root = str(self.project_root) if self.project_root is not None else None
         self.memo: MutableMapping[str, str] = memo if memo is not None else {}
         self.sources = SourceFiles(self.memo)
         self._root_cache: dict[str, str] = {}
@@ -207,7 +208,7 @@ class CodeVersioner:
         root = self._root_for(fn)
         known = self.persisted.recall(fn, extra, root)
         if known is not None:
-            return CodeVersion(digest=known[0], parts=known[1], extra=extra)
+            return CodeVersion(known[0], known[1], extra)
         work = _Parts()
         outer, self._work = self._work, work
         try:
@@ -263,8 +264,8 @@ class CodeVersioner:
 
     # -- classification --------------------------------------------------------------------------
     def _root_for(self, fn: Any) -> str:
-        if self.project_root is not None:
-            return str(self.project_root)
+        if self._root is not None:
+            return self._root
         code = getattr(fn, "__code__", None)
         if code is not None:
             hit = self._root_cache.get(code.co_filename)

@@ -22,18 +22,17 @@ import xxhash
 from engine.caching.data_version import combine
 from engine.files import RACY_WINDOW_NS
 
-_NORMALIZER_VERSION = "2"  # 2: comprehension variables and lambda parameters renamed
+# 2: comprehension variables and lambda parameters renamed. The digests hash ast.dump's text as it
+# reads on 3.11 and 3.12 (_dumper); 3.13 formats it differently, so there the values are new (3).
+_NORMALIZER_VERSION = "2" if sys.version_info < (3, 13) else "3"
 _PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 _MEMO_PREFIX = f"ast:{_PY}:{_NORMALIZER_VERSION}:"
 _EVAL_LIKE = frozenset({"locals", "vars", "eval", "exec", "dir"})
+_HANDLERS: dict[type, Any] = {}  # node type -> the _Analyzer method that walks it (_handler)
 
 
 def _h(s: str) -> str:
     return xxhash.xxh3_128_hexdigest(s.encode("utf-8", "surrogatepass"))
-
-
-# ==================================================================================================
-# Source analysis: one pass per file content
 
 
 class _Scope:
@@ -41,13 +40,9 @@ class _Scope:
                  "no_rename", "renames")
 
     def __init__(self, kind: str, parent: _Scope | None) -> None:
-        self.kind = kind  # module | function | lambda | class | comprehension
-        self.parent = parent
+        self.kind, self.parent = kind, parent  # kind: module | function | lambda | class | comprehension
         self.depth = 0 if parent is None else parent.depth + 1
-        self.bound: set[str] = set()
-        self.params: set[str] = set()
-        self.globals: set[str] = set()
-        self.nonlocals: set[str] = set()
+        self.bound, self.params, self.globals, self.nonlocals = set(), set(), set(), set()  # of str
         self.fixed: set[str] = set()  # bound in ways we must not rename (import, def, class, match)
         self.imports: dict[str, list[Any]] = {}
         self.no_rename = False
@@ -58,22 +53,28 @@ class _Def:
     __slots__ = ("node", "name", "qual", "kind", "refs", "deco_refs")
 
     def __init__(self, node: ast.AST, name: str, qual: str, kind: str) -> None:
-        self.node = node
-        self.name = name
-        self.qual = qual
-        self.kind = kind
-        self.refs: dict[str, list[Any]] = {}
-        self.deco_refs: dict[str, list[Any]] = {}
+        self.node, self.name, self.qual, self.kind = node, name, qual, kind
+        # keyed by tuple(ref): a list's identity is its items, as it was with json.dumps(ref)
+        self.refs: dict[tuple[Any, ...], list[Any]] = {}
+        self.deco_refs: dict[tuple[Any, ...], list[Any]] = {}
+
+
+def _drop_docstring(body: list[Any]) -> list[Any]:
+    """Docstrings never change a digest; dropped as the walk reaches each body (a walk of its own
+    over every node, to find the bodies, was a sixth of the analysis)."""
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        del body[0]
+    return body
 
 
 class _Analyzer(ast.NodeVisitor):
     """Pass 1: scopes, bindings and every name occurrence (with the defs that contain it)."""
 
     def __init__(self) -> None:
-        self.module_scope = _Scope("module", None)
-        self.scope = self.module_scope
+        self.scope = self.module_scope = _Scope("module", None)
         self.defs: list[_Def] = []
-        self.def_stack: list[_Def] = []
+        self.def_stack: tuple[_Def, ...] = ()  # a tuple: every occurrence keeps it as it was
         self.qual_stack: list[str] = []
         self.deco_owner: _Def | None = None
         # (node, scope, containing defs, decorator owner, chain)
@@ -81,12 +82,18 @@ class _Analyzer(ast.NodeVisitor):
         self.chains: dict[int, list[str]] = {}
         self.chained: set[int] = set()
 
-    # -- helpers ---------------------------------------------------------------------------------
-    def _qual(self, name: str, kind_of_parent: str | None) -> str:
+    def visit(self, node: Any) -> None:  # NodeVisitor's, without building a method name per node
+        (_HANDLERS.get(type(node)) or _handler(type(node)))(self, node)
+
+    def _qual(self, name: str) -> str:
         if not self.qual_stack:
             return name
-        parent = self.qual_stack[-1]
-        return f"{parent}.<locals>.{name}" if kind_of_parent in ("function", "lambda") else f"{parent}.{name}"
+        parent, local = self.qual_stack[-1], self.def_stack and self.def_stack[-1].kind in ("f", "l")
+        return f"{parent}.<locals>.{name}" if local else f"{parent}.{name}"
+
+    def _bind_local(self, node: Any, name: str) -> None:
+        self.scope.bound.add(name)
+        self._record(node, name)
 
     def _bind_fixed(self, name: str) -> None:
         self.scope.bound.add(name)
@@ -94,30 +101,31 @@ class _Analyzer(ast.NodeVisitor):
 
     def _record(self, node: Any, name: str) -> None:
         chain = self.chains.get(id(node), [name])
-        self.occurrences.append((node, self.scope, tuple(self.def_stack), self.deco_owner, chain))
+        self.occurrences.append((node, self.scope, self.def_stack, self.deco_owner, chain))
 
     def _visit_list(self, nodes: Any) -> None:
         for n in nodes:
             if n is not None:
                 self.visit(n)
 
-    def _enclosing_kind(self) -> str | None:
-        return self.def_stack[-1].kind if self.def_stack else None
-
     # -- definitions -----------------------------------------------------------------------------
-    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
-        is_lambda = isinstance(node, ast.Lambda)
-        name = "<lambda>" if is_lambda else node.name
-        parent_kind = {"f": "function", "l": "lambda", "c": "class"}.get(self._enclosing_kind() or "", None)
-        d = _Def(node, name, self._qual(name, parent_kind), "l" if is_lambda else "f")
+    def _open_def(self, node: Any, name: str, kind: str) -> _Def:
+        """Listed before the defs inside it (the output's order); decorators are walked in the
+        enclosing scope, owned by the def (its "dr"), before the def encloses what follows."""
+        d = _Def(node, name, self._qual(name), kind)
         self.defs.append(d)
-        if not is_lambda:
+        if kind != "l":
             self._bind_fixed(name)
-            prev_owner = self.deco_owner
-            self.deco_owner = d
+            prev_owner, self.deco_owner = self.deco_owner, d
             self._visit_list(node.decorator_list)
             self.deco_owner = prev_owner
-        self.def_stack.append(d)
+        self.def_stack = (*self.def_stack, d)
+        return d
+
+    def _visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        is_lambda = isinstance(node, ast.Lambda)
+        outer_defs = self.def_stack
+        d = self._open_def(node, "<lambda>" if is_lambda else node.name, "l" if is_lambda else "f")
         args = node.args
         self._visit_list(args.defaults)
         self._visit_list(args.kw_defaults)
@@ -140,34 +148,25 @@ class _Analyzer(ast.NodeVisitor):
         if is_lambda:
             self.visit(node.body)
         else:
-            self._visit_list(node.body)
+            self._visit_list(_drop_docstring(node.body))
         self.qual_stack.pop()
         self.scope = outer
-        self.def_stack.pop()
+        self.def_stack = outer_defs
 
-    visit_FunctionDef = _visit_function
-    visit_AsyncFunctionDef = _visit_function
-    visit_Lambda = _visit_function
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_Lambda = _visit_function
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
-        parent_kind = {"f": "function", "l": "lambda", "c": "class"}.get(self._enclosing_kind() or "", None)
-        d = _Def(node, node.name, self._qual(node.name, parent_kind), "c")
-        self.defs.append(d)
-        self._bind_fixed(node.name)
-        prev_owner = self.deco_owner
-        self.deco_owner = d
-        self._visit_list(node.decorator_list)
-        self.deco_owner = prev_owner
-        self.def_stack.append(d)
+        outer_defs = self.def_stack
+        d = self._open_def(node, node.name, "c")
         self._visit_list(node.bases)
         self._visit_list(node.keywords)
         outer = self.scope
         self.scope = _Scope("class", outer)
         self.qual_stack.append(d.qual)
-        self._visit_list(node.body)
+        self._visit_list(_drop_docstring(node.body))
         self.qual_stack.pop()
         self.scope = outer
-        self.def_stack.pop()
+        self.def_stack = outer_defs
 
     def _visit_comprehension(self, node: Any) -> None:
         gens = node.generators
@@ -179,17 +178,10 @@ class _Analyzer(ast.NodeVisitor):
             if i:
                 self.visit(g.iter)
             self._visit_list(g.ifs)
-        if isinstance(node, ast.DictComp):
-            self.visit(node.key)
-            self.visit(node.value)
-        else:
-            self.visit(node.elt)
+        self._visit_list((node.key, node.value) if isinstance(node, ast.DictComp) else (node.elt,))
         self.scope = outer
 
-    visit_ListComp = _visit_comprehension
-    visit_SetComp = _visit_comprehension
-    visit_GeneratorExp = _visit_comprehension
-    visit_DictComp = _visit_comprehension
+    visit_ListComp = visit_SetComp = visit_GeneratorExp = visit_DictComp = _visit_comprehension
 
     # -- bindings --------------------------------------------------------------------------------
     def visit_Import(self, node: ast.Import) -> None:
@@ -220,20 +212,17 @@ class _Analyzer(ast.NodeVisitor):
         if node.type is not None:
             self.visit(node.type)
         if node.name:
-            self.scope.bound.add(node.name)
-            self._record(node, node.name)
+            self._bind_local(node, node.name)
         self._visit_list(node.body)
 
     def visit_MatchAs(self, node: ast.MatchAs) -> None:
         self.generic_visit(node)
         if node.name:  # a capture pattern binds an ordinary local: renamed like one
-            self.scope.bound.add(node.name)
-            self._record(node, node.name)
+            self._bind_local(node, node.name)
 
     def visit_MatchStar(self, node: ast.MatchStar) -> None:
         if node.name:
-            self.scope.bound.add(node.name)
-            self._record(node, node.name)
+            self._bind_local(node, node.name)
 
     def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
         if node.rest:
@@ -269,7 +258,7 @@ class _Analyzer(ast.NodeVisitor):
                 and isinstance(node.args[0].value, str) and not node.args[0].value.startswith("."):
             ref = ["i", 0, node.args[0].value]
             for d in self.def_stack:
-                d.refs[json.dumps(ref)] = ref
+                d.refs[tuple(ref)] = ref
         self.generic_visit(node)
 
     def visit_Name(self, node: ast.Name) -> None:
@@ -283,16 +272,22 @@ class _Analyzer(ast.NodeVisitor):
         self._record(node, node.id)
 
 
+def _handler(cls: type) -> Any:
+    """A constant, a context or an operator holds no node: those are not walked at all."""
+    h = getattr(_Analyzer, "visit_" + cls.__name__, None)
+    if h is None or h is ast.NodeVisitor.visit_Constant:  # (which only forwards to visit_Num & co)
+        h = (lambda an, node: None) if cls is ast.Constant or not cls._fields else _Analyzer.generic_visit
+    _HANDLERS[cls] = h
+    return h
+
+
 def _resolve_scope(name: str, s: _Scope) -> _Scope | None:
     """The scope a name refers to from scope ``s`` (None: module global / builtin)."""
     if name in s.globals or s.kind == "module":
         return None
-    if name in s.nonlocals:
-        p = s.parent
-    else:
-        if name in s.bound or name in s.params:
-            return s
-        p = s.parent
+    if name not in s.nonlocals and (name in s.bound or name in s.params):
+        return s
+    p = s.parent
     while p is not None and p.kind != "module":
         if p.kind != "class":
             if name in p.globals:
@@ -303,17 +298,58 @@ def _resolve_scope(name: str, s: _Scope) -> _Scope | None:
     return None
 
 
-def _strip_docstrings(tree: ast.AST) -> None:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Module):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                del body[0]
+# The shortcuts stand only while these node types have exactly the fields they spell out.
+_NAME = ast.Name if ast.Name._fields == ("id", "ctx") else None
+_CONSTANT = ast.Constant if ast.Constant._fields == ("value", "kind") else None
+_ATTRIBUTE = ast.Attribute if ast.Attribute._fields == ("value", "attr", "ctx") else None
+_CTX = {c: f"{c.__name__}()" for c in (ast.Load, ast.Store, ast.Del)}
+_DEF_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
 
-def _dump(node: ast.AST) -> str:
-    return ast.dump(node, annotate_fields=False, include_attributes=False)
+def _dumper(defs: dict[int, tuple[str, str]]) -> Any:
+    """``ast.dump(node, annotate_fields=False)`` as it reads on 3.11/3.12, at a fraction of its
+    per-node cost, and one pass for the module and every definition in it: ``defs`` receives, per
+    def/class/lambda, its dump without the decorators (as its digest has it) and its decorators'."""
+    layouts: dict[type, Any] = {}
+
+    def fmt(x: Any) -> str:
+        cls = type(x)
+        if cls is _NAME:
+            return f"Name({x.id!r}, {_CTX[type(x.ctx)]})"
+        if cls is _CONSTANT:
+            return f"Constant({x.value!r})" if x.kind is None else f"Constant({x.value!r}, {x.kind!r})"
+        if cls is list:
+            return "[" + ", ".join(map(fmt, x)) + "]"
+        if cls is _ATTRIBUTE:
+            return f"Attribute({fmt(x.value)}, {x.attr!r}, {_CTX[type(x.ctx)]})"
+        layout = layouts.get(cls)
+        if layout is None:
+            if not isinstance(x, ast.AST):
+                return repr(x)
+            fields = [(f, getattr(cls, f, ...) is None) for f in cls._fields]  # (name, optional)
+            layout = layouts[cls] = (cls.__name__ + "(", fields, cls in _DEF_TYPES)
+        head, fields, is_def = layout
+        parts: list[str] = []
+        kw, decos, at, bare = False, [], -1, ""
+        for f, optional in fields:
+            v = getattr(x, f, fmt)  # fmt: the field is missing
+            if v is fmt or v is None and optional:  # left out, and what follows named, as in ast.dump
+                kw = True
+                continue
+            if is_def and f == "decorator_list":
+                decos, at, bare = [fmt(y) for y in v], len(parts), "decorator_list=[]" if kw else "[]"
+                s = "[" + ", ".join(decos) + "]"
+            else:
+                s = fmt(v)
+            parts.append(f"{f}={s}" if kw else s)
+        out = head + ", ".join(parts) + ")"
+        if is_def:  # decorators as in ast.dump(Module(body=[Expr(decorator), ...], type_ignores=[]))
+            if decos:
+                parts[at] = bare
+            defs[id(x)] = (head + ", ".join(parts) + ")" if decos else out,
+                           "Module([" + ", ".join(f"Expr({d})" for d in decos) + "], [])" if decos else "")
+        return out
+    return fmt
 
 
 def analyze_source(source: str | bytes, filename: str = "<unknown>") -> dict[str, Any]:
@@ -324,7 +360,7 @@ def analyze_source(source: str | bytes, filename: str = "<unknown>") -> dict[str
     digest, and the global names / attribute chains / local imports it references.
     """
     tree = ast.parse(source, filename=filename)
-    _strip_docstrings(tree)
+    _drop_docstring(tree.body)
     an = _Analyzer()
     an.visit(tree)
     # Pass 2: resolve every occurrence, rename function locals, attribute references to defs.
@@ -332,10 +368,7 @@ def analyze_source(source: str | bytes, filename: str = "<unknown>") -> dict[str
         name = chain[0]
         target = _resolve_scope(name, scope)
         if target is None:
-            if hasattr(builtins, name) and name not in an.module_scope.bound:
-                ref = None
-            else:
-                ref = ["g", *chain]
+            ref = None if hasattr(builtins, name) and name not in an.module_scope.bound else ["g", *chain]
         elif name in target.imports:
             ref = [*target.imports[name], *chain[1:]]
         else:
@@ -347,36 +380,28 @@ def analyze_source(source: str | bytes, filename: str = "<unknown>") -> dict[str
                 canon = target.renames.get(name)
                 if canon is None:
                     canon = target.renames[name] = f"{target.depth}#{len(target.renames)}"
-                if isinstance(node, ast.Name):
-                    node.id = canon
-                else:
-                    node.name = canon
+                setattr(node, "id" if isinstance(node, ast.Name) else "name", canon)
         if ref is not None and isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            key = json.dumps(ref)
+            key = tuple(ref)
             for d in defs:
                 d.refs[key] = ref
             if owner is not None:
                 owner.deco_refs[key] = ref
+    dumps: dict[int, tuple[str, str]] = {}
+    module_dump = _dumper(dumps)(tree)
     out_defs = []
     for d in an.defs:
         node = d.node
         decos = getattr(node, "decorator_list", None) or []
-        first = min([node.lineno, *(x.lineno for x in decos)])
-        if decos:
-            node.decorator_list = []
-            digest = _h(_dump(node))
-            node.decorator_list = decos
-            deco_digest = _h(_dump(ast.Module(body=[ast.Expr(x) for x in decos], type_ignores=[])))
-        else:
-            digest = _h(_dump(node))
-            deco_digest = ""
+        dump, deco_dump = dumps[id(node)]
         out_defs.append({
-            "n": d.name, "q": d.qual, "k": d.kind, "f": first, "l": node.lineno,
-            "e": getattr(node, "end_lineno", node.lineno) or node.lineno, "d": digest, "dd": deco_digest,
+            "n": d.name, "q": d.qual, "k": d.kind, "f": min([node.lineno, *(x.lineno for x in decos)]),
+            "l": node.lineno, "e": getattr(node, "end_lineno", node.lineno) or node.lineno, "d": _h(dump),
+            "dd": _h(deco_dump) if deco_dump else "",
             "r": sorted(d.refs.values(), key=json.dumps),
             "dr": sorted(d.deco_refs.values(), key=json.dumps),
         })
-    return {"defs": out_defs, "m": _h(_dump(tree))}
+    return {"defs": out_defs, "m": _h(module_dump)}
 
 
 class _FileInfo:

@@ -100,7 +100,7 @@ class VersionMemo:
             return None
         code = fn.__code__
         where = (root, code.co_filename)
-        blob = self._blob(where)
+        blob = self._blobs.get(where) or self._blob(where)
         rec = blob["r"].get(f"{code.co_qualname}\0{code.co_firstlineno}\0{extra}")
         if rec is None:
             return None
@@ -116,9 +116,9 @@ class VersionMemo:
                     still = ok[i] = _still(table[i])
                 if not still:
                     return None
-            if not all(self._same_dist(d, root) for d in dists):
+            if dists and not all(self._same_dist(d, root) for d in dists):
                 return None
-            if not all(self._same_probe(p, root) for p in probes):
+            if probes and not all(self._same_probe(p, root) for p in probes):
                 return None
         except (TypeError, ValueError, IndexError, KeyError):
             return None  # a record of another shape: computed again, and replaced
