@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from engine.core.graph import Node
     from engine.store import NodeRunRecord, Store
 
+#: one encoder for the stored parts documents (``json.dumps`` with options builds one per call)
+_SORTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
 
 @dataclass(slots=True)
 class Previous:
@@ -88,7 +91,7 @@ def remember_sources(session: Session, parts: Mapping[str, str], digest: str = "
     seen = session.cache._sources_seen
     if digest and ("parts", digest) not in seen:
         seen.add(("parts", digest))
-        memo["parts:" + digest] = json.dumps(dict(parts), sort_keys=True, separators=(",", ":"))
+        memo["parts:" + digest] = _SORTED.encode(dict(parts))
     for qual, version in parts.items():
         if qual.startswith("dist:") or (qual, version) in seen:
             continue

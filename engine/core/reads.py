@@ -190,7 +190,7 @@ class ReadRecorder:
         self._prev: object = None
         self.ignore = ignore
         self._probes = {name: factory() for name, factory in _PROBES.items()} if probes else {}
-        self._exit: ExitStack | None = None
+        self._exit: Any = None  # the one entered probe, or an ExitStack of several
 
     def add(self, path: object) -> None:
         self._raw.add(path)
@@ -198,15 +198,23 @@ class ReadRecorder:
     def __enter__(self) -> ReadRecorder:
         self._prev = getattr(_local, "rec", None)
         _local.rec = self
-        stack = self._exit = ExitStack()
-        for probe in self._probes.values():
-            stack.enter_context(probe)
+        probes = list(self._probes.values())
+        if len(probes) == 1:  # the usual case, without an ExitStack (a few µs per node)
+            probes[0].__enter__()
+            self._exit = probes[0]
+        elif probes:
+            stack = self._exit = ExitStack()
+            for probe in probes:
+                stack.enter_context(probe)
         return self
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         if self._exit is not None:
-            self._exit.close()
-            self._exit = None
+            done, self._exit = self._exit, None
+            if isinstance(done, ExitStack):
+                done.close()
+            else:
+                done.__exit__(None, None, None)
         _local.rec = self._prev
         prev = self._prev
         if isinstance(prev, ReadRecorder):

@@ -20,8 +20,12 @@ def _alive(pid: int) -> bool:
     return not Path(f"/proc/{pid}/status").exists() or "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
 
 
+#: one encoder for every row document: ``json.dumps`` with options builds a new one per call
+_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)
+
+
 def _dumps(d: Any) -> str:
-    return json.dumps(d, separators=(",", ":"), default=str) if d else "{}"
+    return _COMPACT.encode(d) if d else "{}"
 
 
 def _mkdir_private(path: Path) -> bool:

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from engine.store.fsutil import _dumps
 from engine.store.schema import _NODE_RUN_COLS, _RUN_COLS
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ class _History:
             rows.append((run_id, r.get("node"), r.get("status"), r.get("seconds"), int(bool(r.get("hit"))),
                          r.get("why"), r.get("key"), r.get("data_version"), r.get("code_version"), r.get("error"),
                          r.get("traceback"), r.get("started"),
-                         json.dumps(r["deps"], separators=(",", ":")) if r.get("deps") is not None else None))
+                         _dumps(r["deps"]) if r.get("deps") is not None else None))
 
         def fn(c: sqlite3.Connection) -> None:
             if packed:

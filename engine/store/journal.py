@@ -14,7 +14,7 @@ import os
 import sqlite3
 
 from engine.store.errors import StoreError
-from engine.store.fsutil import _alive
+from engine.store.fsutil import _COMPACT, _alive
 from engine.store.keys import StoreKey
 from engine.store.schema import _INSERT_ENTRY
 
@@ -58,7 +58,7 @@ class _Journal:
         body = list(row)
         if body[12] is not None:
             body[12] = base64.b64encode(body[12]).decode("ascii")
-        text = json.dumps(body, separators=(",", ":")).encode()
+        text = _COMPACT.encode(body).encode()
         os.write(self._journal_fd, self.key.mac("journal", [text]).encode() + b" " + text + b"\n")
 
     def _drop_journal(self) -> None:
