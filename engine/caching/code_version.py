@@ -71,13 +71,13 @@ from engine.caching.code_helpers import (
 )
 from engine.caching.data_version import combine, fingerprint
 from engine.caching.distributions import dist_version, library_part
-from engine.caching.source_analysis import _PY, SourceFiles, _FileInfo, _h
+from engine.caching.source_analysis import _PY, _FileInfo, _h
+from engine.caching.source_files import SourceFiles
 from engine.caching.version_memo import Trail, VersionMemo
 
 __all__ = ["CodeVersion", "CodeVersioner", "diff_parts", "dist_version", "value_digest"]
 
 _ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # engine/, not engine/caching/
-
 
 
 @dataclass(frozen=True)
@@ -200,7 +200,6 @@ class CodeVersioner:
         #: code versions of earlier processes, reused when everything they looked at is unchanged
         self.persisted = VersionMemo(self)
         self._work: _Parts | None = None  # the computation in progress, whose trail file_info extends
-
 
     # -- public ----------------------------------------------------------------------------------
     def version(self, fn: Callable[..., Any], extra: str = "") -> CodeVersion:
