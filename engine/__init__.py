@@ -29,7 +29,7 @@ from engine.core.decorators import (
 from engine.core.modifiers import apply_to, hamilton_exclude, mutate, pipe, pipe_input, pipe_output, step
 from engine.driver import Builder, Driver, Variable
 from engine.errors import GraphError, LoadError, NodeFailed, RippleError, UsageError
-from engine.events import Event, EventBus
+from engine.events import EventBus
 
 if TYPE_CHECKING:
     from engine.core.materialize import dataloader, datasaver, from_, load_from, save_to, to
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         unpack_fields,
     )
     from engine.core.subdag import parameterized_subdag, subdag, with_columns
+    from engine.events import Event
     from engine.files import File
 
 #: names whose modules load on first use: a pipeline that uses none of them does not pay for them
@@ -55,6 +56,7 @@ _LAZY = {
                      "inject", "resolve", "schema", "unpack_fields"), "engine.core.rewrites"),
     **dict.fromkeys(("parameterized_subdag", "subdag", "with_columns"), "engine.core.subdag"),
     "File": "engine.files",
+    "Event": "engine.events",
 }
 
 __all__ = [

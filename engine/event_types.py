@@ -1,0 +1,187 @@
+"""The run events themselves (see ``engine.events``, which names them and loads this module when
+one is first used): typed records, their JSON form, and reading them back."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
+
+
+@dataclass(slots=True)
+class Event:
+    """One thing that happened in a run, as every listener (CLI, dashboard, lineage) sees it."""
+
+    kind: ClassVar[str] = "event"
+    run_id: str
+    t: float
+
+    def to_dict(self) -> dict[str, Any]:
+        # Field values are plain JSON types (lists of names at most), so no deep copy is needed;
+        # this is on the hot path of every child-process run (an event per node).
+        d = {name: getattr(self, name) for name in _field_names(type(self))}
+        d["type"] = self.kind
+        return d
+
+    def to_json(self) -> str:
+        return _dumps(self.to_dict())
+
+
+@dataclass(slots=True)
+class RunStarted(Event):
+    """A run began: what it will compute and how."""
+
+    kind: ClassVar[str] = "run_started"
+    pipeline: str = ""
+    outputs: list[str] = field(default_factory=list)
+    #: planned node names in execution (topological) order
+    nodes: list[str] = field(default_factory=list)
+    executor: str = "sequential"
+    cache: bool = False
+
+
+@dataclass(slots=True)
+class NodePlanned(Event):
+    """The cache's prediction for one node before anything runs (``will`` is ``run``, ``may run`` or ``hit``)."""
+
+    kind: ClassVar[str] = "node_planned"
+    node: str = ""
+    will: str = "run"
+    why: str = ""
+
+
+@dataclass(slots=True)
+class NodeStarted(Event):
+    """A node's function was called (``task``: the fan-out item or worker it runs as)."""
+
+    kind: ClassVar[str] = "node_started"
+    node: str = ""
+    task: str | None = None
+
+
+@dataclass(slots=True)
+class NodeCached(Event):
+    """A node's result came from the cache instead of running it."""
+
+    kind: ClassVar[str] = "node_cached"
+    node: str = ""
+    seconds: float = 0.0
+    #: what the hit saved: the compute time recorded with the entry
+    saved_seconds: float = 0.0
+    bytes: int = 0
+    why: str = ""
+    task: str | None = None
+    code_version: str = ""
+    data_version: str = ""
+
+
+@dataclass(slots=True)
+class NodeFinished(Event):
+    """A node ran to completion; its result is stored (``bytes``) unless caching is off for it."""
+
+    kind: ClassVar[str] = "node_finished"
+    node: str = ""
+    seconds: float = 0.0
+    bytes: int = 0
+    why: str = ""
+    task: str | None = None
+    code_version: str = ""
+    data_version: str = ""
+
+
+@dataclass(slots=True)
+class NodeFailed(Event):
+    """A node raised; ``file``/``line`` point at the user's frame that raised it."""
+
+    kind: ClassVar[str] = "node_failed"
+    node: str = ""
+    seconds: float = 0.0
+    error: str = ""
+    error_type: str = ""
+    traceback: str = ""
+    file: str = ""
+    line: int = 0
+    task: str | None = None
+
+
+@dataclass(slots=True)
+class NodeSkipped(Event):
+    """A node did not run because something it depends on failed."""
+
+    kind: ClassVar[str] = "node_skipped"
+    node: str = ""
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class RunFinished(Event):
+    """A run ended (``status``: ok, failed or cancelled) with its counts."""
+
+    kind: ClassVar[str] = "run_finished"
+    status: str = "ok"  # ok | failed | cancelled
+    seconds: float = 0.0
+    ran: int = 0
+    cached: int = 0
+    failed: int = 0
+    skipped: int = 0
+    error: str = ""
+
+
+@dataclass(slots=True)
+class Message(Event):
+    """Free-form notice from the engine or the watcher (warnings, change summaries, load errors)."""
+
+    kind: ClassVar[str] = "message"
+    level: str = "info"
+    text: str = ""
+    file: str = ""
+    line: int = 0
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (
+        RunStarted,
+        NodePlanned,
+        NodeStarted,
+        NodeCached,
+        NodeFinished,
+        NodeFailed,
+        NodeSkipped,
+        RunFinished,
+        Message,
+    )
+}
+
+
+def from_dict(d: dict[str, Any]) -> Event:
+    """Rebuild an event; unknown keys are dropped so newer writers stay readable."""
+    cls = EVENT_TYPES[d["type"]]
+    names = _field_set(cls)
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+@functools.cache
+def _field_set(cls: type) -> frozenset[str]:
+    return frozenset(_field_names(cls))
+
+
+_dumps = json.JSONEncoder(default=str, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def from_json(line: str) -> Event:
+    return from_dict(json.loads(line))
+
+
+def read_jsonl(lines: Iterable[str]) -> Iterator[Event]:
+    for line in lines:
+        line = line.strip()
+        if line:
+            yield from_json(line)
