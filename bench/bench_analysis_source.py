@@ -13,27 +13,17 @@ from __future__ import annotations
 
 import argparse
 import ast
-import statistics
 import sys
 import sysconfig
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from bench_hamilton import median_ms as _median_ms  # noqa: E402
 from bench_process import lattice  # noqa: E402
 
 from engine.caching.source_analysis import analyze_source  # noqa: E402
-
-
-def _median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000
 
 
 def main() -> None:
