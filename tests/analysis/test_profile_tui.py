@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -60,9 +61,11 @@ async def test_p_profiles_the_selected_node_in_a_worker(cached_pipe: tuple[Path,
     settings = Settings("tuiprof.py", cache_dir="c", cwd=str(root))
     app = create_app(graph, controller=ReplayController([], graph=graph), clock=lambda: 1000.0, animations=False)
     calls: list[str] = []
+    release = threading.Event()  # holds the worker until the "profiling" state has been checked
 
     def profiler(node: str):
         calls.append(node)
+        release.wait(60)
         return profile_in_child(settings, node)
 
     app.profiler = profiler
@@ -83,6 +86,7 @@ async def test_p_profiles_the_selected_node_in_a_worker(cached_pipe: tuple[Path,
         assert app.model.profiling == "crunch", (app.model.profile, app._selected_node())
         assert "profiling crunch" in _text(panels.bottlenecks(app.model, 1000.0))
         assert app.check_action("profile", ()) is None  # one profile at a time
+        release.set()
         for _ in range(600):  # the child imports and runs the node; wait for its message
             if app.model.profile is not None:
                 break
