@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 RECORD_FORMAT = "1"
 
 Sig = tuple[int, int, int, int, int]
+_UNSET = object()
 
 
 class Trail:
@@ -90,8 +91,9 @@ class VersionMemo:
         self._blobs: dict[tuple[str, str], dict[str, Any]] = {}
         self._ok: dict[tuple[str, str], list[bool | None]] = {}  # per blob: file-table row still so?
         self._dirty: set[tuple[str, str]] = set()
-        #: versions taken from an earlier process in this one (``ripple profile`` and the tests read it)
+        #: versions taken from an earlier process in this one (the tests read it)
         self.reused = 0
+        self._now: dict[tuple[Any, ...], Any] = {}  # what a reference or library is now, until refresh()
 
     # ------------------------------------------------------------------ reuse
     def recall(self, fn: Any, extra: str, root: str) -> tuple[str, dict[str, str]] | None:
@@ -127,25 +129,36 @@ class VersionMemo:
 
     def _same_dist(self, d: list[str], root: str) -> bool:
         module_name, kind, detail, value = d
-        now = self._v._kind(module_name, root)
-        if now != (kind, detail):
-            return False
-        return self._v._dist_part(module_name, now, {}) == value
+        key = ("dist", module_name, root)
+        now = self._now.get(key, _UNSET)
+        if now is _UNSET:
+            got = self._v._kind(module_name, root)
+            now = self._now[key] = [*got, self._v._dist_part(module_name, got, {})]
+        return now == [kind, detail, value]
 
     def _same_probe(self, p: list[Any], root: str) -> bool:
         module, ref, outcome = p
-        mod = sys.modules.get(module)
-        g = getattr(mod, "__dict__", None)
+        key = (module, root, *ref)
+        now = self._now.get(key, _UNSET)
+        if now is _UNSET:
+            now = self._now[key] = self._outcome_now(module, ref, root)
+        return now == outcome
+
+    def _outcome_now(self, module: str, ref: list[Any], root: str) -> Any:
+        """What ``ref`` in ``module`` names now, in the form a probe records (None: nothing checkable).
+        Many nodes share a reference (a helper, a constant): it is looked at once per ``refresh``."""
+        g = getattr(sys.modules.get(module), "__dict__", None)
         if g is None:
-            return False
+            return None
         got = self._v._lookup_ref(ref, g, module, {}, root)
         if isinstance(got, str):
-            return got == outcome
+            return got
         qual, val = got
         ident = code_identity(val)
         if ident is not None:
-            return ident == outcome
-        return outcome[0] == "d" and outcome[1] == _type_name(val) and self._v._fresh_token(val, qual, root) == outcome[2]
+            return ident
+        token = self._v._fresh_token(val, qual, root)
+        return None if token is None else ["d", _type_name(val), token]
 
     # ------------------------------------------------------------------ storing
     def identity(self, val: Any, token: str) -> list[Any]:
@@ -200,6 +213,7 @@ class VersionMemo:
         """Files may have changed: check them again before the next reuse."""
         for ok in self._ok.values():
             ok[:] = [None] * len(ok)
+        self._now.clear()
 
     def _blob(self, where: tuple[str, str]) -> dict[str, Any]:
         blob = self._blobs.get(where)

@@ -280,3 +280,23 @@ def test_state_only_a_walk_can_check_is_versioned_every_time(project: Project, n
     first, _ = version()
     again, reused = version()
     assert again == first and reused == 0
+
+
+def test_a_shared_constant_is_looked_at_once_per_refresh(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``scaled`` and ``picked`` reach SCALE through ``twice``, ``dumped`` through its own import:
+    reusing the three versions fingerprints it once per reference (2, not 3), and after
+    ``refresh()`` (the watch's next run) it is looked at again."""
+    project.versions()
+    for name in [m for m in sys.modules if m.startswith(project.pkg)]:
+        del sys.modules[name]
+    mod = importlib.import_module(f"{project.pkg}.nodes")
+    v = CodeVersioner(project.root, project.memo)
+    seen: list[str] = []
+    real = v._fresh_token
+    monkeypatch.setattr(v, "_fresh_token", lambda val, qual, root: seen.append(qual) or real(val, qual, root))
+    before = {n: v.version(getattr(mod, n)).digest for n in ("scaled", "picked", "dumped")}
+    assert v.persisted.reused == 3 and seen.count(f"{project.pkg}.helpers.SCALE") == 2
+    sys.modules[f"{project.pkg}.helpers"].SCALE = 99
+    v.refresh()
+    after = {n: v.version(getattr(mod, n)).digest for n in ("scaled", "picked", "dumped")}
+    assert all(after[n] != before[n] for n in before)
