@@ -15,7 +15,7 @@ NOT_ON_A_WARM_RUN = {
     "engine.caching.remote", "engine.caching.explain", "engine.caching.predict", "engine.caching.stdlib_values",
     "engine.core.hamilton_graph", "engine.core.deco_digest", "engine.core.materialize", "engine.core.rewrites",
     "engine.core.subdag", "engine.core.scheduler", "engine.core.dask", "engine.store.reports", "engine.lineage",
-    "engine.analysis", "engine.cli", "engine.event_types",
+    "engine.analysis", "engine.cli", "engine.event_types", "engine.caching.decisions",
 }
 
 CHILD = textwrap.dedent("""

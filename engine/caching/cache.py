@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from engine import events as ev
 from engine.caching.code_version import CodeVersioner, value_digest
 from engine.caching.data_version import try_fingerprint
-from engine.caching.decisions import CacheStats, Decision
 from engine.caching.session import Session
 from engine.core.decorators import BEHAVIORS
 from engine.core.plan import Plan
@@ -19,6 +18,7 @@ from engine.store import Entry, Store, StoreError
 from engine.store.keys import load_key
 
 if TYPE_CHECKING:
+    from engine.caching.decisions import CacheStats, Decision
     from engine.core.graph import Graph, Node
 
 
@@ -109,6 +109,8 @@ class Cache:
 
     # ------------------------------------------------------------------ inspection
     def stats(self) -> CacheStats:
+        from engine.caching.decisions import CacheStats
+
         s = self.store.stats()
         hits, misses = self.last.get("hits", 0), self.last.get("misses", 0)
         total = hits + misses
@@ -134,6 +136,8 @@ class Cache:
         d = self.decisions.get(node)
         if d is None and node in self.hit_entries:
             key, entry, why = self.hit_entries[node]
+            from engine.caching.decisions import Decision
+
             d = Decision(node, True, why, key, entry.code_version, entry)
         return d
 

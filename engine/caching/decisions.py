@@ -7,10 +7,6 @@ from typing import Any
 
 from engine.store import Entry
 
-UNCACHEABLE = None
-#: results that took longer than this are committed at once (cheap ones are batched)
-SLOW_SECONDS = 0.05
-
 
 @dataclass(slots=True)
 class Decision:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine import events as ev
-from engine.caching.decisions import Decision
 
 if TYPE_CHECKING:
     from engine.caching.session import Session
@@ -16,7 +15,7 @@ if TYPE_CHECKING:
 def ran_row(session: Session, node: Node, seconds: float) -> dict[str, Any]:
     """The node's row for this run's history (rows of fan-out items are folded into their collector)."""
     row = {"node": node.name, "status": ev.RAN, "seconds": seconds, "hit": False,
-           "why": session.decisions.get(node.name, Decision(node.name, False, "")).why,
+           "why": d.why if (d := session.decisions.get(node.name)) is not None else "",
            "code_version": session.cache.code_version(node).digest, "deps": dict(session._deps.get(node.name, ()))}
     if not session.in_items:
         session.node_rows.append(row)

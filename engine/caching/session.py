@@ -15,7 +15,6 @@ from engine._log import log
 from engine.caching import observed
 from engine.caching.code_version import diff_parts
 from engine.caching.data_version import combine, try_fingerprint
-from engine.caching.decisions import SLOW_SECONDS, UNCACHEABLE, Decision
 from engine.caching.rows import keep_version, ran_row
 from engine.core.execute import Lazy, RunResult
 from engine.core.plan import Plan, Step
@@ -24,10 +23,15 @@ from engine.store import Entry, StoreError, Unstorable
 
 if TYPE_CHECKING:
     from engine.caching.cache import Cache
+    from engine.caching.decisions import Decision
     from engine.core.graph import Node
 
 #: ``enter_item`` fingerprints the item itself unless given its version
 _COMPUTE = object()
+#: the data version of a value that has none: nodes using it are not cached this run
+UNCACHEABLE = None
+#: results that took longer than this are committed at once (cheap ones are batched)
+SLOW_SECONDS = 0.05
 
 
 class Session:
@@ -148,6 +152,8 @@ class Session:
         return got
 
     def _why_miss(self, node: Node, deps: list[tuple[str, str]], behavior: str) -> Decision:
+        from engine.caching.decisions import Decision  # a miss: the hit path makes none
+
         d = Decision(node.name, False, "")
         previous = self.entries.get(node.name) or []
         prev = max(previous, key=lambda e: e.created) if previous else None
@@ -215,6 +221,8 @@ class Session:
             return self._miss(node, behavior, d.why, d)
         changed = _files_changed(self, entry)
         if changed:
+            from engine.caching.decisions import Decision  # a miss: the hit path makes none
+
             d = Decision(node.name, False, observed.describe(changed[0]) + " changed", key,
                          previous=entry, changed_files=changed)
             return self._miss(node, behavior, d.why, d)
@@ -242,6 +250,8 @@ class Session:
         if not self.in_items:
             self.misses += 1
             self.counts[behavior, "misses"] += 1
+        from engine.caching.decisions import Decision  # a miss: the hit path makes none
+
         self.decisions[node.name] = d or Decision(node.name, False, why, self.keys.get(node.name))
         self.decisions[node.name].why = why
         if self.dry:
