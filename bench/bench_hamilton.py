@@ -21,9 +21,7 @@ Run:  python bench/bench_hamilton.py                 (N=100; ~15 s)
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -42,14 +40,12 @@ def module_source(n: int, style: str) -> str:
 
 
 def load(text: str, folder: Path, name: str) -> Any:
+    """Write ``text`` as ``folder/name.py`` and import it as Ripple imports a pipeline file."""
+    from engine.core.loading import load_pipeline
+
     path = folder / f"{name}.py"
     path.write_text(text)
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_pipeline(path).modules[0]
 
 
 def median_ms(fn: Any, repeats: int) -> float:

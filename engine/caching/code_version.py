@@ -254,11 +254,10 @@ class CodeVersioner:
         info = self.sources.info(path)
         work = self._work
         if work is not None and work.trail is not None:
-            hit = self.sources.seen.get(path)
-            if info is None or hit is None:
+            if info is None:
                 work.trail = None
             else:
-                work.trail.files[path] = (hit[0], info.content_digest)
+                work.trail.files[path] = info.content_digest
         return info
 
     # -- classification --------------------------------------------------------------------------

@@ -21,7 +21,7 @@ class SourceFiles:
 
     def __init__(self, memo: MutableMapping[str, str]) -> None:
         self.memo = memo
-        #: path -> (signature when read, analysis or None); the signature is what ``version_memo`` records
+        #: path -> (signature when read, analysis or None)
         self.seen: dict[str, tuple[tuple[int, int, int, int, int], _FileInfo | None]] = {}
         self._by_content: dict[str, _FileInfo] = {}
         self._checked: set[str] = set()  # files already read since the last refresh()

@@ -4,8 +4,8 @@ Why: a new process (every ``ripple run``, every run of the watch child) used to 
 node's code version: load each file's analysis, walk every helper and constant. That walk is most of
 a warm run. Here a computed version is stored with its *trail* — what the walk looked at:
 
-* every source file it read, by ``(mtime_ns, size, inode, ctime_ns, device)`` and content digest
-  (a file younger than the racy window, or with another signature, is re-hashed, never trusted);
+* every source file it read, by content digest, checked through ``engine.files.FileVersions`` (its
+  stat fast path trusts a signature only outside the racy window; otherwise the file is re-hashed);
 * every reference it resolved (a name in a module's globals, a local import), with what it named
   then: a function by module, qualified name, file and first line; a class or module by name and
   file; a constant by its fingerprint, which is computed again (a constant may come from the
@@ -26,21 +26,17 @@ import functools
 import json
 import os
 import sys
-import time
 import types
 from typing import TYPE_CHECKING, Any
 
-import xxhash
-
-from engine.files import RACY_WINDOW_NS
+from engine.files import FileVersions
 
 if TYPE_CHECKING:
     from engine.caching.code_version import CodeVersion, CodeVersioner
 
 #: bump when what a record holds, or what a version is made of, changes
-RECORD_FORMAT = "1"
+RECORD_FORMAT = "2"  # 2: files by content digest only
 
-Sig = tuple[int, int, int, int, int]
 _UNSET = object()
 
 
@@ -50,7 +46,7 @@ class Trail:
     __slots__ = ("files", "probes", "dists")
 
     def __init__(self) -> None:
-        self.files: dict[str, tuple[Sig, str]] = {}
+        self.files: dict[str, str] = {}  # path -> content digest
         self.probes: list[list[Any]] = []
         self.dists: list[list[str]] = []
 
@@ -91,6 +87,7 @@ class VersionMemo:
         self._blobs: dict[tuple[str, str], dict[str, Any]] = {}
         self._ok: dict[tuple[str, str], list[bool | None]] = {}  # per blob: file-table row still so?
         self._dirty: set[tuple[str, str]] = set()
+        self._files = FileVersions(versioner.memo)
         #: versions taken from an earlier process in this one (the tests read it)
         self.reused = 0
         self._now: dict[tuple[Any, ...], Any] = {}  # what a reference or library is now, until refresh()
@@ -115,7 +112,7 @@ class VersionMemo:
             for i in files:
                 still = ok[i]
                 if still is None:
-                    still = ok[i] = _still(table[i])
+                    still = ok[i] = self._still(table[i])
                 if not still:
                     return None
             if dists and not all(self._same_dist(d, root) for d in dists):
@@ -175,8 +172,8 @@ class VersionMemo:
         table: list[list[Any]] = blob["f"]
         rows = {tuple(row): i for i, row in enumerate(table)}
         files = []
-        for path, (sig, digest) in trail.files.items():
-            row = [path, *sig, digest]
+        for path, digest in trail.files.items():
+            row = [path, digest]
             i = rows.get(tuple(row))
             if i is None:
                 i = rows[tuple(row)] = len(table)
@@ -194,7 +191,7 @@ class VersionMemo:
             table = blob["f"]
             for i, still in enumerate(ok):
                 if still is None:
-                    ok[i] = _still(table[i])
+                    ok[i] = self._still(table[i])
             kept = {k: r for k, r in blob["r"].items() if all(ok[i] for i in r[2])}
             used = sorted({i for r in kept.values() for i in r[2]})
             renum = {old: new for new, old in enumerate(used)}
@@ -208,6 +205,13 @@ class VersionMemo:
         # the interpreter's last garbage collection to walk (~1 ms per 5,000).
         self._blobs.clear()
         self._ok.clear()
+
+    def _still(self, row: list[Any]) -> bool:
+        """A file holds the content it was versioned from."""
+        try:
+            return self._files.version(row[0]) == row[1]
+        except (OSError, TypeError, IndexError):
+            return False
 
     def refresh(self) -> None:
         """Files may have changed: check them again before the next reuse."""
@@ -240,17 +244,3 @@ def _memo_key(where: tuple[str, str]) -> str:
 def _type_name(val: Any) -> str:
     t = type(val)
     return f"{t.__module__}.{t.__qualname__}"
-
-
-def _still(row: list[Any]) -> bool:
-    """A file is as recorded: same signature and older than the racy window, or same content."""
-    path, digest = row[0], row[6]
-    try:
-        st = os.stat(path)
-        if [st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns, st.st_dev] == row[1:6] \
-                and time.time_ns() - st.st_mtime_ns > RACY_WINDOW_NS:
-            return True
-        with open(path, "rb") as f:
-            return xxhash.xxh3_128_hexdigest(f.read()) == digest
-    except (OSError, TypeError):
-        return False
