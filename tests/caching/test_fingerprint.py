@@ -17,6 +17,8 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from engine.caching import data_version as fpmod
@@ -216,9 +218,6 @@ def test_public_helpers() -> None:
 # --------------------------------------------------------------------------------------------------
 # numpy / pandas / pyarrow
 
-np = pytest.importorskip("numpy")
-pd = pytest.importorskip("pandas")
-
 
 def test_numpy_shape_dtype_layout() -> None:
     a = np.arange(6, dtype=np.int64)
@@ -280,7 +279,7 @@ def test_pandas_series_index_and_extension_types() -> None:
 
 
 def test_pyarrow() -> None:
-    pa = pytest.importorskip("pyarrow")
+    import pyarrow as pa
     t = pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"], "c": [[1], [2, 3], []]})
     assert fingerprint(t) == fingerprint(pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"], "c": [[1], [2, 3], []]}))
     distinct(t, t.rename_columns(["A", "b", "c"]), t.slice(1), t.slice(0, 2), t.column("a"), t.to_batches()[0])
@@ -419,8 +418,6 @@ def test_adversarial_scalars_and_containers() -> None:
 
 
 def test_adversarial_numpy_pandas() -> None:
-    np = pytest.importorskip("numpy")
-    pd = pytest.importorskip("pandas")
     distinct(np.array([0.0]), np.array([-0.0]))
     distinct(np.datetime64("2020-01-01", "D"), np.datetime64("2020-01-01", "s"), np.datetime64("2020-01-02", "D"))
     distinct(np.array(["2020-01-01"], dtype="datetime64[D]"), np.array(["2020-01-01"], dtype="datetime64[s]"))
@@ -442,8 +439,6 @@ def test_too_deep_is_none_never_a_placeholder() -> None:
         t = (t,)
     for value in ([1, deep], {"k": deep}, {1.5: deep}, {t}, frozenset([t]), Frozen(1, t), Plain(x=deep)):
         assert fingerprint(value) is None, type(value)
-    np = pytest.importorskip("numpy")
-    pd = pytest.importorskip("pandas")
     assert fingerprint(np.array([deep, 1], dtype=object)) is None
     assert fingerprint(pd.Series([deep, 1], dtype=object)) is None
 

@@ -42,7 +42,6 @@ def test_config_when_hidden_node_says_which_config_enables_it(tmp_path: Path) ->
 
 
 def test_extract_columns_missing_column_is_named(tmp_path: Path) -> None:
-    pytest.importorskip("pandas")
     (tmp_path / "p.py").write_text("import pandas as pd\nfrom engine import extract_columns\n\n"
                                    "@extract_columns('a', 'zz')\ndef frame() -> pd.DataFrame:\n"
                                    "    return pd.DataFrame({'a': [1], 'b': [2]})\n")

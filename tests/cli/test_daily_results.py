@@ -100,7 +100,6 @@ def test_show_json_csv_and_file(shop: Path) -> None:
 
 
 def test_show_parquet(shop: Path) -> None:
-    pytest.importorskip("pyarrow")
     import pandas as pd
 
     r = ripple("show", "shop.py", "orders", "--format", "parquet", "-o", "o.parquet", cwd=shop)

@@ -7,46 +7,18 @@ Each module below is written as Hamilton users write it; it is run once through 
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
-pytest.importorskip("hamilton", reason="apache-hamilton is not installed (it is a bench/dev extra)")
-pd = pytest.importorskip("pandas")
-
-from hamilton import driver as h_driver  # noqa: E402
-from hamilton.execution import executors as h_executors  # noqa: E402
-
-from engine import Driver  # noqa: E402
-from engine.events import CACHED  # noqa: E402
-
-HELLO_WORLD = '''
 import pandas as pd
+import pytest
+from hamilton import driver as h_driver
+from hamilton.execution import executors as h_executors
 
+from engine import Driver
+from engine.events import CACHED
 
-def avg_3wk_spend(spend: pd.Series) -> pd.Series:
-    """Rolling 3 week average spend."""
-    return spend.rolling(3).mean()
-
-
-def spend_per_signup(spend: pd.Series, signups: pd.Series) -> pd.Series:
-    """The cost per signup in relation to spend."""
-    return spend / signups
-
-
-def spend_mean(spend: pd.Series) -> float:
-    return spend.mean()
-
-
-def spend_zero_mean(spend: pd.Series, spend_mean: float) -> pd.Series:
-    return spend - spend_mean
-
-
-def spend_std_dev(spend: pd.Series) -> float:
-    return spend.std()
-
-
-def spend_zero_mean_unit_variance(spend_zero_mean: pd.Series, spend_std_dev: float) -> pd.Series:
-    return spend_zero_mean / spend_std_dev
-'''
+#: Hamilton's hello world, as in the corpus every Hamilton test runs
+HELLO_WORLD = (Path(__file__).parent / "hamilton" / "corpus" / "h01_hello_world.py").read_text()
 
 DECORATED = '''
 import pandas as pd

@@ -106,7 +106,6 @@ def test_watch_once_runs_a_makefile_in_a_child_process(project, capsys) -> None:
 async def test_the_dashboard_runs_a_makefile(project, monkeypatch) -> None:
     """``ripple tui Makefile``: the request the CLI hands the dashboard names the generated module,
     make's default goal and the Makefile's store; the dashboard runs it in a child process."""
-    pytest.importorskip("textual")
     import time
 
     from engine.cli import build_parser

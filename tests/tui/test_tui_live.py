@@ -16,8 +16,6 @@ from tui.backend.controller import Settings
 from tui.recording import screen_text
 from tui.state.run_model import CACHED, FAILED, RAN, SKIPPED
 
-pytest.importorskip("engine.live.isolated")
-
 
 async def wait_for(pilot: Any, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
@@ -72,7 +70,6 @@ async def test_fail_fix_resume(tmp_path: Path) -> None:
 
 
 async def test_watch_reruns_after_fix(tmp_path: Path) -> None:
-    pytest.importorskip("engine.live.watcher")
     app = shop_app(tmp_path, watch=True)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: app.model.run_state == "failed" and app.model.watching)

@@ -12,15 +12,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import hamilton_harness as H
 import pytest
 
-pytest.importorskip("hamilton", reason="apache-hamilton is a test dependency (pip install -e '.[test]')")
-pytest.importorskip("pandas")
-
-import hamilton_harness as H  # noqa: E402
-
-from engine import Driver  # noqa: E402
-from engine.events import CACHED, RAN  # noqa: E402
+from engine import Driver
+from engine.events import CACHED, RAN
 
 FILES = H.corpus_files()
 

@@ -5,16 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
+from test_hamilton_cli import NODES, UTIL
 
-pytest.importorskip("hamilton", reason="apache-hamilton is a test dependency (pip install -e '.[test]')")
-pytest.importorskip("engine.live.isolated")
-
-from test_hamilton_cli import NODES, UTIL  # noqa: E402
-
-from tui.app import create_app  # noqa: E402
-from tui.backend.controller import Settings  # noqa: E402
-from tui.state.run_model import RAN  # noqa: E402
+from tui.app import create_app
+from tui.backend.controller import Settings
+from tui.state.run_model import RAN
 
 
 async def test_dashboard_runs_a_hamilton_module(tmp_path: Path) -> None:

@@ -9,14 +9,11 @@ import os
 import sys
 from pathlib import Path
 
+import hamilton_harness as H
 import pytest
 
-pytest.importorskip("hamilton", reason="apache-hamilton is a test dependency (pip install -e '.[test]')")
-
-import hamilton_harness as H  # noqa: E402
-
-from engine import Driver  # noqa: E402
-from engine.events import RAN  # noqa: E402
+from engine import Driver
+from engine.events import RAN
 
 SOURCE = '''
 from hamilton.function_modifiers import does, parameterize, pipe_input, source, step, value

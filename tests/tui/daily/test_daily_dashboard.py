@@ -13,13 +13,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from test_tui_replay import CALC_FIXED, replay_app, write_shop  # noqa: E402
-from textual.widgets import TabbedContent  # noqa: E402
-from textual.widgets._footer import FooterKey  # noqa: E402
+from test_tui_replay import CALC_FIXED, replay_app, write_shop
+from textual.widgets import TabbedContent
+from textual.widgets._footer import FooterKey
 
-from tui.palette import LIGHT_NODE_STATE_COLOURS  # noqa: E402
-from tui.recording import settle  # noqa: E402
-from tui.widgets.dag_view import DagView  # noqa: E402
+from tui.palette import LIGHT_NODE_STATE_COLOURS
+from tui.recording import settle
+from tui.widgets.dag_view import DagView
 
 THEMES = {"dark": "textual-dark", "light": "textual-light"}
 

@@ -11,7 +11,7 @@ from engine.live.loop import WatchLoop
 from engine.live.protocol import RunRequest
 
 
-def _wait(cond, timeout: float = 60.0) -> bool:  # noqa: ANN001
+def _wait(cond, timeout: float = 60.0) -> bool:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if cond():
