@@ -85,7 +85,7 @@ class VersionMemo:
     def __init__(self, versioner: CodeVersioner) -> None:
         self._v = versioner
         self._blobs: dict[tuple[str, str], dict[str, Any]] = {}
-        self._ok: dict[tuple[str, str], list[bool | None]] = {}  # per blob: file-table row still so?
+        self._files_ok: dict[tuple[str, str], bool] = {}  # (path, digest): still so? until refresh()
         self._dirty: set[tuple[str, str]] = set()
         self._files = FileVersions(versioner.memo)
         #: versions taken from an earlier process in this one (the tests read it)
@@ -107,14 +107,9 @@ class VersionMemo:
             digest, parts, files, probes, dists, module = rec
             if fn.__globals__.get("__name__") != module:
                 return None
-            ok = self._ok[where]
             table = blob["f"]
-            for i in files:
-                still = ok[i]
-                if still is None:
-                    still = ok[i] = self._still(table[i])
-                if not still:
-                    return None
+            if not all(self._still(table[i]) for i in files):
+                return None
             if dists and not all(self._same_dist(d, root) for d in dists):
                 return None
             if probes and not all(self._same_probe(p, root) for p in probes):
@@ -178,7 +173,6 @@ class VersionMemo:
             if i is None:
                 i = rows[tuple(row)] = len(table)
                 table.append(row)
-                self._ok[where].append(None)
             files.append(i)
         blob["r"][f"{code.co_qualname}\0{code.co_firstlineno}\0{cv.extra}"] = [
             cv.digest, cv.parts, files, trail.probes, trail.dists, fn.__globals__.get("__name__")]
@@ -187,36 +181,35 @@ class VersionMemo:
     def flush(self) -> None:
         """Write changed records to the memo, keeping only those whose files are still as recorded."""
         for where in sorted(self._dirty):
-            blob, ok = self._blobs[where], self._ok[where]
+            blob = self._blobs[where]
             table = blob["f"]
-            for i, still in enumerate(ok):
-                if still is None:
-                    ok[i] = self._still(table[i])
-            kept = {k: r for k, r in blob["r"].items() if all(ok[i] for i in r[2])}
+            kept = {k: r for k, r in blob["r"].items() if all(self._still(table[i]) for i in r[2])}
             used = sorted({i for r in kept.values() for i in r[2]})
             renum = {old: new for new, old in enumerate(used)}
             for r in kept.values():
                 r[2] = [renum[i] for i in r[2]]
             self._blobs[where] = {"f": [table[i] for i in used], "r": kept}
-            self._ok[where] = [ok[i] for i in used]
             self._v.memo[_memo_key(where)] = json.dumps(self._blobs[where], separators=(",", ":"))
         self._dirty.clear()
         # The next reuse reads them again; held until exit they would be thousands of objects for
         # the interpreter's last garbage collection to walk (~1 ms per 5,000).
         self._blobs.clear()
-        self._ok.clear()
 
     def _still(self, row: list[Any]) -> bool:
-        """A file holds the content it was versioned from."""
+        """A file holds the content it was versioned from; asked once per file until ``refresh``,
+        however many records (and blobs) name it."""
         try:
-            return self._files.version(row[0]) == row[1]
-        except (OSError, TypeError, IndexError):
-            return False
+            key = (row[0], row[1])
+            ok = self._files_ok.get(key)
+            if ok is None:
+                ok = self._files_ok[key] = self._files.version(row[0]) == row[1]
+        except (OSError, TypeError, IndexError, KeyError):
+            return False  # unreadable, or a row of another shape: not reused
+        return ok
 
     def refresh(self) -> None:
         """Files may have changed: check them again before the next reuse."""
-        for ok in self._ok.values():
-            ok[:] = [None] * len(ok)
+        self._files_ok.clear()
         self._now.clear()
 
     def _blob(self, where: tuple[str, str]) -> dict[str, Any]:
@@ -232,7 +225,6 @@ class VersionMemo:
                 except ValueError:
                     pass
             self._blobs[where] = blob
-            self._ok[where] = [None] * len(blob["f"])
         return blob
 
 
