@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import sqlite3
 from collections.abc import Callable
 from typing import Any
 
@@ -57,6 +56,7 @@ from engine.store.history import _History
 from engine.store.objects import _Objects
 from engine.store.records import Entry
 from engine.store.schema import DB_NAME, INLINE_LIMIT, SCHEMA_VERSION
+from engine.store.sqlite import sqlite3
 
 __all__ = [
     "DB_NAME",

@@ -44,8 +44,9 @@ class _Auth:
     def _row_mac(self, key: str, node: str, dv: str, cv: str | None, files_raw: str | None, vm: str) -> str:
         return self.key.mac_text("row", key, node, dv, cv, files_raw, vm)
 
-    def _value_hasher(self, data_version: str) -> Any:
-        h = self.key.hasher("value")
+    def _value_hasher(self, data_version: str, size: int | None = None) -> Any:
+        """``size``: the bytes that will follow, when known (a small value is MAC'd without OpenSSL)."""
+        h = self.key.hasher("value", size)
         h.update(data_version.encode("utf-8", "surrogatepass") + b"\0")
         return h
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from engine.store.schema import (
     OBJECTS,
     SCHEMA_VERSION,
 )
+from engine.store.sqlite import sqlite3
 
 if TYPE_CHECKING:
     from engine.store import Store

@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import shutil
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -25,6 +24,7 @@ from engine.store.schema import (
     BATCH_FLUSH_ROWS,
     BATCH_FLUSH_SECONDS,
 )
+from engine.store.sqlite import sqlite3
 
 # --------------------------------------------------------------------------------------------------
 # schema
@@ -134,7 +134,7 @@ class _Entries(_Auth):
                                "recomputed", node=entry.node)
         if entry.is_inline or entry.inline is not None:
             data: bytes | bytearray = self._fetch_inline(entry)
-            h = self._value_hasher(entry.data_version)
+            h = self._value_hasher(entry.data_version, len(data))
             h.update(data)
             if not self.key.same(h.hexdigest(), _split(entry.checksum)[0]):
                 self._damaged(entry, "the stored value fails its MAC", delete_file=False)
@@ -239,7 +239,7 @@ class _Entries(_Auth):
             parts = [crypto.encrypt(self.key.encryption_key, parts, data_version.encode())]
             size = len(parts[0])
         inline: bytes | None
-        h = self._value_hasher(data_version)
+        h = self._value_hasher(data_version, size)
         if size < self.inline_limit:
             inline = parts[0] if len(parts) == 1 else parts[0] + parts[1] if len(parts) == 2 else b"".join(parts)
             h.update(inline)

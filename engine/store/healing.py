@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sqlite3
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from engine._log import log
 from engine.store.errors import StoreError
 from engine.store.fsutil import _alive, _create_private
 from engine.store.schema import _SCHEMA, TMP_DIR
+from engine.store.sqlite import sqlite3
 
 #: the file naming the key the store was last opened under (public: a key fingerprint, no secret)
 KEY_MARK = "key-id"

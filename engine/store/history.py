@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from engine.store.fsutil import _dumps
 from engine.store.schema import _NODE_RUN_COLS, _RUN_COLS
+from engine.store.sqlite import sqlite3
 
 if TYPE_CHECKING:
     from engine.store.reports import NodeRunRecord, RunRecord

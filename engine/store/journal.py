@@ -11,12 +11,12 @@ import base64
 import contextlib
 import json
 import os
-import sqlite3
 
 from engine.store.errors import StoreError
 from engine.store.fsutil import _COMPACT, _alive
 from engine.store.keys import StoreKey
 from engine.store.schema import _INSERT_ENTRY
+from engine.store.sqlite import sqlite3
 
 
 def _journal_row(line: bytes, key: StoreKey) -> tuple | None:

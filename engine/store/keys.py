@@ -22,8 +22,6 @@ parameter, so a MAC made for one purpose never verifies as another.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import UsageError
+from engine.store.primitives import SMALL_VALUE, blake2b, compare_digest, value_hmac
 
 __all__ = ["StoreKey", "default_key_path", "load_key"]
 
@@ -57,13 +56,13 @@ class StoreKey:
 
     def __post_init__(self) -> None:
         for purpose in PURPOSES:
-            sub = hashlib.blake2b(self.secret, digest_size=32, person=b"ripple-" + purpose.encode()).digest()
+            sub = blake2b(self.secret, digest_size=32, person=b"ripple-" + purpose.encode()).digest()
             object.__setattr__(self, f"_{purpose}", sub)
             # a keyed hasher ready to copy: copying beats re-keying on the warm path (~0.4 us a row).
             # Values (up to gigabytes) use HMAC-SHA256, which SHA-NI makes ~1.5x faster than BLAKE2b
             # over large buffers; rows and memo values (a few hundred bytes) use keyed BLAKE2b.
-            hasher = (hmac.new(sub, digestmod="sha256") if purpose == "value"
-                      else hashlib.blake2b(key=sub, digest_size=MAC_BYTES))
+            hasher = (value_hmac(sub, large=False) if purpose == "value"
+                      else blake2b(key=sub, digest_size=MAC_BYTES))
             object.__setattr__(self, f"_h_{purpose}", hasher)
 
     @property
@@ -75,7 +74,16 @@ class StoreKey:
     def encryption_key(self) -> bytes:
         return self._encrypt  # type: ignore[attr-defined]
 
-    def hasher(self, purpose: str) -> Any:
+    def hasher(self, purpose: str, size: int | None = None) -> Any:
+        """A keyed hasher for ``purpose``; for ``"value"``, ``size`` is how many bytes will be fed
+        (``None``: unknown): a large value gets OpenSSL's HMAC, loaded on first use
+        (:mod:`engine.store.primitives`). Both compute the same MAC."""
+        if purpose == "value" and (size is None or size > SMALL_VALUE):
+            large = self.__dict__.get("_h_value_large")
+            if large is None:
+                large = value_hmac(self._value, large=True)  # type: ignore[attr-defined]
+                object.__setattr__(self, "_h_value_large", large)
+            return large.copy()
         return getattr(self, "_h_" + purpose).copy()
 
     def mac(self, purpose: str, parts: Iterable[bytes | bytearray | memoryview]) -> str:
@@ -95,7 +103,10 @@ class StoreKey:
     def same(a: str | None, b: str | None) -> bool:
         if a is None or b is None:
             return False
-        return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
+        try:
+            return compare_digest(a, b)  # MACs are hex: ASCII text compares without encoding
+        except TypeError:  # non-ASCII text, e.g. a tampered row: never a MAC
+            return False
 
 
 def load_key(key_file: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None,
@@ -104,7 +115,7 @@ def load_key(key_file: str | os.PathLike[str] | None = None, *, env: Mapping[str
     env = os.environ if env is None else env
     text = env.get("RIPPLE_CACHE_KEY")
     if text:
-        return StoreKey(hashlib.blake2b(text.encode(), digest_size=KEY_BYTES).digest(), "RIPPLE_CACHE_KEY",
+        return StoreKey(blake2b(text.encode(), digest_size=KEY_BYTES).digest(), "RIPPLE_CACHE_KEY",
                         shared=True)
     given = env.get("RIPPLE_CACHE_KEY_FILE") or key_file
     if given:
@@ -128,7 +139,7 @@ def _read_key_file(path: Path, where: str) -> bytes:
                          "fix its permissions.") from None
     if len(data.strip()) < 16:
         raise UsageError(f"the cache key file {path} holds fewer than 16 bytes; put at least 32 random bytes in it.")
-    return hashlib.blake2b(data.strip(), digest_size=KEY_BYTES).digest()
+    return blake2b(data.strip(), digest_size=KEY_BYTES).digest()
 
 
 def _user_key(path: Path) -> bytes:
@@ -137,7 +148,7 @@ def _user_key(path: Path) -> bytes:
     try:
         data = path.read_bytes()
         if len(data) >= 16:
-            return hashlib.blake2b(data, digest_size=KEY_BYTES).digest()
+            return blake2b(data, digest_size=KEY_BYTES).digest()
     except FileNotFoundError:
         pass
     except OSError as exc:
@@ -163,4 +174,4 @@ def _user_key(path: Path) -> bytes:
     except OSError as exc:
         raise UsageError(f"cannot create the per-user cache key {path}: {exc.strerror}; set XDG_CONFIG_HOME "
                          "to a writable folder or set RIPPLE_CACHE_KEY.") from None
-    return hashlib.blake2b(data, digest_size=KEY_BYTES).digest()
+    return blake2b(data, digest_size=KEY_BYTES).digest()

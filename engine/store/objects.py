@@ -6,7 +6,6 @@ import contextlib
 import os
 import re
 import shutil
-import sqlite3
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +16,7 @@ from engine.store.codec import _write_all
 from engine.store.fsutil import _dumps, _mkdir_private
 from engine.store.records import Entry
 from engine.store.schema import DB_NAME, GC_GRACE_SECONDS, MEMO_MAX_ROWS, TMP_DIR
+from engine.store.sqlite import sqlite3
 
 _SAFE_NAME = r"[A-Za-z0-9][A-Za-z0-9_=.\-]{2,127}"  # compiled on first use (re caches it)
 
@@ -68,7 +68,7 @@ class _Objects:
             ino = st.st_ino
         if got != st.st_size:
             self._damaged(entry, f"result file {path} shrank while being read", delete_file=True, ino=ino)
-        h = self._value_hasher(entry.data_version)
+        h = self._value_hasher(entry.data_version, len(buf))
         h.update(buf)
         digest = h.hexdigest()
         if not self.key.same(digest, entry.checksum.partition(".")[0]):
