@@ -12,6 +12,7 @@ from pathlib import Path
 #: loaded on demand: their absence is the point (each costs 0.3 to 3 ms at start)
 NOT_ON_A_WARM_RUN = {
     "logging", "difflib", "concurrent.futures", "decimal", "fractions", "uuid", "sysconfig", "secrets",
+    "hashlib", "hmac", "_hashlib", "sqlite3.dbapi2", "datetime", "traceback", "pkgutil", "textwrap",
     "engine.caching.remote", "engine.caching.explain", "engine.caching.predict", "engine.caching.stdlib_values",
     "engine.core.hamilton_graph", "engine.core.deco_digest", "engine.core.materialize", "engine.core.rewrites",
     "engine.core.subdag", "engine.core.scheduler", "engine.core.dask", "engine.store.reports", "engine.lineage",

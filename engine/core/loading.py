@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 import sys
-import traceback
 import types
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -99,6 +97,8 @@ def _import(name: str) -> types.ModuleType:
 
 def _user_frame(exc: BaseException) -> tuple[str, int]:
     """The innermost frame outside Python's import machinery and Ripple itself."""
+    import traceback  # a failed import only
+
     here = str(Path(__file__).parent)
     best = ("", 0)
     for frame in traceback.extract_tb(exc.__traceback__):
@@ -109,6 +109,8 @@ def _user_frame(exc: BaseException) -> tuple[str, int]:
 
 
 def _submodules(pkg: types.ModuleType) -> list[types.ModuleType]:
+    import pkgutil  # a package only
+
     found = [pkg]
     for info in sorted(pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."), key=lambda i: i.name):
         leaf = info.name.rsplit(".", 1)[-1]
