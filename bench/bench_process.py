@@ -55,16 +55,21 @@ def _age(path: Path) -> None:
     os.utime(path, (old, old))
 
 
-def timed(code: str, cwd: Path) -> float:
-    # Bytecode caches as a user has them: written on the first import, read after.
+def run_python(code: str, cwd: Path) -> str:
+    """Run ``code`` in a new interpreter, with bytecode caches as a user has them (written on the
+    first import, read after); its stdout."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env["PYTHONPATH"] = str(ROOT)
-    t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
     if proc.returncode:
         raise SystemExit(f"failed: {code[:120]}...\n{proc.stderr[-2000:]}")
-    return elapsed
+    return proc.stdout
+
+
+def timed(code: str, cwd: Path) -> float:
+    t0 = time.perf_counter()
+    run_python(code, cwd)
+    return time.perf_counter() - t0
 
 
 def measure(label: str, folder: Path, mod: str, final: str, edit: tuple[Path, str, str] | None,
