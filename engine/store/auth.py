@@ -42,7 +42,7 @@ class _Auth:
     """The part of :class:`engine.store.Store` that makes and checks entry MACs."""
 
     def _row_mac(self, key: str, node: str, dv: str, cv: str | None, files_raw: str | None, vm: str) -> str:
-        return self.key.mac_text("row", key, node, dv, cv, files_raw, vm)
+        return self.key.row_mac(key, node, dv, cv, files_raw, vm)
 
     def _value_hasher(self, data_version: str, size: int | None = None) -> Any:
         """``size``: the bytes that will follow, when known (a small value is MAC'd without OpenSSL)."""
@@ -54,8 +54,8 @@ class _Auth:
         """An entry from a row, or ``None`` when the row fails authentication (planted, edited,
         bit-rotten, or written under another key): such a row is a miss and its value is never read."""
         key, node, dv, cv, files_raw, checksum = row[0], row[1], row[2], row[3], row[10], row[11]
-        vm, rm = _split(checksum or "")
-        if not (rm and self.key.same(rm, self._row_mac(key, node, dv, cv, files_raw, vm))):
+        vm, _, rm = (checksum or "").partition(".")
+        if not (rm and self.key.same(rm, self.key.row_mac(key, node, dv, cv, files_raw, vm))):
             self._note_unauthentic()
             return None
         entry = Entry(*row)

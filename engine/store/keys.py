@@ -92,11 +92,12 @@ class StoreKey:
             h.update(p)
         return h.hexdigest()
 
-    def mac_text(self, purpose: str, *fields: str | None) -> str:
-        """MAC over text fields joined by NUL: callers pass names, hex digests and compact JSON
-        (which escapes NUL), so the joint is unambiguous and one update is the cheapest MAC."""
-        h = self._h_row.copy() if purpose == "row" else self.hasher(purpose)  # type: ignore[attr-defined]
-        h.update("\0".join([f or "" for f in fields]).encode("utf-8", "surrogatepass"))
+    def row_mac(self, key: str, node: str, dv: str, cv: str | None, files_raw: str | None, vm: str) -> str:
+        """The MAC of an entry row: its text fields joined by NUL. They are names, hex digests and
+        compact JSON (which escapes NUL), so the joint is unambiguous and one update is the cheapest
+        MAC (every prefetched row of a warm run is checked)."""
+        h = self._h_row.copy()  # type: ignore[attr-defined]
+        h.update("\0".join((key, node, dv, cv or "", files_raw or "", vm)).encode("utf-8", "surrogatepass"))
         return h.hexdigest()
 
     @staticmethod
