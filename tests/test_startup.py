@@ -54,3 +54,40 @@ def test_a_warm_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     assert counts.split() == ["3", "0"]  # every code version reused, no source file analysed
     loaded = set(modules.split()) & NOT_ON_A_WARM_RUN
     assert not loaded, f"a warm run imported {sorted(loaded)}"
+
+
+#: what ``ripple run`` of a fully cached pipeline does not load: the other commands, the lineage and
+#: live sides, the progress line, the table (nothing to tabulate), history statistics and logging
+#: (rich's console itself brings ``datetime``; the run's events and predictions are what it prints)
+NOT_ON_A_WARM_CLI_RUN = NOT_ON_A_WARM_RUN - {
+    "engine.cli", "engine.event_types", "engine.caching.predict", "engine.analysis", "datetime"} | {
+    "engine.cli.watch", "engine.cli.tui", "engine.cli.lineage", "engine.cli.cache", "engine.cli._watch_views",
+    "engine.live", "rich.live", "rich.table", "statistics", "engine.analysis.history",
+}
+
+CLI_CHILD = textwrap.dedent("""
+    import sys
+    from engine.cli import main
+    code = main(["run", sys.argv[1], "-q", "--cache-dir", sys.argv[2]])
+    print(code)
+    print(" ".join(sorted(sys.modules)))
+""")
+
+
+def test_a_warm_ripple_run_loads_only_what_it_uses(tmp_path: Path) -> None:
+    pipe = tmp_path / "warm_cli.py"
+    pipe.write_text("def a() -> int:\n    return 1\n\n\ndef total(a: int) -> int:\n    return a * 4\n")
+
+    def run() -> tuple[str, set[str]]:
+        out = subprocess.run([sys.executable, "-c", CLI_CHILD, str(pipe), str(tmp_path / "store")],
+                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        return lines[-2], set(lines[-1].split())
+
+    code, _ = run()  # cold: the table of what ran is drawn
+    assert code == "0"
+    code, modules = run()
+    assert code == "0"
+    loaded = modules & NOT_ON_A_WARM_CLI_RUN
+    assert not loaded, f"a warm `ripple run` imported {sorted(loaded)}"

@@ -10,13 +10,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
-
-from rich.live import Live
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from engine import events as ev
 from engine.analysis.estimate import eta, fmt_cost, fmt_eta
+
+if TYPE_CHECKING:
+    from rich.text import Text
+
+#: median seconds from the history of the nodes named: read only when an estimate is shown, and only
+#: for nodes not predicted to hit (a warm run reads no history at all)
+Estimate = Callable[[list[str]], Mapping[str, float]]
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -25,10 +29,14 @@ class RunProgress:
     """Fed by run events from any thread; read by rich's refresh thread (one lock between them)."""
 
     def __init__(self, console: Any, expected: Mapping[str, float] | None = None, *,
-                 clock: Callable[[], float] = time.perf_counter, transient: bool = True) -> None:
+                 clock: Callable[[], float] = time.perf_counter, transient: bool = True,
+                 estimate: Estimate | None = None) -> None:
+        from rich.live import Live  # the progress line is shown: a terminal, not -q, not CI
+
         self.console = console
         self.clock = clock
         self.expected = dict(expected or {})
+        self._estimate = estimate
         self.lock = threading.Lock()
         self.nodes: list[str] = []
         self.done: set[str] = set()
@@ -41,6 +49,8 @@ class RunProgress:
         return self.render()
 
     def render(self) -> Text:
+        from rich.text import Text
+
         with self.lock:
             now = self.clock()
             running = {n: now - t for n, t in self.running.items()}
@@ -66,6 +76,9 @@ class RunProgress:
             elif isinstance(event, ev.NodePlanned):
                 self.planned[event.node] = event.will
             elif isinstance(event, ev.NodeStarted):
+                if self._estimate is not None:  # a node runs: now the ETA can say something
+                    estimate, self._estimate = self._estimate, None
+                    self.expected.update(estimate([n for n in self.nodes if self.planned.get(n) != "hit"]))
                 self.running.setdefault(event.node, self.clock())
             elif isinstance(event, ev.NodeFinished | ev.NodeCached | ev.NodeFailed | ev.NodeSkipped):
                 if getattr(event, "task", None) is None or isinstance(event, ev.NodeFailed):
@@ -85,15 +98,20 @@ class Predictions:
     the counts, and the estimated cost (``expected``: median seconds from the history) against the
     seconds the nodes that ran took."""
 
-    def __init__(self, expected: Mapping[str, float] | None = None) -> None:
+    def __init__(self, expected: Mapping[str, float] | None = None, *, estimate: Estimate | None = None) -> None:
         self.rows: list[tuple[str, str, str]] = []
         self.expected = dict(expected or {})
+        self._estimate = estimate
 
     def on_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.RunStarted):
             self.rows = []
         elif isinstance(event, ev.NodePlanned):
             self.rows.append((event.node, event.will, event.why))
+        elif self.rows and self._estimate is not None:
+            # planning is over and nothing is recorded yet: the history holds only earlier runs
+            estimate, self._estimate = self._estimate, None
+            self.expected.update(estimate([n for n, w, _ in self.rows if w != "hit"]))
 
     def outcome(self, result: Any) -> dict[str, Any] | None:
         """Predicted counts and what happened; ``surprises`` are nodes that ran but were planned to hit."""

@@ -38,9 +38,14 @@ def add_run_control_args(p: argparse.ArgumentParser, *, outputs_dir: bool = True
                             "JSON-able values as .json, anything else as .pickle)")
 
 
-def add_lineage_arg(p: argparse.ArgumentParser) -> None:
-    from engine.lineage.tracker import TARGET_HELP
+#: the targets ``engine.lineage.tracker.check_target`` accepts (here, so that defining the flag
+#: does not import the lineage side)
+TARGET_HELP = ("send OpenLineage events: console (JSON lines on stderr), file:PATH (JSON lines appended), "
+               "an http(s) URL (a collector such as Marquez), or openlineage (the OpenLineage configuration); "
+               "default: [tool.ripple] lineage")
 
+
+def add_lineage_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lineage", metavar="TARGET", default=None, help=TARGET_HELP)
 
 

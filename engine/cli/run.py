@@ -72,7 +72,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             outputs = selected_outputs(dr, args)
             inputs = typed_inputs(dr, _kv(args.input, "input"))
             attach_lineage(dr, args)
-            predicted = Predictions(_expected(dr))
+            predicted = Predictions(estimate=_estimator(dr))
             dr.add_listener(predicted.on_event)
             try:
                 result = _run(dr, outputs, inputs)
@@ -98,11 +98,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     console = _console()
     live = None
-    expected = _expected(dr)
-    predicted = Predictions(expected)
+    estimate = _estimator(dr)
+    predicted = Predictions(estimate=estimate)
     dr.add_listener(predicted.on_event)
     if console.is_terminal and not os.environ.get("CI") and not getattr(args, "quiet", False):
-        live = RunProgress(console, expected)
+        live = RunProgress(console, estimate=estimate)
         dr.add_listener(live.on_event)
     try:
         if live:
@@ -186,16 +186,21 @@ def _run_isolated(args: argparse.Namespace) -> int:
     return {"ok": 0, "cancelled": 130}.get(status, 1)
 
 
-def _expected(dr: Any) -> dict[str, float]:
-    """Median times from the history, for the progress line's ETA (nothing without a cache)."""
-    if dr.cache is None:
-        return {}
-    from engine.analysis.estimate import expected_seconds
+def _estimator(dr: Any) -> Any:
+    """Median times from the history, for the ETA and the plan line; asked only for the nodes not
+    predicted to hit, when shown (nothing without a cache)."""
 
-    try:
-        return expected_seconds(dr.cache.store, dr.graph.order)
-    except RippleError:
-        return {}
+    def estimate(nodes: list[str]) -> dict[str, float]:
+        if dr.cache is None or not nodes:
+            return {}
+        from engine.analysis.estimate import expected_seconds
+
+        try:
+            return expected_seconds(dr.cache.store, nodes)
+        except RippleError:
+            return {}
+
+    return estimate
 
 
 def register(sub: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from engine import events as ev
 from engine.cli._common import EPILOG, _pipeline_args
 from engine.cli._select import add_lineage_arg
-from engine.cli._views import _JsonView, _LiveView, _PlainView
+from engine.cli._watch_views import _JsonView, _LiveView, _PlainView
 from engine.errors import UsageError
 from engine.live.loop import WatchLoop
 from engine.live.watcher import DEFAULT_DEBOUNCE

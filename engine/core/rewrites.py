@@ -252,8 +252,7 @@ class _Validated:
         self.validators = validators
 
     def __call__(self, **kwargs: Any) -> Any:
-        import logging
-
+        from engine._log import log
         from engine.core.checks import DataValidationError
 
         result = self.fn(**kwargs)
@@ -267,7 +266,7 @@ class _Validated:
             message = f"{self.name}: {getattr(outcome, 'message', '') or type(v).__name__ + ' failed'}"
             if str(importance).lower() == "fail":
                 raise DataValidationError(message)
-            logging.getLogger("engine").warning(message)
+            log.warning(message)
         return result
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 import os
 import subprocess
 import threading
@@ -13,6 +12,7 @@ from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any
 
 from engine import events as ev
+from engine._log import log
 from engine._version import __version__
 from engine.errors import UsageError
 
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from engine.driver import Driver
 
 
-log = logging.getLogger("engine")
 
 RIPPLE_VERSION = __version__
 #: ``producer`` of every event and facet. A URN, not a URL: Ripple has no web home to claim yet,

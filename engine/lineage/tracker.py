@@ -33,10 +33,6 @@ from engine.lineage.openlineage import LineageListener, PrintTransport, require_
 if TYPE_CHECKING:
     from engine.driver import Driver
 
-TARGET_HELP = ("send OpenLineage events: console (JSON lines on stderr), file:PATH (JSON lines appended), "
-               "an http(s) URL (a collector such as Marquez), or openlineage (the OpenLineage configuration); "
-               "default: [tool.ripple] lineage")
-
 
 def check_target(target: str) -> str:
     """``target`` if it is one of the forms above, else a usage error naming them."""

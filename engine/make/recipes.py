@@ -15,7 +15,6 @@ forgot to declare it.
 
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import subprocess
@@ -23,6 +22,7 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from engine._log import log
 from engine.files import File
 
 __all__ = ["Makefile", "RecipeFailed", "normalize_command", "undeclared_reads"]
@@ -57,7 +57,7 @@ class Makefile:
     def at(cls, module_file: str, relative: str = ".", **options: object) -> Makefile:
         """The Makefile's folder given relative to the generated module, so the pair can move together."""
         here = os.path.dirname(os.path.abspath(module_file))
-        logging.getLogger("engine").warning(_SHELL_NOTE.format(module=os.path.basename(module_file)))
+        log.warning(_SHELL_NOTE.format(module=os.path.basename(module_file)))
         return cls(os.path.normpath(os.path.join(here, relative)), **options)  # type: ignore[arg-type]
 
     def path(self, name: str) -> str:

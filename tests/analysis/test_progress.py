@@ -107,3 +107,40 @@ def test_headless_watch_announces_the_plan_once_per_run(tmp_path, monkeypatch, c
     assert out.count("plan: 2 will run, 0 cached") == 1 and out.index("plan:") < out.index("ran     a")
     assert main(["watch", "watchplan.py", "--once", "--cache-dir", "c"]) == 0
     assert "plan: 0 will run, 2 cached" in capsys.readouterr().out
+
+
+def test_estimates_read_the_history_only_for_nodes_not_predicted_to_hit_and_only_once() -> None:
+    asked: list[list[str]] = []
+
+    def estimate(nodes: list[str]) -> dict[str, float]:
+        asked.append(nodes)
+        return {n: 2.0 for n in nodes}
+
+    warm = Predictions(estimate=estimate)
+    warm.on_event(ev.RunStarted("r", 0.0, nodes=["a", "b"]))
+    for n in ("a", "b"):
+        warm.on_event(ev.NodePlanned("r", 0.0, node=n, will="hit"))
+    warm.on_event(ev.NodeCached("r", 0.0, node="a"))
+    assert asked == [[]]  # nothing will run: no node's history is wanted
+
+    asked.clear()
+    pred = Predictions(estimate=estimate)
+    pred.on_event(ev.RunStarted("r", 0.0, nodes=["a", "b", "c"]))
+    for n, will in (("a", "hit"), ("b", "run"), ("c", "may run")):
+        pred.on_event(ev.NodePlanned("r", 0.0, node=n, will=will))
+    assert asked == []  # still planning
+    pred.on_event(ev.NodeCached("r", 0.0, node="a"))  # planning is over, before anything is recorded
+    pred.on_event(ev.NodeStarted("r", 0.0, node="b"))
+    assert asked == [["b", "c"]] and pred.expected == {"b": 2.0, "c": 2.0}
+
+    asked.clear()
+    clock = Clock()
+    p = RunProgress(Console(file=open("/dev/null", "w")), clock=clock, estimate=estimate)
+    p.on_event(ev.RunStarted("r", 0.0, nodes=["a", "b"]))
+    p.on_event(ev.NodePlanned("r", 0.0, node="a", will="hit"))
+    p.on_event(ev.NodeCached("r", 0.0, node="a"))
+    assert asked == []  # no node has started: no ETA to show yet
+    p.on_event(ev.NodeStarted("r", 0.0, node="b"))
+    p.on_event(ev.NodeStarted("r", 0.0, node="b"))
+    clock.now += 0.5
+    assert asked == [["b"]] and "ETA 1.5s" in p.render().plain
