@@ -1,11 +1,13 @@
 """What a user waits for: whole processes, side by side in one run — Ripple, Apache Hamilton with its
 cache, and the floor (a Python process that only imports the pipeline, with its bytecode cached).
 
-For a 1,000- and a 10,000-node lattice and for ``demo_pipeline``: a cold run (empty store), a warm run
-(nothing changed, new process) and, for the lattices, a one-node-edited run (one function's body
-changed), each timed as
-the wall time of a whole ``python -c ...`` process, median of ``--repeat`` runs; reported with
-Ripple's share (total minus the floor) and the Hamilton/Ripple ratio.
+Ripple is timed twice: as a library (``Driver(...).with_cache().execute()``) and as the command a
+user types (``ripple run PIPELINE --outputs X -q``, which also parses arguments, predicts and
+prints). For a 1,000- and a 10,000-node lattice and for ``demo_pipeline``: a cold run (empty
+store), a warm run (nothing changed, new process) and, for the lattices, a one-node-edited run (one
+function's body changed), each timed as the wall time of a whole ``python -c ...`` process, median
+of ``--repeat`` runs; reported with Ripple's share (total minus the floor) and the Hamilton/Ripple
+ratio.
 
     python bench/bench_process.py                   # lattices 1000 and 10000, and the demo
     python bench/bench_process.py --n 1000 --repeat 3 --no-demo
@@ -31,6 +33,8 @@ FLOOR = ("import sys, pkgutil, importlib; sys.path.insert(0, {dir!r}); import {m
          "    importlib.import_module(i.name)")
 RIPPLE = ("import sys; sys.path.insert(0, {dir!r}); import {mod}; from engine import Driver; "
           "Driver({{}}, {mod}).with_cache({store!r}).execute([{final!r}])")
+RIPPLE_CLI = ("import sys; sys.path.insert(0, {dir!r}); from engine.cli import main; "
+              "sys.exit(main(['run', {mod!r}, '--outputs', {final!r}, '-q', '--cache-dir', {store!r}]))")
 HAMILTON = ("import sys, logging; logging.disable(logging.WARNING); sys.path.insert(0, {dir!r}); import {mod}; "
             "from hamilton import driver; "
             "driver.Builder().with_modules({mod}).with_cache(path={store!r}).build().execute([{final!r}])")
@@ -75,7 +79,7 @@ def timed(code: str, cwd: Path) -> float:
 def measure(label: str, folder: Path, mod: str, final: str, edit: tuple[Path, str, str] | None,
             repeat: int, with_hamilton: bool) -> list[tuple[str, str, float, float, float | None]]:
     rows = []
-    tools = {"ripple": RIPPLE, **({"hamilton": HAMILTON} if with_hamilton else {})}
+    tools = {"ripple": RIPPLE, "ripple run": RIPPLE_CLI, **({"hamilton": HAMILTON} if with_hamilton else {})}
     results: dict[tuple[str, str], list[float]] = {}
     floors: list[float] = []
     for _ in range(repeat):
@@ -83,7 +87,7 @@ def measure(label: str, folder: Path, mod: str, final: str, edit: tuple[Path, st
         timed(floor_code, folder)  # writes the bytecode caches the timed runs use, as a user's would be
         floors.append(timed(floor_code, folder))
         for tool, template in tools.items():
-            store = folder / f".store-{tool}"
+            store = folder / f".store-{tool.replace(' ', '-')}"
             shutil.rmtree(store, ignore_errors=True)
             code = template.format(dir=str(folder), mod=mod, store=str(store), final=final)
             results.setdefault((tool, "cold"), []).append(timed(code, folder))
@@ -99,11 +103,10 @@ def measure(label: str, folder: Path, mod: str, final: str, edit: tuple[Path, st
                     _age(path)
     floor = statistics.median(floors)
     for phase in ("cold", "warm", "edit"):
-        if ("ripple", phase) not in results:
-            continue
-        ours = statistics.median(results["ripple", phase])
         ham = statistics.median(results["hamilton", phase]) if ("hamilton", phase) in results else None
-        rows.append((label, phase, floor, ours, ham))
+        for tool in ("ripple", "ripple run"):
+            if (tool, phase) in results:
+                rows.append((label, phase, tool, floor, statistics.median(results[tool, phase]), ham))
     return rows
 
 
@@ -133,12 +136,14 @@ def main() -> None:
             folder = Path(tmp) / "demo"
             shutil.copytree(ROOT / "demo_pipeline", folder / "demo_pipeline")
             rows += measure("demo_pipeline", folder, "demo_pipeline", "report", None, args.repeat, False)
-    print(f"whole-process wall time, median of {args.repeat}; share = total - floor (python + importing the pipeline)")
-    print(f"{'pipeline':<16}{'run':<6}{'floor s':>9}{'ripple s':>10}{'share ms':>10}{'hamilton s':>12}{'ham/ripple':>12}")
-    for label, phase, floor, ours, ham in rows:
+    print(f"whole-process wall time, median of {args.repeat}; share = total - floor (python + importing the pipeline);")
+    print("ripple: Driver(...).with_cache().execute(); ripple run: the command (`ripple run PIPELINE --outputs X -q`)")
+    print(f"{'pipeline':<16}{'run':<6}{'tool':<12}{'floor s':>9}{'total s':>9}{'share ms':>10}{'hamilton s':>12}"
+          f"{'ham/ripple':>12}")
+    for label, phase, tool, floor, ours, ham in rows:
         ratio = f"{ham / ours:.1f}x" if ham else "—"
         hs = f"{ham:.3f}" if ham else "—"
-        print(f"{label:<16}{phase:<6}{floor:>9.3f}{ours:>10.3f}{(ours - floor) * 1000:>10.0f}{hs:>12}{ratio:>12}")
+        print(f"{label:<16}{phase:<6}{tool:<12}{floor:>9.3f}{ours:>9.3f}{(ours - floor) * 1000:>10.0f}{hs:>12}{ratio:>12}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 NOT_ON_A_WARM_RUN = {
     "logging", "difflib", "concurrent.futures", "decimal", "fractions", "uuid", "sysconfig", "secrets",
     "hashlib", "hmac", "_hashlib", "sqlite3.dbapi2", "datetime", "traceback", "pkgutil", "textwrap",
+    "importlib.metadata", "email",
     "engine.caching.remote", "engine.caching.explain", "engine.caching.predict", "engine.caching.stdlib_values",
     "engine.core.hamilton_graph", "engine.core.deco_digest", "engine.core.materialize", "engine.core.rewrites",
     "engine.core.subdag", "engine.core.scheduler", "engine.core.dask", "engine.store.reports", "engine.lineage",
@@ -34,11 +35,13 @@ CHILD = textwrap.dedent("""
 
 def test_a_warm_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     (tmp_path / "warm_pipe.py").write_text(textwrap.dedent("""
+        import xxhash  # an installed distribution: its version is part of b's code version
+
         def a() -> int:
             return 1
 
         def b(a: int) -> int:
-            return a + 1
+            return a + len(xxhash.xxh64_hexdigest(b"x")) // 16
 
         def total(a: int, b: int) -> int:
             return (a + b) * 4
