@@ -4,6 +4,7 @@ a failure, a pool, history or a decorator need stay unimported, and no code is v
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -59,13 +60,13 @@ def test_a_warm_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     assert not loaded, f"a warm run imported {sorted(loaded)}"
 
 
-#: what ``ripple run`` of a fully cached pipeline does not load: the other commands, the lineage and
-#: live sides, the progress line, the table (nothing to tabulate), history statistics and logging
-#: (rich's console itself brings ``datetime``; the run's events and predictions are what it prints)
-NOT_ON_A_WARM_CLI_RUN = NOT_ON_A_WARM_RUN - {
-    "engine.cli", "engine.event_types", "engine.caching.predict", "engine.analysis", "datetime"} | {
+#: what ``ripple run`` of a fully cached pipeline, printing to a pipe, does not load: the other
+#: commands, the lineage and live sides, rich (nothing to style: plain text), history statistics and
+#: logging (its events and predictions are what it prints)
+NOT_ON_A_WARM_CLI_RUN = NOT_ON_A_WARM_RUN - {"engine.cli", "engine.event_types", "engine.caching.predict",
+                                             "engine.analysis"} | {
     "engine.cli.watch", "engine.cli.tui", "engine.cli.lineage", "engine.cli.cache", "engine.cli._watch_views",
-    "engine.live", "rich.live", "rich.table", "statistics", "engine.analysis.history",
+    "engine.live", "rich", "statistics", "engine.analysis.history",
 }
 
 CLI_CHILD = textwrap.dedent("""
@@ -82,8 +83,9 @@ def test_a_warm_ripple_run_loads_only_what_it_uses(tmp_path: Path) -> None:
     pipe.write_text("def a() -> int:\n    return 1\n\n\ndef total(a: int) -> int:\n    return a * 4\n")
 
     def run() -> tuple[str, set[str]]:
+        env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
         out = subprocess.run([sys.executable, "-c", CLI_CHILD, str(pipe), str(tmp_path / "store")],
-                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
+                             capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
         assert out.returncode == 0, out.stderr
         lines = out.stdout.splitlines()
         return lines[-2], set(lines[-1].split())

@@ -96,7 +96,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     attach_lineage(dr, args)
     from engine.cli._views import print_run
 
-    console = _console()
+    # plain text unless rich would style it: a warm run to a pipe or a file does not import rich
+    console = _console(plain=True)
     live = None
     estimate = _estimator(dr)
     predicted = Predictions(estimate=estimate)
@@ -114,8 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if live:
             dr.remove_listener(live.on_event)
     quiet = bool(getattr(args, "quiet", False))
-    print_run(console, dr, result, verbose=bool(getattr(args, "verbose", False)), quiet=quiet,
-              err=_console(stderr=True))
+    print_run(console, dr, result, verbose=bool(getattr(args, "verbose", False)), quiet=quiet)
     if result.status == "ok" and getattr(args, "output_dir", None):
         for path in write_outputs(result.outputs, args.output_dir):
             console.print(f"wrote {path}", markup=False, highlight=False)

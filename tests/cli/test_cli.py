@@ -229,3 +229,23 @@ def test_large_runs_list_only_what_did_not_hit(tmp_path, monkeypatch, capsys):
     assert "60 cached nodes not listed" in out and "n30 " not in out
     assert main(["run", "bigpipe.py", "--cache-dir", str(tmp_path / "c"), "--verbose"]) == 0
     assert "n30 " in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("env", [{"FORCE_COLOR": "1"}, {"TTY_COMPATIBLE": "1"}])
+def test_run_output_is_styled_exactly_where_rich_would_style_it(tmp_path, monkeypatch, capsys, env) -> None:
+    # a pipe gets plain text without rich loaded; a terminal (here: forced) gets rich's styles
+    pipe = tmp_path / "ok.py"
+    pipe.write_text(OK)
+    args = ["run", str(pipe), "--input", "x=1", "--no-cache"]
+    for k in ("FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR"):
+        monkeypatch.delenv(k, raising=False)
+    assert main(args) == 0
+    plain = capsys.readouterr().out
+    assert "\x1b[" not in plain and "OK in " in plain and "label: n=4" in plain
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(args) == 0
+    styled = capsys.readouterr().out
+    assert "\x1b[" in styled
+    strip = __import__("re").compile(r"\x1b\[[0-9;]*m|[0-9.]+s\b").sub
+    assert strip("", styled).splitlines()[-2:] == strip("", plain).splitlines()[-2:]  # the same words
