@@ -70,8 +70,10 @@ class ProcessExecutor(_PoolExecutor):
 
     name = "processes"
 
-    def __init__(self, workers: int | None = None) -> None:
+    def __init__(self, workers: int | None = None, *, start_method: str | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
+        #: ``fork`` where the platform has it, else ``spawn`` (macOS, Windows); tests force ``spawn``
+        self.start_method = start_method
         self._pool: cf.ProcessPoolExecutor | None = None
 
     def pool(self) -> cf.Executor:
@@ -79,8 +81,11 @@ class ProcessExecutor(_PoolExecutor):
             import multiprocessing as mp
             from concurrent import futures as cf
 
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_ignore_sigint)
+            from engine.core.reads import probe_modules
+
+            method = self.start_method or ("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            self._pool = cf.ProcessPoolExecutor(self.workers, mp_context=mp.get_context(method),
+                                                initializer=_init_worker, initargs=(probe_modules(),))
         return self._pool
 
     def close(self) -> None:
@@ -89,11 +94,16 @@ class ProcessExecutor(_PoolExecutor):
             self._pool = None
 
 
-def _ignore_sigint() -> None:
-    """Workers leave Ctrl-C to the parent, which cancels the run (no traceback per worker)."""
+def _init_worker(probe_modules: list[str]) -> None:
+    """Workers leave Ctrl-C to the parent, which cancels the run (no traceback per worker), and
+    register the parent's read probes (code tracing): a spawned worker starts with none, and
+    without them what a node ran there would go unrecorded."""
+    import importlib
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in probe_modules:
+        importlib.import_module(name)
 
 
 def make_executor(spec: str | Executor | None, **options: Any) -> Executor:

@@ -55,6 +55,12 @@ def register_probe(name: str, factory: Callable[[], Any]) -> None:
     _PROBES[name] = factory
 
 
+def probe_modules() -> list[str]:
+    """The modules whose import registered the probes: a new process imports them to record as
+    this one does (``engine.core.pool``'s spawned workers)."""
+    return sorted({getattr(f, "__module__", "") for f in _PROBES.values()} - {""})
+
+
 class Reads(list):  # type: ignore[type-arg]
     """What :attr:`ReadRecorder.paths` returns: the existing data files read (a list of paths, as
     callers always had), with everything else that was seen in ``seen``. Pickles across processes."""

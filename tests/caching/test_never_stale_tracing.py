@@ -210,3 +210,42 @@ def test_a_run_under_an_outer_c_profiler_neither_crashes_nor_goes_stale(tmp_path
     (tmp_path / "prof_helpers.py").write_text("def h():\n    return 2\n")
     second = run()
     assert second.returncode == 0 and second.stdout.split()[-1] == "2", second.stderr
+
+
+def test_a_spawned_process_worker_records_the_code_its_node_ran(tmp_path: Path) -> None:
+    """macOS and Windows start pool workers with ``spawn``: a worker inherits nothing, so the code
+    tracing probe must be registered there too, or a helper only the trace can see goes unversioned."""
+    pkg = tmp_path / "spawnpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "helpers.py").write_text("def helper():\n    return 1\n")
+    (pkg / "nodes.py").write_text(textwrap.dedent("""
+        import importlib
+
+        def b() -> int:
+            module = importlib.import_module("".join(["spawnpkg.", "hel", "pers"]))  # no analysis sees it
+            return getattr(module, "hel" + "per")()
+    """))
+    code = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        if __name__ == "__main__":
+            from engine import Driver
+            from engine.core.pool import ProcessExecutor
+
+            dr = Driver({{}}, "spawnpkg", executor=ProcessExecutor(1, start_method="spawn"))
+            result = dr.with_cache({str(tmp_path / "store")!r}).run(["b"])
+            print(result.outputs["b"], result.records["b"].status)
+    """)
+    script = tmp_path / "run_spawned.py"
+    script.write_text(code)
+
+    def run() -> list[str]:
+        out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    assert run() == ["1", "ran"]
+    assert run() == ["1", "cached"]
+    (pkg / "helpers.py").write_text("def helper():\n    return 2\n")
+    assert run() == ["2", "ran"]
