@@ -5,27 +5,32 @@ run before this one used the first. "Why did it run" must compare with what that
 code version and the input data versions its key was made of, both kept in the history — and
 the diff must be between those two versions of the source.
 
-Sources are remembered per version (memo ``src:QUAL@DIGEST``) and code parts per code version
-(memo ``parts:DIGEST``) when a result is stored; stores written before that have only the newest
-source of each part (``src:QUAL``), which is used when the versioned one is missing.
+What a stored result leaves for that: one memo row per code version, ``explain:DIGEST``, with
+its parts and the source of each part (or, for a part whose same version another code version's
+row already holds this run, that code version's digest: a helper shared by 500 nodes is kept once,
+not 500 times). Only the parts of stored results are kept — never a whole file, which may hold a
+sensitive node's literals.
+
+Why one row: a cold run of a large pipeline used to write three memo rows per stored node (the
+parts, and each part's source twice: as the newest ``src:QUAL`` and as ``src:QUAL@VERSION``), each
+MAC'd and inserted, ~16 µs a node. Stores written before keep those rows (``parts:DIGEST``,
+``src:...``); they are read when a code version has no ``explain:`` row.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
-from collections.abc import Iterable, Mapping, MutableMapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from engine.store.schema import compact_json
 
 if TYPE_CHECKING:
     from engine.caching.decisions import Decision
     from engine.caching.session import Session
     from engine.core.graph import Node
     from engine.store import NodeRunRecord, Store
-
-#: one encoder for the stored parts documents (``json.dumps`` with options builds one per call)
-_SORTED = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(slots=True)
@@ -37,6 +42,9 @@ class Previous:
     code_parts: dict[str, str] | None
     deps: dict[str, str] | None
 
+
+#: how many ``explain:`` rows are followed to the one holding a part's source
+_HOPS = 4
 
 #: how many recent runs are searched for a node's previous run (older ones: the newest entry explains)
 RECENT_RUNS = 10
@@ -50,10 +58,10 @@ def previous_records(store: Store, nodes: Iterable[str], *, pipeline: str | None
     out: dict[str, NodeRunRecord] = {}
     if not wanted:
         return out
-    for run in store.runs(limit=runs):
-        if pipeline and run.pipeline and run.pipeline != pipeline:
+    for run_id, run_pipeline in store.recent_runs(runs):
+        if pipeline and run_pipeline and run_pipeline != pipeline:
             continue
-        for r in store.run_nodes(run.run_id):
+        for r in store.run_nodes(run_id):
             if r.node in wanted and r.node not in out and r.code_version and r.status in ("ran", "cached", "failed"):
                 out[r.node] = r
         if len(out) == len(wanted):
@@ -73,8 +81,23 @@ def previous(store: Store, rec: NodeRunRecord) -> Previous:
     return Previous(rec.run_id, rec.code_version or "", parts, deps)
 
 
+def _doc(memo: Mapping[str, str], digest: str) -> dict[str, Any] | None:
+    """A code version's ``explain:`` document (its parts and where their sources are), if kept."""
+    raw = memo.get("explain:" + digest) if digest else None
+    if not raw:
+        return None
+    try:
+        got = json.loads(raw)
+    except ValueError:
+        return None
+    return got if isinstance(got, dict) and isinstance(got.get("parts"), dict) else None
+
+
 def _parts(memo: Mapping[str, str], digest: str) -> dict[str, str] | None:
-    raw = memo.get("parts:" + digest) if digest else None
+    doc = _doc(memo, digest)
+    if doc is not None:
+        return doc["parts"]
+    raw = memo.get("parts:" + digest) if digest else None  # stores written before ``explain:`` documents
     if not raw:
         return None
     try:
@@ -85,39 +108,77 @@ def _parts(memo: Mapping[str, str], digest: str) -> dict[str, str] | None:
 
 
 def remember_sources(session: Session, parts: Mapping[str, str], digest: str = "") -> None:
-    """Keep a code version's parts (``digest``: the node's code version) and each part's source,
-    both as the newest (``src:QUAL``) and under its own digest (``src:QUAL@DIGEST``), once per process."""
-    memo: MutableMapping[str, str] = session.store.memo
+    """Keep what explaining a later change of the code version ``digest`` needs, in one ``explain:``
+    row: its parts and the source of each, or the code version whose row already holds that source
+    (a helper shared by many nodes is kept once per run). Once per code version and process."""
     seen = session.cache._sources_seen
-    if digest and ("parts", digest) not in seen:
-        seen.add(("parts", digest))
-        memo["parts:" + digest] = _SORTED.encode(dict(parts))
+    if not digest or ("explain", digest) in seen:
+        return
+    seen.add(("explain", digest))
+    held, pinned = session._sources_held, session._source_lines
+    versioner = session.cache.versioner
+    src: dict[str, str] = {}
+    elsewhere: dict[str, str] = {}
     for qual, version in parts.items():
-        if qual.startswith("dist:") or (qual, version) in seen:
+        if qual.startswith("dist:"):
             continue
-        seen.add((qual, version))
-        src = session.cache.versioner.source_of(qual)
-        if src:
-            memo["src:" + qual] = src
-            memo[f"src:{qual}@{version}"] = src  # per version: diffs against the previous run's source
+        holder = held.get((qual, version))
+        if holder is not None:
+            elsewhere[qual] = holder
+            continue
+        loc = versioner._location(qual)
+        if loc is None:
+            continue
+        lines = pinned.get(loc[0])
+        if lines is None:  # each file's lines are looked up once a run, not once a part
+            lines = pinned[loc[0]] = versioner.sources.lines(loc[0]) or []
+        text = "".join(lines[loc[1] - 1:loc[2]])  # the part's lines, as ``CodeVersioner.source_of`` cuts them
+        if text:
+            src[qual] = text
+            held[qual, version] = digest
+    doc = {"parts": dict(parts), "src": src, "in": elsewhere} if elsewhere else {"parts": dict(parts), "src": src}
+    session.store.memo["explain:" + digest] = compact_json(doc)
 
 
 def code_diff(memo: Mapping[str, str], source_of: Any, changed: Iterable[str], old_parts: Mapping[str, str] | None,
-              *, label: str = "previous run", limit: int = 4) -> str:
-    """Unified diffs, part by part, between the previous run's source and the source now."""
+              *, old_code: str = "", label: str = "previous run", limit: int = 4) -> str:
+    """Unified diffs, part by part, between the source of the code version ``old_code`` (whose parts
+    are ``old_parts``) and the source now."""
+    import difflib  # only when a diff is shown
+
+    doc = _doc(memo, old_code)
     out = []
     for qual in list(changed)[:limit]:
         new = source_of(qual) or ""
-        digest = (old_parts or {}).get(qual)
-        old = (memo.get(f"src:{qual}@{digest}") if digest else None)
-        if old is None:
-            old = "" if old_parts is not None and digest is None else memo.get("src:" + qual) or ""
+        old = _old_source(memo, qual, doc, old_parts)
         if old == new or not (old or new):
             continue
         diff = difflib.unified_diff(old.splitlines(), new.splitlines(), f"{qual} ({label})", f"{qual} (now)",
                                     lineterm="")
         out.append("\n".join(diff))
     return "\n".join(out)
+
+
+def _old_source(memo: Mapping[str, str], qual: str, doc: dict[str, Any] | None,
+                old_parts: Mapping[str, str] | None) -> str:
+    """A part's source as the old code version had it: from its ``explain:`` row (or the row it
+    names as holding it, for the same version of the part), else from the per-part rows of older
+    stores; "" when unknown."""
+    version = doc["parts"].get(qual) if doc is not None else None
+    for _ in range(_HOPS):  # a holder written again by a later process may name another holder
+        if doc is None or doc["parts"].get(qual) != version:
+            break
+        src, holder = doc.get("src"), doc.get("in")
+        got = src.get(qual) if isinstance(src, dict) else None
+        if isinstance(got, str):
+            return got
+        holder = holder.get(qual) if isinstance(holder, dict) else None
+        doc = _doc(memo, holder) if isinstance(holder, str) else None
+    digest = (old_parts or {}).get(qual)
+    old = memo.get(f"src:{qual}@{digest}") if digest else None
+    if old is None:
+        old = "" if old_parts is not None and digest is None else memo.get("src:" + qual) or ""
+    return old
 
 
 def versions_row(session: Session, row: dict[str, Any]) -> None:
@@ -151,7 +212,7 @@ def against_previous_run(session: Session, node: Node, deps: list[tuple[str, str
         d.changed_parts = changed
         d.why = "code changed: " + ", ".join(changed[:4]) + (" …" if len(changed) > 4 else "") + since
         d.diff = code_diff(session.store.memo, session.cache.versioner.source_of, changed, prev.code_parts,
-                           label=f"run {prev.run_id}")
+                           old_code=prev.code_version, label=f"run {prev.run_id}")
         return True
     if prev.deps is None:
         return False

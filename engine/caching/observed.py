@@ -218,46 +218,44 @@ def records_for(seen: Mapping[str, Any], paths: Iterable[str], *, root: str, ver
     return out
 
 
-def node_string_reads(fn: Any, root: str, folders: Iterable[str] = ()) -> list[str]:
+def node_string_reads(fn: Any, root: str, folders: Iterable[str] | None = None) -> list[str]:
     """Existing files under ``root`` named by string constants in ``fn``'s code, or by the str and
     path values of its closure and of the module constants it names.
 
     For reads no hook can see (C libraries such as pyarrow's parquet reader, subprocesses): a node
-    that names a file that way is assumed to read it. Relative names are tried against the root, the current folder and
-    ``folders`` (the node's module folder)."""
+    that names a file that way is assumed to read it. Relative names are tried against the root, the
+    current folder and ``folders`` (by default the folder of ``fn``'s module)."""
     fn = getattr(fn, "__wrapped__", fn)
     code = getattr(fn, "__code__", None)
     if code is None:
         return []
-    strings: set[str] = set()
-    names: set[str] = set()
-
-    def walk(c: types.CodeType) -> None:
-        names.update(c.co_names)
-        for k in c.co_consts:
-            if isinstance(k, str):
-                strings.add(k)
-            elif isinstance(k, types.CodeType):
-                walk(k)
-
-    walk(code)
+    got = _STRINGS.get(id(code))
+    if got is None or got[0] is not code:
+        if len(_STRINGS) >= _STRINGS_MAX:
+            _STRINGS.clear()
+        got = _STRINGS[id(code)] = (code, *_code_strings(code))
+    _, consts, names = got
+    strings = set(consts)
     values = []
     for cell in getattr(fn, "__closure__", None) or ():
         try:
             values.append(cell.cell_contents)
         except ValueError:
             continue
-    g = getattr(fn, "__globals__", {})
-    values += [g[n] for n in names if n in g]  # module constants it names: ``PARQUET = DATA / "t.parquet"``
+    if names:
+        g = getattr(fn, "__globals__", {})
+        values += [g[n] for n in names if n in g]  # module constants it names: ``PARQUET = DATA / "t.parquet"``
     for v in values:
-        if isinstance(v, str | os.PathLike) and isinstance(text := os.fspath(v), str):
+        if isinstance(v, str | os.PathLike) and isinstance(text := os.fspath(v), str) and _may_name_file(text):
             strings.add(text)
+    if not strings:
+        return []  # most nodes: nothing that could name a file (no folder looked at)
+    if folders is None:
+        folders = [os.path.dirname(code.co_filename or root)]
     base = root.rstrip(os.sep) + os.sep
     bases = [root, os.getcwd(), *folders]
     found = set()
     for s in strings:
-        if not s or len(s) > 400 or "\n" in s or "\0" in s or ("/" not in s and "." not in s):
-            continue
         for b in bases:
             p = os.path.abspath(os.path.join(b, s))
             if p.startswith(base) and os.path.isfile(p) and not p.endswith((".py", ".pyc")):
@@ -266,18 +264,52 @@ def node_string_reads(fn: Any, root: str, folders: Iterable[str] = ()) -> list[s
     return sorted(found)
 
 
+def _may_name_file(s: str) -> bool:
+    """Whether a string constant could be a file's name (a path or a name with a suffix)."""
+    return bool(s) and len(s) <= 400 and "\n" not in s and "\0" not in s and ("/" in s or "." in s)
+
+
+#: ``id(code)`` -> (the code object, what :func:`_code_strings` found in it); holding the code keeps
+#: its id from being reused while it is a key. Bounded: cleared when it holds ``_STRINGS_MAX``.
+_STRINGS: dict[int, tuple[types.CodeType, frozenset[str], tuple[str, ...]]] = {}
+_STRINGS_MAX = 4096
+
+
+def _code_strings(code: types.CodeType) -> tuple[frozenset[str], tuple[str, ...]]:
+    """The string constants that could name a file and the global names of a code object and the
+    code nested in it: a property of the code alone, so worked out once per code object rather
+    than every time the node is stored (keyed by identity: hashing a code object hashes its
+    bytecode and constants)."""
+    strings: set[str] = set()
+    names: set[str] = set()
+
+    def walk(c: types.CodeType) -> None:
+        names.update(c.co_names)
+        for k in c.co_consts:
+            if isinstance(k, str):
+                if _may_name_file(k):
+                    strings.add(k)
+            elif isinstance(k, types.CodeType):
+                walk(k)
+
+    walk(code)
+    return frozenset(strings), tuple(sorted(names))
+
+
 def node_records(reads: Any, *, fn: Any, root: str, versioner: Any, files: FileVersions,
                  static_parts: Mapping[str, str], produced: Iterable[str]) -> tuple[dict[str, str], list[str]]:
     """Records for one node's entry, and the programs it started (for the subprocess warning).
 
     ``reads`` is what the read recorder returned (a ``Reads`` list with ``seen``, or plain paths)."""
     seen: Mapping[str, Any] = getattr(reads, "seen", None) or {}
-    module_dir = os.path.dirname(getattr(getattr(fn, "__code__", None), "co_filename", "") or root)
     # files the code names, minus those it wrote (its output is no input); only for a recorded run
-    named = set(node_string_reads(fn, root, [module_dir])) - set(seen.get("written", ())) if seen else set()
-    paths = dict.fromkeys([*reads, *produced, *sorted(named)])
+    named = node_string_reads(fn, root) if seen else []
+    if named and seen.get("written"):
+        written = set(seen["written"])
+        named = [p for p in named if p not in written]
+    paths = dict.fromkeys([*reads, *produced, *named]) if named or produced else reads
     records = records_for(seen, paths, root=root, versioner=versioner, files=files, static_parts=static_parts)
-    return records, list(seen.get("spawned", ()))
+    return records, list(seen["spawned"]) if seen.get("spawned") else []
 
 
 #: libraries whose own types pickle faithfully (attrs, freq and dtypes included); their fingerprint

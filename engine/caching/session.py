@@ -32,6 +32,8 @@ _COMPUTE = object()
 UNCACHEABLE = None
 #: results that took longer than this are committed at once (cheap ones are batched)
 SLOW_SECONDS = 0.05
+#: values that cannot be or hold a ``Path``/``File`` (``_records`` skips looking for produced files)
+_NO_PATHS = frozenset({int, float, complex, bool, str, bytes, type(None)})
 
 
 class Session:
@@ -67,6 +69,10 @@ class Session:
         self._predicted: list[tuple[str, str, str]] | None = None
         #: each node's previous history record, read at the first miss that needs explaining
         self._previous: dict[str, Any] | None = None
+        #: (part, version) -> the code version whose ``explain:`` row holds its source, this run
+        self._sources_held: dict[tuple[str, str], str] = {}
+        #: source file -> its lines as ``explain`` keeps parts of them, read once this run
+        self._source_lines: dict[str, list[str]] = {}
         if base is not None:
             self.dv = dict(base.dv)
             self.entries, self.by_key = base.entries, base.by_key
@@ -160,9 +166,9 @@ class Session:
         if prev is not None:
             prev = self.store.get(prev.key) or prev  # the prefetch left out deps and code parts
         d.previous = prev
-        from engine.caching import explain  # misses and failures only
+        from engine.caching.explain import against_previous_run  # misses only (the function: see above)
 
-        if explain.against_previous_run(self, node, deps, d):
+        if against_previous_run(self, node, deps, d):
             return d
         if prev is None:
             d.why = "no cached result"
@@ -172,7 +178,10 @@ class Session:
             changed = diff_parts(prev.code_parts or {}, cv.parts) or [f"{node.module}.{node.origin.__name__}"]
             d.changed_parts = changed
             d.why = "code changed: " + ", ".join(changed[:4]) + (" …" if len(changed) > 4 else "")
-            d.diff = self._code_diff(changed)
+            from engine.caching.explain import code_diff
+
+            d.diff = code_diff(self.store.memo, self.cache.versioner.source_of, changed, prev.code_parts or None,
+                               old_code=prev.code_version, label="cached")
             return d
         old = prev.deps or {}
         changed_inputs = [p for p, dv in deps if old.get(p) != dv]
@@ -184,19 +193,6 @@ class Session:
             return d
         d.why = "no cached result for these inputs"
         return d
-
-    def _code_diff(self, parts: list[str]) -> str:
-        out = []
-        for qual in parts[:4]:
-            new = self.cache.versioner.source_of(qual) or ""
-            old = self.store.memo.get("src:" + qual) or ""
-            if old == new or not (old or new):
-                continue
-            import difflib
-
-            diff = difflib.unified_diff(old.splitlines(), new.splitlines(), f"{qual} (cached)", f"{qual} (now)", lineterm="")
-            out.append("\n".join(diff))
-        return "\n".join(out)
 
     # ------------------------------------------------------------------ the CacheSession protocol
     def lookup(self, step: Step, values: Mapping[Any, Any]) -> tuple[Lazy | None, str]:
@@ -288,10 +284,9 @@ class Session:
         files = _records(self, node, value, fp, cv.parts, reads if getattr(reads, "seen", None) else (rec.paths if rec else reads))
         if files is None:
             return 0
-        deps = dict(self._deps.get(node.name, ()))
         self._remember_sources(cv.parts, cv.digest)
-        try:
-            entry = self.store.put(key, node.name, fp, cv.digest, value, compute_seconds=seconds, deps=deps,
+        try:  # the history row's deps are the entry's (``put`` keeps their text, not the dict)
+            entry = self.store.put(key, node.name, fp, cv.digest, value, compute_seconds=seconds, deps=row["deps"],
                                    code_parts=cv.parts, files=files)
         except Unstorable as exc:
             self._warn(node.name, f"{node.name} ({node.location}): value cannot be stored ({exc}); it will re-run next time")
@@ -306,9 +301,11 @@ class Session:
         return entry.size
 
     def _remember_sources(self, parts: Mapping[str, str], digest: str = "") -> None:
-        from engine.caching import explain  # misses and failures only
+        # misses only; importing the function, not the module: ``from package import module`` goes
+        # through importlib's Python-level fromlist handling, ~1 µs a call
+        from engine.caching.explain import remember_sources
 
-        explain.remember_sources(self, parts, digest)
+        remember_sources(self, parts, digest)
 
     def observe(self, name: str, value: Any) -> None:
         """Version a value computed outside ``lookup``/``store`` (fan-out items and their results)."""
@@ -380,6 +377,8 @@ class Session:
 
         dry = self if self.dry else Session(self.cache, self.run_id, self.plan, {}, {}, dry=True, base=self)
         self._predicted = predict(dry)
+        if self._previous is None:  # the history the dry run read to explain its misses: read once
+            self._previous = dry._previous
         return self._predicted
 
     def close(self, status: str, result: RunResult | None) -> None:
@@ -462,15 +461,19 @@ def _unversionable(s: Session, node: Node, behavior: str) -> tuple[None, str]:
 
 def _records(s: Session, node: Node, value: Any, fp: str, parts: Mapping[str, str], reads: Any) -> dict[str, str] | None:
     """What the node ran, read and saw, as the entry's records; None: do not store the value."""
-    from engine.caching.remote import produced_files  # one home for workers and here
-
     c = s.cache
     if observed.pickling_changes(value, fp, s._fingerprint, c.versioner.roundtrip):
         s._warn(node.name + ":pickle", f"{node.name} ({node.location}): a {type(value).__qualname__} changes "
                                        "through pickle (state is lost), so it is not stored; it re-runs")
         return None
+    if value.__class__ in _NO_PATHS:
+        produced: list[str] | tuple[()] = ()
+    else:
+        from engine.caching.remote import produced_files  # one home for workers and here
+
+        produced = produced_files(value)
     files, spawned = observed.node_records(reads, fn=node.origin, root=str(c.project_root), versioner=c.versioner,
-                                           files=c.files, static_parts=parts, produced=produced_files(value))
+                                           files=c.files, static_parts=parts, produced=produced)
     if spawned and not node.declares_subprocess_reads:
         s._warn(node.name + ":subprocess", observed.subprocess_warning(node.name, node.location, spawned[0]))
     return files

@@ -15,7 +15,6 @@ from engine.store import crypto
 from engine.store.auth import _Auth, _split
 from engine.store.codec import _deserialize, _serialize
 from engine.store.errors import EntryDamaged, StoreError
-from engine.store.fsutil import _dumps
 from engine.store.records import Entry
 from engine.store.schema import (
     _INSERT_ENTRY,
@@ -23,6 +22,7 @@ from engine.store.schema import (
     _SELECT_LEAN,
     BATCH_FLUSH_ROWS,
     BATCH_FLUSH_SECONDS,
+    compact_json,
 )
 from engine.store.sqlite import sqlite3
 
@@ -256,19 +256,16 @@ class _Entries(_Auth):
                     f"cannot write the result of {node!r} to {self.objects}: {e}", node=node
                 ) from e
         now = time.time() if created is None else created
-        deps = dict(deps) if deps else {}
-        code_parts = dict(code_parts) if code_parts else {}
-        files = dict(files) if files else {}
-        files_raw = _dumps(files)
+        files_raw = compact_json(files) if files else "{}"
         checksum = f"{vm}.{self._row_mac(key, node, data_version, code_version, files_raw, vm)}"
-        entry = Entry(
-            key, node, data_version, code_version, size, float(compute_seconds), now, now,
-            deps, code_parts, files, checksum, inline, inline is not None,
-        )  # fmt: skip
         row = (
             key, node, data_version, code_version, size, float(compute_seconds), now, now,
-            _dumps(deps), _dumps(code_parts), files_raw, checksum, inline,
+            compact_json(deps) if deps else "{}", compact_json(code_parts) if code_parts else "{}", files_raw,
+            checksum, inline,
         )  # fmt: skip
+        # the entry holds the row's text documents (decoded when first read, as rows read back are):
+        # no copies of the caller's dicts, nothing encoded twice
+        entry = Entry(*row, inline is not None)
         with self._lock:
             self._conn()  # fork check before touching buffers
             if self._batch_depth:

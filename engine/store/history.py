@@ -7,8 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from engine.store.fsutil import _dumps
-from engine.store.schema import _NODE_RUN_COLS, _RUN_COLS
+from engine.store.schema import _NODE_RUN_COLS, _RUN_COLS, compact_json
 from engine.store.sqlite import sqlite3
 
 if TYPE_CHECKING:
@@ -89,10 +88,11 @@ class _History:
                 if line.count("\t") == 6 and "\n" not in line:
                     packed.append(line)
                     continue
-            rows.append((run_id, r.get("node"), r.get("status"), r.get("seconds"), int(bool(r.get("hit"))),
-                         r.get("why"), r.get("key"), r.get("data_version"), r.get("code_version"), r.get("error"),
-                         r.get("traceback"), r.get("started"),
-                         _dumps(r["deps"]) if r.get("deps") is not None else None))
+            deps = get(r, "deps")
+            rows.append((run_id, get(r, "node"), get(r, "status"), get(r, "seconds"), int(bool(get(r, "hit"))),
+                         get(r, "why"), get(r, "key"), get(r, "data_version"), get(r, "code_version"),
+                         get(r, "error"), get(r, "traceback"), get(r, "started"),
+                         None if deps is None else compact_json(deps) if deps else "{}"))
 
         def fn(c: sqlite3.Connection) -> None:
             if packed:
@@ -157,6 +157,13 @@ class _History:
             ).fetchall()
         )
         return [_run_record(r) for r in rows]
+
+    def recent_runs(self, limit: int = 20) -> list[tuple[str, str | None]]:
+        """``(run_id, pipeline)`` of the newest runs, newest first (as :meth:`runs` orders them),
+        without making their records: what a cold run asks at its first miss, often of an empty
+        history."""
+        return self._read(lambda c: c.execute(
+            "SELECT run_id, pipeline FROM runs ORDER BY started DESC, run_id DESC LIMIT ?", (limit,)).fetchall())
 
     def run(self, run_id: str) -> RunRecord | None:
         row = self._read(

@@ -8,14 +8,15 @@ command that opens the store (read-only ones too), and reading it must not be ab
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import json
 import os
 
 from engine.store.errors import StoreError
-from engine.store.fsutil import _COMPACT, _alive
+from engine.store.fsutil import _alive
 from engine.store.keys import StoreKey
-from engine.store.schema import _INSERT_ENTRY
+from engine.store.schema import _INSERT_ENTRY, compact_json
 from engine.store.sqlite import sqlite3
 
 
@@ -52,14 +53,16 @@ class _Journal:
     # or damaged is an ordinary miss (checksums are verified on load).
 
     def _journal(self, row: tuple) -> None:
-        if self._journal_fd is None or self._pid != os.getpid():
+        fd = self._journal_fd
+        if fd is None or self._pid != os.getpid():
             self._journal_path = self.root / f"journal-{os.getpid()}-{os.urandom(4).hex()}.log"
-            self._journal_fd = os.open(self._journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        body = list(row)
-        if body[12] is not None:
-            body[12] = base64.b64encode(body[12]).decode("ascii")
-        text = _COMPACT.encode(body).encode()
-        os.write(self._journal_fd, self.key.mac("journal", [text]).encode() + b" " + text + b"\n")
+            fd = self._journal_fd = os.open(self._journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        inline = row[12]
+        text = compact_json((*row[:12], None if inline is None else
+                               binascii.b2a_base64(inline, newline=False).decode("ascii"))).encode()
+        h = self.key.hasher("journal")
+        h.update(text)
+        os.write(fd, h.hexdigest().encode() + b" " + text + b"\n")
 
     def _drop_journal(self) -> None:
         if self._journal_fd is not None and self._pid == os.getpid():
