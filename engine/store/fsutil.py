@@ -1,11 +1,9 @@
-"""Small file-system helpers of the store: private files and folders, JSON text, live processes."""
+"""Small file-system helpers of the store: private files and folders, live processes."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
 
 from engine.store.codec import _write_all
 
@@ -18,14 +16,6 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return not Path(f"/proc/{pid}/status").exists() or "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-
-
-#: one encoder for every row document: ``json.dumps`` with options builds a new one per call
-_COMPACT = json.JSONEncoder(separators=(",", ":"), default=str)
-
-
-def _dumps(d: Any) -> str:
-    return _COMPACT.encode(d) if d else "{}"
 
 
 def _mkdir_private(path: Path) -> bool:

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 import xxhash
 
 from engine.store.codec import _write_all
-from engine.store.fsutil import _dumps, _mkdir_private
+from engine.store.fsutil import _mkdir_private
 from engine.store.records import Entry
-from engine.store.schema import DB_NAME, GC_GRACE_SECONDS, MEMO_MAX_ROWS, TMP_DIR
+from engine.store.schema import DB_NAME, GC_GRACE_SECONDS, MEMO_MAX_ROWS, TMP_DIR, compact_json
 from engine.store.sqlite import sqlite3
 
 _SAFE_NAME = r"[A-Za-z0-9][A-Za-z0-9_=.\-]{2,127}"  # compiled on first use (re caches it)
@@ -83,7 +83,7 @@ class _Objects:
 
     def _adopt(self, entry: Entry, digest: str, size: int) -> bool:
         raw = entry.__dict__.get("_files")
-        files_raw = raw if isinstance(raw, str) or raw is None else _dumps(raw)
+        files_raw = raw if isinstance(raw, str) or raw is None else compact_json(raw) if raw else "{}"
         checksum = f"{digest}.{self._row_mac(entry.key, entry.node, entry.data_version, entry.code_version, files_raw, digest)}"
 
         def fn(c: sqlite3.Connection) -> bool:
