@@ -296,6 +296,18 @@ def _code_strings(code: types.CodeType) -> tuple[frozenset[str], tuple[str, ...]
     return frozenset(strings), tuple(sorted(names))
 
 
+def produced_files(value: Any) -> list[str]:
+    """Files a node returns (``Path``/``File``, also in a list, tuple or dict): recorded with the
+    entry so a hit is re-checked against the file as it is now — if someone edited or deleted the
+    output, the node runs again instead of handing out a path to different content."""
+    from pathlib import PurePath
+
+    from engine.files import File
+
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else (value,)
+    return [os.path.abspath(os.fspath(v)) for v in items if isinstance(v, PurePath | File)]
+
+
 def node_records(reads: Any, *, fn: Any, root: str, versioner: Any, files: FileVersions,
                  static_parts: Mapping[str, str], produced: Iterable[str]) -> tuple[dict[str, str], list[str]]:
     """Records for one node's entry, and the programs it started (for the subprocess warning).

@@ -35,18 +35,6 @@ if TYPE_CHECKING:
     from engine.core.plan import Step
 
 
-def produced_files(value: Any) -> list[str]:
-    """Files a node returns (``Path``/``File``, also in a list, tuple or dict): recorded with the
-    entry so a hit is re-checked against the file as it is now — if someone edited or deleted the
-    output, the node runs again instead of handing out a path to different content."""
-    from pathlib import PurePath
-
-    from engine.files import File
-
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list | tuple) else (value,)
-    return [os.path.abspath(os.fspath(v)) for v in items if isinstance(v, PurePath | File)]
-
-
 @dataclass(slots=True)
 class Receipt:
     """What a worker reports after versioning (and maybe storing) one value."""
@@ -192,7 +180,7 @@ class Storer:
             return Receipt(fp, warning=f"{self.node} ({self.location}): a {type(value).__qualname__} changes when "
                                        "pickled (state pickle drops), so it is not stored; it re-runs",
                            warning_about=self.node + ":pickle")
-        versions, warning = self._records(reads, produced_files(value), files)
+        versions, warning = self._records(reads, observed.produced_files(value), files)
         receipt = self._put(store, value, seconds, fp, versions, commit)
         if warning and not receipt.warning:
             receipt.warning, receipt.warning_about = warning, self.node + ":subprocess"

@@ -466,12 +466,7 @@ def _records(s: Session, node: Node, value: Any, fp: str, parts: Mapping[str, st
         s._warn(node.name + ":pickle", f"{node.name} ({node.location}): a {type(value).__qualname__} changes "
                                        "through pickle (state is lost), so it is not stored; it re-runs")
         return None
-    if value.__class__ in _NO_PATHS:
-        produced: list[str] | tuple[()] = ()
-    else:
-        from engine.caching.remote import produced_files  # one home for workers and here
-
-        produced = produced_files(value)
+    produced = () if value.__class__ in _NO_PATHS else observed.produced_files(value)
     files, spawned = observed.node_records(reads, fn=node.origin, root=str(c.project_root), versioner=c.versioner,
                                            files=c.files, static_parts=parts, produced=produced)
     if spawned and not node.declares_subprocess_reads:
