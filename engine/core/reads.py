@@ -267,19 +267,24 @@ class ReadRecorder:
         files: set[str] = set()
         absent: set[str] = set()
         links: dict[str, str] = {}
-        for raw in list(self._raw):
-            p = self._keep(raw)
-            if p is None:
-                continue
-            if _isfile(p):
-                files.add(p)
-                if _islink(p):
-                    links[p] = os.path.realpath(p)
-            elif not _lexists(p):
-                absent.add(p)
-        dirs = sorted({p for p in map(self._keep, list(self.dirs)) if p is not None and _isdir(p)})
-        probes = sorted({p for p in map(self._keep, list(self.probes)) if p is not None} - files - absent - set(dirs))
-        written = sorted({p for p in map(self._keep, list(self.written)) if p is not None})
+        dirs: list[str] = []
+        probes: list[str] = []
+        written: list[str] = []
+        if self._raw or self.dirs or self.probes or self.written:  # most nodes read nothing
+            for raw in list(self._raw):
+                p = self._keep(raw)
+                if p is None:
+                    continue
+                if _isfile(p):
+                    files.add(p)
+                    if _islink(p):
+                        links[p] = os.path.realpath(p)
+                elif not _lexists(p):
+                    absent.add(p)
+            dirs = sorted({p for p in map(self._keep, list(self.dirs)) if p is not None and _isdir(p)})
+            probes = sorted({p for p in map(self._keep, list(self.probes)) if p is not None} - files - absent
+                            - set(dirs))
+            written = sorted({p for p in map(self._keep, list(self.written)) if p is not None})
         seen: dict[str, Any] = {"absent": sorted(absent), "links": links, "dirs": dirs, "probes": probes,
                                 "env": dict(self.env), "spawned": sorted(self.spawned), "written": written}
         for probe in self._probes.values():
