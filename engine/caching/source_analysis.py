@@ -32,6 +32,18 @@ def _h(s: str) -> str:
     return xxhash.xxh3_128_hexdigest(s.encode("utf-8", "surrogatepass"))
 
 
+def content_digest(content: bytes) -> str:
+    """The digest a file's analysis is memoised under: of its exact bytes, so an analysis made by
+    another process (watch mode's watcher) can only ever be used for the very content it was made of."""
+    return xxhash.xxh3_128_hexdigest(content)
+
+
+def memo_key(digest: str) -> str:
+    """Memo key of the analysis of the content whose ``content_digest`` is ``digest`` (for this Python
+    and normaliser version: another version's analyses are never looked up)."""
+    return _MEMO_PREFIX + digest
+
+
 class _Scope:
     __slots__ = ("kind", "parent", "depth", "bound", "params", "globals", "nonlocals", "fixed", "imports",
                  "no_rename", "renames")
@@ -349,8 +361,10 @@ def _dumper(defs: dict[int, tuple[str, str]]) -> Any:
     return fmt
 
 
-def analyze_source(source: str | bytes, filename: str = "<unknown>") -> dict[str, Any]:
+def analyze_source(source: str | bytes, filename: str = "<unknown>", *, tree: ast.Module | None = None) -> dict[str, Any]:
     """Parse one module's source into the JSON-able per-definition index that the memo stores.
+    ``tree``: ``ast.parse(source, filename)`` if the caller has it already (watch mode does); the
+    analysis changes it in place.
 
     For every def/class/lambda (at any depth): name, qualname within the module, kind, first line
     (decorators included), def line, end line, normalised digest (decorators excluded), decorator
@@ -362,14 +376,15 @@ def analyze_source(source: str | bytes, filename: str = "<unknown>") -> dict[str
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _analyze(source, filename)
+        return _analyze(source, filename, tree)
     finally:
         if enabled:
             gc.enable()
 
 
-def _analyze(source: str | bytes, filename: str) -> dict[str, Any]:
-    tree = ast.parse(source, filename=filename)
+def _analyze(source: str | bytes, filename: str, tree: ast.Module | None) -> dict[str, Any]:
+    if tree is None:
+        tree = ast.parse(source, filename=filename)
     _drop_docstring(tree.body)
     an = _Analyzer()
     an.visit(tree)

@@ -9,9 +9,7 @@ import os
 import time
 from collections.abc import MutableMapping
 
-import xxhash
-
-from engine.caching.source_analysis import _MEMO_PREFIX, _FileInfo, analyze_source
+from engine.caching.source_analysis import _FileInfo, analyze_source, content_digest, memo_key
 from engine.files import RACY_WINDOW_NS
 
 
@@ -52,10 +50,10 @@ class SourceFiles:
                 content = f.read()
         except OSError:
             return None
-        digest = xxhash.xxh3_128_hexdigest(content)
+        digest = content_digest(content)
         info = self._by_content.get(digest)
         if info is None or info.path != path:
-            key = _MEMO_PREFIX + digest
+            key = memo_key(digest)
             raw = self.memo.get(key)
             data = None
             if raw is not None:

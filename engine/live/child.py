@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any
 
 from engine import events as ev
@@ -22,28 +22,50 @@ from engine.live.protocol import EXIT_ERROR, EXIT_FAILED, EXIT_OK, FILES_LEVEL, 
 class _EventWriter:
     """Writes events as JSON lines to a pipe; thread-safe because pool executors emit from threads.
 
-    The plan's per-node predictions (one ``NodePlanned`` per node, all before the first node
-    starts) go out in one write with the next other event: a write each was ~9 ms of a
-    1,000-node run before its first node."""
+    The per-node predictions and cache hits (``NodePlanned``, ``NodeCached``: ~1,500 events before
+    the first node of a 1,000-node pipeline starts after an edit) are held and go out in one write
+    with the next other event, or ``hold`` seconds after the first of them at the latest (a timer), so
+    a slow lookup does not keep them from a view. A write each cost the child ~9 ms, and the parent a
+    wakeup and a parse per event, which on a busy 2-core machine is CPU taken from the child (holding
+    the hits too took ~12 ms off bench_watch's gen1000 save-to-first-node p50 there)."""
 
-    def __init__(self, fd: int) -> None:
+    HELD = (ev.NodePlanned, ev.NodeCached)
+
+    def __init__(self, fd: int, hold: float = 0.05) -> None:
         self.fd = fd
+        self.hold = hold
         self.lock = threading.Lock()
-        self._planned: list[str] = []
+        self._held: list[str] = []
+        self._timer: threading.Timer | None = None
 
     def emit(self, event: ev.Event) -> None:
         line = event.to_json() + "\n"
         with self.lock:
-            if isinstance(event, ev.NodePlanned):
-                self._planned.append(line)
+            if isinstance(event, self.HELD):
+                self._held.append(line)
+                if self._timer is None:
+                    self._timer = threading.Timer(self.hold, self.flush)
+                    self._timer.daemon = True
+                    self._timer.start()
                 return
-            if self._planned:
-                line = "".join(self._planned) + line
-                self._planned.clear()
-            view = memoryview(line.encode())
-            while view:
-                n = os.write(self.fd, view)
-                view = view[n:]
+            self._write(line)
+
+    def flush(self) -> None:
+        """Write what is held now."""
+        with self.lock:
+            self._write("")
+
+    def _write(self, line: str) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._held:
+            line = "".join(self._held) + line
+            self._held.clear()
+        view = memoryview(line.encode())
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
 
 
 class _NodeReads:
@@ -82,8 +104,76 @@ class _NodeReads:
         return {node: sorted(paths) for node, paths in self.reads.items()}
 
 
-def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str) -> dict[str, Any]:
-    """The graph as the watcher needs it: deps, origin function per node, modules and data files."""
+class Handed(MutableMapping[str, str]):
+    """The memo the code versioner finds file analyses in, with the watcher's analyses of the saved
+    files in front (``RunRequest.analyses``), so the run does not analyse a file the watcher just did.
+
+    Safe because of the key: the versioner looks an analysis up under the digest of the bytes it read
+    itself, and the watcher's key names the digest of the bytes it analysed; a file that changed again
+    in between is looked up under another key, misses, and is analysed afresh. Keys of another Python
+    or normaliser version, and values without the fields ``analyze_source`` writes, are never served.
+    Handed analyses are not written to the store: they serve this run only; everything else reads and
+    writes ``memo``."""
+
+    _FIELDS = frozenset("n q k f l e d dd r dr".split())
+
+    def __init__(self, analyses: dict[str, str], memo: MutableMapping[str, str]) -> None:
+        from engine.caching.source_analysis import memo_key
+
+        prefix = memo_key("")
+        self.analyses = {k: v for k, v in analyses.items() if k.startswith(prefix) and isinstance(v, str)}
+        self.memo = memo
+
+    def __getitem__(self, key: str) -> str:
+        text = self.analyses.get(key)
+        if text is not None and self._is_analysis(text):
+            return text
+        return self.memo[key]
+
+    @classmethod
+    def _is_analysis(cls, text: str) -> bool:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return False
+        if not isinstance(data, dict) or not isinstance(data.get("m"), str):
+            return False
+        defs = data.get("defs")
+        return isinstance(defs, list) and all(isinstance(d, dict) and cls._FIELDS <= d.keys() for d in defs)
+
+    def __setitem__(self, key: str, value: str) -> None:
+        self.memo[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.memo[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.memo)
+
+    def __len__(self) -> int:
+        return len(self.memo)
+
+
+def _modules_since(last: str | None) -> list[tuple[str, Any]]:
+    """The modules imported after the one named ``last`` (all of them if it is gone), in import order.
+
+    Only these can be the project's: the warm worker never imports the project (``scan_preload``), and
+    a spawned child has imported nothing of it either when the run starts. ``sys.modules`` keeps import
+    order, so the walk stops at ``last`` and never touches the modules before it, which in a fresh fork
+    of a worker that preloaded pandas cost ~4 ms: every ``getattr`` writes a reference count into a
+    page shared with the worker, which the kernel then copies."""
+    out = []
+    for name in reversed(sys.modules):
+        if name == last:
+            break
+        out.append((name, sys.modules[name]))
+    out.reverse()
+    return out
+
+
+def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str, since: str | None) -> dict[str, Any]:
+    """The graph as the watcher needs it: deps, origin function per node, modules and data files
+    (``since``: the last module imported before the run began, see ``_modules_since``)."""
     import inspect
 
     from engine.core.render import graph_document
@@ -96,9 +186,9 @@ def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str) -> 
         for d in graph_document(g)["nodes"]
     }
     modules = {}
-    engine_dir = os.path.dirname(os.path.realpath(__file__)) + os.sep
+    engine_dir = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep  # engine/
     prefixes = tuple({root + os.sep, os.path.abspath(str(dr.project_root)) + os.sep})
-    for mname, mod in list(sys.modules.items()):
+    for mname, mod in _modules_since(since):
         f = getattr(mod, "__file__", None)
         if not f or not f.startswith(prefixes):  # cheap test first: thousands of library modules
             continue
@@ -137,6 +227,7 @@ def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str) -> 
 
 def run_child(request: RunRequest, fd: int) -> int:
     """Body of a run's child process: load, build, run, stream events to ``fd``; returns exit code."""
+    since = next(reversed(sys.modules), None)
     out = _EventWriter(fd)
     run_id = request.run_id or os.urandom(6).hex()
     try:
@@ -161,6 +252,9 @@ def run_child(request: RunRequest, fd: int) -> int:
             if unknown:
                 raise UsageError(f"recompute names unknown node {unknown[0]!r}; see `ripple graph {request.pipeline}`.")
             dr.with_cache(request.cache_dir, behaviors=behaviors, max_size=request.max_size)
+            if request.analyses:
+                sources = dr.cache.versioner.sources
+                sources.memo = Handed(request.analyses, sources.memo)
         for spec, arg in request.driver_hooks:
             import importlib
 
@@ -174,7 +268,7 @@ def run_child(request: RunRequest, fd: int) -> int:
         inputs = typed_inputs(dr, dict(request.inputs))
         tracker = _NodeReads([sys.prefix, sys.base_prefix, "/proc", "/dev", "/sys"])
         if request.describe:
-            info = _describe(dr, outputs, {**dr.config, **inputs}, cwd)
+            info = _describe(dr, outputs, {**dr.config, **inputs}, cwd, since)
             out.emit(ev.Message(run_id, time.time(), level=GRAPH_LEVEL, text=json.dumps(info)))
     except RippleError as exc:
         out.emit(ev.Message(run_id, time.time(), level="error", text=exc.message, file=exc.file, line=exc.line))
@@ -195,6 +289,8 @@ def run_child(request: RunRequest, fd: int) -> int:
         tracker.close()
         with contextlib.suppress(Exception):
             out.emit(ev.Message(run_id, time.time(), level=FILES_LEVEL, text=json.dumps({"reads": tracker.files()})))
+        with contextlib.suppress(OSError):
+            out.flush()  # nothing held is left behind, whatever happened above
     return EXIT_OK if result.status == "ok" else EXIT_FAILED
 
 

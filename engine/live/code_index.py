@@ -8,8 +8,10 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from engine.caching.source_analysis import analyze_source
+from engine.caching.source_analysis import analyze_source, content_digest, memo_key
+from engine.live.protocol import MAX_ANALYSES
 
 
 def _digest(text: str) -> str:
@@ -49,43 +51,40 @@ class ModuleIndex:
     path: str
     module: str
     symbols: dict[str, Symbol]
+    #: ``(memo key, analysis)``: the cache's analysis of exactly the bytes indexed, when this parse
+    #: made one and was asked to keep it (``keep_analysis``), so the run need not analyse them again
+    analysis: tuple[str, dict[str, Any]] | None = None
 
 
 def _package_of(module: str, is_pkg: bool) -> str:
     return module if is_pkg else module.rpartition(".")[0]
 
 
-def _definition_digest(memo: dict[str, str], source: bytes, path: str, name: str) -> str:
-    """The cache key's own normalised digest of a top-level def/class (decorators included), so watch
-    mode and the cache cannot disagree on whether a definition changed; one analysis per file."""
-    if not memo:
-        for d in analyze_source(source, path)["defs"]:
-            if d["q"] == d["n"]:
-                memo[d["n"]] = _digest(d["d"] + d["dd"])
-    return memo[name]
-
-
 def parse_module(path: str, module: str, source: bytes | None = None,
-                 memo: dict[str, tuple[str, set[tuple[str, ...]]]] | None = None) -> ModuleIndex:
+                 memo: dict[str, tuple[str, set[tuple[str, ...]]]] | None = None, *,
+                 keep_analysis: bool = False) -> ModuleIndex:
     """Per-top-level-name digests and references of one file; raises ``SyntaxError``.
 
     ``memo`` maps a definition's exact source text to its (digest, references): after a save only
     the definitions whose text changed are normalised again, which keeps a 100-function file at a
-    few milliseconds (the AST dump is the expensive part, the parse is not)."""
+    few milliseconds (the AST dump is the expensive part, the parse is not).
+
+    A definition's digest is the cache key's own normalised digest (decorators included), so watch
+    mode and the cache cannot disagree on whether it changed: one analysis of the file
+    (``analyze_source``, on the tree parsed here, after this walk is done with it) when a definition's
+    text is not in the memo. ``keep_analysis``: that analysis goes into ``ModuleIndex.analysis``
+    under the cache's memo key for these bytes (watch mode hands it to the run it starts)."""
     if source is None:
         source = Path(path).read_bytes()
     tree = ast.parse(source, path)
     lines = source.decode("utf-8", "surrogateescape").splitlines(keepends=True) if memo is not None else []
     is_pkg = Path(path).name == "__init__.py"
-    symbols: dict[str, Symbol] = {}
     loose: list[str] = []
-    normalised: dict[str, str] = {}
+    #: (name, symbol, its definition's text or None, whether its digest comes from the analysis)
+    bound: list[tuple[str, Symbol, str | None, bool]] = []
 
-    def add(name: str, sym: Symbol) -> None:
-        old = symbols.get(name)
-        if old is not None:  # several statements bind one name: all of them count
-            sym = Symbol(_digest(old.digest + sym.digest), sym.kind, old.chains | sym.chains, sym.target or old.target)
-        symbols[name] = sym
+    def add(name: str, sym: Symbol, text: str | None = None, analysed: bool = False) -> None:
+        bound.append((name, sym, text, analysed))
 
     body = list(tree.body)
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
@@ -102,10 +101,7 @@ def parse_module(path: str, module: str, source: bytes | None = None,
                 if hit is not None:
                     add(stmt.name, Symbol(hit[0], kind, set(hit[1])))
                     continue
-            digest, chains = _definition_digest(normalised, source, path, stmt.name), _chains(stmt)
-            if text is not None:
-                memo[text] = (digest, chains)
-            add(stmt.name, Symbol(digest, kind, chains))
+            add(stmt.name, Symbol("", kind, _chains(stmt)), text, analysed=True)
             continue
         dump = ast.dump(stmt, include_attributes=False)
         if isinstance(stmt, ast.Import):
@@ -134,9 +130,32 @@ def parse_module(path: str, module: str, source: bytes | None = None,
                 add(n, Symbol(_digest(dump), "assign", _chains(stmt.value) if stmt.value else set()))
         else:
             loose.append(dump)
+    analysis = None
+    if any(b[3] for b in bound):  # the walk above is done with the tree, which the analysis changes
+        analysis = analyze_source(source, path, tree=tree)
+    symbols = _symbols(bound, analysis, memo)
     if loose:
         symbols["<module>"] = Symbol(_digest("\n".join(loose)), "module")
-    return ModuleIndex(path, module, symbols)
+    kept = (memo_key(content_digest(source)), analysis) if keep_analysis and analysis is not None else None
+    return ModuleIndex(path, module, symbols, kept)
+
+
+def _symbols(bound: list[tuple[str, Symbol, str | None, bool]], analysis: dict[str, Any] | None,
+             memo: dict[str, tuple[str, set[tuple[str, ...]]]] | None) -> dict[str, Symbol]:
+    """The module's names in the order they are bound, a definition's digest from the analysis where
+    the memo did not know its text (and the memo told it now)."""
+    digests = {d["n"]: _digest(d["d"] + d["dd"]) for d in analysis["defs"] if d["q"] == d["n"]} if analysis else {}
+    symbols: dict[str, Symbol] = {}
+    for name, sym, text, analysed in bound:
+        if analysed:
+            sym.digest = digests[name]
+            if text is not None and memo is not None:
+                memo[text] = (sym.digest, sym.chains)
+        old = symbols.get(name)
+        if old is not None:  # several statements bind one name: all of them count
+            sym = Symbol(_digest(old.digest + sym.digest), sym.kind, old.chains | sym.chains, sym.target or old.target)
+        symbols[name] = sym
+    return symbols
 
 
 def module_name(path: Path) -> str:
@@ -169,14 +188,15 @@ class CodeIndex:
                 return f
         return None
 
-    def add(self, path: str, module: str | None = None) -> tuple[ModuleIndex | None, ModuleIndex | None]:
+    def add(self, path: str, module: str | None = None, *,
+            keep_analysis: bool = False) -> tuple[ModuleIndex | None, ModuleIndex | None]:
         """(old, new) index of ``path``; raises ``SyntaxError`` (the old index stays)."""
         module = module or module_name(Path(path))
         self.module_files.setdefault(module, path)
         try:
             if len(self._defs) > 50_000:
                 self._defs.clear()
-            new = parse_module(path, module, memo=self._defs)
+            new = parse_module(path, module, memo=self._defs, keep_analysis=keep_analysis)
         except FileNotFoundError:
             self._contrib.clear()
             return self.files.pop(path, None), None
@@ -246,6 +266,9 @@ class CodeIndex:
     def _references_of(self, path: str) -> list[tuple[tuple[str, str], tuple[str, str]]]:
         out: list[tuple[tuple[str, str], tuple[str, str]]] = []
         syms = self.files[path].symbols
+        #: what an import is used as resolves the same for every definition that uses it so (100
+        #: functions calling one imported helper: one lookup, not 100 rounds of stat calls)
+        resolved: dict[tuple[str, frozenset[tuple[str, ...]]], set[tuple[str, str]]] = {}
         for name, sym in syms.items():
             me = (path, name)
             if sym.kind == "import":
@@ -258,8 +281,26 @@ class CodeIndex:
                 out.append(((path, head), me))
                 target = syms[head]
                 if target.kind == "import":
-                    out.extend((t, (path, head)) for t in self._import_target(target, chains))
+                    key = (head, frozenset(chains))
+                    got = resolved.get(key)
+                    if got is None:
+                        got = resolved[key] = self._import_target(target, chains)
+                    out.extend((t, (path, head)) for t in got)
         return out
+
+
+def hand_over(mi: ModuleIndex, analyses: dict[str, str]) -> None:
+    """Move the analysis ``mi`` kept into ``analyses`` (memo key -> JSON) for the run to use, within
+    the request's budget (``MAX_ANALYSES``); the index itself never holds one for long (it would then
+    hold one for every file)."""
+    got, mi.analysis = mi.analysis, None
+    if got is None:
+        return
+    import json
+
+    text = json.dumps(got[1], separators=(",", ":"))
+    if sum(map(len, analyses.values())) + len(text) <= MAX_ANALYSES:
+        analyses[got[0]] = text
 
 
 def diff_symbols(old: ModuleIndex | None, new: ModuleIndex | None) -> tuple[set[str], set[str], set[str]]:

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from engine import events as ev
 from engine.live.isolated import IsolatedRun
-from engine.live.protocol import DATA_LEVELS, RunOutcome, RunRequest
+from engine.live.protocol import DATA_LEVELS, MAX_ANALYSES, RunOutcome, RunRequest
 from engine.live.watcher import DEFAULT_DEBOUNCE, ChangeSet, Watcher
 from engine.live.worker import WarmWorker
 
@@ -51,6 +51,9 @@ class WatchLoop:
         self._idle = threading.Event()
         self._idle.set()
         self._data_messages: dict[str, ev.Message] = {}
+        #: the watcher's analyses of saved files (``RunRequest.analyses``), handed to every run until
+        #: one that had them finishes: a run cancelled by the next save has not used them yet
+        self._analyses: dict[str, str] = {}
 
     # ---------------------------------------------------------------- lifecycle
     def start(self, run_now: bool = True, *, watch: bool = True) -> None:
@@ -149,7 +152,8 @@ class WatchLoop:
 
     def _start_locked(self, recompute: list[str]) -> None:
         self._idle.clear()
-        request = replace(self.request, recompute=recompute or list(self.request.recompute), run_id=None)
+        request = replace(self.request, recompute=recompute or list(self.request.recompute), run_id=None,
+                          analyses=dict(self._analyses))
         kwargs = {"worker": self.worker} if self.worker is not None else {}
         run = IsolatedRun(request, self._on_event, on_done=self._on_done, **kwargs)
         self.current = run
@@ -176,6 +180,9 @@ class WatchLoop:
         with self._lock:
             pending = self._pending if not self._closed else None
             self._pending = None
+            if pending is None and self.current is not None:
+                for key in self.current.request.analyses:
+                    self._analyses.pop(key, None)
         outcome.superseded = pending is not None
         if self.on_outcome is not None:
             self.on_outcome(outcome)
@@ -193,4 +200,8 @@ class WatchLoop:
         if self.on_change_cb is not None:
             self.on_change_cb(cs)
         if cs.should_run:
+            with self._lock:
+                self._analyses.update(cs.analyses)
+                while sum(map(len, self._analyses.values())) > MAX_ANALYSES:
+                    del self._analyses[next(iter(self._analyses))]  # the oldest
             self.trigger(reason="cancelled by a save")

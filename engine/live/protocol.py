@@ -12,6 +12,9 @@ OUTPUT_LEVEL = "output"
 DATA_LEVELS = frozenset({GRAPH_LEVEL, FILES_LEVEL})
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+#: characters of ``RunRequest.analyses`` a request carries at most: it travels as one datagram to the
+#: warm worker and as one argv string to a spawned child (Linux: 128 KiB each, JSON escapes included)
+MAX_ANALYSES = 64 * 1024
 
 
 @dataclass
@@ -46,6 +49,10 @@ class RunRequest:
     #: is saved, watch mode runs ``regenerate`` (an argv) and the module's own change drives the run
     generated_from: list[str] = field(default_factory=list)
     regenerate: list[str] = field(default_factory=list)
+    #: cache memo key -> the JSON analysis of a source file (``engine.caching.source_analysis``) that
+    #: the watcher already made of a save; the key names the digest of the exact bytes analysed, so a
+    #: file that changed again is looked up under another key and analysed afresh (``child.Handed``)
+    analyses: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

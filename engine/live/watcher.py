@@ -12,7 +12,7 @@ from typing import Any
 
 from engine import events as ev
 from engine.errors import LoadError, RippleError
-from engine.live.code_index import CodeIndex, Symbol, diff_symbols
+from engine.live.code_index import CodeIndex, Symbol, diff_symbols, hand_over
 from engine.live.project import project_dirs
 from engine.live.protocol import DATA_LEVELS, FILES_LEVEL, GRAPH_LEVEL, GraphDocument
 
@@ -49,6 +49,8 @@ class ChangeSet:
     should_run: bool = False
     #: wall-clock time of the first file event of the burst (for latency measurements)
     t_first_event: float = 0.0
+    #: memo key -> the cache's analysis of a saved file made here, so the run need not redo it
+    analyses: dict[str, str] = field(default_factory=dict)
 
 
 # ============================================================================================ watcher
@@ -312,6 +314,7 @@ class Watcher:
         changed_syms: set[tuple[str, str]] = set()
         structural = False
         names: list[str] = []
+        analyses: dict[str, str] = {}
         for p in code:
             if not os.path.exists(p) and p not in self.code_files:
                 continue
@@ -321,7 +324,7 @@ class Watcher:
                     structural = True
                     continue
                 _drop_pyc(p)
-                old, new = self.index.add(p)
+                old, new = self.index.add(p, keep_analysis=True)
             except SyntaxError as exc:
                 self._dirty = True
                 err = LoadError(f"syntax error: {exc.msg}; fix it and save again.", file=p, line=exc.lineno or 0)
@@ -334,6 +337,7 @@ class Watcher:
             if new is None:
                 structural = True
                 continue
+            hand_over(new, analyses)
             for f in self.index.local_imports(new):
                 if f not in self.code_files:
                     self._add_code(f)
@@ -381,7 +385,7 @@ class Watcher:
             # what the save changed runs; what is only downstream of it may hit (early cutoff)
             summary += f" -> {len(will)} will run, {len(to_run) - len(will)} may run, {len(planned) - len(to_run)} cached"
         return ChangeSet([Path(p) for p in paths], names, affected, summary, bool(changed_syms) or structural,
-                         data_files=[Path(p) for p in data_changed], should_run=True)
+                         data_files=[Path(p) for p in data_changed], should_run=True, analyses=analyses)
 
     def _pipeline_modules(self) -> set[str]:
         mods = set(self.pipeline_files)

@@ -66,10 +66,22 @@ def scan_preload(pipeline: str, cwd: str | None = None) -> list[str]:
     return out
 
 
+#: What every run imports that is not the user's code. A module a run first imports in its fork is
+#: imported again by every run (a fork starts from the worker's memory): ~10 ms per save when the event
+#: records, the predictions, the miss explanations and the history records were left to the fork.
+#: tests/live/test_handover.py fails when a run imports an engine module that is not here (e.g. after
+#: an import moved into a function).
 _ENGINE_PRELOAD = ("engine", "engine.driver", "engine.core.graph", "engine.core.execute", "engine.core.inputs",
                    "networkx", "engine.caching.cache", "engine.caching.session", "engine.caching.code_version",
                    "engine.caching.data_version", "engine.store", "engine.files", "engine.core.reads", "sqlite3",
-                   "xxhash", "pickle", "inspect", "typing")
+                   "xxhash", "pickle", "inspect", "typing",
+                   # loaded on first use, once per run: events, predictions, explanations, history, graph doc
+                   "engine.event_types", "engine.caching.predict", "engine.caching.decisions",
+                   "engine.caching.explain", "engine.store.reports", "engine.core.render", "engine.core.selection",
+                   # storing a result, tracing a node's code (cProfile below 3.12), a package's submodules,
+                   # the cache as pool executors see it
+                   "engine.caching.observed", "engine.caching.tracing", "difflib", "sysconfig", "cProfile",
+                   "pkgutil", "engine.caching.remote")
 
 
 def worker_main(ctrl_fd: int, preload: list[str]) -> int:
@@ -312,7 +324,7 @@ class WarmWorker:
 def _child_env() -> dict[str, str]:
     """The child must import this very engine even when it was not installed (a source checkout)."""
     env = dict(os.environ)
-    here = str(Path(__file__).resolve().parent.parent)
+    here = str(Path(__file__).resolve().parents[2])  # the folder that holds `engine/`
     parts = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     if here not in parts:
         env["PYTHONPATH"] = os.pathsep.join([here, *parts])
