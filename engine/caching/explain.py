@@ -81,23 +81,9 @@ def previous(store: Store, rec: NodeRunRecord) -> Previous:
     return Previous(rec.run_id, rec.code_version or "", parts, deps)
 
 
-def _doc(memo: Mapping[str, str], digest: str) -> dict[str, Any] | None:
-    """A code version's ``explain:`` document (its parts and where their sources are), if kept."""
-    raw = memo.get("explain:" + digest) if digest else None
-    if not raw:
-        return None
-    try:
-        got = json.loads(raw)
-    except ValueError:
-        return None
-    return got if isinstance(got, dict) and isinstance(got.get("parts"), dict) else None
-
-
-def _parts(memo: Mapping[str, str], digest: str) -> dict[str, str] | None:
-    doc = _doc(memo, digest)
-    if doc is not None:
-        return doc["parts"]
-    raw = memo.get("parts:" + digest) if digest else None  # stores written before ``explain:`` documents
+def _json_dict(memo: Mapping[str, str], key: str) -> dict[str, Any] | None:
+    """The memo row ``key`` as a JSON object, or None when absent or of another shape."""
+    raw = memo.get(key)
     if not raw:
         return None
     try:
@@ -105,6 +91,19 @@ def _parts(memo: Mapping[str, str], digest: str) -> dict[str, str] | None:
     except ValueError:
         return None
     return got if isinstance(got, dict) else None
+
+
+def _doc(memo: Mapping[str, str], digest: str) -> dict[str, Any] | None:
+    """A code version's ``explain:`` document (its parts and where their sources are), if kept."""
+    got = _json_dict(memo, "explain:" + digest) if digest else None
+    return got if got is not None and isinstance(got.get("parts"), dict) else None
+
+
+def _parts(memo: Mapping[str, str], digest: str) -> dict[str, str] | None:
+    doc = _doc(memo, digest)
+    if doc is not None:
+        return doc["parts"]
+    return _json_dict(memo, "parts:" + digest) if digest else None  # stores written before ``explain:`` documents
 
 
 def remember_sources(session: Session, parts: Mapping[str, str], digest: str = "") -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from processes import gone
+from processes import warm_worker
 
 from engine import events as ev
 from engine.caching.source_analysis import analyze_source, content_digest, memo_key
@@ -69,13 +69,8 @@ class Events:
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmWorker]:
-    folder = tmp_path_factory.mktemp("worker")
-    w = WarmWorker(str(folder / "pipe.py"), cwd=str(folder), preload=[])
-    assert w.wait_ready(30)
-    yield w
-    pid = w.pid
-    w.close()
-    assert pid is not None and gone(pid)
+    with warm_worker(tmp_path_factory.mktemp("worker") / "pipe.py") as w:
+        yield w
 
 
 def _run(path: Path, worker: WarmWorker, analyses: dict[str, str] | None = None) -> dict[str, str]:

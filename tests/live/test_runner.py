@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from processes import gone
+from processes import gone, warm_worker
 
 from engine import events as ev
 from engine.live.isolated import IsolatedRun
@@ -98,13 +98,8 @@ def pipeline(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmWorker]:
-    folder = tmp_path_factory.mktemp("worker")
-    w = WarmWorker(str(folder / "crashy.py"), cwd=str(folder), preload=[])
-    assert w.wait_ready(30)
-    yield w
-    pid = w.pid
-    w.close()
-    assert pid is not None and gone(pid)
+    with warm_worker(tmp_path_factory.mktemp("worker") / "crashy.py") as w:
+        yield w
 
 
 def request(pipeline: Path, mode: str, **kw: object) -> RunRequest:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import xxhash
+from processes import kill_batched_writer
 
 from engine import Driver
 from engine.errors import UsageError
@@ -126,21 +127,13 @@ def test_planted_journal_never_runs_even_for_read_only_commands(tmp_path: Path, 
 def test_journal_holds_no_pickle_and_replays_after_a_kill(tmp_path: Path) -> None:
     """A SIGKILLed writer's batched rows come back on the next open (the journal is JSON + MAC)."""
     root = tmp_path / "s"
-    code = (
-        "import os, signal\n"
-        "from engine.store import Store\n"
-        f"st = Store({str(root)!r})\n"
-        "with st.batch():\n"
+    out = kill_batched_writer(root, (
         "    st.put('k1', 'n', 'dv1', 'cv', {'v': 1})\n"
         "    st.put('k2', 'n', 'dv2', 'cv', b'y' * 50_000)\n"
         "    journal = next(p for p in os.listdir(st.root) if p.startswith('journal-'))\n"
         "    data = open(os.path.join(st.root, journal), 'rb').read()\n"
         "    assert b'\\x80\\x05' not in data.split(b' ', 1)[0]\n"
-        "    print(data.decode())\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2])
-    assert out.returncode == -9, out.stderr
+        "    print(data.decode())\n"))
     for line in out.stdout.strip().splitlines():
         mac, _, body = line.partition(" ")
         assert len(mac) == 32 and isinstance(json.loads(body), list)

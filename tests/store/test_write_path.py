@@ -5,16 +5,13 @@ real SIGKILL, the run list read without making records. Real SQLite, real child 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from processes import kill_batched_writer
 
 from engine.store import Store
 from engine.store.schema import compact_json
-
-REPO = Path(__file__).resolve().parents[2]
 
 DOCUMENTS = [
     {"x": "0" * 32, "y": "1" * 32},
@@ -54,18 +51,10 @@ def test_journal_replays_every_document_after_a_real_kill(tmp_path: Path) -> Non
     """A SIGKILLed writer's batched rows come back whole: value, documents and a row MAC that still
     verifies (the ``files`` text is what the MAC covers)."""
     root = tmp_path / "s"
-    code = (
-        "import os, signal\n"
-        "from engine.store import Store\n"
-        f"st = Store({str(root)!r})\n"
-        "with st.batch():\n"
+    kill_batched_writer(root, (
         "    st.put('k1', 'nöde', 'dv1', 'cv', {'v': 1}, compute_seconds=0.5, deps={'x': 'dvx', 'y': 'dvy'},\n"
         "           code_parts={'m.nöde': 'p1'}, files={'dätä/in \"q\".csv': 'f1', '@env:HOME': 'e1'})\n"
-        "    st.put('k2', 'n2', 'dv2', 'cv', b'y' * 50_000)\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
-    assert out.returncode == -9, out.stderr
+        "    st.put('k2', 'n2', 'dv2', 'cv', b'y' * 50_000)\n"))
     with Store(root) as st:
         e1, e2 = st.get("k1"), st.get("k2")
         assert e1 is not None and e2 is not None
