@@ -74,3 +74,14 @@ def test_a_mac_compared_with_non_ascii_or_missing_text_is_never_the_same() -> No
     assert not StoreKey.same("ab12", "ab13")
     assert not StoreKey.same("ab1\u00e9", "ab1\u00e9")  # a tampered row's text is refused, not compared
     assert not StoreKey.same(None, "ab12") and not StoreKey.same("ab12", None)
+
+
+def test_the_store_sqlite_module_is_sqlite3_without_dbapi2() -> None:
+    """``engine.store.sqlite`` is ``_sqlite3``: every name the store uses is the very object
+    ``sqlite3`` exports, so errors raised by one are caught as the other's."""
+    import sqlite3 as public
+
+    from engine.store.sqlite import sqlite3 as ours
+
+    for name in ("connect", "Connection", "Error", "DatabaseError", "OperationalError", "IntegrityError"):
+        assert getattr(ours, name) is getattr(public, name), name
