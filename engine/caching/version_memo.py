@@ -108,12 +108,16 @@ class VersionMemo:
             if fn.__globals__.get("__name__") != module:
                 return None
             table = blob["f"]
-            if not all(self._still(table[i]) for i in files):
-                return None
-            if dists and not all(self._same_dist(d, root) for d in dists):
-                return None
-            if probes and not all(self._same_probe(p, root) for p in probes):
-                return None
+            still = self._still
+            for i in files:  # loops, not all(...): this runs for every node of a warm run
+                if not still(table[i]):
+                    return None
+            for d in dists or ():
+                if not self._same_dist(d, root):
+                    return None
+            for p in probes or ():
+                if not self._same_probe(p, root):
+                    return None
         except (TypeError, ValueError, IndexError, KeyError):
             return None  # a record of another shape: computed again, and replaced
         self.reused += 1
