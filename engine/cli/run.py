@@ -188,17 +188,22 @@ def _run_isolated(args: argparse.Namespace) -> int:
 
 def _estimator(dr: Any) -> Any:
     """Median times from the history, for the ETA and the plan line; asked only for the nodes not
-    predicted to hit, when shown (nothing without a cache)."""
+    predicted to hit, when shown (nothing without a cache), and each node's history read once
+    however many views ask (the first asks before the run records anything)."""
+    known: dict[str, float] = {}
+    asked: set[str] = set()
 
     def estimate(nodes: list[str]) -> dict[str, float]:
-        if dr.cache is None or not nodes:
-            return {}
-        from engine.analysis.estimate import expected_seconds
+        todo = [n for n in nodes if n not in asked]
+        if todo and dr.cache is not None:
+            from engine.analysis.estimate import expected_seconds
 
-        try:
-            return expected_seconds(dr.cache.store, nodes)
-        except RippleError:
-            return {}
+            asked.update(todo)
+            try:
+                known.update(expected_seconds(dr.cache.store, todo))
+            except RippleError:
+                pass
+        return {n: known[n] for n in nodes if n in known}
 
     return estimate
 

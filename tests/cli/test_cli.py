@@ -249,3 +249,24 @@ def test_run_output_is_styled_exactly_where_rich_would_style_it(tmp_path, monkey
     assert "\x1b[" in styled
     strip = __import__("re").compile(r"\x1b\[[0-9;]*m|[0-9.]+s\b").sub
     assert strip("", styled).splitlines()[-2:] == strip("", plain).splitlines()[-2:]  # the same words
+
+
+def test_the_run_estimates_read_each_nodes_history_once(tmp_path, monkeypatch) -> None:
+    from engine import Driver
+    from engine.cli.run import _estimator
+
+    pipe = tmp_path / "est_pipe.py"
+    pipe.write_text(OK)
+    dr = Driver({}, str(pipe)).with_cache(tmp_path / "c")
+    dr.execute(["label"], inputs={"x": 1})
+    reads: list[list[str]] = []
+    real = dr.cache.store.node_histories
+    monkeypatch.setattr(dr.cache.store, "node_histories", lambda names, *a, **k: reads.append(list(names)) or
+                        real(names, *a, **k))
+    estimate = _estimator(dr)
+    first = estimate(["base", "doubled"])  # the plan line, when planning is over
+    assert set(first) == {"base", "doubled"} and all(v >= 0 for v in first.values())
+    assert estimate(["doubled", "base"]) == first  # the progress line, at the first node: no second read
+    estimate(["label", "base"])
+    assert reads == [["base", "doubled"], ["label"]]
+    dr.cache.close()
