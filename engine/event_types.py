@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
+from engine._json import compact_encoder
+
 
 @dataclass(slots=True)
 class Event:
@@ -173,7 +175,7 @@ def _field_set(cls: type) -> frozenset[str]:
     return frozenset(_field_names(cls))
 
 
-_dumps = json.JSONEncoder(default=str, separators=(",", ":"), ensure_ascii=False).encode
+_dumps = compact_encoder(ascii_only=False)  # a line per event: one prebuilt encoder (engine._json)
 
 
 def from_json(line: str) -> Event:

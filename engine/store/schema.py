@@ -3,9 +3,7 @@ documents are written."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from typing import Any
+from engine._json import compact_encoder
 
 #: Bump when the table layout changes incompatibly; older Ripples refuse newer stores.
 #: v2: ``node_runs.deps`` (the input data versions each node's key used), so explanations compare
@@ -124,17 +122,6 @@ _NODE_RUN_COLS = (
 MEMO_MAX_ROWS = 200_000
 
 
-def _compact_encoder() -> Callable[[Any], str]:
-    """Compact JSON (``separators=(",", ":")``, ASCII, other objects as ``str``) of a flat document
-    — a journal record, a memo document. ``JSONEncoder.encode`` builds a new C encoder on every
-    call, which costs as much as encoding a small document (~1 µs, several times per stored
-    result): this builds it once, without the circular-reference check flat documents do not need."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - an interpreter without the _json accelerator
-        return json.JSONEncoder(separators=(",", ":"), default=str).encode
-    encode = make(None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True)
-    return lambda doc: "".join(encode(doc, 0))
-
-
-#: the store's compact JSON writer (see :func:`_compact_encoder`)
-compact_json = _compact_encoder()
+#: the store's compact JSON writer: ASCII, other objects as ``str`` (journal records, memo documents,
+#: row documents; see :mod:`engine._json`)
+compact_json = compact_encoder(ascii_only=True)
