@@ -234,13 +234,14 @@ class CodeVersioner:
         self.traced.clear()
         self.traced_modules.clear()
 
-    def source_of(self, qualname: str) -> str | None:
-        """Current source text of a component named in ``parts`` (for ``explain``), else None."""
+    def source_of(self, qualname: str, lines_of: dict[str, list[str] | None] | None = None) -> str | None:
+        """Source now of a ``parts`` component (``explain``), else None; ``lines_of``: file -> lines, read once."""
         loc = self._location(qualname)
         if loc is None:
             return None
         path, start, end = loc
-        lines = self.sources.lines(path)
+        got = lines_of if lines_of is not None else {}
+        lines = got[path] if path in got else got.setdefault(path, self.sources.lines(path))
         return None if lines is None else "".join(lines[start - 1:end])
 
     def location_of(self, qualname: str) -> tuple[str, int] | None:

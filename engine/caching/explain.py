@@ -114,8 +114,8 @@ def remember_sources(session: Session, parts: Mapping[str, str], digest: str = "
     if not digest or ("explain", digest) in seen:
         return
     seen.add(("explain", digest))
-    held, pinned = session._sources_held, session._source_lines
-    versioner = session.cache.versioner
+    held, lines_of = session._sources_held, session._source_lines
+    source_of = session.cache.versioner.source_of
     src: dict[str, str] = {}
     elsewhere: dict[str, str] = {}
     for qual, version in parts.items():
@@ -125,13 +125,7 @@ def remember_sources(session: Session, parts: Mapping[str, str], digest: str = "
         if holder is not None:
             elsewhere[qual] = holder
             continue
-        loc = versioner._location(qual)
-        if loc is None:
-            continue
-        lines = pinned.get(loc[0])
-        if lines is None:  # each file's lines are looked up once a run, not once a part
-            lines = pinned[loc[0]] = versioner.sources.lines(loc[0]) or []
-        text = "".join(lines[loc[1] - 1:loc[2]])  # the part's lines, as ``CodeVersioner.source_of`` cuts them
+        text = source_of(qual, lines_of)  # each file's lines are read once a run, not once a part
         if text:
             src[qual] = text
             held[qual, version] = digest

@@ -72,7 +72,7 @@ class Session:
         #: (part, version) -> the code version whose ``explain:`` row holds its source, this run
         self._sources_held: dict[tuple[str, str], str] = {}
         #: source file -> its lines as ``explain`` keeps parts of them, read once this run
-        self._source_lines: dict[str, list[str]] = {}
+        self._source_lines: dict[str, list[str] | None] = {}
         if base is not None:
             self.dv = dict(base.dv)
             self.entries, self.by_key = base.entries, base.by_key
