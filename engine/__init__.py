@@ -9,30 +9,29 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine._version import __version__
-from engine.core.decorators import (
-    Collect,
-    Parallelizable,
-    cache,
-    check_output,
-    config,
-    extract_columns,
-    extract_fields,
-    parameterize,
-    parameterize_sources,
-    parameterize_values,
-    parametrized_input,
-    source,
-    tag,
-    tag_outputs,
-    value,
-)
-from engine.core.modifiers import apply_to, hamilton_exclude, mutate, pipe, pipe_input, pipe_output, step
+from engine.core.markers import Collect, Parallelizable
 from engine.driver import Builder, Driver, Variable
 from engine.errors import GraphError, LoadError, NodeFailed, RippleError, UsageError
 from engine.events import EventBus
 
 if TYPE_CHECKING:
+    from engine.core.decorators import (
+        cache,
+        check_output,
+        config,
+        extract_columns,
+        extract_fields,
+        parameterize,
+        parameterize_sources,
+        parameterize_values,
+        parametrized_input,
+        source,
+        tag,
+        tag_outputs,
+        value,
+    )
     from engine.core.materialize import dataloader, datasaver, from_, load_from, save_to, to
+    from engine.core.modifiers import apply_to, hamilton_exclude, mutate, pipe, pipe_input, pipe_output, step
     from engine.core.rewrites import (
         DataValidator,
         ResolveAt,
@@ -51,6 +50,11 @@ if TYPE_CHECKING:
 
 #: names whose modules load on first use: a pipeline that uses none of them does not pay for them
 _LAZY = {
+    **dict.fromkeys(("cache", "check_output", "config", "extract_columns", "extract_fields", "parameterize",
+                     "parameterize_sources", "parameterize_values", "parametrized_input", "source", "tag",
+                     "tag_outputs", "value"), "engine.core.decorators"),
+    **dict.fromkeys(("apply_to", "hamilton_exclude", "mutate", "pipe", "pipe_input", "pipe_output", "step"),
+                    "engine.core.modifiers"),
     **dict.fromkeys(("dataloader", "datasaver", "from_", "load_from", "save_to", "to"), "engine.core.materialize"),
     **dict.fromkeys(("DataValidator", "ResolveAt", "ValidationResult", "check_output_custom", "does", "group",
                      "inject", "resolve", "schema", "unpack_fields"), "engine.core.rewrites"),

@@ -19,6 +19,8 @@ NOT_ON_A_WARM_RUN = {
     "engine.core.hamilton_graph", "engine.core.deco_digest", "engine.core.materialize", "engine.core.rewrites",
     "engine.core.subdag", "engine.core.scheduler", "engine.core.dask", "engine.store.reports", "engine.lineage",
     "engine.analysis", "engine.cli", "engine.event_types", "engine.caching.decisions",
+    "engine.core.decorators", "engine.core.modifiers", "engine.core.items", "engine.core.selection",
+    "engine.caching.rows",
 }
 
 CHILD = textwrap.dedent("""
@@ -62,9 +64,9 @@ def test_a_warm_run_loads_only_what_it_uses(tmp_path: Path) -> None:
 
 #: what ``ripple run`` of a fully cached pipeline, printing to a pipe, does not load: the other
 #: commands, the lineage and live sides, rich (nothing to style: plain text), history statistics and
-#: logging (its events and predictions are what it prints)
+#: logging (its events and predictions are what it prints); it does read the ``--select`` vocabulary
 NOT_ON_A_WARM_CLI_RUN = NOT_ON_A_WARM_RUN - {"engine.cli", "engine.event_types", "engine.caching.predict",
-                                             "engine.analysis"} | {
+                                             "engine.analysis", "engine.core.selection"} | {
     "engine.cli.watch", "engine.cli.tui", "engine.cli.lineage", "engine.cli.cache", "engine.cli._watch_views",
     "engine.live", "rich", "statistics", "engine.analysis.history",
 }

@@ -9,7 +9,7 @@ from engine import events as ev
 from engine.caching.code_version import CodeVersioner, value_digest
 from engine.caching.data_version import try_fingerprint
 from engine.caching.session import Session
-from engine.core.decorators import BEHAVIORS
+from engine.core.markers import BEHAVIORS
 from engine.core.plan import Plan
 from engine.errors import UsageError
 from engine.files import FileVersions
@@ -91,7 +91,7 @@ class Cache:
             if node.literals:
                 extra += "|" + "|".join(f"{k}={self._literal(v)}" for k, v in sorted(node.literals.items()))
             if node.checks:
-                extra += "|checks=" + repr(node.checks)
+                extra += "|checks=" + repr(list(node.checks))  # a list's repr, as keys always had
             cv = self._code[node.name] = self.versioner.version(node.origin, extra=extra)
         return cv
 

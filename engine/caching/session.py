@@ -15,7 +15,6 @@ from engine._log import log
 from engine.caching import observed
 from engine.caching.code_version import diff_parts
 from engine.caching.data_version import combine, try_fingerprint
-from engine.caching.rows import keep_version, ran_row
 from engine.core.execute import Lazy, RunResult
 from engine.core.plan import Plan, Step
 from engine.core.reads import ReadRecorder
@@ -268,6 +267,8 @@ class Session:
         node = step.node
         behavior = self.cache.behavior(node)
         rec = self.reads.pop(node.name, None)
+        from engine.caching.rows import keep_version, ran_row  # lazy: a fully cached run stores nothing
+
         row = ran_row(self, node, seconds)
         if behavior == "disable":
             fresh = "disabled:" + os.urandom(16).hex()
@@ -412,10 +413,9 @@ class Session:
                         from engine.caching import explain  # misses and failures only
 
                         explain.versions_row(self, row)
-                self.store.record_nodes(self.run_id, list(rows.values()))
                 self.store.finish_run(self.run_id, status, ran=result.count(ev.RAN), cached=result.count(ev.CACHED),
                                       failed=result.count(ev.FAILED), skipped=result.count(ev.SKIPPED),
-                                      seconds=result.seconds)
+                                      seconds=result.seconds, records=list(rows.values()))
             else:
                 self.store.finish_run(self.run_id, status)
             if cache.max_size is not None:

@@ -22,9 +22,8 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol
 
-from engine.core import modifiers
-from engine.core.decorators import Parallelizable, config_matches
 from engine.core.graph import EMPTY, Graph, Node, _Awaited, _node_name, functions_of, nodes_from_function
+from engine.core.markers import Parallelizable
 from engine.errors import GraphError
 
 _NOT_PLAIN_FLAGS = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
@@ -75,6 +74,8 @@ def _build(modules: list[types.ModuleType], cfg: dict[str, Any], allow_module_ov
                 built.append(node)
                 continue
             _note_hidden(fn, cfg, hidden)
+            from engine.core import modifiers  # lazy: a graph of plain functions never loads the decorators
+
             resolved = modifiers.resolve_function(fn, cfg)
             if resolved is None:
                 continue
@@ -149,7 +150,6 @@ def plain_node(fn: Callable[..., Any], named: dict[tuple[int, str], Any] | None 
         file=code.co_filename, line=code.co_firstlineno,
         doc=inspect.cleandoc(fn.__doc__) if fn.__doc__ else "",
         tags={"module": module},
-        checks=[],
     )
 
 
@@ -201,7 +201,11 @@ def _named_class(text: str, globalns: dict[str, Any]) -> Any:
 def _note_hidden(fn: Any, cfg: Mapping[str, Any], hidden: dict[str, str]) -> None:
     """Record a function ``@config.when`` leaves out, with the ``--config`` that would enable it."""
     spec = fn.__dict__.get("__ripple__")
-    if spec is None or not spec.when or config_matches(spec, cfg):
+    if spec is None or not spec.when:
+        return
+    from engine.core.decorators import config_matches
+
+    if config_matches(spec, cfg):
         return
     wants = []
     for mode, kv in spec.when:

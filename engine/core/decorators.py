@@ -12,22 +12,12 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
+from engine.core.markers import BEHAVIORS
 from engine.errors import GraphError
 
-T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
-
-BEHAVIORS = ("default", "recompute", "disable", "ignore")
-
-
-class Parallelizable(Generic[T]):
-    """Return annotation of a node that yields items; downstream nodes run once per item."""
-
-
-class Collect(Generic[T]):
-    """Parameter annotation that gathers the per-item values of an upstream fan-out into a list."""
 
 
 @dataclass(frozen=True, slots=True)

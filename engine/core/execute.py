@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from engine import events as ev
 from engine._log import log
 from engine.core.graph import Node
-from engine.core.items import settle_item
 from engine.core.plan import FanOut, Plan, Step
 from engine.core.redact import error_info, location_only, real_interrupt, scrub, secret_texts, user_traceback
 
@@ -444,6 +443,8 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
     seconds: dict[str, float] = dict.fromkeys(per_item, 0.0)
     hits: dict[str, int] = dict.fromkeys(per_item, 0)
     cache = state.cache
+    from engine.core.items import settle_item  # lazy: a run without fan-outs never loads it
+
     for i, item in enumerate(items):
         local: Any = ChainMap({exp.name: item}, values)
         if cache is not None:

@@ -13,10 +13,13 @@ import types
 import typing
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.core.decorators import Collect, NodeSpec, Parallelizable, config_matches
+from engine.core.markers import Collect, Parallelizable
 from engine.errors import GraphError
+
+if TYPE_CHECKING:
+    from engine.core.decorators import NodeSpec
 
 EMPTY = inspect.Parameter.empty
 
@@ -46,7 +49,8 @@ class Node:
     collect_param: str | None = None
     #: runtime decorator arguments that shape this node, folded into its code version
     version_extra: str = ""
-    checks: list[dict[str, Any]] = field(default_factory=list)
+    #: ``@check_output`` specs, in decorator order
+    checks: tuple[dict[str, Any], ...] = ()
     #: parameters bound by ``parameterize(... value(...))``; versioned with the node
     literals: dict[str, Any] = field(default_factory=dict)
 
@@ -174,6 +178,7 @@ def _node_name(fn: Callable[..., Any], spec: NodeSpec) -> str:
 
 def nodes_from_function(fn: Callable[..., Any], cfg: Mapping[str, Any]) -> list[Node]:
     """All nodes ``fn`` contributes under ``cfg``; a ``functools.wraps`` wrapper is read through ``__wrapped__``."""
+    from engine.core.decorators import NodeSpec, config_matches  # lazy: plain functions never get here
     spec: NodeSpec = fn.__dict__.get("__ripple__") or NodeSpec()
     if not config_matches(spec, cfg):
         return []
@@ -222,11 +227,9 @@ def nodes_from_function(fn: Callable[..., Any], cfg: Mapping[str, Any]) -> list[
         module=fn.__module__,
         file=file, line=line, doc=doc,
         tags={"module": fn.__module__, **{k: v for k, v in spec.tags.items() if k != "__per_output__"}},
-        behavior=spec.cache_behavior,
-        cache_format=spec.cache_format,
-        kind=kind,
-        collect_param=collect_param,
-        checks=list(spec.checks),
+        behavior=spec.cache_behavior, cache_format=spec.cache_format,
+        kind=kind, collect_param=collect_param,
+        checks=tuple(spec.checks),
     )
     produced: list[Node] = []
     if spec.parameterize:

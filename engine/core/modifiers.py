@@ -242,7 +242,7 @@ class pipe_output:  # noqa: N801 - Hamilton's name
                                 extra="pipe_output")
             final.behavior = n.behavior
             final.checks = n.checks
-            raw.checks = []
+            raw.checks = ()
             out += [raw, *chain, final]
         return out
 

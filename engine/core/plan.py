@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.core.graph import Graph, Node
-from engine.core.selection import hidden_hint
 from engine.errors import GraphError, UsageError
 
 
@@ -66,6 +65,8 @@ def compile_plan(graph: Graph, final_vars: list[str], provided: set[str], overri
     nodes = graph.nodes
     for name in final_vars:
         if name not in nodes and name not in provided:
+            from engine.core.selection import hidden_hint  # lazy: only a mistyped output needs it
+
             raise UsageError(
                 f"unknown output {name!r}{hidden_hint(graph, name) or _suggest(name, nodes)}; list outputs with `ripple graph` or "
                 "dr.list_available_variables()."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from engine.store.schema import _NODE_RUN_COLS, _RUN_COLS, compact_json
@@ -74,37 +74,8 @@ class _History:
         B-tree and index inserts). Anything else, and any hit with a tab or newline in a field,
         is an ordinary ``node_runs`` row. Readers merge both.
         """
-        if not records:
-            return
-        rows: list[tuple[Any, ...]] = []
-        packed: list[str] = []
-        get = dict.get
-        for r in records:
-            if get(r, "hit") and get(r, "status") == "cached" and not get(r, "error"):
-                sec, started = get(r, "seconds"), get(r, "started")
-                line = (f"{r['node']}\t{'' if sec is None else repr(sec)}\t{get(r, 'key') or ''}\t"
-                        f"{get(r, 'data_version') or ''}\t{get(r, 'code_version') or ''}\t{get(r, 'why') or ''}\t"
-                        f"{'' if started is None else repr(started)}")
-                if line.count("\t") == 6 and "\n" not in line:
-                    packed.append(line)
-                    continue
-            deps = get(r, "deps")
-            rows.append((run_id, get(r, "node"), get(r, "status"), get(r, "seconds"), int(bool(get(r, "hit"))),
-                         get(r, "why"), get(r, "key"), get(r, "data_version"), get(r, "code_version"),
-                         get(r, "error"), get(r, "traceback"), get(r, "started"),
-                         None if deps is None else compact_json(deps) if deps else "{}"))
-
-        def fn(c: sqlite3.Connection) -> None:
-            if packed:
-                c.execute(
-                    "INSERT INTO run_hits (run_id, nodes) VALUES (?, ?) "
-                    "ON CONFLICT(run_id) DO UPDATE SET nodes = nodes || excluded.nodes",
-                    (run_id, "\n" + "\n".join(packed)),
-                )
-            if rows:
-                c.executemany(f"INSERT INTO node_runs ({_NODE_RUN_COLS}) VALUES ({','.join('?' * 13)})", rows)
-
-        self._write(fn)
+        if records:
+            self._write(_node_writer(run_id, records))
 
     def finish_run(
         self,
@@ -117,37 +88,30 @@ class _History:
         skipped: int = 0,
         seconds: float | None = None,
         finished: float | None = None,
+        records: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Close the run record and apply the history retention (``history_limit`` runs)."""
+        """Close the run record and apply the history retention (``history_limit`` runs); ``records``
+        are appended as by :meth:`record_nodes`, in the same transaction (a warm run's close is
+        mostly commits)."""
         finished = time.time() if finished is None else finished
-        self._write(
-            lambda c: c.execute(
+        keep = max(self.history_limit, 1)
+        nodes = _node_writer(run_id, records) if records else None
+
+        def fn(c: sqlite3.Connection) -> None:
+            if nodes is not None:
+                nodes(c)
+            c.execute(
                 "UPDATE runs SET finished=?, status=?, ran=?, cached=?, failed=?, skipped=?, seconds=? WHERE run_id=?",
                 (finished, status, ran, cached, failed, skipped, seconds, run_id),
             )
-        )
-        self.trim_history(max(self.history_limit, 1))
+            _trim(c, keep)
+
+        self._write(fn)
 
     def trim_history(self, keep_runs: int = 200) -> int:
         """Delete all but the newest ``keep_runs`` runs and their node records; returns runs deleted."""
         keep_runs = max(int(keep_runs), 0)
-
-        def fn(c: sqlite3.Connection) -> int:
-            if c.execute("SELECT count(*) FROM runs").fetchone()[0] <= keep_runs:
-                return 0
-            old = [
-                r[0]
-                for r in c.execute(
-                    "SELECT run_id FROM runs ORDER BY started DESC, run_id DESC LIMIT -1 OFFSET ?",
-                    (keep_runs,),
-                )
-            ]
-            c.executemany("DELETE FROM node_runs WHERE run_id=?", [(r,) for r in old])
-            c.executemany("DELETE FROM run_hits WHERE run_id=?", [(r,) for r in old])
-            c.executemany("DELETE FROM runs WHERE run_id=?", [(r,) for r in old])
-            return len(old)
-
-        return self._write(fn)
+        return self._write(lambda c: _trim(c, keep_runs))
 
     def runs(self, limit: int = 20) -> list[RunRecord]:
         """Newest first."""
@@ -247,3 +211,46 @@ class _History:
 
     def last_node_run(self, node: str) -> NodeRunRecord | None:
         return (self.node_history(node, 1) or [None])[0]
+
+
+def _trim(c: sqlite3.Connection, keep_runs: int) -> int:
+    old = [r[0] for r in c.execute("SELECT run_id FROM runs ORDER BY started DESC, run_id DESC LIMIT -1 OFFSET ?",
+                                   (keep_runs,))]
+    if old:
+        c.executemany("DELETE FROM node_runs WHERE run_id=?", [(r,) for r in old])
+        c.executemany("DELETE FROM run_hits WHERE run_id=?", [(r,) for r in old])
+        c.executemany("DELETE FROM runs WHERE run_id=?", [(r,) for r in old])
+    return len(old)
+
+
+def _node_writer(run_id: str, records: list[dict[str, Any]]) -> Callable[[sqlite3.Connection], None]:
+    """What :meth:`_History.record_nodes` writes, as a step of a transaction."""
+    rows: list[tuple[Any, ...]] = []
+    packed: list[str] = []
+    get = dict.get
+    for r in records:
+        if get(r, "hit") and get(r, "status") == "cached" and not get(r, "error"):
+            sec, started = get(r, "seconds"), get(r, "started")
+            line = (f"{r['node']}\t{'' if sec is None else repr(sec)}\t{get(r, 'key') or ''}\t"
+                    f"{get(r, 'data_version') or ''}\t{get(r, 'code_version') or ''}\t{get(r, 'why') or ''}\t"
+                    f"{'' if started is None else repr(started)}")
+            if line.count("\t") == 6 and "\n" not in line:
+                packed.append(line)
+                continue
+        deps = get(r, "deps")
+        rows.append((run_id, get(r, "node"), get(r, "status"), get(r, "seconds"), int(bool(get(r, "hit"))),
+                     get(r, "why"), get(r, "key"), get(r, "data_version"), get(r, "code_version"),
+                     get(r, "error"), get(r, "traceback"), get(r, "started"),
+                     None if deps is None else compact_json(deps) if deps else "{}"))
+
+    def fn(c: sqlite3.Connection) -> None:
+        if packed:
+            c.execute(
+                "INSERT INTO run_hits (run_id, nodes) VALUES (?, ?) "
+                "ON CONFLICT(run_id) DO UPDATE SET nodes = nodes || excluded.nodes",
+                (run_id, "\n" + "\n".join(packed)),
+            )
+        if rows:
+            c.executemany(f"INSERT INTO node_runs ({_NODE_RUN_COLS}) VALUES ({','.join('?' * 13)})", rows)
+
+    return fn

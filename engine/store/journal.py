@@ -74,9 +74,14 @@ class _Journal:
         self._journal_fd = None
 
     def _replay_journals(self) -> None:
-        for path in self.root.glob("journal-*.log"):
+        try:  # a listing, not ``glob``: its pattern compiles a regex in every process (~0.1 ms)
+            names = [n for n in os.listdir(self.root) if n.startswith("journal-") and n.endswith(".log")]
+        except OSError:
+            names = []
+        for name in names:
+            path = self.root / name
             try:
-                pid = int(path.name.split("-")[1])
+                pid = int(name.split("-")[1])
             except (IndexError, ValueError):
                 continue
             if pid == os.getpid() or _alive(pid):
