@@ -4,12 +4,11 @@ one is first used): typed records, their JSON form, and reading them back."""
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
-from engine._json import compact_encoder
+from engine._json import compact_encoder, loads
 
 
 @dataclass(slots=True)
@@ -179,7 +178,7 @@ _dumps = compact_encoder(ascii_only=False)  # a line per event: one prebuilt enc
 
 
 def from_json(line: str) -> Event:
-    return from_dict(json.loads(line))
+    return from_dict(loads(line))
 
 
 def read_jsonl(lines: Iterable[str]) -> Iterator[Event]:

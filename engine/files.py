@@ -8,7 +8,6 @@ re-reading a file it has already hashed (:class:`FileVersions`).
 
 from __future__ import annotations
 
-import json
 import os
 import stat as _stat
 import time
@@ -17,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import xxhash
+
+from engine._json import dumps as json_dumps
+from engine._json import loads as json_loads
 
 __all__ = ["MISSING_VERSION", "File", "FileVersions", "file_version"]
 
@@ -177,7 +179,7 @@ class FileVersions:
         raw = self.memo.get(key)
         if raw is not None and not racy:
             try:
-                entry = json.loads(raw)
+                entry = json_loads(raw)
                 if entry["sig"] == sig:
                     return entry["v"]
             except (ValueError, KeyError, TypeError):
@@ -189,5 +191,5 @@ class FileVersions:
             return digest
         sig2 = [st2.st_size, st2.st_mtime_ns, st2.st_ctime_ns, st2.st_ino, st2.st_dev]
         if sig2 == sig:  # the file did not change while we read it
-            self.memo[key] = json.dumps({"sig": sig, "v": digest}, separators=(",", ":"))
+            self.memo[key] = json_dumps({"sig": sig, "v": digest}, compact=True)
         return digest

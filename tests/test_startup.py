@@ -14,7 +14,7 @@ from pathlib import Path
 NOT_ON_A_WARM_RUN = {
     "logging", "difflib", "concurrent.futures", "decimal", "fractions", "uuid", "sysconfig", "secrets",
     "hashlib", "hmac", "_hashlib", "sqlite3.dbapi2", "datetime", "traceback", "pkgutil", "textwrap",
-    "importlib.metadata", "email",
+    "importlib.metadata", "email", "json", "pickle", "base64",
     "engine.caching.remote", "engine.caching.explain", "engine.caching.predict", "engine.caching.stdlib_values",
     "engine.core.hamilton_graph", "engine.core.deco_digest", "engine.core.materialize", "engine.core.rewrites",
     "engine.core.subdag", "engine.core.scheduler", "engine.core.dask", "engine.store.reports", "engine.lineage",

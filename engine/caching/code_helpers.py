@@ -6,13 +6,13 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-import pickle
 import sys
 import types
 from typing import Any
 
 import xxhash
 
+from engine._pickling import dumps as pickle_dumps
 from engine.caching.data_version import fingerprint
 
 _SKIP = object()
@@ -102,7 +102,7 @@ def value_digest(value: Any) -> str:
     if fp is not None:
         return fp
     try:
-        return "pickle:" + xxhash.xxh3_128_hexdigest(pickle.dumps(value, protocol=4))
+        return "pickle:" + xxhash.xxh3_128_hexdigest(pickle_dumps(value, protocol=4))
     except Exception:  # noqa: BLE001 - whatever pickling raises, the value cannot be versioned
         return "unversionable:" + os.urandom(16).hex()  # a fresh version each time: never a false hit
 

@@ -46,7 +46,6 @@ import importlib
 import importlib.util
 import inspect
 import os
-import pickle
 import sys
 import types
 from collections.abc import Callable, MutableMapping
@@ -56,6 +55,7 @@ from typing import Any
 
 import xxhash
 
+from engine._pickling import dumps as pickle_dumps
 from engine.caching.code_helpers import (
     _code_digest,
     _code_names,
@@ -632,7 +632,7 @@ class CodeVersioner:
         # Not fingerprintable: its pickle bytes (never a lossy repr); failing that it is unversionable
         # and the node runs every time (``CodeVersion.unversionable`` names it for the warning).
         try:
-            return "pickle:" + xxhash.xxh3_128_hexdigest(pickle.dumps(val, protocol=4))
+            return "pickle:" + xxhash.xxh3_128_hexdigest(pickle_dumps(val, protocol=4))
         except Exception:  # noqa: BLE001 - whatever pickling raises, the value cannot be versioned
             if isinstance(parts, _Parts):
                 parts.unversionable.append(label or _qual_of(type(val)))

@@ -9,12 +9,14 @@ resolved again."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import MutableMapping
 
 import xxhash
+
+from engine._json import dumps as json_dumps
+from engine._json import loads as json_loads
 
 #: per process: import name -> "dist==version" (or None), and import name -> distributions
 _DIST_VERSION_MEMO: dict[str, str | None] = {}
@@ -57,7 +59,7 @@ def _packages_distributions(memo: MutableMapping[str, str] | None) -> dict[str, 
     found: dict[str, list[str]] | None = None
     if raw:
         try:
-            found = {str(k): [str(d) for d in v] for k, v in json.loads(raw).items()}
+            found = {str(k): [str(d) for d in v] for k, v in json_loads(raw).items()}
         except (ValueError, AttributeError, TypeError):
             found = None
     if found is None:
@@ -68,7 +70,7 @@ def _packages_distributions(memo: MutableMapping[str, str] | None) -> dict[str, 
         except Exception:  # noqa: BLE001 - broken metadata must not break versioning
             found = {"\0": []}
         if memo is not None:
-            memo[key] = json.dumps(found, sort_keys=True)
+            memo[key] = json_dumps(found, sort_keys=True)
     _PACKAGES_DISTRIBUTIONS_MEMO.update(found)
     return _PACKAGES_DISTRIBUTIONS_MEMO
 
@@ -95,7 +97,7 @@ def dist_version(top_level: str, memo: MutableMapping[str, str] | None = None) -
     if key is not None and memo is not None:
         persisted = _PERSISTED[key]
         persisted[top_level] = result
-        memo[key] = json.dumps(persisted, sort_keys=True)
+        memo[key] = json_dumps(persisted, sort_keys=True)
     return result
 
 
@@ -106,7 +108,7 @@ def _persisted(memo: MutableMapping[str, str], key: str) -> dict[str, str | None
         raw = memo.get(key)
         if raw:
             try:
-                got = json.loads(raw)
+                got = json_loads(raw)
                 if isinstance(got, dict) and all(isinstance(k, str) and (v is None or isinstance(v, str))
                                                  for k, v in got.items()):
                     known = got

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from collections import Counter
@@ -11,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 from xxhash import xxh3_128_hexdigest
 
 from engine import events as ev
+from engine._json import dumps as json_dumps
+from engine._json import loads as json_loads
 from engine._log import log
 from engine.caching import observed
 from engine.caching.code_version import diff_parts
@@ -333,7 +334,7 @@ class Session:
             list_dv = self.dv.get(expander)
             self._fanout = (expander, list_dv, [])
             raw = self.store.memo.get(f"items:{list_dv}") if list_dv else None
-            self._known_items = json.loads(raw) if raw else None
+            self._known_items = json_loads(raw) if raw else None
         known = self._known_items
         fp = (known[index] if known is not None and index < len(known)  # ``version``: versioned on a worker
               else self._fingerprint(item)[0] if version is _COMPUTE else version)
@@ -347,7 +348,7 @@ class Session:
         expander, list_dv, fps = self._fanout
         self.dv[expander] = self.dv[(expander,)] = list_dv
         if list_dv and self._known_items is None and None not in fps:
-            self.store.memo[f"items:{list_dv}"] = json.dumps(fps)
+            self.store.memo[f"items:{list_dv}"] = json_dumps(fps)
 
     def remote(self) -> Any:  # the session as pools and Dask see it: look-ahead, storing on workers
         from engine.caching.remote import RemoteSide  # pools and Dask only

@@ -11,12 +11,12 @@ from __future__ import annotations
 import ast
 import builtins
 import gc
-import json
 import sys
 from typing import Any
 
 import xxhash
 
+from engine._json import dumps as json_dumps
 from engine.caching.data_version import combine
 
 # 2: comprehension variables and lambda parameters renamed. The digests hash ast.dump's text as it
@@ -423,8 +423,8 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None) -> dic
             "n": d.name, "q": d.qual, "k": d.kind, "f": min([node.lineno, *(x.lineno for x in decos)]),
             "l": node.lineno, "e": getattr(node, "end_lineno", node.lineno) or node.lineno, "d": _h(dump),
             "dd": _h(deco_dump) if deco_dump else "",
-            "r": sorted(d.refs.values(), key=json.dumps),
-            "dr": sorted(d.deco_refs.values(), key=json.dumps),
+            "r": sorted(d.refs.values(), key=json_dumps),
+            "dr": sorted(d.deco_refs.values(), key=json_dumps),
         })
     return {"defs": out_defs, "m": _h(module_dump)}
 

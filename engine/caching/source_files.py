@@ -4,11 +4,12 @@ for ``explain``."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import MutableMapping
 
+from engine._json import dumps as json_dumps
+from engine._json import loads as json_loads
 from engine.caching.source_analysis import _FileInfo, analyze_source, content_digest, memo_key
 from engine.files import RACY_WINDOW_NS
 
@@ -58,7 +59,7 @@ class SourceFiles:
             data = None
             if raw is not None:
                 try:
-                    data = json.loads(raw)
+                    data = json_loads(raw)
                 except ValueError:
                     data = None
             if data is None:
@@ -67,7 +68,7 @@ class SourceFiles:
                 except (SyntaxError, ValueError, RecursionError):
                     self.seen[path] = (sig, None)
                     return None
-                self.memo[key] = json.dumps(data, separators=(",", ":"))
+                self.memo[key] = json_dumps(data, compact=True)
             info = _FileInfo(path, digest, data)
             self._by_content[digest] = info
         self.seen[path] = (sig, info)

@@ -23,12 +23,13 @@ and project root.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 import types
 from typing import TYPE_CHECKING, Any
 
+from engine._json import dumps as json_dumps
+from engine._json import loads as json_loads
 from engine.files import FileVersions
 
 if TYPE_CHECKING:
@@ -193,7 +194,7 @@ class VersionMemo:
             for r in kept.values():
                 r[2] = [renum[i] for i in r[2]]
             self._blobs[where] = {"f": [table[i] for i in used], "r": kept}
-            self._v.memo[_memo_key(where)] = json.dumps(self._blobs[where], separators=(",", ":"))
+            self._v.memo[_memo_key(where)] = json_dumps(self._blobs[where], compact=True)
         self._dirty.clear()
         # The next reuse reads them again; held until exit they would be thousands of objects for
         # the interpreter's last garbage collection to walk (~1 ms per 5,000).
@@ -223,7 +224,7 @@ class VersionMemo:
             raw = self._v.memo.get(_memo_key(where))
             if raw is not None:
                 try:
-                    got = json.loads(raw)
+                    got = json_loads(raw)
                     if isinstance(got, dict) and isinstance(got.get("f"), list) and isinstance(got.get("r"), dict):
                         blob = got
                 except ValueError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -159,7 +158,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"ripple: error: {_one_line(str(exc))}", file=sys.stderr)
         if getattr(args, "json", False) or getattr(args, "format", None) == "json":
-            # scripts reading stdout get the same error as data
+            import json  # scripts reading stdout get the same error as data
+
             print(json.dumps({"status": "error", "error": {"message": exc.message, "file": exc.file,
                                                           "line": exc.line, "node": exc.node}}))
         return exc.exit_code

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -143,6 +142,8 @@ def _fill_defaults(args: argparse.Namespace, defaults: dict[str, Any]) -> None:
     if "outputs" in defaults and getattr(args, "outputs", "") is None and not picked:
         args.outputs = ",".join(defaults["outputs"])
     if "config" in defaults and hasattr(args, "config"):
+        import json
+
         given = {item.partition("=")[0].strip() for item in args.config or ()}
         extra = [f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in defaults["config"].items()
                  if k not in given]

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 from typing import Any
@@ -11,7 +10,6 @@ from engine._text import summarize
 from engine.cli._common import EPILOG, _console, _driver, _kv, _one_line, _pipeline_args, _stdout_to_stderr
 from engine.cli._progress import Predictions, RunProgress
 from engine.cli._select import add_lineage_arg, add_run_control_args, attach_lineage, selected_outputs
-from engine.cli._values import write_outputs
 from engine.core.inputs import typed_inputs
 from engine.core.redact import safe_str
 from engine.errors import RippleError, UsageError
@@ -67,6 +65,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if getattr(args, "isolate", False):
         return _run_isolated(args)
     if args.json:
+        import json  # lazy, as the output writers: a plain run prints neither
+
         with _stdout_to_stderr() as out:
             dr = _driver(args)
             outputs = selected_outputs(dr, args)
@@ -87,6 +87,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             if outcome is not None:
                 doc["prediction"] = outcome
             if result.status == "ok" and getattr(args, "output_dir", None):
+                from engine.cli._values import write_outputs
+
                 doc["written"] = [str(p) for p in write_outputs(result.outputs, args.output_dir)]
             out.write(json.dumps(doc, default=str) + "\n")
         return 0 if result.status == "ok" else 1
@@ -117,6 +119,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     quiet = bool(getattr(args, "quiet", False))
     print_run(console, dr, result, verbose=bool(getattr(args, "verbose", False)), quiet=quiet)
     if result.status == "ok" and getattr(args, "output_dir", None):
+        from engine.cli._values import write_outputs
+
         for path in write_outputs(result.outputs, args.output_dir):
             console.print(f"wrote {path}", markup=False, highlight=False)
     line = predicted.line(result)
@@ -175,6 +179,8 @@ def _run_isolated(args: argparse.Namespace) -> int:
             doc["error"] = {"node": e.node, "message": e.error, "type": e.error_type,
                             "location": f"{e.file}:{e.line}" if e.file else ""}
         if args.json:
+            import json
+
             out.write(json.dumps(doc, default=str) + "\n")
         else:
             for row in doc["nodes"]:

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine._json import loads as json_loads
 from engine._text import did_you_mean, listing
 from engine.errors import UsageError
 
@@ -33,7 +33,7 @@ def parse_value(text: str, annotation: Any = None) -> Any:
         if annotation.__name__ == "File":
             return annotation(text)
     try:
-        return json.loads(text)
+        return json_loads(text)
     except ValueError:
         return text
 

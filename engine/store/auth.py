@@ -8,9 +8,9 @@ another node's, and a row nobody with the key wrote is a miss before any value i
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from engine._json import loads as json_loads
 from engine.store.records import Entry
 
 
@@ -29,7 +29,7 @@ def _files_ok(entry: Entry) -> bool:
     if not raw or raw == "{}":
         return raw == "{}" or raw is None
     try:
-        files = json.loads(raw)
+        files = json_loads(raw)
     except (ValueError, TypeError):
         return False
     if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
-import pickle
 import struct
 from typing import Any
 
+from engine._pickling import PickleBuffer
+from engine._pickling import dumps as pickle_dumps
+from engine._pickling import loads as pickle_loads
 from engine.store.errors import Unstorable
 
 # --------------------------------------------------------------------------------------------------
@@ -38,7 +40,7 @@ def _serialize(value: Any) -> tuple[list[Any], int]:
     """Return the stream as a list of byte-like parts (header, pickle, padding, raw buffers)."""
     buffers: list[memoryview] = []
 
-    def out_of_band(pb: pickle.PickleBuffer) -> bool:
+    def out_of_band(pb: PickleBuffer) -> bool:
         try:
             buffers.append(pb.raw())
         except BufferError:  # non-contiguous: let pickle copy it in-band
@@ -46,7 +48,7 @@ def _serialize(value: Any) -> tuple[list[Any], int]:
         return False
 
     try:
-        data = pickle.dumps(value, protocol=5, buffer_callback=out_of_band)
+        data = pickle_dumps(value, protocol=5, buffer_callback=out_of_band)
     except Exception as e:  # pickle raises TypeError, AttributeError, PicklingError, RecursionError...
         raise Unstorable(f"cannot serialise a value of type {type(value).__qualname__}: {e}") from e
     if not buffers:
@@ -86,7 +88,7 @@ def _deserialize(buf: bytes | bytearray) -> Any:
         offset += n
     if offset != len(mv):
         raise ValueError(f"stream length {len(mv)} does not match its header ({offset})")
-    return pickle.loads(pick, buffers=bufs)
+    return pickle_loads(pick, buffers=bufs)
 
 
 def _write_all(fd: int, data: Any) -> None:

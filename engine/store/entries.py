@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import time
@@ -11,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from engine._json import dumps as json_dumps
 from engine.store import crypto
 from engine.store.auth import _Auth, _split
 from engine.store.codec import _deserialize, _serialize
@@ -67,7 +67,7 @@ class _Entries(_Auth):
         def query(c: sqlite3.Connection) -> list[tuple]:
             if self._json_each:
                 return c.execute(
-                    select + " WHERE node IN (SELECT value FROM json_each(?))", (json.dumps(names),)
+                    select + " WHERE node IN (SELECT value FROM json_each(?))", (json_dumps(names),)
                 ).fetchall()
             rows: list[tuple] = []
             for i in range(0, len(names), 500):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from engine._json import dumps as json_dumps
+from engine._json import loads as json_loads
 from engine.store.schema import _NODE_RUN_COLS, _RUN_COLS, compact_json
 from engine.store.sqlite import sqlite3
 
@@ -19,7 +20,7 @@ def _run_record(row: tuple) -> RunRecord:
 
     r = list(row)
     try:
-        r[5] = json.loads(r[5]) if r[5] else []
+        r[5] = json_loads(r[5]) if r[5] else []
     except ValueError:
         r[5] = []
     return RunRecord(*r)
@@ -31,7 +32,7 @@ def _node_run_record(row: tuple) -> NodeRunRecord:
     r = list(row)
     r[4] = bool(r[4])
     try:
-        r[12] = json.loads(r[12]) if r[12] else None
+        r[12] = json_loads(r[12]) if r[12] else None
     except ValueError:
         r[12] = None
     return NodeRunRecord(*r)
@@ -61,7 +62,7 @@ class _History:
         self._write(
             lambda c: c.execute(
                 f"INSERT OR REPLACE INTO runs ({_RUN_COLS}) VALUES (?,?,?,NULL,'running',?,0,0,0,0,NULL)",
-                (run_id, pipeline, started, json.dumps(list(outputs))),
+                (run_id, pipeline, started, json_dumps(list(outputs))),
             )
         )
 

@@ -7,12 +7,11 @@ command that opens the store (read-only ones too), and reading it must not be ab
 
 from __future__ import annotations
 
-import base64
 import binascii
 import contextlib
-import json
 import os
 
+from engine._json import loads as json_loads
 from engine.store.errors import StoreError
 from engine.store.fsutil import _alive
 from engine.store.keys import StoreKey
@@ -27,7 +26,7 @@ def _journal_row(line: bytes, key: StoreKey) -> tuple | None:
     if not key.same(mac.decode("ascii", "replace"), key.mac("journal", [body])):
         return None
     try:
-        row = json.loads(body)
+        row = json_loads(body.decode("utf-8", "surrogatepass"))
     except ValueError:
         return None
     types = (str, str, str, (str, type(None)), int, (int, float), (int, float), (int, float), str, str, str, str,
@@ -36,6 +35,8 @@ def _journal_row(line: bytes, key: StoreKey) -> tuple | None:
         return None
     if row[12] is not None:
         try:
+            import base64  # lazy: only a journal left by a dead process is ever read
+
             row[12] = base64.b64decode(row[12], validate=True)
         except ValueError:
             return None

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from engine._json import loads as json_loads
 
 # --------------------------------------------------------------------------------------------------
 # records
@@ -31,7 +32,7 @@ class _JSONField:
             obj.__dict__[self.attr] = value
         elif value.__class__ is str:
             try:
-                value = json.loads(value) if value else {}
+                value = json_loads(value) if value else {}
             except ValueError:
                 value = {}
             obj.__dict__[self.attr] = value

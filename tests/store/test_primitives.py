@@ -85,3 +85,13 @@ def test_the_store_sqlite_module_is_sqlite3_without_dbapi2() -> None:
 
     for name in ("connect", "Connection", "Error", "DatabaseError", "OperationalError", "IntegrityError"):
         assert getattr(ours, name) is getattr(public, name), name
+
+
+def test_the_pickle_functions_are_pickles_own() -> None:
+    """``engine._pickling`` skips ``pickle.py``, not pickle: the same C functions ``pickle`` exports."""
+    import pickle
+
+    from engine import _pickling
+
+    assert (_pickling.dumps, _pickling.loads, _pickling.PickleBuffer) == (pickle.dumps, pickle.loads,
+                                                                          pickle.PickleBuffer)
