@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from engine import events as ev
+from engine._gc import frozen_during, paused
 from engine.core.building import build_graph
 from engine.core.execute import RunResult, execute_plan
 from engine.core.graph import Graph, Node
@@ -80,8 +80,6 @@ class Driver:
                    ignore: Iterable[str] | bool | None = None, default: Iterable[str] | bool | None = None,
                    history_limit: int | None = None) -> Driver:
         """Turn on the persistent cache; returns ``self`` so it chains."""
-        from engine.caching.cache import Cache  # lazy: keeps `import engine` light
-
         merged = dict(behaviors or {})
         for behavior, names in (("recompute", recompute), ("disable", disable), ("ignore", ignore), ("default", default)):
             if names is True:
@@ -91,9 +89,12 @@ class Driver:
                     if n in merged and merged[n] != behavior:
                         raise UsageError(f"node {n!r} is given two cache behaviors: {merged[n]} and {behavior}.")
                     merged[n] = behavior
-        self.cache = Cache.open(self.graph, self.project_root, path, pipeline=self.pipeline_name, emit=self.bus.emit,
-                                behaviors=merged, default_behavior=default_behavior, max_size=max_size,
-                                history_limit=history_limit)
+        with paused(promote=True):  # the cache's modules and what the store reads first: all meant to live
+            from engine.caching.cache import Cache  # lazy: keeps `import engine` light
+
+            self.cache = Cache.open(self.graph, self.project_root, path, pipeline=self.pipeline_name,
+                                    emit=self.bus.emit, behaviors=merged, default_behavior=default_behavior,
+                                    max_size=max_size, history_limit=history_limit)
         return self
 
     def with_executor(self, executor: str | Executor, **options: Any) -> Driver:
@@ -147,16 +148,14 @@ class Driver:
         During the run, objects that already exist (modules, the graph, prefetched cache entries) are
         frozen out of the garbage collector's view: a run allocates a few objects per node, which
         triggers collections that would otherwise rescan all of them — half the per-node cost of a
-        fully cached run. New objects, the user's included, are collected as usual.
+        fully cached run. New objects, the user's included, are collected as usual. Objects someone
+        else froze (a forking server's ``gc.freeze()``) stay frozen: see :mod:`engine._gc`.
         """
-        gc.freeze()
-        try:
-            return self._run(final_vars, inputs, overrides, run_id)
-        finally:
-            gc.unfreeze()
+        with frozen_during() as freeze_more:
+            return self._run(final_vars, inputs, overrides, run_id, freeze_more)
 
     def _run(self, final_vars: Iterable[str], inputs: Mapping[str, Any] | None,
-             overrides: Mapping[str, Any] | None, run_id: str | None) -> RunResult:
+             overrides: Mapping[str, Any] | None, run_id: str | None, freeze_more: Callable[[], None]) -> RunResult:
         final = list(final_vars)
         if isinstance(final_vars, str):
             raise UsageError("final_vars must be a list of names, e.g. ['report'].")
@@ -173,7 +172,7 @@ class Driver:
         values: dict[Any, Any] = {**self.config, **inputs, **overrides}
         run_id = run_id or os.urandom(6).hex()
         session = self.cache.session(run_id, plan, values, overrides) if self.cache is not None else None
-        gc.freeze()  # the prefetched entries too
+        freeze_more()  # the prefetched entries too
         if self.bus:
             self.bus.emit(ev.RunStarted(run_id, _now(), pipeline=self.pipeline_name, outputs=final, nodes=list(plan.order),
                                         executor=self.executor.name, cache=session is not None))

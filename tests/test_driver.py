@@ -139,3 +139,28 @@ def test_run_returns_records_and_ids(dr):
     assert first.run_id == "fixed-id" and second.run_id != first.run_id
     assert first.status == "ok" and first.outputs == {"combined": 9}
     assert first.count("ran") == 5 and dr.last_run is second
+
+
+def test_runs_and_the_cache_leave_the_collector_as_they_found_it(make_module, tmp_path):
+    """The engine pauses and freezes the collector only around its own bookkeeping (engine._gc):
+    afterwards it is enabled or not as before, and what someone else froze is still frozen."""
+    import gc
+
+    mod = make_module(DIAMOND)
+    dr = Driver({}, mod).with_cache(tmp_path / "store")
+    assert gc.isenabled() and not gc.get_freeze_count()
+    assert dr.execute(["combined"], inputs={"path": "x"})["combined"] == 9
+    assert gc.isenabled() and not gc.get_freeze_count()
+    mine = [object() for _ in range(3)]
+    gc.freeze()  # a forking server's freeze
+    try:
+        frozen = gc.get_freeze_count()
+        Driver({}, mod).with_cache(tmp_path / "store").execute(["combined"], inputs={"path": "x"})
+        assert gc.get_freeze_count() == frozen
+        gc.disable()
+        Driver({}, mod).with_cache(tmp_path / "store").execute(["combined"], inputs={"path": "x"})
+        assert not gc.isenabled() and gc.get_freeze_count() == frozen
+    finally:
+        gc.enable()
+        gc.unfreeze()
+    del mine

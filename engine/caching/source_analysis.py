@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import ast
 import builtins
-import gc
 import sys
 from typing import Any
 
 import xxhash
 
+from engine._gc import paused
 from engine._json import dumps as json_dumps
 from engine.caching.data_version import combine
 
@@ -373,13 +373,8 @@ def analyze_source(source: str | bytes, filename: str = "<unknown>", *, tree: as
     The garbage collector is paused meanwhile: the tree is many small objects that live until the
     end and form no cycles worth collecting, and collections it triggered cost ~15% of the time.
     """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with paused():
         return _analyze(source, filename, tree)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _analyze(source: str | bytes, filename: str, tree: ast.Module | None) -> dict[str, Any]:

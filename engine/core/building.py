@@ -14,7 +14,6 @@ path's (``tests/core/test_building.py`` holds both paths to the same nodes).
 from __future__ import annotations
 
 import builtins
-import gc
 import inspect
 import keyword
 import sys
@@ -22,6 +21,7 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol
 
+from engine._gc import paused
 from engine.core.graph import EMPTY, Graph, Node, _Awaited, _node_name, functions_of, nodes_from_function
 from engine.core.markers import Parallelizable
 from engine.errors import GraphError
@@ -41,17 +41,8 @@ def build_graph(modules: Iterable[types.ModuleType], config: Mapping[str, Any] |
     oldest generation: a build allocates several objects per node and frees almost none, so every
     collection it triggered rescanned a growing heap for nothing (~1 µs per node). Cyclic garbage
     made meanwhile waits for the next full collection instead."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        graph = _build(list(modules), dict(config or {}), allow_module_overrides)
-        if not gc.get_freeze_count():  # never thaw what someone else froze
-            gc.freeze()  # with unfreeze: every young object moves to the oldest generation, unscanned
-            gc.unfreeze()
-        return graph
-    finally:
-        if was_enabled:
-            gc.enable()
+    with paused(promote=True):
+        return _build(list(modules), dict(config or {}), allow_module_overrides)
 
 
 def _build(modules: list[types.ModuleType], cfg: dict[str, Any], allow_module_overrides: bool) -> Graph:
