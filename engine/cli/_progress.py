@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine import events as ev
-from engine.analysis.estimate import eta, fmt_cost, fmt_eta
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -63,6 +62,8 @@ class RunProgress:
             t.append("  " + ", ".join(f"{n} {s:.1f}s" for n, s in shown))
             if len(running) > 3:
                 t.append(f" (+{len(running) - 3})")
+        from engine.analysis.estimate import eta, fmt_eta  # lazy, as the view: -q and pipes show no ETA
+
         text = fmt_eta(eta(pending, running, self.expected, self.planned))
         if text:
             t.append(f"  {text}", style="bold")
@@ -134,6 +135,8 @@ class Predictions:
         o = self.outcome(result)
         if o is None:
             return ""
+        from engine.analysis.estimate import fmt_cost
+
         text = f"plan: {o['will_run']} will run"
         if o["may_run"]:
             text += f", {o['may_run']} may run"

@@ -93,6 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             out.write(json.dumps(doc, default=str) + "\n")
         return 0 if result.status == "ok" else 1
     dr = _driver(args)
+    quiet = bool(getattr(args, "quiet", False))
+    dr.plan_events = not quiet  # the plan is for the progress view and the "plan:" line: -q prints neither
     outputs = selected_outputs(dr, args)
     inputs = typed_inputs(dr, _kv(args.input, "input"))
     attach_lineage(dr, args)
@@ -104,7 +106,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     estimate = _estimator(dr)
     predicted = Predictions(estimate=estimate)
     dr.add_listener(predicted.on_event)
-    if console.is_terminal and not os.environ.get("CI") and not getattr(args, "quiet", False):
+    if console.is_terminal and not os.environ.get("CI") and not quiet:
         live = RunProgress(console, estimate=estimate)
         dr.add_listener(live.on_event)
     try:
@@ -116,7 +118,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     finally:
         if live:
             dr.remove_listener(live.on_event)
-    quiet = bool(getattr(args, "quiet", False))
     print_run(console, dr, result, verbose=bool(getattr(args, "verbose", False)), quiet=quiet)
     if result.status == "ok" and getattr(args, "output_dir", None):
         from engine.cli._values import write_outputs
