@@ -28,7 +28,7 @@ from engine.store.schema import (
     OBJECTS,
     SCHEMA_VERSION,
 )
-from engine.store.sqlite import sqlite3
+from engine.store.sqlite import in_transaction, sqlite3
 
 if TYPE_CHECKING:
     from engine.store import Store
@@ -310,19 +310,12 @@ class _Database(_Healing, _Journal):
     def _write(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction (also flushing buffered small writes)."""
 
-        def tx(conn: sqlite3.Connection) -> Any:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-                self._flush_small(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                raise
+        def body(conn: sqlite3.Connection) -> Any:
+            result = fn(conn)
+            self._flush_small(conn)
             return result
 
-        return self._read(tx)
+        return self._read(lambda conn: in_transaction(conn, body))
 
     def _flush_small(self, conn: sqlite3.Connection) -> None:
         """Write buffered memo and last_used updates inside the caller's transaction."""

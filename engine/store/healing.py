@@ -20,7 +20,7 @@ from engine._log import log
 from engine.store.errors import StoreError
 from engine.store.fsutil import _alive, _create_private
 from engine.store.schema import _SCHEMA, TMP_DIR
-from engine.store.sqlite import sqlite3
+from engine.store.sqlite import in_transaction, sqlite3
 
 #: the file naming the key the store was last opened under (public: a key fingerprint, no secret)
 KEY_MARK = "key-id"
@@ -147,23 +147,20 @@ class _Healing:
         the fresh tables get theirs); missing tables are created. Returns the renamed tables."""
         expected = _expected_columns()
         stamp = time.strftime("%Y%m%d%H%M%S")
-        moved = []
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        moved: list[str] = []
+
+        def repair(c: sqlite3.Connection) -> None:
             for table, cols in expected.items():
-                have = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+                have = [r[1] for r in c.execute(f"PRAGMA table_info({table})")]
                 if have and have != cols:
-                    for (index,) in conn.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name=? "
-                                                 "AND sql IS NOT NULL", (table,)).fetchall():
-                        conn.execute(f'DROP INDEX IF EXISTS "{index}"')
-                    conn.execute(f'ALTER TABLE {table} RENAME TO "{table}_damaged_{stamp}"')
+                    for (index,) in c.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name=? "
+                                              "AND sql IS NOT NULL", (table,)).fetchall():
+                        c.execute(f'DROP INDEX IF EXISTS "{index}"')
+                    c.execute(f'ALTER TABLE {table} RENAME TO "{table}_damaged_{stamp}"')
                     moved.append(table)
             for stmt in _SCHEMA.split(";"):
                 if stmt.strip():
-                    conn.execute(stmt)
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
+                    c.execute(stmt)
+
+        in_transaction(conn, repair)
         return moved
