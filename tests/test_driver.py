@@ -164,3 +164,40 @@ def test_runs_and_the_cache_leave_the_collector_as_they_found_it(make_module, tm
         gc.enable()
         gc.unfreeze()
     del mine
+
+
+def test_the_collector_never_runs_inside_the_engines_own_bookkeeping(make_module, tmp_path):
+    """Building the graph, analysing a source file and opening the cache run with the collector
+    paused (engine._gc): with a threshold that collects at every allocation, none starts there
+    but at the few allocations before each pause begins (unpaused, each phase starts hundreds)."""
+    import gc
+
+    from engine.caching.source_analysis import analyze_source
+    from engine.core.building import build_graph
+
+    mod = make_module(DIAMOND)
+    dr = Driver({}, mod)
+    source = DIAMOND * 20
+    started: list[int] = []
+
+    def note(phase: str, info: dict) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    old = gc.get_threshold()
+    gc.callbacks.append(note)
+    gc.set_threshold(1)
+    try:
+        build_graph([mod])
+        built = len(started)
+        analyze_source(source, "diamond.py")
+        analysed = len(started) - built
+        dr.with_cache(tmp_path / "store")
+        opened = len(started) - built - analysed
+        [[i] for i in range(50)]  # the collector itself still runs outside
+        after = len(started) - built - analysed - opened
+    finally:
+        gc.set_threshold(*old)
+        gc.callbacks.remove(note)
+    assert max(built, analysed, opened) <= 10
+    assert after > 0
