@@ -18,16 +18,25 @@ DEFAULT_HISTORY_LIMIT = 200
 
 
 def project_settings(root: Path) -> dict[str, Any]:
-    """``[tool.ripple]`` of the project's ``pyproject.toml``, if any."""
+    """``[tool.ripple]`` of the project's ``pyproject.toml``, if any.
+
+    A file that never spells ``ripple`` holds no such table (short of a quoted key written with
+    escapes), so it is not parsed: that spares every run of a project without Ripple settings
+    importing ``tomllib`` (~2.4 ms, a tenth of a warm run's own cost)."""
     py = root / "pyproject.toml"
-    if not py.is_file():
+    try:
+        data = py.read_bytes()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return {}
+    except OSError as exc:
+        raise UsageError(f"cannot read [tool.ripple] settings: {exc}; fix the file.", file=str(py)) from None
+    if b"ripple" not in data:
         return {}
     import tomllib
 
     try:
-        with py.open("rb") as f:
-            return dict(tomllib.load(f).get("tool", {}).get("ripple", {}))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return dict(tomllib.loads(data.decode("utf-8")).get("tool", {}).get("ripple", {}))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"cannot read [tool.ripple] settings: {exc}; fix the file.", file=str(py)) from None
 
 
@@ -45,10 +54,11 @@ class StoreSettings:
 
 def resolve(root: Path, *, cache_dir: str | os.PathLike[str] | None = None, max_size: int | str | None = None,
             history_limit: int | str | None = None, default_behavior: str | None = None,
-            environ: Mapping[str, str] | None = None) -> StoreSettings:
-    """The one settings resolver: every command and the API read store settings through it."""
+            environ: Mapping[str, str] | None = None, project: Mapping[str, Any] | None = None) -> StoreSettings:
+    """The one settings resolver: every command and the API read store settings through it.
+    ``project``: ``project_settings(root)``, when the caller has read it already."""
     env = os.environ if environ is None else environ
-    project = project_settings(root)
+    project = project_settings(root) if project is None else project
 
     def pick(given: Any, name: str) -> tuple[Any, str]:
         if given not in (None, ""):

@@ -46,3 +46,29 @@ def test_bad_values_name_where_they_came_from(tmp_path: Path, body: str, env: di
     with pytest.raises(UsageError) as err:
         resolve(_project(tmp_path, body), environ=env)
     assert str(err.value).startswith(named)
+
+
+def test_a_pyproject_that_never_names_ripple_is_not_parsed(tmp_path: Path) -> None:
+    """No ``[tool.ripple]`` can be in it, so it is not parsed (not even its mistakes are ours)."""
+    from engine.settings import project_settings
+
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n[tool.black\nline-length = 99\n')
+    assert project_settings(tmp_path) == {}
+    assert resolve(tmp_path).cache_dir == tmp_path / ".ripple"
+
+
+@pytest.mark.parametrize("content", [b'[tool.ripple]\ncache_dir = "x\n', b'[tool.ripple]\ncache_dir = "\xff"\n',
+                                     b'[tool]\nripple = {cache_dir = }\n'])
+def test_a_pyproject_that_names_ripple_is_parsed_and_its_mistakes_reported(tmp_path: Path, content: bytes) -> None:
+    from engine.settings import project_settings
+
+    (tmp_path / "pyproject.toml").write_bytes(content)
+    with pytest.raises(UsageError) as info:
+        project_settings(tmp_path)
+    assert info.value.file == str(tmp_path / "pyproject.toml")
+    assert "cannot read [tool.ripple] settings" in info.value.message
+
+
+def test_ripple_settings_in_a_dotted_table_are_read(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool]\nripple = { cache_dir = "elsewhere" }\n')
+    assert resolve(tmp_path).cache_dir == tmp_path / "elsewhere"

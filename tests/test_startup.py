@@ -14,7 +14,7 @@ from pathlib import Path
 NOT_ON_A_WARM_RUN = {
     "logging", "difflib", "concurrent.futures", "decimal", "fractions", "uuid", "sysconfig", "secrets",
     "hashlib", "hmac", "_hashlib", "sqlite3.dbapi2", "datetime", "traceback", "pkgutil", "textwrap",
-    "importlib.metadata", "email", "json", "pickle", "base64",
+    "importlib.metadata", "email", "json", "pickle", "base64", "tomllib",
     "engine.caching.remote", "engine.caching.explain", "engine.caching.predict", "engine.caching.stdlib_values",
     "engine.core.hamilton_graph", "engine.core.deco_digest", "engine.core.materialize", "engine.core.rewrites",
     "engine.core.subdag", "engine.core.scheduler", "engine.core.dask", "engine.store.reports", "engine.lineage",
@@ -37,6 +37,8 @@ CHILD = textwrap.dedent("""
 
 
 def test_a_warm_run_loads_only_what_it_uses(tmp_path: Path) -> None:
+    # a project's own pyproject.toml without Ripple settings: not parsed (no tomllib)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "warm"\nversion = "1"\n')
     (tmp_path / "warm_pipe.py").write_text(textwrap.dedent("""
         import xxhash  # an installed distribution: its version is part of b's code version
 

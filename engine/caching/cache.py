@@ -57,8 +57,9 @@ class Cache:
     def open(cls, graph: Graph, project_root: Path, path: str | os.PathLike[str] | None, *, pipeline: str = "",
              emit: Callable[[ev.Event], None] | None = None, behaviors: Mapping[str, str],
              default_behavior: str | None, max_size: int | str | None, history_limit: int | None) -> Cache:
+        project = project_settings(project_root)
         settings = resolve(project_root, cache_dir=path, max_size=max_size, history_limit=history_limit,
-                           default_behavior=default_behavior)
+                           default_behavior=default_behavior, project=project)
         default_behavior = settings.default_behavior or "default"
         for name, b in [*behaviors.items(), ("default_behavior", default_behavior)]:
             if b not in BEHAVIORS:
@@ -68,7 +69,7 @@ class Cache:
             raise UsageError(f"cache behavior given for unknown node {unknown[0]!r}.")
         root = settings.cache_dir
         try:
-            key_file, encrypt = store_security(project_settings(project_root), project_root)
+            key_file, encrypt = store_security(project, project_root)
             store = Store(root, history_limit=settings.history_limit, key=load_key(key_file), encrypt=encrypt)
         except StoreError as exc:
             raise UsageError(f"cannot open the cache at {root}: {exc}; pass --cache-dir or fix permissions.") from None
