@@ -94,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0 if result.status == "ok" else 1
     dr = _driver(args)
     quiet = bool(getattr(args, "quiet", False))
-    dr.plan_events = not quiet  # the plan is for the progress view and the "plan:" line: -q prints neither
+    dr.plan_events = not quiet  # the plan is for the progress view and the "plan:" line: -q shows neither
     outputs = selected_outputs(dr, args)
     inputs = typed_inputs(dr, _kv(args.input, "input"))
     attach_lineage(dr, args)
@@ -104,8 +104,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = _console(plain=True)
     live = None
     estimate = _estimator(dr)
-    predicted = Predictions(estimate=estimate)
-    dr.add_listener(predicted.on_event)
+    predicted = None if quiet else Predictions(estimate=estimate)
+    if predicted is not None:
+        dr.add_listener(predicted.on_event)
     if console.is_terminal and not os.environ.get("CI") and not quiet:
         live = RunProgress(console, estimate=estimate)
         dr.add_listener(live.on_event)
@@ -124,8 +125,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         for path in write_outputs(result.outputs, args.output_dir):
             console.print(f"wrote {path}", markup=False, highlight=False)
-    line = predicted.line(result)
-    if line and not quiet:
+    line = predicted.line(result) if predicted is not None else ""
+    if line:
         console.print(line, style="dim", markup=False, highlight=False)
     return 0 if result.status == "ok" else 1
 
