@@ -294,10 +294,7 @@ class _DaskRun(UnitRun):
         if not ok and self.retried(i, fan.expander, True, why, fps):
             return
         if not ok:
-            info, exc = err
-            state.failed(fan.name, info, exc, seconds)
-            for b in fan.block:
-                state.skipped(b.name, fan.name)
+            state.expander_failed(fan, *err, seconds)
             return self.complete(i)
         self.held.append(out)
         n = len(fps) if isinstance(fps, list) else int(fps or 0)

@@ -138,6 +138,10 @@ def _prepare_worker(paths: list[str], packages: list[str]) -> None:
 # ----------------------------------------------------------------------------------- packing
 
 
+#: what a ``_rebuild`` swap returns for a part it leaves as it is
+_KEEP = object()
+
+
 class _Slot:
     """Where a future's result goes back into a packed call."""
 
@@ -170,19 +174,13 @@ def pack(fn: Callable[..., Any], args: tuple, is_future: Callable[[Any], bool]) 
 
     refs: list[Any] = []
 
-    def walk(o: Any) -> Any:
-        if is_future(o):
-            refs.append(o)
-            return _Slot(len(refs) - 1)
-        if type(o) is tuple:
-            return o if o and o[0] in ("v", "l") else tuple(walk(x) for x in o)
-        if type(o) is list:
-            return [walk(x) for x in o]
-        if type(o) is dict:
-            return {k: walk(v) for k, v in o.items()}
-        return o
+    def slot(o: Any) -> Any:
+        if not is_future(o):
+            return _KEEP
+        refs.append(o)
+        return _Slot(len(refs) - 1)
 
-    body = walk(args)
+    body = _rebuild(args, slot)
     return Packed(cloudpickle.dumps((fn, body), protocol=5)), refs
 
 
@@ -190,16 +188,19 @@ def run_packed(packed: Packed, *refs: Any) -> Any:
     import pickle
 
     fn, body = pickle.loads(packed.blob)
+    return fn(*_rebuild(body, lambda o: refs[o.i] if type(o) is _Slot else _KEEP))
 
-    def fill(o: Any) -> Any:
-        if type(o) is _Slot:
-            return refs[o.i]
-        if type(o) is tuple:
-            return o if o and o[0] in ("v", "l") else tuple(fill(x) for x in o)
-        if type(o) is list:
-            return [fill(x) for x in o]
-        if type(o) is dict:
-            return {k: fill(v) for k, v in o.items()}
-        return o
 
-    return fn(*fill(body))
+def _rebuild(o: Any, swap: Callable[[Any], Any]) -> Any:
+    """``o`` with each part ``swap`` replaces (anything but ``_KEEP``) replaced, through tuples, lists
+    and dicts; a value (``("v", x)``, ``("l", ...)``) is kept whole, never walked into."""
+    new = swap(o)
+    if new is not _KEEP:
+        return new
+    if type(o) is tuple:
+        return o if o and o[0] in ("v", "l") else tuple(_rebuild(x, swap) for x in o)
+    if type(o) is list:
+        return [_rebuild(x, swap) for x in o]
+    if type(o) is dict:
+        return {k: _rebuild(v, swap) for k, v in o.items()}
+    return o

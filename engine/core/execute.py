@@ -261,6 +261,13 @@ class _RunState:
         if self.bus:
             self.bus.emit(ev.NodeSkipped(self.run_id, time.time(), node=name, reason=f"upstream {because} failed"))
 
+    def expander_failed(self, fan: FanOut, info: tuple[str, str, str], exc: BaseException | None,
+                        seconds: float) -> None:
+        """A fan-out whose expander failed: the nodes of its block never get items, so are skipped."""
+        self.failed(fan.name, info, exc, seconds)
+        for step in fan.block:
+            self.skipped(step.name, fan.name)
+
     def stamped(self) -> dict[str, NodeRecord]:
         """The records with each node's start time filled in (records are made in several loops)."""
         for name, rec in self.records.items():
@@ -427,9 +434,7 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
         try:
             items = list(exp.node.fn(**state.kwargs(exp)))
         except Exception as exc:  # noqa: BLE001
-            state.failed(exp.name, error_info(exc), exc, time.perf_counter() - t)
-            for step in fan.block:
-                state.skipped(step.name, exp.name)
+            state.expander_failed(fan, error_info(exc), exc, time.perf_counter() - t)
             return
         elapsed = time.perf_counter() - t
         why = f"{len(items)} items"

@@ -347,10 +347,7 @@ class _PoolRun(UnitRun):
         state, fan = self.state, self.steps[i]
         ok, value, seconds, *_ = self._result(fut)
         if not ok:
-            info, exc = value
-            state.failed(fan.name, info, exc, seconds)
-            for b in fan.block:
-                state.skipped(b.name, fan.name)
+            state.expander_failed(fan, *value, seconds)
             return self.complete(i)
         items = list(value)
         finish_expander(state, fan.expander, items, seconds)
