@@ -360,3 +360,15 @@ def test_cli_runs_on_dask(capsys, pipeline, address, tmp_path):
     assert "give the scheduler's address, e.g. dask=tcp://host:8786" in capsys.readouterr().err
     assert main(["run", path, "--executor", "dsak"]) == 2
     assert "(did you mean 'dask'?)" in capsys.readouterr().err
+
+
+def test_a_failing_expander_skips_its_block_as_sequentially(dask, make_module, tmp_path):
+    mod = make_module(FANOUT.replace("    yield from text.split()",
+                                     "    if not text:\n        raise ValueError('no text')\n    yield from text.split()"))
+    seq = Driver({}, mod).with_cache(tmp_path / "seq")
+    expected = seq.run(["total", "joined"], inputs={"text": ""})
+    seq.cache.close()
+    got = dask(mod, tmp_path / "dask").run(["total", "joined"], inputs={"text": ""})
+    assert got.status == expected.status == "failed"
+    assert _statuses(got) == _statuses(expected)
+    assert got.records["shout"].status == "skipped" and "no text" in got.records["words"].error

@@ -158,3 +158,17 @@ def test_ten_thousand_items_run_in_batches_and_hit_after(make_module, tmp_path):
     assert again.records["plus_one"].why == "all 10000 items cached"
     assert ex.submitted == 0  # hits never become tasks
     dr.cache.close()
+
+
+@pytest.mark.parametrize("executor", ["sequential", *POOLS])
+def test_a_failing_expander_skips_its_block_and_what_collects_it(make_module, tmp_path, executor):
+    mod = make_module(FANOUT.replace("    yield from text.split()",
+                                     "    if not text:\n        raise ValueError('no text')\n    yield from text.split()"))
+    result = _run(mod, executor, tmp_path / "store", "")
+    assert result.status == "failed"
+    assert result.records["words"].status == "failed" and "no text" in result.records["words"].error
+    for name in ("shout", "length", "total", "joined"):
+        assert result.records[name].status == "skipped", name
+        assert result.records[name].why in ("upstream words failed", "upstream shout failed",
+                                            "upstream length failed"), name
+    assert {result.records[n].why for n in ("shout", "length")} == {"upstream words failed"}
