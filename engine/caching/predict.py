@@ -97,7 +97,7 @@ def _certain(dry: Session, step: Step) -> bool:
     if cache.behavior(node) in ("recompute", "disable", "ignore"):
         return True
     digest = cache.code_version(node).digest
-    return not any(e.code_version == digest for e in dry.entries.get(node.name, ()))
+    return not any(e.code_version == digest for e in dry.prefetched.of(node.name))
 
 
 def _fanout(dry: Session, fan: FanOut, unknown: dict[str, str]) -> list[tuple[str, str, str]]:

@@ -341,6 +341,6 @@ def stored(session: Session, receipt: Receipt) -> int:
         session._warn(receipt.warning_about or "store", receipt.warning)
     if receipt.entry is None:
         return 0
-    session.by_key[receipt.entry.key] = receipt.entry
+    session.prefetched.add(receipt.entry)
     session.cache.bytes_written += receipt.entry.size
     return receipt.bytes

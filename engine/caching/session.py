@@ -75,7 +75,7 @@ class Session:
         self._source_lines: dict[str, list[str] | None] = {}
         if base is not None:
             self.dv = dict(base.dv)
-            self.entries, self.by_key = base.entries, base.by_key
+            self.prefetched = base.prefetched
             return
         graph = cache.graph
         for name in plan.externals:
@@ -83,10 +83,7 @@ class Session:
             self.dv[name] = fp
             if fp is None:
                 self._warn(name, f"input {name} cannot be fingerprinted ({why}); nodes using it are not cached this run")
-        self.entries: dict[str, list[Entry]] = self.store.entries_for(
-            (n for n in plan.order if n in graph.nodes and n not in overrides), full=False
-        ) if plan.order else {}
-        self.by_key: dict[str, Entry] = {e.key: e for es in self.entries.values() for e in es}
+        self.prefetched = self.store.prefetch(n for n in plan.order if n in graph.nodes and n not in overrides)
         self._batch: Any = None
         if not dry:
             self.store.start_run(run_id, cache.pipeline, plan.outputs, self.started)
@@ -161,7 +158,7 @@ class Session:
         from engine.caching.decisions import Decision  # a miss: the hit path makes none
 
         d = Decision(node.name, False, "")
-        previous = self.entries.get(node.name) or []
+        previous = self.prefetched.of(node.name)
         prev = max(previous, key=lambda e: e.created) if previous else None
         if prev is not None:
             prev = self.store.get(prev.key) or prev  # the prefetch left out deps and code parts
@@ -210,7 +207,7 @@ class Session:
             return self._miss(node, behavior, "behavior recompute")
         if self.cache.code_version(node).unversionable:
             return _unversionable(self, node, behavior)
-        entry = self.by_key.get(key)
+        entry = self.prefetched.get(key)
         if entry is None:
             d = self._why_miss(node, deps, behavior)
             d.key = key
@@ -296,7 +293,7 @@ class Session:
         except StoreError as exc:
             self._warn("store", f"the cache could not write ({exc}); results are not cached")
             return 0
-        self.by_key[key] = entry
+        self.prefetched.add(entry)
         self.cache.bytes_written += entry.size
         if seconds >= SLOW_SECONDS:
             self.store.commit()  # an expensive result is durable at once, not at the next batch flush
@@ -362,7 +359,7 @@ class Session:
     def reload(self, name: str) -> Step | None:
         for s in self.plan.steps:
             if isinstance(s, Step) and s.name == name:
-                entry = self.by_key.pop(self.keys.get(name) or "", None)
+                entry = self.prefetched.discard(self.keys.get(name) or "")
                 if entry is not None:
                     self.store.delete([entry.key])
                 log.warning("cached value of %s was damaged; recomputing it", name)
@@ -455,7 +452,7 @@ def _short(path: str) -> str:
 
 def _unversionable(s: Session, node: Node, behavior: str) -> tuple[None, str]:
     """A node whose code holds a value nothing can version runs every time (one warning, naming it)."""
-    why = f"{', '.join(s.cache.code_version(node).unversionable)} cannot be versioned (neither fingerprinted nor pickled)"
+    why = "; ".join(s.cache.code_version(node).unversionable)
     s._warn(node.name + ":unversionable", f"{node.name} ({node.location}): {why}; it runs every time")
     return s._miss(node, behavior, why)
 

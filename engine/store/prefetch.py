@@ -1,0 +1,73 @@
+"""A run's cache entries, read in one query and each authenticated only when first used.
+
+Why: a store keeps every entry a node ever had (each of its code versions and each value its
+inputs ever had made one, and reverting an edit is a hit), while a warm run uses one per node; and
+checking a row (its MAC, its record) costs about what reading it does. So the rows of all planned
+nodes are read at once, and a row becomes an :class:`Entry` only when a key asks for it (or a miss
+asks for a node's entries, to explain itself). An unauthentic row is a miss, as ever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from engine.store.records import Entry
+
+__all__ = ["Prefetched"]
+
+_UNREAD = object()
+
+
+class Prefetched:
+    """Entries by key (``get``) and by node (``of``), of the rows read; ``add`` what a run stores."""
+
+    __slots__ = ("_rows", "_check", "_verified", "_pending", "_since", "_by_node")
+
+    def __init__(self, rows: Iterable[tuple], check: Callable[[tuple], Entry | None],
+                 pending: Iterable[Entry] = ()) -> None:
+        self._rows = {row[0]: row for row in rows}
+        self._check = check
+        #: key -> the row's entry, or None for a row that failed authentication
+        self._verified: dict[str, Entry | None] = {}
+        #: entries written but not committed when the rows were read: they win over their rows
+        self._pending = {e.key: e for e in pending}
+        #: what the run stored or dropped since: what ``get`` finds first
+        self._since: dict[str, Entry | None] = dict(self._pending)
+        self._by_node: dict[str, list[Entry]] | None = None
+
+    def _row_entry(self, key: str) -> Entry | None:
+        got = self._verified.get(key, _UNREAD)
+        if got is _UNREAD:
+            row = self._rows.get(key)
+            got = self._verified[key] = None if row is None else self._check(row)
+        return got  # type: ignore[return-value]
+
+    def get(self, key: str) -> Entry | None:
+        if key in self._since:
+            return self._since[key]
+        return self._row_entry(key)
+
+    def add(self, entry: Entry) -> None:
+        """An entry this run stored: found by its key from now on (``of`` keeps to what was read)."""
+        self._since[entry.key] = entry
+
+    def discard(self, key: str) -> Entry | None:
+        got = self.get(key)
+        self._since[key] = None
+        return got
+
+    def of(self, node: str) -> list[Entry]:
+        """The authentic entries of ``node`` as they were read, newest first."""
+        if self._by_node is None:
+            by_node: dict[str, list[Entry]] = {}
+            for key in self._rows:
+                entry = self._pending.get(key) or self._row_entry(key)
+                if entry is not None:
+                    by_node.setdefault(entry.node, []).append(entry)
+            for key, e in self._pending.items():
+                if key not in self._rows:
+                    by_node.setdefault(e.node, []).append(e)
+            for lst in by_node.values():
+                lst.sort(key=lambda e: e.created, reverse=True)
+            self._by_node = by_node
+        return self._by_node.get(node, [])
