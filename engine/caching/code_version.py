@@ -32,10 +32,10 @@ Each component keeps its own digest in ``CodeVersion.parts`` so ``explain`` can 
 helper or constant changed. Parsing is memoised per file *content* (optionally in a persistent
 memo, e.g. the store's SQLite table) so a warm process only reads and hashes files.
 
-Caveat: versions are computed from the source on disk. The engine runs nodes in fresh processes
-that import that same source; a long-lived process that keeps running stale imported code after
-an edit sees the new version but executes the old code (a function whose def line moved falls back
-to bytecode, which is always what actually runs).
+Versions come from the source on disk, so a function whose running code is not what its file
+compiles to now (its module imported before the file changed: a notebook that does not reload it, a
+bytecode cache whose source kept size and mtime) is versioned by the bytecode that runs, with a
+warning (``SourceFiles.runs_as_written``).
 """
 
 from __future__ import annotations
@@ -404,8 +404,7 @@ class CodeVersioner:
         g = fn.__globals__
         # The code object knows where the function really lives; ``functools.wraps`` copies the
         # wrapped function's ``__module__``/``__qualname__`` onto a wrapper.
-        module = g.get("__name__")
-        module = module if isinstance(module, str) else (fn.__module__ or "")
+        module = name if isinstance(name := g.get("__name__"), str) else (fn.__module__ or "")
         cq = code.co_qualname
         qual = f"{module or '?'}.{cq}"
         if not is_node:
@@ -415,6 +414,8 @@ class CodeVersioner:
                     self._add_dist(module, kind, parts)
                 return qual
         entry, info = self._find_function(code, cq)
+        if entry is not None and not self.sources.runs_as_written(info, code, qual):
+            entry = None  # what runs is not the file's code: it is versioned by its bytecode
         body = (entry["d"] if is_node else entry["hd"]) if entry is not None else _code_digest(code, fn)
         cells: list[tuple[str, str]] = []
         if fn.__closure__ or entry is None or "<" in cq:
@@ -629,11 +630,10 @@ class CodeVersioner:
         fp = fingerprint(val, file_version=_path_name_only, code_ref=hook, path_root=root or None)
         if fp is not None:
             return fp
-        # Not fingerprintable: its pickle bytes (never a lossy repr); failing that it is unversionable
-        # and the node runs every time (``CodeVersion.unversionable`` names it for the warning).
+        # Not fingerprintable: its pickle bytes (never a lossy repr), else unversionable (``unversionable``: runs always).
         try:
             return "pickle:" + xxhash.xxh3_128_hexdigest(pickle_dumps(val, protocol=4))
         except Exception:  # noqa: BLE001 - whatever pickling raises, the value cannot be versioned
             if isinstance(parts, _Parts):
-                parts.unversionable.append(label or _qual_of(type(val)))
+                parts.unversionable.append(f"{label or _qual_of(type(val))} cannot be versioned (neither fingerprinted nor pickled)")
             return "unversionable:" + _h(_qual_of(type(val)))

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import os
 import time
+import types
 from collections.abc import MutableMapping
 
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
+from engine._log import log
 from engine.caching.source_analysis import _FileInfo, analyze_source, content_digest, memo_key
 from engine.files import RACY_WINDOW_NS
 
@@ -25,6 +27,10 @@ class SourceFiles:
         self._by_content: dict[str, _FileInfo] = {}
         self._checked: set[str] = set()  # files already read since the last refresh()
         self._line_cache: dict[str, tuple[tuple[int, int], list[str]]] = {}
+        self._content: dict[str, bytes] = {}  # content digest -> the bytes analysed
+        self._warned: set[tuple[str, str]] = set()
+        #: content digest -> what compiling it gives: (qualname, first line) -> code objects
+        self._compiled: dict[str, dict[tuple[str, int], list[types.CodeType]]] = {}
 
     def refresh(self) -> None:
         self._checked = set()
@@ -52,6 +58,7 @@ class SourceFiles:
         except OSError:
             return None
         digest = content_digest(content)
+        self._content[digest] = content
         info = self._by_content.get(digest)
         if info is None or info.path != path:
             key = memo_key(digest)
@@ -73,6 +80,35 @@ class SourceFiles:
             self._by_content[digest] = info
         self.seen[path] = (sig, info)
         return info
+
+    def runs_as_written(self, info: _FileInfo, code: types.CodeType, qual: str) -> bool:
+        """Whether ``code``, the live function ``qual``'s, is what ``info``'s source compiles to. It
+        is not when the module was imported before the file last changed (a notebook that edits a
+        file and runs again without reloading it, bytecode cached for a source that kept its size
+        and mtime): then the file's version would describe code that does not run, and its results
+        would later be served to the code that does; the versioner versions the bytecode instead,
+        and this warns once. Compiled once per content, only when a version is computed (a reused
+        version was checked when it was made)."""
+        index = self._compiled.get(info.content_digest)
+        if index is None:
+            index = self._compiled[info.content_digest] = {}
+            try:
+                stack = [compile(self._content[info.content_digest], info.path, "exec", dont_inherit=True)]
+            except (KeyError, SyntaxError, ValueError):
+                stack = []
+            while stack:
+                for const in stack.pop().co_consts:
+                    if isinstance(const, types.CodeType):
+                        index.setdefault((const.co_qualname, const.co_firstlineno), []).append(const)
+                        stack.append(const)
+        if any(c == code for c in index.get((code.co_qualname, code.co_firstlineno), ())):
+            return True
+        if (info.path, qual) not in self._warned:
+            self._warned.add((info.path, qual))
+            log.warning("%s runs code older than %s (its module was imported before the file changed): its "
+                        "results are cached for the code that runs; reload the module or start a new process "
+                        "to run the file's", qual, info.path)
+        return False
 
     def lines(self, path: str) -> list[str] | None:
         try:

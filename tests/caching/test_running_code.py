@@ -1,0 +1,84 @@
+"""Versions describe the code that runs, even when it is not the code on disk.
+
+A module imported before its file changed keeps running its old code: a notebook that edits the
+pipeline and runs the driver again without reloading it, or bytecode that Python still trusts
+because the edited source kept its size and mtime. Versioning such a function by its file would
+store the old code's results under the new code's version, and a later process running the new
+code would be served them. The versioner checks the live code against the file
+(``SourceFiles.runs_as_written``) and versions it by its bytecode instead, with a warning."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+
+from engine import Driver
+
+SOURCE = "def a() -> int:\n    return {v}\n\n\ndef b(a: int) -> int:\n    return a * 2\n"
+
+
+def _edit(path: Path, v: int, *, keep_mtime: bool = False) -> None:
+    st = path.stat()
+    path.write_text(SOURCE.format(v=v))
+    if keep_mtime:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    else:
+        os.utime(path, (st.st_mtime + 5, st.st_mtime + 5))
+
+
+def test_a_module_edited_but_not_reloaded_never_poisons_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"nb_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(SOURCE.format(v=11))
+    module = importlib.import_module(name)
+    store = tmp_path / "store"
+    assert Driver({}, module).with_cache(store).execute(["b"]) == {"b": 22}
+    _edit(path, 12)
+    with caplog.at_level(logging.WARNING, logger="engine"):
+        again = Driver({}, module).with_cache(store).run(["b"])  # the notebook's next cell: no reload
+    assert again.outputs == {"b": 22}  # what the code that runs computes
+    assert any("runs code older than" in r.getMessage() and f"{name}.a" in r.getMessage() for r in caplog.records)
+    sys.modules.pop(name)
+    fresh = Driver({}, importlib.import_module(name)).with_cache(store).run(["b"])
+    assert fresh.outputs == {"b": 24}, "a result of the old code was served to the new one"
+    assert fresh.records["a"].status == "ran"
+
+
+CHILD = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    import {name} as m
+    from engine import Driver
+    print(m.a(), Driver({{}}, m).with_cache(sys.argv[2]).execute(["b"])["b"])
+""")
+
+
+def test_bytecode_python_trusts_for_an_edited_source_is_versioned_as_what_runs(tmp_path: Path) -> None:
+    name = f"pyc_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(SOURCE.format(v=11))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+    def run() -> tuple[int, int]:
+        out = subprocess.run([sys.executable, "-c", CHILD.format(name=name), str(tmp_path), str(tmp_path / "store")],
+                             capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        ran, b = out.stdout.split()
+        return int(ran), int(b)
+
+    assert run() == (11, 22)  # writes the timestamp bytecode cache
+    _edit(path, 12, keep_mtime=True)  # same size, same mtime: Python keeps running the old bytecode
+    assert run() == (11, 22)  # the result of the code that ran, versioned by that code
+    for pyc in (tmp_path / "__pycache__").glob(f"{name}.*.pyc"):
+        pyc.unlink()
+    assert run() == (12, 24), "the old bytecode's result was served to the recompiled code"
