@@ -8,12 +8,16 @@ import os
 import time
 import types
 from collections.abc import MutableMapping
+from typing import Any
 
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
 from engine._log import log
 from engine.caching.source_analysis import _FileInfo, analyze_source, content_digest, memo_key
+from engine.core.bytecode import imported_code
 from engine.files import RACY_WINDOW_NS
+
+_UNSET = object()
 
 
 class SourceFiles:
@@ -29,6 +33,7 @@ class SourceFiles:
         self._line_cache: dict[str, tuple[tuple[int, int], list[str]]] = {}
         self._content: dict[str, bytes] = {}  # content digest -> the bytes analysed
         self._warned: set[tuple[str, str]] = set()
+        self._imported: dict[tuple[str, str], Any] = {}  # (path, content digest) -> ``imported_code``
         #: content digest -> what compiling it gives: (qualname, first line) -> code objects
         self._compiled: dict[str, dict[tuple[str, int], list[types.CodeType]]] = {}
 
@@ -87,14 +92,22 @@ class SourceFiles:
         file and runs again without reloading it, bytecode cached for a source that kept its size
         and mtime): then the file's version would describe code that does not run, and its results
         would later be served to the code that does; the versioner versions the bytecode instead,
-        and this warns once. Compiled once per content, only when a version is computed (a reused
-        version was checked when it was made)."""
+        and this warns once. Asked only when a version is computed (a reused version was checked
+        when it was made); free for a module Ripple's loader imported from this very content (it
+        knows the code objects it made), else the content is compiled once."""
+        content = self._content.get(info.content_digest)
+        where = (info.path, info.content_digest)
+        imported = self._imported.get(where, _UNSET)
+        if imported is _UNSET:
+            imported = self._imported[where] = None if content is None else imported_code(info.path, content)
+        if imported is not None and imported.get(id(code)) is code:
+            return True  # Ripple's loader imported this very content and made this very code
         index = self._compiled.get(info.content_digest)
         if index is None:
             index = self._compiled[info.content_digest] = {}
             try:
-                stack = [compile(self._content[info.content_digest], info.path, "exec", dont_inherit=True)]
-            except (KeyError, SyntaxError, ValueError):
+                stack = [compile(content, info.path, "exec", dont_inherit=True)] if content is not None else []
+            except (SyntaxError, ValueError):
                 stack = []
             while stack:
                 for const in stack.pop().co_consts:

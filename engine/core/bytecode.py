@@ -24,7 +24,7 @@ from importlib.machinery import PathFinder, SourceFileLoader
 from types import CodeType, ModuleType
 from typing import Any
 
-__all__ = ["CheckedSourceLoader", "ensure_checked_imports"]
+__all__ = ["CheckedSourceLoader", "ensure_checked_imports", "imported_code"]
 
 _FLAGS_CHECKED_HASH = 0b11
 #: never project code: the interpreter's own trees and Ripple itself (versioned as a distribution)
@@ -33,12 +33,23 @@ _LIBRARIES = tuple({os.path.abspath(p) + os.sep for p in (sys.prefix, sys.base_p
 
 
 class CheckedSourceLoader(SourceFileLoader):
-    """A source loader whose bytecode cache is validated by the source's hash, never its mtime."""
+    """A source loader whose bytecode cache is validated by the source's hash, never its mtime; what
+    it imported is noted in ``imported`` (path -> source hash and code objects, see ``imported_code``)."""
+
+    def __init__(self, fullname: str, path: str, imported: dict[str, tuple[bytes, dict[int, CodeType]]] | None = None) -> None:
+        super().__init__(fullname, path)
+        self.imported = imported
 
     def get_code(self, fullname: str) -> CodeType:
         path = self.get_filename(fullname)
         source = self.get_data(path)
         digest = importlib.util.source_hash(source)
+        code = self._code(path, source, digest)
+        if self.imported is not None:
+            self.imported[os.path.abspath(path)] = (digest, _code_objects(code))
+        return code
+
+    def _code(self, path: str, source: bytes, digest: bytes) -> CodeType:
         try:
             pyc = importlib.util.cache_from_source(path)
         except NotImplementedError:
@@ -70,6 +81,7 @@ class _ProjectFinder:
 
     def __init__(self) -> None:
         self.roots: tuple[str, ...] = ()
+        self.imported: dict[str, tuple[bytes, dict[int, CodeType]]] = {}
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None) -> Any:
         if not self.roots:
@@ -79,11 +91,33 @@ class _ProjectFinder:
             return spec
         origin = os.path.abspath(spec.origin)
         if not origin.startswith(_LIBRARIES) and "site-packages" not in origin and "dist-packages" not in origin:
-            spec.loader = CheckedSourceLoader(fullname, spec.origin)
+            spec.loader = CheckedSourceLoader(fullname, spec.origin, self.imported)
         return spec
 
     def invalidate_caches(self) -> None:
         """Nothing cached here (``importlib.invalidate_caches`` calls this on every finder)."""
+
+
+def _code_objects(code: CodeType) -> dict[int, CodeType]:
+    """Every code object a module's code holds, by identity (held, so the ids stay theirs)."""
+    found = {id(code): code}
+    stack = [code]
+    while stack:
+        for const in stack.pop().co_consts:
+            if isinstance(const, CodeType):
+                found[id(const)] = const
+                stack.append(const)
+    return found
+
+
+def imported_code(path: str, source: bytes) -> dict[int, CodeType] | None:
+    """The code objects the checked loader made when it last imported ``path``, if it imported it
+    from exactly ``source``: a live function whose code is one of them runs ``source`` as written."""
+    finder = next((f for f in sys.meta_path if type(f).__name__ == "_ProjectFinder" and type(f).__module__ == __name__), None)
+    got = finder.imported.get(os.path.abspath(path)) if finder is not None else None  # type: ignore[attr-defined]
+    if got is None or got[0] != importlib.util.source_hash(source):
+        return None
+    return got[1]
 
 
 def _finder() -> _ProjectFinder:

@@ -82,3 +82,22 @@ def test_bytecode_python_trusts_for_an_edited_source_is_versioned_as_what_runs(t
     for pyc in (tmp_path / "__pycache__").glob(f"{name}.*.pyc"):
         pyc.unlink()
     assert run() == (12, 24), "the old bytecode's result was served to the recompiled code"
+
+
+def test_code_ripples_loader_imported_is_known_without_compiling_it_again(tmp_path: Path) -> None:
+    """The command line, watch mode and the dashboard import pipelines through Ripple's loader,
+    which notes the code objects it made: their versions cost no second compile, and an edit after
+    the import is still caught (the compile then tells)."""
+    from engine.core.loading import load_pipeline
+
+    path = tmp_path / f"loaded_{uuid.uuid4().hex[:8]}.py"
+    path.write_text(SOURCE.format(v=11))
+    pipe = load_pipeline(str(path))
+    dr = Driver({}, *pipe.modules).with_cache(tmp_path / "store")
+    assert dr.execute(["b"]) == {"b": 22}
+    assert not dr.cache.versioner.sources._compiled  # known from the import itself
+    _edit(path, 12)
+    again = Driver({}, *pipe.modules).with_cache(tmp_path / "store")
+    assert again.execute(["b"]) == {"b": 22}  # the module was not reloaded: its old code ran
+    assert again.cache.versioner.sources._compiled  # the edit was checked by compiling
+    assert again.cache.code_version(again.graph.nodes["a"]).digest != dr.cache.code_version(dr.graph.nodes["a"]).digest
