@@ -69,6 +69,7 @@ from engine.caching.code_helpers import (
     _unwrap,
     value_digest,
 )
+from engine.caching.code_locations import location as _location
 from engine.caching.data_version import combine, fingerprint
 from engine.caching.distributions import dist_version, library_part
 from engine.caching.source_analysis import _PY, _FileInfo, _h
@@ -145,32 +146,6 @@ def _class_version(self, cls: type) -> str | None:
         got = self.version(cls).digest
     self._class_versions[cls] = got
     return got
-
-
-def _location(self, qualname: str) -> tuple[str, int, int] | None:
-    loc = self._locations.get(qualname)
-    if loc is not None:
-        return loc
-    qualname = qualname.split("#", 1)[0]
-    loc = self._locations.get(qualname)
-    if loc is not None:
-        return loc
-    # Not versioned in this process yet: import the longest module prefix and look it up.
-    pieces = qualname.split(".")
-    for i in range(len(pieces) - 1, 0, -1):
-        mod = sys.modules.get(".".join(pieces[:i]))
-        if mod is None:
-            continue
-        file = getattr(mod, "__file__", None)
-        info = self.file_info(file) if file else None
-        if info is None:
-            return None
-        entries = info.by_qual.get(".".join(pieces[i:]))
-        if not entries:
-            return None
-        e = entries[-1]
-        return (info.path, e["f"], e["e"])
-    return None
 
 
 class CodeVersioner:
@@ -473,7 +448,7 @@ class CodeVersioner:
         info = self.file_info(kind[1]) if kind[1] else None
         entries = info.by_qual.get(cls.__qualname__, []) if info is not None else []
         entries = [e for e in entries if e["k"] == "c"]
-        if entries:
+        if entries and _as_written(self, cls):
             # Several defs with one qualname (redefinition, if/else): all of them count.
             parts[key] = entries[0]["hd"] if len(entries) == 1 else combine(*(e["hd"] for e in entries))
             self._locations.setdefault(key, (info.path, entries[-1]["f"], entries[-1]["e"]))
@@ -637,3 +612,16 @@ class CodeVersioner:
             if isinstance(parts, _Parts):
                 parts.unversionable.append(f"{label or _qual_of(type(val))} cannot be versioned (neither fingerprinted nor pickled)")
             return "unversionable:" + _h(_qual_of(type(val)))
+
+
+def _as_written(self: CodeVersioner, cls: type) -> bool:
+    """Whether every function of ``cls``'s body runs as its file has it now (``runs_as_written``):
+    else the class is versioned from what it holds, like a class without source."""
+    for member in vars(cls).values():
+        for fn in (member.fget, member.fset, member.fdel) if isinstance(member, property) else (member,):
+            target = _unwrap(fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn)
+            if isinstance(target, types.FunctionType):
+                entry, info = self._find_function(target.__code__, target.__code__.co_qualname)
+                if entry is not None and not self.sources.runs_as_written(info, target.__code__, _qual_of(target)):
+                    return False
+    return True

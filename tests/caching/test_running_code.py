@@ -101,3 +101,25 @@ def test_code_ripples_loader_imported_is_known_without_compiling_it_again(tmp_pa
     assert again.execute(["b"]) == {"b": 22}  # the module was not reloaded: its old code ran
     assert again.cache.versioner.sources._compiled  # the edit was checked by compiling
     assert again.cache.code_version(again.graph.nodes["a"]).digest != dr.cache.code_version(dr.graph.nodes["a"]).digest
+
+
+CLASSY = "class Scaler:\n    def scale(self, x: int) -> int:\n        return x * {k}\n\n\n" \
+         "def a() -> int:\n    return 10\n\n\ndef b(a: int) -> int:\n    return Scaler().scale(a)\n"
+
+
+def test_a_class_method_edited_but_not_reloaded_never_poisons_the_cache(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"cls_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(CLASSY.format(k=2))
+    module = importlib.import_module(name)
+    store = tmp_path / "store"
+    assert Driver({}, module).with_cache(store).execute(["b"]) == {"b": 20}
+    st = path.stat()
+    path.write_text(CLASSY.format(k=3))
+    os.utime(path, (st.st_mtime + 5, st.st_mtime + 5))
+    assert Driver({}, module).with_cache(store).execute(["b"]) == {"b": 20}  # the old method ran
+    sys.modules.pop(name)
+    fresh = Driver({}, importlib.import_module(name)).with_cache(store).run(["b"])
+    assert fresh.outputs == {"b": 30}, "the old method's result was served to the new one"
