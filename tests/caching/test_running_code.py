@@ -25,33 +25,38 @@ from engine import Driver
 SOURCE = "def a() -> int:\n    return {v}\n\n\ndef b(a: int) -> int:\n    return a * 2\n"
 
 
-def _edit(path: Path, v: int, *, keep_mtime: bool = False) -> None:
+def _edit(path: Path, v: int, *, keep_mtime: bool = False, template: str = SOURCE) -> None:
     st = path.stat()
-    path.write_text(SOURCE.format(v=v))
+    path.write_text(template.format(v=v))
     if keep_mtime:
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
     else:
         os.utime(path, (st.st_mtime + 5, st.st_mtime + 5))
 
 
+def _notebook(tmp_path: Path, template: str, old: int, new: int) -> tuple[str, dict, dict]:
+    """Import, run, edit the file, run again on the same module object (a notebook's next cell: no
+    reload), then run on a fresh import: ``(module name, second run's outputs, fresh outputs)``."""
+    name = f"nb_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(template.format(v=old))
+    module = importlib.import_module(name)
+    store = tmp_path / "store"
+    Driver({}, module).with_cache(store).execute(["b"])
+    _edit(path, new, template=template)
+    again = Driver({}, module).with_cache(store).execute(["b"])
+    sys.modules.pop(name)
+    return name, again, Driver({}, importlib.import_module(name)).with_cache(store).execute(["b"])
+
+
 def test_a_module_edited_but_not_reloaded_never_poisons_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
-    name = f"nb_{uuid.uuid4().hex[:8]}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(SOURCE.format(v=11))
-    module = importlib.import_module(name)
-    store = tmp_path / "store"
-    assert Driver({}, module).with_cache(store).execute(["b"]) == {"b": 22}
-    _edit(path, 12)
     with caplog.at_level(logging.WARNING, logger="engine"):
-        again = Driver({}, module).with_cache(store).run(["b"])  # the notebook's next cell: no reload
-    assert again.outputs == {"b": 22}  # what the code that runs computes
+        name, again, fresh = _notebook(tmp_path, SOURCE, 11, 12)
+    assert again == {"b": 22}  # what the code that runs computes
     assert any("runs code older than" in r.getMessage() and f"{name}.a" in r.getMessage() for r in caplog.records)
-    sys.modules.pop(name)
-    fresh = Driver({}, importlib.import_module(name)).with_cache(store).run(["b"])
-    assert fresh.outputs == {"b": 24}, "a result of the old code was served to the new one"
-    assert fresh.records["a"].status == "ran"
+    assert fresh == {"b": 24}, "a result of the old code was served to the new one"
 
 
 CHILD = textwrap.dedent("""
@@ -103,23 +108,13 @@ def test_code_ripples_loader_imported_is_known_without_compiling_it_again(tmp_pa
     assert again.cache.code_version(again.graph.nodes["a"]).digest != dr.cache.code_version(dr.graph.nodes["a"]).digest
 
 
-CLASSY = "class Scaler:\n    def scale(self, x: int) -> int:\n        return x * {k}\n\n\n" \
+CLASSY = "class Scaler:\n    def scale(self, x: int) -> int:\n        return x * {v}\n\n\n" \
          "def a() -> int:\n    return 10\n\n\ndef b(a: int) -> int:\n    return Scaler().scale(a)\n"
 
 
 def test_a_class_method_edited_but_not_reloaded_never_poisons_the_cache(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(tmp_path))
-    name = f"cls_{uuid.uuid4().hex[:8]}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(CLASSY.format(k=2))
-    module = importlib.import_module(name)
-    store = tmp_path / "store"
-    assert Driver({}, module).with_cache(store).execute(["b"]) == {"b": 20}
-    st = path.stat()
-    path.write_text(CLASSY.format(k=3))
-    os.utime(path, (st.st_mtime + 5, st.st_mtime + 5))
-    assert Driver({}, module).with_cache(store).execute(["b"]) == {"b": 20}  # the old method ran
-    sys.modules.pop(name)
-    fresh = Driver({}, importlib.import_module(name)).with_cache(store).run(["b"])
-    assert fresh.outputs == {"b": 30}, "the old method's result was served to the new one"
+    _name, again, fresh = _notebook(tmp_path, CLASSY, 2, 3)
+    assert again == {"b": 20}  # the old method ran
+    assert fresh == {"b": 30}, "the old method's result was served to the new one"
