@@ -448,7 +448,7 @@ class CodeVersioner:
         info = self.file_info(kind[1]) if kind[1] else None
         entries = info.by_qual.get(cls.__qualname__, []) if info is not None else []
         entries = [e for e in entries if e["k"] == "c"]
-        if entries and _as_written(self, cls):
+        if entries and self.sources.class_as_written(info, cls, self._find_function, mod):
             # Several defs with one qualname (redefinition, if/else): all of them count.
             parts[key] = entries[0]["hd"] if len(entries) == 1 else combine(*(e["hd"] for e in entries))
             self._locations.setdefault(key, (info.path, entries[-1]["f"], entries[-1]["e"]))
@@ -612,16 +612,3 @@ class CodeVersioner:
             if isinstance(parts, _Parts):
                 parts.unversionable.append(f"{label or _qual_of(type(val))} cannot be versioned (neither fingerprinted nor pickled)")
             return "unversionable:" + _h(_qual_of(type(val)))
-
-
-def _as_written(self: CodeVersioner, cls: type) -> bool:
-    """Whether every function of ``cls``'s body runs as its file has it now (``runs_as_written``):
-    else the class is versioned from what it holds, like a class without source."""
-    for member in vars(cls).values():
-        for fn in (member.fget, member.fset, member.fdel) if isinstance(member, property) else (member,):
-            target = _unwrap(fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn)
-            if isinstance(target, types.FunctionType):
-                entry, info = self._find_function(target.__code__, target.__code__.co_qualname)
-                if entry is not None and not self.sources.runs_as_written(info, target.__code__, _qual_of(target)):
-                    return False
-    return True

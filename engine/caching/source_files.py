@@ -4,17 +4,19 @@ for ``explain``."""
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import os
 import time
 import types
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
 from engine._log import log
 from engine.caching.source_analysis import _FileInfo, analyze_source, content_digest, memo_key
-from engine.core.bytecode import imported_code
+from engine.core.bytecode import imported_code, imported_hash
 from engine.files import RACY_WINDOW_NS
 
 _UNSET = object()
@@ -122,6 +124,48 @@ class SourceFiles:
                         "results are cached for the code that runs; reload the module or start a new process "
                         "to run the file's", qual, info.path)
         return False
+
+    def class_as_written(self, info: _FileInfo, cls: type, find: Callable[..., Any], module: Any) -> bool:
+        """Whether ``cls``, defined in ``info``'s file, is what that file defines now: every function of
+        its body runs as written (``runs_as_written``; ``find`` is the versioner's look-up of a code
+        object's definition), and its module was not imported from another content of the file (its
+        attributes cannot be compared: see ``imported_as_is``). Else the versioner versions the class
+        from what it holds, as it does a class without source."""
+        if not self.imported_as_is(info, module):
+            return False
+        for member in vars(cls).values():
+            for fn in (member.fget, member.fset, member.fdel) if isinstance(member, property) else (member,):
+                target = getattr(fn, "__func__", fn) if isinstance(fn, classmethod | staticmethod) else fn
+                target = inspect.unwrap(target) if hasattr(target, "__wrapped__") else target
+                if isinstance(target, types.FunctionType):
+                    entry, where = find(target.__code__, target.__code__.co_qualname)
+                    qual = f"{target.__module__}.{target.__qualname__}"
+                    if entry is not None and not self.runs_as_written(where, target.__code__, qual):
+                        return False
+        return True
+
+    def imported_as_is(self, info: _FileInfo, module: Any) -> bool:
+        """Whether ``module`` (of ``info``'s file) was imported from the file's content as it is now, as
+        far as can be told: Ripple's loader knows what it imported; for Python's, a bytecode cache
+        whose recorded mtime or size is not the file's says the file changed after it was written
+        (at the import, or later by another process: then this cannot tell)."""
+        content = self._content.get(info.content_digest)
+        if content is None or module is None:
+            return True
+        noted = imported_hash(info.path)
+        if noted is not None:
+            return noted == importlib.util.source_hash(content)
+        cached = getattr(module, "__cached__", None)
+        try:
+            with open(cached, "rb") as f:
+                head = f.read(16)
+            st = os.stat(info.path)
+        except (OSError, TypeError):
+            return True
+        if len(head) < 16 or head[:4] != importlib.util.MAGIC_NUMBER or int.from_bytes(head[4:8], "little"):
+            return True  # not a timestamp cache: nothing recorded to compare
+        return (int.from_bytes(head[8:12], "little"), int.from_bytes(head[12:16], "little")) == \
+            (int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF)
 
     def lines(self, path: str) -> list[str] | None:
         try:

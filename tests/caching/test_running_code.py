@@ -118,3 +118,33 @@ def test_a_class_method_edited_but_not_reloaded_never_poisons_the_cache(tmp_path
     _name, again, fresh = _notebook(tmp_path, CLASSY, 2, 3)
     assert again == {"b": 20}  # the old method ran
     assert fresh == {"b": 30}, "the old method's result was served to the new one"
+
+
+ATTRIBUTE = "class Scaler:\n    FACTOR = {v}\n\n    def scale(self, x: int) -> int:\n        return x * self.FACTOR\n\n\n" \
+            "def a() -> int:\n    return 10\n\n\ndef b(a: int) -> int:\n    return Scaler().scale(a)\n"
+
+
+def test_a_class_attribute_edited_but_not_reloaded_never_poisons_the_cache(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """No function changed, so the code check cannot tell; the module's bytecode cache, written at
+    the import for the content then, no longer matches the file: the class is versioned from what
+    it holds."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    _name, again, fresh = _notebook(tmp_path, ATTRIBUTE, 2, 3)
+    assert again == {"b": 20}  # the old attribute's value ran
+    assert fresh == {"b": 30}, "the old attribute's result was served to the new class"
+
+
+def test_ripples_loader_knows_a_module_it_imported_from_other_content(tmp_path: Path) -> None:
+    from engine.core.loading import load_pipeline
+
+    path = tmp_path / f"attr_{uuid.uuid4().hex[:8]}.py"
+    path.write_text(ATTRIBUTE.format(v=2))
+    pipe = load_pipeline(str(path))
+    assert Driver({}, *pipe.modules).with_cache(tmp_path / "store").execute(["b"]) == {"b": 20}
+    _edit(path, 3, template=ATTRIBUTE)
+    assert Driver({}, *pipe.modules).with_cache(tmp_path / "store").execute(["b"]) == {"b": 20}
+    sys.modules.pop(pipe.modules[0].__name__)
+    fresh = load_pipeline(str(path))
+    assert Driver({}, *fresh.modules).with_cache(tmp_path / "store").execute(["b"]) == {"b": 30}
