@@ -6,10 +6,13 @@ import contextlib
 import os
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from engine import events as ev
 
 
 def gone(pid: int, timeout: float = 3.0) -> bool:
@@ -61,3 +64,45 @@ def warm_worker(script: Path) -> Iterator[Any]:
         pid = w.pid
         w.close()
     assert pid is not None and gone(pid)
+
+
+class Recorder:
+    """Events and change sets from a watch loop or an isolated run, with condition-based waits."""
+
+    def __init__(self) -> None:
+        self.events: list[ev.Event] = []
+        self.changes: list[Any] = []  # the loop's ChangeSets
+        self.cond = threading.Condition()
+
+    def on_event(self, event: ev.Event) -> None:
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def on_outcome(self, outcome: object) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
+    def on_change(self, cs: Any) -> None:
+        with self.cond:
+            self.changes.append(cs)
+            self.cond.notify_all()
+
+    def wait(self, pred: Callable[[], bool], timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not pred():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"timed out; changes={[c.summary for c in self.changes]} "
+                                         f"events={[e.kind for e in self.events][-30:]}")
+                self.cond.wait(left)
+
+    def finished_runs(self) -> list[ev.RunFinished]:
+        return [e for e in self.events if isinstance(e, ev.RunFinished)]
+
+    def runs_started(self) -> int:
+        return sum(1 for e in self.events if isinstance(e, ev.RunStarted))
+
+    def since(self, n: int, kind: str) -> set[str]:
+        return {e.node for e in self.events[n:] if e.kind == kind}  # type: ignore[attr-defined]

@@ -10,13 +10,11 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from processes import warm_worker
+from processes import Recorder, warm_worker
 
 from engine import events as ev
 from engine.caching.source_analysis import analyze_source, content_digest, memo_key
@@ -25,7 +23,6 @@ from engine.live.code_index import hand_over, parse_module
 from engine.live.isolated import IsolatedRun
 from engine.live.loop import WatchLoop
 from engine.live.protocol import MAX_ANALYSES, RunRequest
-from engine.live.watcher import ChangeSet
 from engine.live.worker import WarmWorker, _child_env
 
 PIPE = '''
@@ -38,35 +35,6 @@ def second(first: int) -> int:
 '''
 
 
-class Events:
-    def __init__(self) -> None:
-        self.items: list[ev.Event] = []
-        self.changes: list[ChangeSet] = []
-        self.cond = threading.Condition()
-
-    def __call__(self, event: ev.Event) -> None:
-        with self.cond:
-            self.items.append(event)
-            self.cond.notify_all()
-
-    def on_change(self, cs: ChangeSet) -> None:
-        with self.cond:
-            self.changes.append(cs)
-            self.cond.notify_all()
-
-    def wait(self, pred: Callable[[], bool], timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not pred():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out; events={[e.kind for e in self.items][-20:]}")
-                self.cond.wait(left)
-
-    def finished(self) -> list[ev.RunFinished]:
-        return [e for e in self.items if isinstance(e, ev.RunFinished)]
-
-
 @pytest.fixture(scope="module")
 def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmWorker]:
     with warm_worker(tmp_path_factory.mktemp("worker") / "pipe.py") as w:
@@ -75,16 +43,16 @@ def worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WarmWorker]:
 
 def _run(path: Path, worker: WarmWorker, analyses: dict[str, str] | None = None) -> dict[str, str]:
     """One cached run of ``path`` in a forked child: node -> "ran" | "cached"."""
-    events = Events()
+    events = Recorder()
     req = RunRequest(str(path), cwd=str(path.parent), cache_dir=str(path.parent / ".ripple"), describe=True,
                      analyses=analyses or {})
-    run = IsolatedRun(req, events, worker=worker)
+    run = IsolatedRun(req, events.on_event, worker=worker)
     run.start()
     out = run.wait(30)
     assert out.status == "ok", out
     assert run.used_worker
     return {e.node: "ran" if e.kind == "node_finished" else "cached"  # type: ignore[attr-defined]
-            for e in events.items if e.kind in ("node_finished", "node_cached")}
+            for e in events.events if e.kind in ("node_finished", "node_cached")}
 
 
 def _analysis(source: bytes, path: Path) -> tuple[str, dict]:
@@ -143,30 +111,30 @@ def test_the_watch_loop_hands_the_run_its_analysis_of_the_saved_bytes(tmp_path: 
     (pkg / "__init__.py").write_text("")
     nodes = pkg / "nodes.py"
     nodes.write_text(PIPE)
-    rec = Events()
+    rec = Recorder()
     requests: list[RunRequest] = []
 
     def on_event(e: ev.Event) -> None:
         if isinstance(e, ev.RunStarted) and lp.current is not None:
             requests.append(lp.current.request)
-        rec(e)
+        rec.on_event(e)
 
     lp = WatchLoop(RunRequest("hpipe", cwd=str(tmp_path), cache_dir=str(tmp_path / ".ripple")), on_event,
                    on_change=rec.on_change, debounce=0.08)
     lp.start()
     try:
-        rec.wait(lambda: len(rec.finished()) == 1)
+        rec.wait(lambda: len(rec.finished_runs()) == 1)
         assert requests[0].analyses == {}  # the first run follows no save
         nodes.write_text(PIPE.replace("first + 1", "first + 3"))
-        rec.wait(lambda: len(rec.finished()) == 2)
+        rec.wait(lambda: len(rec.finished_runs()) == 2)
         saved = nodes.read_bytes()
         key, data = _analysis(saved, nodes)
         assert list(rec.changes[-1].analyses) == [key] and list(requests[1].analyses) == [key]
         assert json.loads(requests[1].analyses[key]) == data
-        assert rec.finished()[-1].ran == 1  # `second` ran, `first` hit: the analysis served the run
+        assert rec.finished_runs()[-1].ran == 1  # `second` ran, `first` hit: the analysis served the run
         assert lp.wait_idle(10)
         lp.trigger()  # a run that follows no new save: what the last run used is not sent again
-        rec.wait(lambda: len(rec.finished()) == 3)
+        rec.wait(lambda: len(rec.finished_runs()) == 3)
         assert requests[2].analyses == {}
     finally:
         lp.stop()
@@ -321,12 +289,12 @@ def test_the_graph_document_names_the_modules_the_run_imported_of_the_project(tm
     (pkg / "extra.py").write_text("VALUE = 3\n")
     (pkg / "nodes.py").write_text("import importlib\nimport json\n\nEXTRA = importlib.import_module('docpkg.extra')\n"
                                   "\n\ndef first() -> int:\n    return EXTRA.VALUE + len(json.dumps(1))\n")
-    events = Events()
+    events = Recorder()
     req = RunRequest("docpkg", cwd=str(tmp_path), cache_dir=str(tmp_path / ".ripple"), describe=True)
-    run = IsolatedRun(req, events, worker=worker)
+    run = IsolatedRun(req, events.on_event, worker=worker)
     run.start()
     assert run.wait(30).status == "ok" and run.used_worker
-    doc = next(json.loads(e.text) for e in events.items if isinstance(e, ev.Message) and e.level == "graph")
+    doc = next(json.loads(e.text) for e in events.events if isinstance(e, ev.Message) and e.level == "graph")
     real = os.path.realpath(pkg)
     assert doc["modules"] == {"docpkg": os.path.join(real, "__init__.py"), "docpkg.nodes": os.path.join(real, "nodes.py"),
                               "docpkg.extra": os.path.join(real, "extra.py")}

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from processes import default_sigint, gone
+from processes import Recorder, default_sigint, gone
 
 from engine import events as ev
 from engine.live.code_index import parse_module
@@ -70,48 +70,6 @@ def loaded(data_file: Path = Path(__file__).parent / "data.txt") -> int:
 def total(scaled_plus: int, other: int, loaded: int) -> int:
     return scaled_plus + other + loaded
 '''
-
-
-class Recorder:
-    """Events and change sets from the loop, with condition-based waits."""
-
-    def __init__(self) -> None:
-        self.events: list[ev.Event] = []
-        self.changes: list[ChangeSet] = []
-        self.cond = threading.Condition()
-
-    def on_event(self, event: ev.Event) -> None:
-        with self.cond:
-            self.events.append(event)
-            self.cond.notify_all()
-
-    def on_outcome(self, outcome: object) -> None:
-        with self.cond:
-            self.cond.notify_all()
-
-    def on_change(self, cs: ChangeSet) -> None:
-        with self.cond:
-            self.changes.append(cs)
-            self.cond.notify_all()
-
-    def wait(self, pred: Callable[[], bool], timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while not pred():
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise AssertionError(f"timed out; changes={[c.summary for c in self.changes]} "
-                                         f"events={[e.kind for e in self.events][-30:]}")
-                self.cond.wait(left)
-
-    def finished_runs(self) -> list[ev.RunFinished]:
-        return [e for e in self.events if isinstance(e, ev.RunFinished)]
-
-    def runs_started(self) -> int:
-        return sum(1 for e in self.events if isinstance(e, ev.RunStarted))
-
-    def since(self, n: int, kind: str) -> set[str]:
-        return {e.node for e in self.events[n:] if e.kind == kind}  # type: ignore[attr-defined]
 
 
 @pytest.fixture
