@@ -5,7 +5,6 @@ for ``explain``."""
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import os
 import time
 import types
@@ -15,8 +14,9 @@ from typing import Any
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
 from engine._log import log
+from engine.caching.code_helpers import _unwrap
 from engine.caching.source_analysis import _FileInfo, analyze_source, content_digest, memo_key
-from engine.core.bytecode import imported_code, imported_hash
+from engine.core.bytecode import imported_code, imported_hash, nested_code
 from engine.files import RACY_WINDOW_NS
 
 _UNSET = object()
@@ -108,14 +108,11 @@ class SourceFiles:
         if index is None:
             index = self._compiled[info.content_digest] = {}
             try:
-                stack = [compile(content, info.path, "exec", dont_inherit=True)] if content is not None else []
+                compiled = nested_code(compile(content, info.path, "exec", dont_inherit=True)) if content is not None else []
             except (SyntaxError, ValueError):
-                stack = []
-            while stack:
-                for const in stack.pop().co_consts:
-                    if isinstance(const, types.CodeType):
-                        index.setdefault((const.co_qualname, const.co_firstlineno), []).append(const)
-                        stack.append(const)
+                compiled = []
+            for c in compiled:
+                index.setdefault((c.co_qualname, c.co_firstlineno), []).append(c)
         if any(c == code for c in index.get((code.co_qualname, code.co_firstlineno), ())):
             return True
         if (info.path, qual) not in self._warned:
@@ -135,8 +132,7 @@ class SourceFiles:
             return False
         for member in vars(cls).values():
             for fn in (member.fget, member.fset, member.fdel) if isinstance(member, property) else (member,):
-                target = getattr(fn, "__func__", fn) if isinstance(fn, classmethod | staticmethod) else fn
-                target = inspect.unwrap(target) if hasattr(target, "__wrapped__") else target
+                target = _unwrap(fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn)
                 if isinstance(target, types.FunctionType):
                     entry, where = find(target.__code__, target.__code__.co_qualname)
                     qual = f"{target.__module__}.{target.__qualname__}"

@@ -24,7 +24,7 @@ from importlib.machinery import PathFinder, SourceFileLoader
 from types import CodeType, ModuleType
 from typing import Any
 
-__all__ = ["CheckedSourceLoader", "ensure_checked_imports", "imported_code", "imported_hash"]
+__all__ = ["CheckedSourceLoader", "ensure_checked_imports", "imported_code", "imported_hash", "nested_code"]
 
 _FLAGS_CHECKED_HASH = 0b11
 #: never project code: the interpreter's own trees and Ripple itself (versioned as a distribution)
@@ -98,16 +98,21 @@ class _ProjectFinder:
         """Nothing cached here (``importlib.invalidate_caches`` calls this on every finder)."""
 
 
-def _code_objects(code: CodeType) -> dict[int, CodeType]:
-    """Every code object a module's code holds, by identity (held, so the ids stay theirs)."""
-    found = {id(code): code}
+def nested_code(code: CodeType) -> list[CodeType]:
+    """Every code object ``code`` holds (its functions, classes, lambdas, at any depth)."""
+    found: list[CodeType] = []
     stack = [code]
     while stack:
         for const in stack.pop().co_consts:
             if isinstance(const, CodeType):
-                found[id(const)] = const
+                found.append(const)
                 stack.append(const)
     return found
+
+
+def _code_objects(code: CodeType) -> dict[int, CodeType]:
+    """Every code object a module's code holds, by identity (held, so the ids stay theirs)."""
+    return {id(c): c for c in [code, *nested_code(code)]}
 
 
 def _imported(path: str) -> tuple[bytes, dict[int, CodeType]] | None:
