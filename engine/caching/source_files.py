@@ -4,6 +4,7 @@ for ``explain``."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import time
@@ -11,6 +12,7 @@ import types
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
+from engine._gc import paused
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
 from engine._log import log
@@ -78,7 +80,7 @@ class SourceFiles:
                     data = None
             if data is None:
                 try:
-                    data = analyze_source(content, path)
+                    data = self._analyze(path, digest, content)
                 except (SyntaxError, ValueError, RecursionError):
                     self.seen[path] = (sig, None)
                     return None
@@ -87,6 +89,31 @@ class SourceFiles:
             self._by_content[digest] = info
         self.seen[path] = (sig, info)
         return info
+
+    def _analyze(self, path: str, digest: str, content: bytes) -> dict[str, Any]:
+        """The analysis of new content. Its tree is compiled first, unless Ripple's loader imported
+        this content (it holds the code objects): ``runs_as_written`` needs what the content compiles
+        to, and compiling the tree the analysis parses anyway costs half of compiling the text again
+        (the analysis then changes the tree, so it cannot be compiled after)."""
+        with paused():
+            tree = ast.parse(content, filename=path)
+            where = (path, digest)
+            imported = self._imported[where] = imported_code(path, content)
+            if imported is None and digest not in self._compiled:
+                self._index(digest, path, tree)
+        return analyze_source(content, path, tree=tree)
+
+    def _index(self, digest: str, path: str, source: bytes | ast.Module | None) -> dict[tuple[str, int], list[types.CodeType]]:
+        """What ``source`` (text or tree) compiles to, by (qualname, first line)."""
+        try:
+            module_code = compile(source, path, "exec", dont_inherit=True) if source is not None else None
+        except (SyntaxError, ValueError):
+            module_code = None  # it parses but does not compile (a misplaced ``return``): not importable
+        index: dict[tuple[str, int], list[types.CodeType]] = {}
+        for c in nested_code(module_code) if module_code is not None else ():
+            index.setdefault((c.co_qualname, c.co_firstlineno), []).append(c)
+        self._compiled[digest] = index
+        return index
 
     def runs_as_written(self, info: _FileInfo, code: types.CodeType, qual: str) -> bool:
         """Whether ``code``, the live function ``qual``'s, is what ``info``'s source compiles to. It
@@ -106,13 +133,7 @@ class SourceFiles:
             return True  # Ripple's loader imported this very content and made this very code
         index = self._compiled.get(info.content_digest)
         if index is None:
-            index = self._compiled[info.content_digest] = {}
-            try:
-                compiled = nested_code(compile(content, info.path, "exec", dont_inherit=True)) if content is not None else []
-            except (SyntaxError, ValueError):
-                compiled = []
-            for c in compiled:
-                index.setdefault((c.co_qualname, c.co_firstlineno), []).append(c)
+            index = self._index(info.content_digest, info.path, content)
         if any(c == code for c in index.get((code.co_qualname, code.co_firstlineno), ())):
             return True
         if (info.path, qual) not in self._warned:

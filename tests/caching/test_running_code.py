@@ -148,3 +148,71 @@ def test_ripples_loader_knows_a_module_it_imported_from_other_content(tmp_path: 
     sys.modules.pop(pipe.modules[0].__name__)
     fresh = load_pipeline(str(path))
     assert Driver({}, *fresh.modules).with_cache(tmp_path / "store").execute(["b"]) == {"b": 30}
+
+
+RICH = textwrap.dedent('''
+    """A module whose analysis rewrites a lot of its tree: docstrings, locals, lambdas, comprehensions."""
+    import functools
+
+
+    class Box:
+        """kept"""
+        def __init__(self, v: int) -> None:
+            self.v = v
+
+
+    def helper(x: int) -> int:
+        """doc"""
+        total = 0
+        for i in range(x):
+            total += (lambda y: y * 2)(i)
+        return total + sum(k for k in range(3)) + len([j for j in range(2)])
+
+
+    @functools.lru_cache(maxsize=None)
+    def memo(x: int) -> int:
+        return x + 1
+
+
+    def a() -> int:
+        """The first node."""
+        value = helper(3)
+        return Box(value).v + memo(1)
+
+
+    def b(a: int) -> int:
+        def inner(z: int) -> int:
+            return z - 1
+        return inner(a) * {v}
+''')
+
+
+RICH_CHILD = textwrap.dedent("""
+    import logging, sys
+    sys.path.insert(0, sys.argv[1])
+    import {name} as m
+    from engine import Driver
+    from engine.core.bytecode import nested_code
+    logging.basicConfig(level=logging.WARNING)
+    dr = Driver({{}}, m).with_cache(sys.argv[2])
+    print(dr.execute(["b"])["b"])
+    sources = dr.cache.versioner.sources
+    (info,) = [i for p, (_sig, i) in sources.seen.items() if p.endswith("{name}.py")]
+    by_tree = [c for codes in sources._compiled[info.content_digest].values() for c in codes]
+    text = compile(open(info.path, "rb").read(), info.path, "exec", dont_inherit=True)
+    key = lambda c: (c.co_firstlineno, c.co_qualname)
+    print(sorted(by_tree, key=key) == sorted(nested_code(text), key=key))
+""")
+
+
+def test_a_module_python_imported_is_checked_against_its_own_file_once_parsed(tmp_path: Path) -> None:
+    """The library path (a module Python's own loader imported): its content is compiled from the
+    tree the analysis parses, before the analysis rewrites it. That must give the very code objects
+    the import made, or every function would be taken for stale code and versioned by its bytecode
+    (with a warning)."""
+    name = f"rich_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(RICH.format(v=2))
+    proc = subprocess.run([sys.executable, "-c", RICH_CHILD.format(name=name), str(tmp_path), str(tmp_path / "store")],
+                          capture_output=True, text=True, check=True)
+    assert "runs code older" not in proc.stderr
+    assert proc.stdout.split() == ["24", "True"]  # the code objects of the text, from the tree
