@@ -95,13 +95,15 @@ class SourceFiles:
         this content (it holds the code objects): ``runs_as_written`` needs what the content compiles
         to, and compiling the tree the analysis parses anyway costs half of compiling the text again
         (the analysis then changes the tree, so it cannot be compiled after)."""
-        with paused():
+        with paused():  # all of it, the tree's end included: a collection after would scan the whole tree
             tree = ast.parse(content, filename=path)
             where = (path, digest)
             imported = self._imported[where] = imported_code(path, content)
             if imported is None and digest not in self._compiled:
                 self._index(digest, path, tree)
-        return analyze_source(content, path, tree=tree)
+            data = analyze_source(content, path, tree=tree)
+            del tree
+        return data
 
     def _index(self, digest: str, path: str, source: bytes | ast.Module | None) -> dict[tuple[str, int], list[types.CodeType]]:
         """What ``source`` (text or tree) compiles to, by (qualname, first line)."""
