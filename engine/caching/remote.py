@@ -304,9 +304,8 @@ def _resolved(root: Path) -> str:
 
 def portable(session: Session, lazy: Lazy) -> RemoteLoad | None:
     """A loader a worker can run for a hit made by ``lookup`` (``None`` if it is not one of ours)."""
-    load = lazy.load
-    if isinstance(load, functools.partial) and load.args and isinstance(load.args[0], Entry):
-        entry = load.args[0]
+    entry = lazy.arg
+    if isinstance(entry, Entry):
         if entry.inline is not None:  # fetched bytes need not travel with every task
             entry = Entry(entry.key, entry.node, entry.data_version, entry.code_version, entry.size,
                           entry.compute_seconds, entry.created, entry.last_used, checksum=entry.checksum,

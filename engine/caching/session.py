@@ -43,6 +43,7 @@ class Session:
                  overrides: Mapping[str, Any], *, dry: bool, base: Session | None = None) -> None:
         self.cache = cache
         self.store = cache.store
+        self._load = cache.store.load
         self.run_id = run_id
         self.plan = plan
         self.dry = dry
@@ -89,6 +90,8 @@ class Session:
             self.store.start_run(run_id, cache.pipeline, plan.outputs, self.started)
             self._batch = self.store.batch()
             self._batch.__enter__()
+        # last: the run freezes what exists once its session is made (``Driver.run``)
+        cache.versioner.persisted.preload(graph.nodes[n].origin for n in plan.order if n in graph.nodes)
 
     def _fingerprint(self, value: Any, **kw: Any) -> tuple[str | None, str | None]:
         """Data version with the store's file-version memo (a large unchanged data file given as a
@@ -231,8 +234,7 @@ class Session:
             self._item_hits[node.name] += 1
         if self._debug:
             log.debug("%s: hit (%s)", node.name, why)
-        return Lazy(functools.partial(self.store.load, entry), entry.compute_seconds, entry.size,
-                    entry.code_version, dv), why
+        return Lazy(self._load, entry.compute_seconds, entry.size, entry.code_version, dv, arg=entry), why
 
     def versions(self, name: str) -> tuple[str, str]:
         node = self.cache.graph.nodes.get(name)
@@ -394,13 +396,11 @@ class Session:
                 self._batch.__exit__(None, None, None)
                 self._batch = None
             if result is not None:
-                rows = {name: {"node": name, "hit": True, "why": why, "key": key, "data_version": e.data_version,
-                               "code_version": e.code_version} for name, (key, e, why) in self.hit_entries.items()}
-                rows.update((r["node"], r) for r in self.node_rows)
+                rows, hits = self._history_rows(result)
                 for rec in result.records.values():
                     row = rows.get(rec.name)
                     if row is None:
-                        row = rows[rec.name] = {"node": rec.name}
+                        continue  # a hit, packed
                     row["status"], row["seconds"] = rec.status, rec.seconds
                     if rec.started:
                         row["started"] = rec.started
@@ -413,7 +413,7 @@ class Session:
                         explain.versions_row(self, row)
                 self.store.finish_run(self.run_id, status, ran=result.count(ev.RAN), cached=result.count(ev.CACHED),
                                       failed=result.count(ev.FAILED), skipped=result.count(ev.SKIPPED),
-                                      seconds=result.seconds, records=list(rows.values()))
+                                      seconds=result.seconds, records=list(rows.values()), hits=hits)
             else:
                 self.store.finish_run(self.run_id, status)
             if cache.max_size is not None:
@@ -422,6 +422,36 @@ class Session:
             self.store.commit()
         except StoreError as exc:
             log.warning("could not record the run in the cache history: %s", exc)
+
+    def _history_rows(self, result: RunResult) -> tuple[dict[str, dict[str, Any]], list[tuple[Any, ...]]]:
+        """The run's history: a row (dict) per node that ran, failed or was skipped, and a tuple per
+        cache hit, in the store's packed form (``Store.finish_run``): most nodes of a warm run, so
+        they skip the dict."""
+        rows = {r["node"]: r for r in self.node_rows}
+        hits: list[tuple[Any, ...]] = []
+        hit_entries = self.hit_entries
+        for rec in result.records.values():
+            name = rec.name
+            if name in rows:
+                continue
+            got = hit_entries.get(name)
+            if got is None:
+                rows[name] = {"node": name}
+            elif rec.status == ev.CACHED:
+                key, e, why = got
+                hits.append((name, rec.seconds, key, e.data_version, e.code_version, why or rec.why, rec.started or None))
+            else:
+                rows[name] = _hit_row(name, got)
+        for name, got in hit_entries.items():
+            if name not in result.records and name not in rows:
+                rows[name] = _hit_row(name, got)
+        return rows, hits
+
+
+def _hit_row(name: str, got: tuple[str, Entry, str]) -> dict[str, Any]:
+    key, e, why = got
+    return {"node": name, "hit": True, "why": why, "key": key, "data_version": e.data_version,
+            "code_version": e.code_version}
 
 
 def _code_marker(obj: Any) -> str | None:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import functools
 import time
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
@@ -16,6 +15,9 @@ from engine.core.redact import error_info, location_only, real_interrupt, scrub,
 if TYPE_CHECKING:
     from engine.core.pool import Executor
 
+
+
+_NO_ARG = object()
 
 
 @dataclass(slots=True)
@@ -51,17 +53,24 @@ class RunResult:
 
 
 class Lazy:
-    """A cached value not loaded yet: a fully cached run only loads what it must return."""
+    """A cached value not loaded yet: a fully cached run only loads what it must return.
 
-    __slots__ = ("load", "saved_seconds", "bytes", "code_version", "data_version")
+    ``load()`` calls ``loader(arg)``, or ``loader()`` without ``arg``: a hit is made for every node of a
+    warm run, and a ``functools.partial`` would be three more objects each for the collector."""
 
-    def __init__(self, load: Callable[[], Any], saved_seconds: float = 0.0, nbytes: int = 0,
-                 code_version: str = "", data_version: str = "") -> None:
-        self.load = load
+    __slots__ = ("loader", "arg", "saved_seconds", "bytes", "code_version", "data_version")
+
+    def __init__(self, loader: Callable[..., Any], saved_seconds: float = 0.0, nbytes: int = 0,
+                 code_version: str = "", data_version: str = "", *, arg: Any = _NO_ARG) -> None:
+        self.loader = loader
+        self.arg = arg
         self.saved_seconds = saved_seconds
         self.bytes = nbytes
         self.code_version = code_version
         self.data_version = data_version
+
+    def load(self) -> Any:
+        return self.loader() if self.arg is _NO_ARG else self.loader(self.arg)
 
 
 class CacheSession(Protocol):
@@ -492,7 +501,7 @@ def _finish_fanout(state: _RunState, fan: FanOut, items: list[Any], per_item: di
         if wrap is not None:
             got = wrap(got)
         elif any(type(v) is Lazy for v in got):
-            got = Lazy(functools.partial(_load_all, got))  # type: ignore[assignment]
+            got = Lazy(_load_all, arg=got)  # type: ignore[assignment]
         values[step.name] = values[(step.name,)] = got
         n_hit = (hits or {}).get(step.name, 0)
         if state.cache is not None:

@@ -90,17 +90,18 @@ class _History:
         seconds: float | None = None,
         finished: float | None = None,
         records: list[dict[str, Any]] | None = None,
+        hits: Iterable[tuple[Any, ...]] = (),
     ) -> None:
         """Close the run record and apply the history retention (``history_limit`` runs); ``records``
         are appended as by :meth:`record_nodes`, in the same transaction (a warm run's close is
-        mostly commits)."""
+        mostly commits), and so are ``hits``: cache hits as ``(node, seconds, key, data version, code
+        version, why, started)``, what a hit's record holds, without making the record."""
         finished = time.time() if finished is None else finished
         keep = max(self.history_limit, 1)
-        nodes = _node_writer(run_id, records) if records else None
+        nodes = _node_writer(run_id, records or [], hits)
 
         def fn(c: sqlite3.Connection) -> None:
-            if nodes is not None:
-                nodes(c)
+            nodes(c)
             c.execute(
                 "UPDATE runs SET finished=?, status=?, ran=?, cached=?, failed=?, skipped=?, seconds=? WHERE run_id=?",
                 (finished, status, ran, cached, failed, skipped, seconds, run_id),
@@ -224,18 +225,33 @@ def _trim(c: sqlite3.Connection, keep_runs: int) -> int:
     return len(old)
 
 
-def _node_writer(run_id: str, records: list[dict[str, Any]]) -> Callable[[sqlite3.Connection], None]:
-    """What :meth:`_History.record_nodes` writes, as a step of a transaction."""
+def _packed(node: str, seconds: float | None, key: str | None, dv: str | None, cv: str | None, why: str | None,
+            started: float | None) -> str | None:
+    """A hit's line in ``run_hits``; None when a field holds a tab or a newline (an ordinary row then)."""
+    line = (f"{node}\t{'' if seconds is None else repr(seconds)}\t{key or ''}\t{dv or ''}\t{cv or ''}\t{why or ''}\t"
+            f"{'' if started is None else repr(started)}")
+    return line if line.count("\t") == 6 and "\n" not in line else None
+
+
+def _node_writer(run_id: str, records: list[dict[str, Any]],
+                 hits: Iterable[tuple[Any, ...]] = ()) -> Callable[[sqlite3.Connection], None]:
+    """What :meth:`_History.record_nodes` writes, as a step of a transaction (``hits``: see ``finish_run``)."""
     rows: list[tuple[Any, ...]] = []
     packed: list[str] = []
     get = dict.get
+    for h in hits:
+        line = _packed(*h)
+        if line is not None:
+            packed.append(line)
+        else:
+            node, seconds, key, dv, cv, why, started = h
+            records = [*records, {"node": node, "status": "cached", "seconds": seconds, "hit": True, "key": key,
+                            "data_version": dv, "code_version": cv, "why": why, "started": started}]
     for r in records:
         if get(r, "hit") and get(r, "status") == "cached" and not get(r, "error"):
-            sec, started = get(r, "seconds"), get(r, "started")
-            line = (f"{r['node']}\t{'' if sec is None else repr(sec)}\t{get(r, 'key') or ''}\t"
-                    f"{get(r, 'data_version') or ''}\t{get(r, 'code_version') or ''}\t{get(r, 'why') or ''}\t"
-                    f"{'' if started is None else repr(started)}")
-            if line.count("\t") == 6 and "\n" not in line:
+            line = _packed(r["node"], get(r, "seconds"), get(r, "key"), get(r, "data_version"), get(r, "code_version"),
+                           get(r, "why"), get(r, "started"))
+            if line is not None:
                 packed.append(line)
                 continue
         deps = get(r, "deps")

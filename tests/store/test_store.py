@@ -651,6 +651,28 @@ def test_a_hit_that_cannot_be_packed_is_an_ordinary_row(root: Path) -> None:
         assert s.run_nodes("r") == [] and s.node_history("b") == []
 
 
+def _hit_tuple(node: str, run: int, why: str = "unchanged since 2026-11-25 12:41") -> tuple:
+    h = _hit(node, run)
+    return (node, h["seconds"], h["key"], h["data_version"], h["code_version"], why, 5.0)
+
+
+def test_hits_given_as_tuples_at_the_close_read_back_as_records_do(root: Path) -> None:
+    """What a run's session hands ``finish_run`` for its hits (no dict per hit) is the same history."""
+    with Store(root) as s:
+        s.start_run("r", "pipe", [], started=1.0)
+        s.finish_run("r", "ok", cached=3, records=[{"node": "b", "status": "ran", "seconds": 0.5, "hit": False}],
+                     hits=[_hit_tuple("a", 0), _hit_tuple("c", 0, why="odd\nwhy")])
+        nodes = {n.node: n for n in s.run_nodes("r")}
+        with raw(root) as c:
+            assert c.execute("SELECT count(*) FROM node_runs").fetchone()[0] == 2  # b, and c: it cannot be packed
+        assert [(n.status, n.hit) for n in nodes.values()] == [("cached", True), ("ran", False), ("cached", True)]
+        a = nodes["a"]
+        assert (a.key, a.data_version, a.code_version, a.why, a.seconds, a.started) == (
+            "ka0", "da", "ca", "unchanged since 2026-11-25 12:41", 0.0001, 5.0)
+        assert (nodes["c"].why, nodes["c"].key, nodes["c"].started) == ("odd\nwhy", "kc0", 5.0)
+        assert s.runs()[0].cached == 3
+
+
 # ---- parsing -------------------------------------------------------------------------------------
 
 
