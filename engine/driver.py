@@ -123,9 +123,10 @@ class Driver:
                              "(from engine.lineage import OpenLineageTracker).")
         return self
 
-    def add_listener(self, listener: ev.Listener) -> None:
-        """Receive every event of every run (see ``engine.events``)."""
-        self.bus.add(listener)
+    def add_listener(self, listener: ev.Listener, kinds: Iterable[str] | None = None) -> None:
+        """Receive every event of every run (see ``engine.events``), or only those of ``kinds``
+        (``Event.kind`` names, e.g. ``"node_failed"``): events no listener takes are not built."""
+        self.bus.add(listener, kinds)
 
     def remove_listener(self, listener: ev.Listener) -> None:
         self.bus.remove(listener)
@@ -173,12 +174,12 @@ class Driver:
         run_id = run_id or os.urandom(6).hex()
         session = self.cache.session(run_id, plan, values, overrides) if self.cache is not None else None
         freeze_more()  # the prefetched entries too
-        if self.bus:
+        if self.bus.wants("run_started"):
             self.bus.emit(ev.RunStarted(run_id, _now(), pipeline=self.pipeline_name, outputs=final, nodes=list(plan.order),
                                         executor=self.executor.name, cache=session is not None))
-            if session is not None and self.plan_events:
-                for name, will, why in session.predictions():
-                    self.bus.emit(ev.NodePlanned(run_id, _now(), node=name, will=will, why=why))
+        if session is not None and self.plan_events and self.bus.wants("node_planned"):
+            for name, will, why in session.predictions():
+                self.bus.emit(ev.NodePlanned(run_id, _now(), node=name, will=will, why=why))
         try:
             result = execute_plan(plan, values, run_id=run_id, bus=self.bus, executor=self.executor,
                                   cache=session, checks=_apply_checks, fail_fast=self.fail_fast)
@@ -186,7 +187,7 @@ class Driver:
             status = "cancelled" if isinstance(exc, KeyboardInterrupt) else "failed"
             if session is not None:
                 session.close(status, getattr(exc, "ripple_partial", None))
-            if self.bus:
+            if self.bus.wants("run_finished"):
                 self.bus.emit(ev.RunFinished(run_id, _now(), status=status, error=f"{type(exc).__name__}: {safe_str(exc)}"))
             raise
         finally:
@@ -194,7 +195,7 @@ class Driver:
         self.last_run = result
         if session is not None:
             session.close(result.status, result)
-        if self.bus:
+        if self.bus.wants("run_finished"):
             err = ""
             if result.error is not None:
                 rec = result.records.get(result.failed_node or "")

@@ -15,7 +15,7 @@ ten classes (~2.5 ms of every start).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -67,26 +67,36 @@ Listener = Callable[["Event"], None]
 
 
 class EventBus:
-    """Fan-out of events to listeners; a failing listener is dropped and never fails the run."""
+    """Fan-out of events to listeners; a failing listener is dropped and never fails the run.
+
+    A listener may take only some kinds of event (``kinds``: ``Event.kind`` names): emitters ask
+    ``wants`` before building the rest, so a run whose only listener wants nodes that start and end
+    (``ripple run``'s ``os._exit`` watch) builds no event at all when everything is cached."""
 
     def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+        self._listeners: list[tuple[Listener, frozenset[str] | None]] = []
         self._lock = threading.Lock()
 
-    def add(self, listener: Listener) -> None:
+    def add(self, listener: Listener, kinds: Iterable[str] | None = None) -> None:
         with self._lock:
-            self._listeners.append(listener)
+            self._listeners.append((listener, None if kinds is None else frozenset(kinds)))
 
     def remove(self, listener: Listener) -> None:
         with self._lock:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
+            self._listeners = [(f, k) for f, k in self._listeners if f != listener]
 
     def __bool__(self) -> bool:
         return bool(self._listeners)
 
+    def wants(self, kind: str) -> bool:
+        """Whether a listener takes events of ``kind``."""
+        return any(kinds is None or kind in kinds for _, kinds in self._listeners)
+
     def emit(self, event: Event) -> None:
-        for listener in tuple(self._listeners):
+        kind = event.kind
+        for listener, kinds in tuple(self._listeners):
+            if kinds is not None and kind not in kinds:
+                continue
             try:
                 listener(event)
             except Exception:  # noqa: BLE001 - a broken view must not break the run

@@ -168,7 +168,6 @@ def test_runs_and_the_cache_leave_the_collector_as_they_found_it(make_module, tm
     finally:
         gc.enable()
         gc.unfreeze()
-    del mine
 
 
 def test_the_collector_never_runs_inside_the_engines_own_bookkeeping(make_module, tmp_path):

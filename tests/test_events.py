@@ -143,3 +143,32 @@ def test_remove_listener_stops_delivery(make_module):
     dr.remove_listener(seen.append)
     dr.execute(["b"], inputs={"x": 1})
     assert seen == []
+
+
+def test_a_listener_of_some_kinds_gets_only_those_and_the_rest_are_not_built(make_module, tmp_path, monkeypatch):
+    """``ripple run``'s os._exit watch takes nodes that start and end: a fully cached run then
+    builds no event at all (not even the run's start and end), while a full listener still gets all."""
+    dr = Driver({}, make_module(PIPELINE)).with_cache(tmp_path / "store")
+    ends: list[ev.Event] = []
+    dr.add_listener(ends.append, ["node_started", "node_finished"])
+    assert dr.bus.wants("node_started") and not dr.bus.wants("node_cached") and not dr.bus.wants("run_started")
+    dr.execute(["b"], inputs={"x": 1})
+    assert [(e.kind, e.node) for e in ends] == [("node_started", "a"), ("node_finished", "a"),
+                                                 ("node_started", "b"), ("node_finished", "b")]
+    built: list[str] = []
+    for name in ("RunStarted", "NodeCached", "RunFinished", "NodePlanned"):
+        real = getattr(ev, name)
+        monkeypatch.setattr(ev, name, lambda *a, _real=real, _name=name, **k: built.append(_name) or _real(*a, **k))
+    ends.clear()
+    dr.execute(["b"], inputs={"x": 1})  # warm: every node cached
+    assert ends == [] and built == []
+    everything = _record(dr)
+    dr.execute(["b"], inputs={"x": 1})
+    assert [e.kind for e in everything] == ["run_started", "node_planned", "node_planned", "node_cached", "node_cached",
+                                            "run_finished"]
+    assert built == ["RunStarted", "NodePlanned", "NodePlanned", "NodeCached", "NodeCached", "RunFinished"]
+    assert ends == []
+    dr.remove_listener(everything.append)
+    assert dr.bus.wants("node_started") and not dr.bus.wants("node_cached")  # the kinds listener is left
+    dr.remove_listener(ends.append)
+    assert not dr.bus and not dr.bus.wants("node_started")

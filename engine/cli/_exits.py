@@ -13,6 +13,10 @@ from engine import events as ev
 class ExitWatch:
     """While active, ``os._exit`` called in this process names the running node(s) first."""
 
+    #: the events ``on_event`` needs (``EventBus`` kinds): a node is running from its start to its
+    #: end. A cached node never started, so a fully cached run makes no event for this watch.
+    KINDS = ("node_started", "node_finished", "node_failed", "node_skipped")
+
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.running: dict[str, None] = {}
@@ -21,7 +25,7 @@ class ExitWatch:
     def on_event(self, event: ev.Event) -> None:
         if isinstance(event, ev.NodeStarted):
             self.running[event.node] = None
-        elif isinstance(event, ev.NodeFinished | ev.NodeFailed | ev.NodeCached | ev.NodeSkipped):
+        elif isinstance(event, ev.NodeFinished | ev.NodeFailed | ev.NodeSkipped):
             self.running.pop(event.node, None)
 
     def _exit(self, code: int = 0) -> None:

@@ -19,7 +19,7 @@ def _run(dr: Any, outputs: list[str], inputs: dict[str, Any]) -> Any:
     from engine.cli._exits import ExitWatch
 
     watch = ExitWatch()
-    dr.add_listener(watch.on_event)
+    dr.add_listener(watch.on_event, ExitWatch.KINDS)
     try:
         with watch:
             return dr.run(outputs, inputs=inputs)

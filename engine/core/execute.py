@@ -193,6 +193,8 @@ class _RunState:
         self.failed_node: str | None = None
         self.cancelled = False
         self.fail_fast = False
+        #: a hit is most nodes of a warm run: its event is built only when a listener takes it
+        self.emits_cached = bool(bus) and bus.wants("node_cached")
 
     # -- events and records
     def emit(self, event: ev.Event) -> None:
@@ -223,7 +225,7 @@ class _RunState:
     def cached(self, step: Step, why: str, seconds: float = 0.0, lazy: Lazy | None = None) -> None:
         self.records[step.name] = NodeRecord(step.name, ev.CACHED, seconds, why)
         self.starts.setdefault(step.name, time.time() - seconds)
-        if self.bus:
+        if self.emits_cached:
             extra = {}
             if lazy is not None:
                 extra = {"saved_seconds": lazy.saved_seconds, "bytes": lazy.bytes,
