@@ -12,7 +12,7 @@ from typing import Any
 from engine import events as ev
 from engine._gc import frozen_during, paused
 from engine.core.building import build_graph
-from engine.core.execute import RunResult, execute_plan
+from engine.core.execute import execute_plan
 from engine.core.graph import Graph, Node
 from engine.core.loading import Pipeline, load_pipeline
 from engine.core.plan import Plan, compile_plan
@@ -26,6 +26,7 @@ from engine.core.results import (
     ripple_executor,
     tag_matches,
 )
+from engine.core.run_records import RunResult
 from engine.errors import NodeFailed, UsageError
 
 #: ``hook(driver)`` called before every run of every driver: how ``OpenLineageTracker.track_execution``

@@ -88,13 +88,26 @@ class Cache:
     def code_version(self, node: Node) -> Any:
         cv = self._code.get(node.name)
         if cv is None:
-            extra = f"{node.kind}|{node.version_extra}"
-            if node.literals:
-                extra += "|" + "|".join(f"{k}={self._literal(v)}" for k, v in sorted(node.literals.items()))
-            if node.checks:
-                extra += "|checks=" + repr(list(node.checks))  # a list's repr, as keys always had
-            cv = self._code[node.name] = self.versioner.version(node.origin, extra=extra)
+            cv = self._code[node.name] = self.versioner.version(node.origin, extra=self._extra(node))
         return cv
+
+    def known_code_version(self, node: Node) -> Any:
+        """The node's code version if it costs no computing: made already in this process, or stored
+        by an earlier one and still so (``CodeVersioner.recalled``); else None."""
+        cv = self._code.get(node.name)
+        if cv is None:
+            cv = self.versioner.recalled(node.origin, extra=self._extra(node))
+            if cv is not None:
+                self._code[node.name] = cv
+        return cv
+
+    def _extra(self, node: Node) -> str:
+        extra = f"{node.kind}|{node.version_extra}"
+        if node.literals:
+            extra += "|" + "|".join(f"{k}={self._literal(v)}" for k, v in sorted(node.literals.items()))
+        if node.checks:
+            extra += "|checks=" + repr(list(node.checks))  # a list's repr, as keys always had
+        return extra
 
     @staticmethod
     def _literal(v: Any) -> str:

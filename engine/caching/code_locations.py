@@ -32,3 +32,20 @@ def location(self: Any, qualname: str) -> tuple[str, int, int] | None:
         e = entries[-1]
         return (info.path, e["f"], e["e"])
     return None
+
+
+def source_of(self: Any, qualname: str, lines_of: dict[str, list[str] | None] | None = None) -> str | None:
+    """Source now of a ``parts`` component (``explain``), else None; ``lines_of``: file -> lines, read once."""
+    loc = self._location(qualname)
+    if loc is None:
+        return None
+    path, start, end = loc
+    got = lines_of if lines_of is not None else {}
+    lines = got[path] if path in got else got.setdefault(path, self.sources.lines(path))
+    return None if lines is None else "".join(lines[start - 1:end])
+
+
+def location_of(self: Any, qualname: str) -> tuple[str, int] | None:
+    """``(file, first line)`` of a component named in ``parts``, else None."""
+    loc = self._location(qualname)
+    return None if loc is None else (loc[0], loc[1])

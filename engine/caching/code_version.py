@@ -70,6 +70,8 @@ from engine.caching.code_helpers import (
     value_digest,
 )
 from engine.caching.code_locations import location as _location
+from engine.caching.code_locations import location_of as _location_of
+from engine.caching.code_locations import source_of as _source_of
 from engine.caching.data_version import combine, fingerprint
 from engine.caching.distributions import dist_version, library_part
 from engine.caching.source_analysis import _PY, _FileInfo, _h
@@ -177,12 +179,16 @@ class CodeVersioner:
         self._work: _Parts | None = None  # the computation in progress, whose trail file_info extends
 
     # -- public ----------------------------------------------------------------------------------
+    def recalled(self, fn: Callable[..., Any], extra: str = "") -> CodeVersion | None:
+        """``version`` as an earlier process stored it, when all it was made of is unchanged; else None."""
+        known = self.persisted.recall(fn, extra, self._root_for(fn))
+        return None if known is None else CodeVersion(known[0], known[1], extra)
+
     def version(self, fn: Callable[..., Any], extra: str = "") -> CodeVersion:
         """Code version of ``fn`` and everything project-local it reaches; never None."""
+        if (known := self.recalled(fn, extra)) is not None:
+            return known
         root = self._root_for(fn)
-        known = self.persisted.recall(fn, extra, root)
-        if known is not None:
-            return CodeVersion(known[0], known[1], extra)
         work = _Parts()
         outer, self._work = self._work, work
         try:
@@ -200,6 +206,8 @@ class CodeVersioner:
 
     class_version = _class_version
     _location = _location
+    source_of = _source_of
+    location_of = _location_of
 
     def refresh(self) -> None:
         """Look at the files on disk again. Until then each source file is read once per versioner:
@@ -208,21 +216,6 @@ class CodeVersioner:
         self.persisted.refresh()
         self.traced.clear()
         self.traced_modules.clear()
-
-    def source_of(self, qualname: str, lines_of: dict[str, list[str] | None] | None = None) -> str | None:
-        """Source now of a ``parts`` component (``explain``), else None; ``lines_of``: file -> lines, read once."""
-        loc = self._location(qualname)
-        if loc is None:
-            return None
-        path, start, end = loc
-        got = lines_of if lines_of is not None else {}
-        lines = got[path] if path in got else got.setdefault(path, self.sources.lines(path))
-        return None if lines is None else "".join(lines[start - 1:end])
-
-    def location_of(self, qualname: str) -> tuple[str, int] | None:
-        """``(file, first line)`` of a component named in ``parts``, else None."""
-        loc = self._location(qualname)
-        return None if loc is None else (loc[0], loc[1])
 
     # -- files -----------------------------------------------------------------------------------
     def file_info(self, path: str) -> _FileInfo | None:

@@ -31,8 +31,8 @@ from engine.store import Entry, Store, Unstorable
 
 if TYPE_CHECKING:
     from engine.caching.session import Session
-    from engine.core.execute import Lazy
     from engine.core.plan import Step
+    from engine.core.run_records import Lazy
 
 
 @dataclass(slots=True)

@@ -3,13 +3,18 @@ place, so a pool or Dask run records what a sequential run records."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from engine import events as ev
+from engine.caching import observed
 
 if TYPE_CHECKING:
     from engine.caching.session import Session
     from engine.core.graph import Node
+
+#: values that cannot be or hold a ``Path``/``File`` (``entry_records`` skips looking for produced files)
+_NO_PATHS = frozenset({int, float, complex, bool, str, bytes, type(None)})
 
 
 def ran_row(session: Session, node: Node, seconds: float) -> dict[str, Any]:
@@ -37,3 +42,18 @@ def keep_version(session: Session, node: Node, fp: str | None, row: dict[str, An
         return None
     row["key"] = key
     return key
+
+
+def entry_records(s: Session, node: Node, value: Any, fp: str, parts: Mapping[str, str], reads: Any) -> dict[str, str] | None:
+    """What the node ran, read and saw, as the entry's records; None: do not store the value."""
+    c = s.cache
+    if observed.pickling_changes(value, fp, s._fingerprint, c.versioner.roundtrip):
+        s._warn(node.name + ":pickle", f"{node.name} ({node.location}): a {type(value).__qualname__} changes "
+                                       "through pickle (state is lost), so it is not stored; it re-runs")
+        return None
+    produced = () if value.__class__ in _NO_PATHS else observed.produced_files(value)
+    files, spawned = observed.node_records(reads, fn=node.origin, root=str(c.project_root), versioner=c.versioner,
+                                           files=c.files, static_parts=parts, produced=produced)
+    if spawned and not node.declares_subprocess_reads:
+        s._warn(node.name + ":subprocess", observed.subprocess_warning(node.name, node.location, spawned[0]))
+    return files

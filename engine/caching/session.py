@@ -16,9 +16,9 @@ from engine._log import log
 from engine.caching import observed
 from engine.caching.code_version import diff_parts
 from engine.caching.data_version import combine, try_fingerprint
-from engine.core.execute import Lazy, RunResult
 from engine.core.plan import Plan, Step
 from engine.core.reads import ReadRecorder
+from engine.core.run_records import Lazy, RunResult
 from engine.store import Entry, StoreError, Unstorable
 
 if TYPE_CHECKING:
@@ -32,8 +32,6 @@ _COMPUTE = object()
 UNCACHEABLE = None
 #: results that took longer than this are committed at once (cheap ones are batched)
 SLOW_SECONDS = 0.05
-#: values that cannot be or hold a ``Path``/``File`` (``_records`` skips looking for produced files)
-_NO_PATHS = frozenset({int, float, complex, bool, str, bytes, type(None)})
 
 
 class Session:
@@ -84,14 +82,14 @@ class Session:
             self.dv[name] = fp
             if fp is None:
                 self._warn(name, f"input {name} cannot be fingerprinted ({why}); nodes using it are not cached this run")
-        self.prefetched = self.store.prefetch(n for n in plan.order if n in graph.nodes and n not in overrides)
+        names = [n for n in plan.order if n in graph.nodes and n not in overrides]
+        known = {n: cv.digest for n in names if (cv := cache.known_code_version(graph.nodes[n])) is not None}
+        self.prefetched = self.store.prefetch(names, known)
         self._batch: Any = None
         if not dry:
             self.store.start_run(run_id, cache.pipeline, plan.outputs, self.started)
             self._batch = self.store.batch()
             self._batch.__enter__()
-        # last: the run freezes what exists once its session is made (``Driver.run``)
-        cache.versioner.persisted.preload(graph.nodes[n].origin for n in plan.order if n in graph.nodes)
 
     def _fingerprint(self, value: Any, **kw: Any) -> tuple[str | None, str | None]:
         """Data version with the store's file-version memo (a large unchanged data file given as a
@@ -267,7 +265,11 @@ class Session:
         node = step.node
         behavior = self.cache.behavior(node)
         rec = self.reads.pop(node.name, None)
-        from engine.caching.rows import keep_version, ran_row  # lazy: a fully cached run stores nothing
+        from engine.caching.rows import (  # lazy: a fully cached run stores nothing
+            entry_records,
+            keep_version,
+            ran_row,
+        )
 
         row = ran_row(self, node, seconds)
         if behavior == "disable":
@@ -282,7 +284,7 @@ class Session:
         if key is None:
             return 0
         cv = self.cache.code_version(node)
-        files = _records(self, node, value, fp, cv.parts, reads if getattr(reads, "seen", None) else (rec.paths if rec else reads))
+        files = entry_records(self, node, value, fp, cv.parts, reads if getattr(reads, "seen", None) else (rec.paths if rec else reads))
         if files is None:
             return 0
         self._remember_sources(cv.parts, cv.digest)
@@ -396,7 +398,7 @@ class Session:
                 self._batch.__exit__(None, None, None)
                 self._batch = None
             if result is not None:
-                rows, hits = self._history_rows(result)
+                rows, hits = _history_rows(self, result)
                 for rec in result.records.values():
                     row = rows.get(rec.name)
                     if row is None:
@@ -423,29 +425,30 @@ class Session:
         except StoreError as exc:
             log.warning("could not record the run in the cache history: %s", exc)
 
-    def _history_rows(self, result: RunResult) -> tuple[dict[str, dict[str, Any]], list[tuple[Any, ...]]]:
-        """The run's history: a row (dict) per node that ran, failed or was skipped, and a tuple per
-        cache hit, in the store's packed form (``Store.finish_run``): most nodes of a warm run, so
-        they skip the dict."""
-        rows = {r["node"]: r for r in self.node_rows}
-        hits: list[tuple[Any, ...]] = []
-        hit_entries = self.hit_entries
-        for rec in result.records.values():
-            name = rec.name
-            if name in rows:
-                continue
-            got = hit_entries.get(name)
-            if got is None:
-                rows[name] = {"node": name}
-            elif rec.status == ev.CACHED:
-                key, e, why = got
-                hits.append((name, rec.seconds, key, e.data_version, e.code_version, why or rec.why, rec.started or None))
-            else:
-                rows[name] = _hit_row(name, got)
-        for name, got in hit_entries.items():
-            if name not in result.records and name not in rows:
-                rows[name] = _hit_row(name, got)
-        return rows, hits
+
+def _history_rows(s: Session, result: RunResult) -> tuple[dict[str, dict[str, Any]], list[tuple[Any, ...]]]:
+    """The run's history: a row (dict) per node that ran, failed or was skipped, and a tuple per
+    cache hit, in the store's packed form (``Store.finish_run``): most nodes of a warm run, so
+    they skip the dict."""
+    rows = {r["node"]: r for r in s.node_rows}
+    hits: list[tuple[Any, ...]] = []
+    hit_entries = s.hit_entries
+    for rec in result.records.values():
+        name = rec.name
+        if name in rows:
+            continue
+        got = hit_entries.get(name)
+        if got is None:
+            rows[name] = {"node": name}
+        elif rec.status == ev.CACHED:
+            key, e, why = got
+            hits.append((name, rec.seconds, key, e.data_version, e.code_version, why or rec.why, rec.started or None))
+        else:
+            rows[name] = _hit_row(name, got)
+    for name, got in hit_entries.items():
+        if name not in result.records and name not in rows:
+            rows[name] = _hit_row(name, got)
+    return rows, hits
 
 
 def _hit_row(name: str, got: tuple[str, Entry, str]) -> dict[str, Any]:
@@ -485,21 +488,6 @@ def _unversionable(s: Session, node: Node, behavior: str) -> tuple[None, str]:
     why = "; ".join(s.cache.code_version(node).unversionable)
     s._warn(node.name + ":unversionable", f"{node.name} ({node.location}): {why}; it runs every time")
     return s._miss(node, behavior, why)
-
-
-def _records(s: Session, node: Node, value: Any, fp: str, parts: Mapping[str, str], reads: Any) -> dict[str, str] | None:
-    """What the node ran, read and saw, as the entry's records; None: do not store the value."""
-    c = s.cache
-    if observed.pickling_changes(value, fp, s._fingerprint, c.versioner.roundtrip):
-        s._warn(node.name + ":pickle", f"{node.name} ({node.location}): a {type(value).__qualname__} changes "
-                                       "through pickle (state is lost), so it is not stored; it re-runs")
-        return None
-    produced = () if value.__class__ in _NO_PATHS else observed.produced_files(value)
-    files, spawned = observed.node_records(reads, fn=node.origin, root=str(c.project_root), versioner=c.versioner,
-                                           files=c.files, static_parts=parts, produced=produced)
-    if spawned and not node.declares_subprocess_reads:
-        s._warn(node.name + ":subprocess", observed.subprocess_warning(node.name, node.location, spawned[0]))
-    return files
 
 
 def _files_changed(s: Session, entry: Entry) -> list[str]:

@@ -26,7 +26,6 @@ import functools
 import os
 import sys
 import types
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from engine._gc import paused
@@ -125,20 +124,6 @@ class VersionMemo:
             return None  # a record of another shape: computed again, and replaced
         self.reused += 1
         return digest, parts
-
-    def preload(self, fns: Iterable[Any]) -> None:
-        """Read the records of these functions' files now. A run calls it before it freezes what
-        exists out of the collector's view (``engine._gc``): read at the first look-up, a file's
-        records (thousands of small objects) were young, and every collection of the run scanned
-        them again."""
-        seen: set[str] = set()
-        for fn in fns:
-            code = getattr(fn, "__code__", None)
-            if code is not None and code.co_filename not in seen:
-                seen.add(code.co_filename)
-                where = (self._v._root_for(fn), code.co_filename)
-                if where not in self._blobs:
-                    self._blob(where)
 
     def _same_dist(self, d: list[str], root: str) -> bool:
         module_name, kind, detail, value = d

@@ -36,13 +36,12 @@ from engine.core.dask_tasks import (
     store_task,
 )
 from engine.core.execute import (
-    Lazy,
-    NodeRecord,
     _checked,
     _Expand,
     _RunState,
 )
 from engine.core.plan import FanOut, Step
+from engine.core.run_records import Lazy, NodeRecord
 from engine.core.scheduler import (
     Replay,
     UnitRun,

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import UsageError
 
 if TYPE_CHECKING:
-    from engine.core.execute import RunResult
     from engine.core.graph import Graph
+    from engine.core.run_records import RunResult
 
 FORMATS = ("text", "list", "dot", "mermaid", "json")
 #: past this many nodes ``text`` prints the ``list`` form: a drawing that wide helps nobody

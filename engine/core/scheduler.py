@@ -27,8 +27,6 @@ from typing import Any
 
 from engine import events as ev
 from engine.core.execute import (
-    Lazy,
-    NodeRecord,
     _call,
     _call_tracked,
     _checked,
@@ -40,6 +38,7 @@ from engine.core.execute import (
 from engine.core.items import settle_item
 from engine.core.plan import FanOut, Step
 from engine.core.redact import user_traceback
+from engine.core.run_records import Lazy, NodeRecord
 
 #: batches per worker for one fan-out: enough to keep every worker busy to the end, few enough that
 #: the per-task cost is spread over many items

@@ -7,7 +7,7 @@ import os
 import shutil
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine._json import dumps as json_dumps
@@ -86,13 +86,20 @@ class _Entries(_Auth):
                     lst.sort(key=lambda e: e.created, reverse=True)
         return result
 
-    def prefetch(self, nodes: Iterable[str]) -> Prefetched:
-        """The entries of ``nodes`` for a run: read in one query, like ``entries_for(full=False)``,
-        but each authenticated when first asked for (see :mod:`engine.store.prefetch`)."""
+    def prefetch(self, nodes: Iterable[str], versions: Mapping[str, str] | None = None) -> Prefetched:
+        """The entries of ``nodes`` for a run, each authenticated when first asked for (see
+        :mod:`engine.store.prefetch`). ``versions``: node -> its code version, where the run knows it:
+        of those nodes only that version's entries are read (a hit has it: keys are made of it), the
+        others when a miss asks (``Prefetched.of``); a store keeps every entry a node ever had, and
+        reading them all made a warm run slower with every week of history."""
         names = list(dict.fromkeys(nodes))
         wanted = set(names)
         pending = [e for _row, e in list(self._pending.values()) if e.node in wanted]
-        return Prefetched(_rows_of(self, names, _SELECT_LEAN) if names else (), self._entry, pending)
+        exact = [(n, versions[n]) for n in names if versions and n in versions] if self._json_each else []
+        known = {n for n, _ in exact}
+        rows = _rows_of(self, [n for n in names if n not in known], _SELECT_LEAN) + _rows_of_versions(self, exact)
+        later = (lambda: _rows_of(self, [n for n, _ in exact], _SELECT_LEAN)) if exact else None
+        return Prefetched(rows, self._entry, pending, exact=exact, later=later)
 
     def latest_entry(self, node: str) -> Entry | None:
         """The newest entry of ``node`` (what ``explain`` diffs against)."""
@@ -434,8 +441,20 @@ class _Entries(_Auth):
         return st
 
 
+def _rows_of_versions(store: Any, pairs: list[tuple[str, str]]) -> list[tuple]:
+    """The lean rows of these (node, code version) pairs, in one query through the store's
+    (node, code_version) index (SQLite with ``json_each`` only)."""
+    if not pairs:
+        return []
+    query = (_SELECT_LEAN + " WHERE rowid IN (SELECT e.rowid FROM json_each(?) AS p JOIN entries AS e"
+             " ON e.node = json_extract(p.value, '$[0]') AND e.code_version = json_extract(p.value, '$[1]'))")
+    return store._read(lambda c: c.execute(query, (json_dumps(pairs),)).fetchall())
+
+
 def _rows_of(store: Any, names: list[str], select: str) -> list[tuple]:
     """The rows ``select`` gives for these nodes, in one query where SQLite has ``json_each``."""
+    if not names:
+        return []
 
     def query(c: sqlite3.Connection) -> list[tuple]:
         if store._json_each:

@@ -19,13 +19,20 @@ _UNREAD = object()
 
 
 class Prefetched:
-    """Entries by key (``get``) and by node (``of``), of the rows read; ``add`` what a run stores."""
+    """Entries by key (``get``) and by node (``of``), of the rows read; ``add`` what a run stores.
 
-    __slots__ = ("_rows", "_check", "_verified", "_pending", "_since", "_by_node")
+    ``exact``: (node, code version) pairs of which only that version's rows were read; ``later``
+    reads the other rows of those nodes, the first time ``of`` needs all of a node's entries."""
+
+    __slots__ = ("_rows", "_check", "_verified", "_pending", "_since", "_by_node", "_exact", "_later", "_of_version")
 
     def __init__(self, rows: Iterable[tuple], check: Callable[[tuple], Entry | None],
-                 pending: Iterable[Entry] = ()) -> None:
+                 pending: Iterable[Entry] = (), *, exact: Iterable[tuple[str, str]] = (),
+                 later: Callable[[], Iterable[tuple]] | None = None) -> None:
         self._rows = {row[0]: row for row in rows}
+        self._exact = frozenset(exact)
+        self._later = later
+        self._of_version: dict[tuple[str, str], list[str]] | None = None
         self._check = check
         #: key -> the row's entry, or None for a row that failed authentication
         self._verified: dict[str, Entry | None] = {}
@@ -39,7 +46,9 @@ class Prefetched:
         got = self._verified.get(key, _UNREAD)
         if got is _UNREAD:
             row = self._rows.get(key)
-            got = self._verified[key] = None if row is None else self._check(row)
+            if row is None:
+                return None  # not read (yet: ``of`` may read it)
+            got = self._verified[key] = self._check(row)
         return got  # type: ignore[return-value]
 
     def get(self, key: str) -> Entry | None:
@@ -58,6 +67,11 @@ class Prefetched:
 
     def of(self, node: str) -> list[Entry]:
         """The authentic entries of ``node`` as they were read, newest first."""
+        if self._later is not None:
+            later, self._later = self._later, None
+            for row in later():
+                self._rows.setdefault(row[0], row)
+            self._by_node = None
         if self._by_node is None:
             by_node: dict[str, list[Entry]] = {}
             for key in self._rows:
@@ -71,3 +85,17 @@ class Prefetched:
                 lst.sort(key=lambda e: e.created, reverse=True)
             self._by_node = by_node
         return self._by_node.get(node, [])
+
+    def of_version(self, node: str, code_version: str) -> list[Entry]:
+        """The authentic entries of ``node`` made by ``code_version``, without reading the node's
+        other entries when only those were read."""
+        if (node, code_version) not in self._exact or self._later is None:
+            return [e for e in self.of(node) if e.code_version == code_version]
+        if self._of_version is None:
+            index: dict[tuple[str, str], list[str]] = {}
+            for key, row in self._rows.items():
+                index.setdefault((row[1], row[3]), []).append(key)
+            self._of_version = index
+        found = [e for k in self._of_version.get((node, code_version), ()) if (e := self._pending.get(k) or self._row_entry(k))]
+        found += [e for k, e in self._pending.items() if k not in self._rows and e.node == node and e.code_version == code_version]
+        return sorted(found, key=lambda e: e.created, reverse=True)

@@ -8,11 +8,16 @@ from engine._json import compact_encoder
 #: Bump when the table layout changes incompatibly; older Ripples refuse newer stores.
 #: v2: ``node_runs.deps`` (the input data versions each node's key used), so explanations compare
 #: with the node's previous run rather than with whichever entry is newest.
-SCHEMA_VERSION = 2
+#: v3: entries indexed by (node, code version, created): a run reads the entries of its nodes' code
+#: versions now, not every entry they ever had (``Store.prefetch``).
+SCHEMA_VERSION = 3
+
+_ENTRIES_INDEX = "CREATE INDEX IF NOT EXISTS entries_node_version ON entries(node, code_version, created)"
 
 #: How a store of an older version is brought up to date, one step per version (run in one transaction).
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE node_runs ADD COLUMN deps TEXT",),
+    2: ("DROP INDEX IF EXISTS entries_node", _ENTRIES_INDEX),
 }
 
 DB_NAME = "meta.sqlite"
@@ -41,7 +46,7 @@ CREATE TABLE IF NOT EXISTS entries (
     checksum TEXT NOT NULL,
     inline BLOB          -- last, so reading the other columns never walks its overflow pages
 );
-CREATE INDEX IF NOT EXISTS entries_node ON entries(node, created);
+CREATE INDEX IF NOT EXISTS entries_node_version ON entries(node, code_version, created);
 CREATE INDEX IF NOT EXISTS entries_dv ON entries(data_version);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,

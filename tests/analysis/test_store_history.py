@@ -42,7 +42,7 @@ def test_a_v1_store_is_migrated_and_keeps_its_history(tmp_path: Path) -> None:
         st.finish_run("new", "ok", ran=1)
         st.commit()
     conn = sqlite3.connect(root / DB_NAME)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
     with Store(root) as st:
         newest, oldest = st.node_history("b")
@@ -60,3 +60,33 @@ def test_a_fresh_store_records_input_versions(tmp_path: Path) -> None:
         recs = {r.node: r for r in st.run_nodes("r")}
         assert recs["n"].deps == {"x": "1", "y": "2"}
         assert recs["m"].hit and recs["m"].deps is None  # a packed hit: its inputs are its entry's deps
+
+
+def _indexes(root: Path) -> set[str]:
+    conn = sqlite3.connect(root / DB_NAME)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='entries' "
+                                           "AND name NOT LIKE 'sqlite_autoindex%'")}
+    finally:
+        conn.close()
+
+
+def test_a_v2_store_gets_the_entries_index_by_code_version_and_keeps_its_entries(tmp_path: Path) -> None:
+    """v3 reads a run's entries by (node, code version): a v2 store's index by (node, created) is
+    replaced in place, as a new store has it."""
+    fresh, old = tmp_path / "fresh", tmp_path / "old"
+    Store(fresh).close()
+    with Store(old) as st:
+        st.put("k1", "b", "dv1", "cv1", 41)
+        st.put("k2", "b", "dv2", "cv2", 42)
+        st.commit()
+    conn = sqlite3.connect(old / DB_NAME)
+    conn.execute("DROP INDEX entries_node_version")
+    conn.execute("CREATE INDEX entries_node ON entries(node, created)")
+    conn.execute("PRAGMA user_version=2")
+    conn.commit()
+    conn.close()
+    with Store(old) as st:
+        assert [e.key for e in st.prefetch(["b"], {"b": "cv2"}).of_version("b", "cv2")] == ["k2"]
+        assert st.load(st.get("k1")) == 41
+    assert _indexes(old) == _indexes(fresh) == {"entries_node_version", "entries_dv"}

@@ -1,6 +1,8 @@
 """What a run reads of the store before it starts (``engine.store.prefetch``): the rows of every
 planned node in one query, each authenticated only when a key asks for it — a store keeps every
-entry a node ever had (each upstream value made one; reverting is a hit), a warm run uses one."""
+entry a node ever had (each upstream value made one; reverting is a hit), a warm run uses one. Of a
+node whose code version is known before the run (stored by an earlier process and unchanged), only
+that version's rows are read; its others when a miss asks for them."""
 
 from __future__ import annotations
 
@@ -16,14 +18,18 @@ from engine import Driver
 BODY = "def a() -> int:\n    return {a}\n\n\ndef b(a: int) -> int:\n    return a * 2\n\n\ndef c(b: int) -> int:\n    return b + 1\n"
 
 
+VERSIONED = ("def a() -> int:\n    return {a}\n\n\ndef b(a: int) -> int:\n    return a * 2 + 0 * {v}\n\n\n"
+             "def c(b: int) -> int:\n    return b + 1 + 0 * {v}\n")
+
+
 @pytest.fixture
 def pipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     monkeypatch.syspath_prepend(str(tmp_path))
     name = f"prefetch_{uuid.uuid4().hex[:8]}"
 
-    def driver(a: int) -> Driver:
-        (tmp_path / f"{name}.py").write_text(BODY.format(a=a))
+    def driver(a: int, v: int | None = None) -> Driver:
+        (tmp_path / f"{name}.py").write_text(BODY.format(a=a) if v is None else VERSIONED.format(a=a, v=v))
         sys.modules.pop(name, None)
         importlib.invalidate_caches()
         return Driver({}, importlib.import_module(name)).with_cache(tmp_path / "store")
@@ -57,3 +63,41 @@ def test_a_miss_still_sees_every_entry_of_its_node(pipe) -> None:
     assert result.records["a"].status == "ran"
     assert dr.cache.decisions["a"].why.startswith("code changed: "), dr.cache.decisions["a"].why
     assert dr.cache.decisions["a"].previous is not None
+
+
+def _prefetches(dr: Driver, monkeypatch: pytest.MonkeyPatch) -> list:
+    seen: list = []
+    real = dr.cache.store.prefetch
+
+    def keep(*args, **kwargs):
+        seen.append(real(*args, **kwargs))
+        return seen[-1]
+
+    monkeypatch.setattr(dr.cache.store, "prefetch", keep)
+    return seen
+
+
+def test_a_warm_run_reads_only_the_entries_of_its_code_versions(pipe, monkeypatch: pytest.MonkeyPatch) -> None:
+    for v in (1, 2, 3, 4):  # every node: four code versions, an entry each
+        assert pipe(1, v).run(["c"]).status == "ok"
+    dr = pipe(1, 4)  # a new driver, as a new process: its versions are recalled
+    seen = _prefetches(dr, monkeypatch)
+    result = dr.run(["c"])
+    assert {r.status for r in result.records.values()} == {"cached"} and result.outputs == {"c": 3}
+    assert dr.cache.versioner.persisted.reused == 3
+    assert len(dr.cache.store.ls("c")) == 4
+    assert len(seen[0]._rows) == 3  # one row per node, not the twelve stored
+
+
+def test_a_miss_of_a_node_of_known_code_reads_its_other_entries(pipe, monkeypatch: pytest.MonkeyPatch) -> None:
+    """b's code is unchanged (its version is recalled), its input is not: the miss is explained
+    against b's previous entry, and the plan says b may run, from the entries of b's version."""
+    for v in (1, 2):
+        assert pipe(1, v).run(["c"]).status == "ok"
+    dr = pipe(7, 2)
+    seen = _prefetches(dr, monkeypatch)
+    assert [(n, will) for n, will, _ in dr.plan(["c"])] == [("a", "run"), ("b", "may run"), ("c", "may run")]
+    result = dr.run(["c"])
+    assert result.outputs == {"c": 15} and result.records["b"].status == "ran"
+    assert dr.cache.decisions["b"].why.startswith("upstream a changed") and dr.cache.decisions["b"].previous is not None
+    assert all(len(p._rows) > 3 for p in seen)  # the miss read b's and c's other entries too

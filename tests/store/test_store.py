@@ -651,6 +651,26 @@ def test_a_hit_that_cannot_be_packed_is_an_ordinary_row(root: Path) -> None:
         assert s.run_nodes("r") == [] and s.node_history("b") == []
 
 
+def test_a_prefetch_by_code_version_reads_the_other_entries_only_when_asked(root: Path) -> None:
+    queries: list[str] = []
+    with Store(root) as s:
+        for i, cv in enumerate(("cv1", "cv2", "cv3")):
+            s.put(f"a{i}", "a", f"dva{i}", cv, i)
+            s.put(f"b{i}", "b", f"dvb{i}", cv, i)
+        s.commit()
+        with s.batch():
+            s.put("a9", "a", "dva9", "cv3", 9)  # written, not committed yet: found all the same
+            s._conn().set_trace_callback(queries.append)
+            p = s.prefetch(["a", "b"], {"a": "cv3"})
+            assert {e.key for e in p.of_version("a", "cv3")} == {"a2", "a9"} and p.get("a2").data_version == "dva2"
+            assert p.get("a0") is None and p.get("b0").key == "b0"  # a's other versions unread; b read whole
+            n = len(queries)
+            got = [e.key for e in p.of("a")]
+            assert got == ["a9", "a2", "a1", "a0"] and len(queries) == n + 1, got
+            assert p.get("a0").key == "a0" and len(p.of("b")) == 3 and len(queries) == n + 1
+            s._conn().set_trace_callback(None)
+
+
 def _hit_tuple(node: str, run: int, why: str = "unchanged since 2026-11-25 12:41") -> tuple:
     h = _hit(node, run)
     return (node, h["seconds"], h["key"], h["data_version"], h["code_version"], why, 5.0)
