@@ -52,10 +52,10 @@ def lattice(n: int) -> tuple[str, str, str]:
     return "\n".join(lines), f"n{n - 1}", f"n{n - 1 - width // 2}"
 
 
-def _age(path: Path) -> None:
+def _age(path: Path, seconds: float = 60) -> None:
     """Date a source file a minute back, as a file not edited this instant is: bytecode compiled
     in the same second as its source counts as racy and is recompiled (``engine.core.loading``)."""
-    old = time.time() - 60
+    old = time.time() - seconds
     os.utime(path, (old, old))
 
 

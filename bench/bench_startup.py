@@ -8,11 +8,17 @@ the store warm), median of ``--repeat``; the teardown from whole-process wall ti
 
     python bench/bench_startup.py                 # lattice of 1,000 nodes
     python bench/bench_startup.py --n 10000 --repeat 9
+    python bench/bench_startup.py --history 20    # the store first holds 20 versions of every node
+
+``--history K``: every node's body also reads a module constant, which is set to 1 .. K with a run
+after each, so the store holds K entries per node (a project's weeks of edits) when the warm runs
+of version K are timed.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -55,18 +61,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=9)
+    ap.add_argument("--history", type=int, default=0, help="versions of every node stored before the timed runs")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="ripple-bench-startup-") as tmp:
         folder = Path(tmp)
         source, final, _ = lattice(args.n)
+        if args.history:
+            source = "V = {v}\n\n\n" + re.sub(r"(\n    return [^\n]*)", r"\1 + 0 * V", source)
         path = folder / f"lattice_{args.n}.py"
-        path.write_text(source)
-        _age(path)
 
         def code(hard_exit: bool) -> str:
             return CHILD.format(dir=str(folder), mod=path.stem, store=str(folder / "store"), final=final,
                                 hard_exit=hard_exit)
 
+        for v in range(1, args.history + 1):
+            path.write_text(source.replace("{v}", str(v)))
+            _age(path, seconds=600 - v)  # each version its own mtime, all older than the last
+            run_python(code(False), folder)
+        path.write_text(source.replace("{v}", str(args.history)))
+        _age(path)
         for _ in range(2):  # cold, then one warm run that writes the bytecode caches
             run_python(code(False), folder)
         phases: list[list[float]] = []
@@ -80,7 +93,8 @@ def main() -> None:
                     phases.append([float(x) for x in out.split()])
     medians = [statistics.median(col) for col in zip(*phases)]
     teardown = (statistics.median(walls[False]) - statistics.median(walls[True])) * 1e3
-    print(f"warm run of a {args.n:,}-node lattice, new process each, median of {args.repeat} (ms)")
+    held = f", {args.history} versions of each node stored" if args.history else ""
+    print(f"warm run of a {args.n:,}-node lattice{held}, new process each, median of {args.repeat} (ms)")
     for name, ms in zip(PHASES, medians):
         print(f"{name:<16}{ms:>8.2f}")
     print(f"{'teardown':<16}{teardown:>8.2f}")
