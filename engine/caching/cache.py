@@ -43,6 +43,7 @@ class Cache:
         self.versioner = CodeVersioner(project_root, store.memo)
         self.files = FileVersions(store.memo)
         self._code: dict[str, Any] = {}
+        self._extras: dict[str, str] = {}  # node -> what its decorators add to its code version
         self._behavior: dict[str, str] = {}
         self.decisions: dict[str, Decision] = {}
         self.hit_entries: dict[str, tuple[str, Entry, str]] = {}
@@ -91,17 +92,19 @@ class Cache:
             cv = self._code[node.name] = self.versioner.version(node.origin, extra=self._extra(node))
         return cv
 
-    def known_code_version(self, node: Node) -> Any:
-        """The node's code version if it costs no computing: made already in this process, or stored
-        by an earlier one and still so (``CodeVersioner.recalled``); else None."""
+    def code_version_hint(self, node: Node) -> str | None:
+        """The node's code version digest as this process made it, else as an earlier one stored it
+        with its files unchanged (``CodeVersioner.hint``); what a run reads ahead by."""
         cv = self._code.get(node.name)
-        if cv is None:
-            cv = self.versioner.recalled(node.origin, extra=self._extra(node))
-            if cv is not None:
-                self._code[node.name] = cv
-        return cv
+        return cv.digest if cv is not None else self.versioner.hint(node.origin, extra=self._extra(node))
 
     def _extra(self, node: Node) -> str:
+        extra = self._extras.get(node.name)
+        if extra is None:
+            extra = self._extras[node.name] = self._make_extra(node)
+        return extra
+
+    def _make_extra(self, node: Node) -> str:
         extra = f"{node.kind}|{node.version_extra}"
         if node.literals:
             extra += "|" + "|".join(f"{k}={self._literal(v)}" for k, v in sorted(node.literals.items()))

@@ -179,16 +179,16 @@ class CodeVersioner:
         self._work: _Parts | None = None  # the computation in progress, whose trail file_info extends
 
     # -- public ----------------------------------------------------------------------------------
-    def recalled(self, fn: Callable[..., Any], extra: str = "") -> CodeVersion | None:
-        """``version`` as an earlier process stored it, when all it was made of is unchanged; else None."""
-        known = self.persisted.recall(fn, extra, self._root_for(fn))
-        return None if known is None else CodeVersion(known[0], known[1], extra)
+    def hint(self, fn: Callable[..., Any], extra: str = "") -> str | None:
+        """The digest ``version`` most likely gives, if an earlier process stored it (see
+        ``VersionMemo.hint``): to read ahead by, never to key by."""
+        return self.persisted.hint(fn, extra, self._root_for(fn))
 
     def version(self, fn: Callable[..., Any], extra: str = "") -> CodeVersion:
         """Code version of ``fn`` and everything project-local it reaches; never None."""
-        if (known := self.recalled(fn, extra)) is not None:
-            return known
         root = self._root_for(fn)
+        if (known := self.persisted.recall(fn, extra, root)) is not None:
+            return CodeVersion(known[0], known[1], extra)
         work = _Parts()
         outer, self._work = self._work, work
         try:

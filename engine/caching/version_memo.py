@@ -97,24 +97,12 @@ class VersionMemo:
     # ------------------------------------------------------------------ reuse
     def recall(self, fn: Any, extra: str, root: str) -> tuple[str, dict[str, str]] | None:
         """``(digest, parts)`` stored for ``fn`` when all it was made of is unchanged, else None."""
-        if type(fn) is not types.FunctionType or fn.__closure__ or hasattr(fn, "__wrapped__"):
-            return None
-        code = fn.__code__
-        where = (root, code.co_filename)
-        blob = self._blobs.get(where) or self._blob(where)
-        rec = blob["r"].get(f"{code.co_qualname}\0{code.co_firstlineno}\0{extra}")
+        rec = self._record(fn, extra, root)
         if rec is None:
             return None
         try:
-            digest, parts, files, probes, dists, module = rec
-            if fn.__globals__.get("__name__") != module:
-                return None
-            table = blob["f"]
-            still = self._still
-            for i in files:  # loops, not all(...): this runs for every node of a warm run
-                if not still(table[i]):
-                    return None
-            for d in dists or ():
+            digest, parts, _files, probes, dists, _module = rec
+            for d in dists or ():  # loops, not all(...): this runs for every node of a warm run
                 if not self._same_dist(d, root):
                     return None
             for p in probes or ():
@@ -124,6 +112,34 @@ class VersionMemo:
             return None  # a record of another shape: computed again, and replaced
         self.reused += 1
         return digest, parts
+
+    def hint(self, fn: Any, extra: str, root: str) -> str | None:
+        """The digest stored for ``fn`` if its files are unchanged, its references not checked: what
+        ``recall`` will most likely give, for a run to read ahead by (never to key a value by)."""
+        rec = self._record(fn, extra, root)
+        return rec[0] if rec is not None and isinstance(rec[0], str) else None
+
+    def _record(self, fn: Any, extra: str, root: str) -> list[Any] | None:
+        """``fn``'s stored record if it is of ``fn``'s module and its files hold what they held."""
+        if type(fn) is not types.FunctionType or fn.__closure__ or hasattr(fn, "__wrapped__"):
+            return None
+        code = fn.__code__
+        where = (root, code.co_filename)
+        blob = self._blobs.get(where) or self._blob(where)
+        rec = blob["r"].get(f"{code.co_qualname}\0{code.co_firstlineno}\0{extra}")
+        if rec is None:
+            return None
+        try:
+            if len(rec) != 6 or fn.__globals__.get("__name__") != rec[5]:
+                return None
+            table = blob["f"]
+            still = self._still
+            for i in rec[2]:
+                if not still(table[i]):
+                    return None
+        except (TypeError, ValueError, IndexError, KeyError):
+            return None
+        return rec
 
     def _same_dist(self, d: list[str], root: str) -> bool:
         module_name, kind, detail, value = d

@@ -88,10 +88,10 @@ class _Entries(_Auth):
 
     def prefetch(self, nodes: Iterable[str], versions: Mapping[str, str] | None = None) -> Prefetched:
         """The entries of ``nodes`` for a run, each authenticated when first asked for (see
-        :mod:`engine.store.prefetch`). ``versions``: node -> its code version, where the run knows it:
-        of those nodes only that version's entries are read (a hit has it: keys are made of it), the
-        others when a miss asks (``Prefetched.of``); a store keeps every entry a node ever had, and
-        reading them all made a warm run slower with every week of history."""
+        :mod:`engine.store.prefetch`). ``versions``: node -> its likely code version: of those nodes
+        only that version's entries are read (a hit has its node's version: keys are made of it), the
+        others when a key or a miss asks (``Prefetched``); a store keeps every entry a node ever had,
+        and reading them all made a warm run slower with every week of history."""
         names = list(dict.fromkeys(nodes))
         wanted = set(names)
         pending = [e for _row, e in list(self._pending.values()) if e.node in wanted]

@@ -21,8 +21,10 @@ _UNREAD = object()
 class Prefetched:
     """Entries by key (``get``) and by node (``of``), of the rows read; ``add`` what a run stores.
 
-    ``exact``: (node, code version) pairs of which only that version's rows were read; ``later``
-    reads the other rows of those nodes, the first time ``of`` needs all of a node's entries."""
+    ``exact``: (node, code version) pairs of which only that version's rows were read (a guess at
+    each node's version now); ``later`` reads the other rows of those nodes, the first time ``of``
+    needs all of a node's entries or ``get`` a key the rows read do not have, so a wrong guess costs
+    a read, never a hit."""
 
     __slots__ = ("_rows", "_check", "_verified", "_pending", "_since", "_by_node", "_exact", "_later", "_of_version")
 
@@ -54,7 +56,18 @@ class Prefetched:
     def get(self, key: str) -> Entry | None:
         if key in self._since:
             return self._since[key]
-        return self._row_entry(key)
+        got = self._row_entry(key)
+        if got is None and self._later is not None and key not in self._rows:
+            self._read_later()  # a node's version was not the one read ahead by: its other rows
+            got = self._row_entry(key)
+        return got
+
+    def _read_later(self) -> None:
+        if self._later is not None:
+            later, self._later = self._later, None
+            for row in later():
+                self._rows.setdefault(row[0], row)
+            self._by_node = self._of_version = None
 
     def add(self, entry: Entry) -> None:
         """An entry this run stored: found by its key from now on (``of`` keeps to what was read)."""
@@ -67,11 +80,7 @@ class Prefetched:
 
     def of(self, node: str) -> list[Entry]:
         """The authentic entries of ``node`` as they were read, newest first."""
-        if self._later is not None:
-            later, self._later = self._later, None
-            for row in later():
-                self._rows.setdefault(row[0], row)
-            self._by_node = None
+        self._read_later()
         if self._by_node is None:
             by_node: dict[str, list[Entry]] = {}
             for key in self._rows:

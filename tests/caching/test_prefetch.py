@@ -101,3 +101,32 @@ def test_a_miss_of_a_node_of_known_code_reads_its_other_entries(pipe, monkeypatc
     assert result.outputs == {"c": 15} and result.records["b"].status == "ran"
     assert dr.cache.decisions["b"].why.startswith("upstream a changed") and dr.cache.decisions["b"].previous is not None
     assert all(len(p._rows) > 3 for p in seen)  # the miss read b's and c's other entries too
+
+
+FROM_ENV = ("import os\n\nFACTOR = int(os.environ.get('RIPPLE_TEST_FACTOR', '1'))\n\n\n"
+            "def a() -> int:\n    return {a}\n\n\ndef b(a: int) -> int:\n    return a * FACTOR\n\n\ndef c(b: int) -> int:\n    return b + 1\n")
+
+
+def test_a_version_other_than_the_one_read_ahead_by_still_hits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The read-ahead guesses each node's version from its stored record and unchanged files; a
+    constant read from the environment changes the version without changing a file: the entry of
+    the version the run does compute is still found (a second read), never a miss."""
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"prefetch_env_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{name}.py").write_text(FROM_ENV.format(a=5))
+
+    def run(factor: str):
+        monkeypatch.setenv("RIPPLE_TEST_FACTOR", factor)
+        sys.modules.pop(name, None)
+        importlib.invalidate_caches()
+        dr = Driver({}, importlib.import_module(name)).with_cache(tmp_path / "store")
+        seen = _prefetches(dr, monkeypatch)
+        return dr.run(["c"]), seen
+
+    for factor in ("1", "2"):
+        assert run(factor)[0].status == "ok"
+    result, seen = run("1")  # b's stored record is of FACTOR=2: the guess is wrong
+    assert result.outputs == {"c": 6}
+    assert {n: r.status for n, r in result.records.items()} == {"a": "cached", "b": "cached", "c": "cached"}
+    assert len(seen[0]._rows) == 5  # a's one row; b's and c's two each: the guess missed, the rest was read

@@ -652,6 +652,8 @@ def test_a_hit_that_cannot_be_packed_is_an_ordinary_row(root: Path) -> None:
 
 
 def test_a_prefetch_by_code_version_reads_the_other_entries_only_when_asked(root: Path) -> None:
+    """The versions given are guesses: a key or a miss that needs a node's other entries reads them
+    (once), so a wrong guess costs a read, never a hit."""
     queries: list[str] = []
     with Store(root) as s:
         for i, cv in enumerate(("cv1", "cv2", "cv3")):
@@ -662,12 +664,12 @@ def test_a_prefetch_by_code_version_reads_the_other_entries_only_when_asked(root
             s.put("a9", "a", "dva9", "cv3", 9)  # written, not committed yet: found all the same
             s._conn().set_trace_callback(queries.append)
             p = s.prefetch(["a", "b"], {"a": "cv3"})
-            assert {e.key for e in p.of_version("a", "cv3")} == {"a2", "a9"} and p.get("a2").data_version == "dva2"
-            assert p.get("a0") is None and p.get("b0").key == "b0"  # a's other versions unread; b read whole
             n = len(queries)
-            got = [e.key for e in p.of("a")]
-            assert got == ["a9", "a2", "a1", "a0"] and len(queries) == n + 1, got
-            assert p.get("a0").key == "a0" and len(p.of("b")) == 3 and len(queries) == n + 1
+            assert {e.key for e in p.of_version("a", "cv3")} == {"a2", "a9"} and p.get("a2").data_version == "dva2"
+            assert p.get("b0").key == "b0" and len(queries) == n  # b was read whole; a's other versions not yet
+            assert p.get("a0").key == "a0" and len(queries) == n + 1  # not among the rows read: the rest is read
+            assert [e.key for e in p.of("a")] == ["a9", "a2", "a1", "a0"] and p.get("nope") is None
+            assert len(p.of("b")) == 3 and len(queries) == n + 1
             s._conn().set_trace_callback(None)
 
 
