@@ -44,6 +44,10 @@ class Cache:
         self.files = FileVersions(store.memo)
         self._code: dict[str, Any] = {}
         self._extras: dict[str, str] = {}  # node -> what its decorators add to its code version
+        #: how many times user code ran since this cache opened; ``_code`` entries of an earlier count
+        #: (``_checked_at``, absent: 0) are checked again before use: see ``user_code_ran``
+        self._ran = 0
+        self._checked_at: dict[str, int] = {}
         self._behavior: dict[str, str] = {}
         self.decisions: dict[str, Decision] = {}
         self.hit_entries: dict[str, tuple[str, Entry, str]] = {}
@@ -88,9 +92,21 @@ class Cache:
 
     def code_version(self, node: Node) -> Any:
         cv = self._code.get(node.name)
-        if cv is None:
+        if cv is None or (self._ran and self._checked_at.get(node.name, 0) != self._ran):
             cv = self._code[node.name] = self.versioner.version(node.origin, extra=self._extra(node))
+            if self._ran:
+                self._checked_at[node.name] = self._ran
         return cv
+
+    def user_code_ran(self) -> None:
+        """A node ran: it may have rebound a module global that nodes later in the run refer to, so
+        the versions made before in this run (a plan's dry pass makes them all first) are checked
+        again at their next use, and what references name is looked at anew (stored versions make
+        that a re-check of references, not a new analysis). A later run in this process keeps the
+        versions as they were made: a node that draws from a module's random generator changes it
+        each time it runs, and what it was cached for is the module as imported."""
+        self._ran += 1
+        self.versioner.persisted.user_code_ran()
 
     def code_version_hint(self, node: Node) -> str | None:
         """The node's code version digest as this process made it, else as an earlier one stored it
@@ -119,6 +135,8 @@ class Cache:
 
     # ------------------------------------------------------------------ runs
     def session(self, run_id: str, plan: Plan, values: Mapping[Any, Any], overrides: Mapping[str, Any]) -> Session:
+        self._ran = 0  # a new run: versions made in earlier ones stand (see ``user_code_ran``)
+        self._checked_at.clear()
         return Session(self, run_id, plan, values, overrides, dry=False)
 
     def predict(self, plan: Plan, values: Mapping[Any, Any], overrides: Mapping[str, Any]) -> list[tuple[str, str, str]]:

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine.caching.code_version import diff_parts
 from engine.store.schema import compact_json
 
 if TYPE_CHECKING:
@@ -217,3 +218,38 @@ def against_previous_run(session: Session, node: Node, deps: list[tuple[str, str
     kind = ["upstream" if n in session.cache.graph.nodes else "input" for n in names]
     d.why = ", ".join(f"{k} {n} changed" for k, n in zip(kind, names)) + since
     return True
+
+
+def why_miss(session: Session, node: Node, deps: list[tuple[str, str]]) -> Decision:
+    """Why a node's key missed, against its previous run or its newest entry."""
+    from engine.caching.decisions import Decision  # the hit path makes none
+
+    d = Decision(node.name, False, "")
+    previous = session.prefetched.of(node.name)
+    prev = max(previous, key=lambda e: e.created) if previous else None
+    if prev is not None:
+        prev = session.store.get(prev.key) or prev  # the prefetch left out deps and code parts
+    d.previous = prev
+    if against_previous_run(session, node, deps, d):
+        return d
+    if prev is None:
+        d.why = "no cached result"
+        return d
+    cv = session.cache.code_version(node)
+    if prev.code_version != cv.digest:
+        changed = diff_parts(prev.code_parts or {}, cv.parts) or [f"{node.module}.{node.origin.__name__}"]
+        d.changed_parts = changed
+        d.why = "code changed: " + ", ".join(changed[:4]) + (" …" if len(changed) > 4 else "")
+        d.diff = code_diff(session.store.memo, session.cache.versioner.source_of, changed, prev.code_parts or None,
+                           old_code=prev.code_version, label="cached")
+        return d
+    old = prev.deps or {}
+    changed_inputs = [p for p, dv in deps if old.get(p) != dv]
+    if changed_inputs:
+        d.changed_inputs = changed_inputs
+        names = [dict(node.deps).get(p, p) for p in changed_inputs]
+        kind = ["upstream" if n in session.cache.graph.nodes else "input" for n in names]
+        d.why = ", ".join(f"{k} {n} changed" for k, n in zip(kind, names))
+        return d
+    d.why = "no cached result for these inputs"
+    return d

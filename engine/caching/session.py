@@ -14,7 +14,6 @@ from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
 from engine._log import log
 from engine.caching import observed
-from engine.caching.code_version import diff_parts
 from engine.caching.data_version import combine, try_fingerprint
 from engine.core.plan import Plan, Step
 from engine.core.reads import ReadRecorder
@@ -128,7 +127,10 @@ class Session:
                 deps.append((param, dv))
         if len(deps) > 1:
             deps.sort()
-        cv = self.cache._code.get(node.name) or self.cache.code_version(node)
+        cache = self.cache
+        cv = cache._code.get(node.name)
+        if cv is None or cache._ran:
+            cv = cache.code_version(node)
         # Names are identifiers and versions are hex digests (or "disabled:<hex>"): none holds a NUL,
         # so NUL-joining is unambiguous and one hash call is the cheapest key on the warm path.
         flat = [node.name, cv.digest]
@@ -155,43 +157,6 @@ class Session:
             self._default_dvs[node.name] = got
         return got
 
-    def _why_miss(self, node: Node, deps: list[tuple[str, str]], behavior: str) -> Decision:
-        from engine.caching.decisions import Decision  # a miss: the hit path makes none
-
-        d = Decision(node.name, False, "")
-        previous = self.prefetched.of(node.name)
-        prev = max(previous, key=lambda e: e.created) if previous else None
-        if prev is not None:
-            prev = self.store.get(prev.key) or prev  # the prefetch left out deps and code parts
-        d.previous = prev
-        from engine.caching.explain import against_previous_run  # misses only (the function: see above)
-
-        if against_previous_run(self, node, deps, d):
-            return d
-        if prev is None:
-            d.why = "no cached result"
-            return d
-        cv = self.cache.code_version(node)
-        if prev.code_version != cv.digest:
-            changed = diff_parts(prev.code_parts or {}, cv.parts) or [f"{node.module}.{node.origin.__name__}"]
-            d.changed_parts = changed
-            d.why = "code changed: " + ", ".join(changed[:4]) + (" …" if len(changed) > 4 else "")
-            from engine.caching.explain import code_diff
-
-            d.diff = code_diff(self.store.memo, self.cache.versioner.source_of, changed, prev.code_parts or None,
-                               old_code=prev.code_version, label="cached")
-            return d
-        old = prev.deps or {}
-        changed_inputs = [p for p, dv in deps if old.get(p) != dv]
-        if changed_inputs:
-            d.changed_inputs = changed_inputs
-            names = [dict(node.deps).get(p, p) for p in changed_inputs]
-            kind = ["upstream" if n in self.cache.graph.nodes else "input" for n in names]
-            d.why = ", ".join(f"{k} {n} changed" for k, n in zip(kind, names))
-            return d
-        d.why = "no cached result for these inputs"
-        return d
-
     # ------------------------------------------------------------------ the CacheSession protocol
     def lookup(self, step: Step, values: Mapping[Any, Any]) -> tuple[Lazy | None, str]:
         node = step.node
@@ -210,7 +175,9 @@ class Session:
             return _unversionable(self, node, behavior)
         entry = self.prefetched.get(key)
         if entry is None:
-            d = self._why_miss(node, deps, behavior)
+            from engine.caching.explain import why_miss  # misses only
+
+            d = why_miss(self, node, deps)
             d.key = key
             return self._miss(node, behavior, d.why, d)
         changed = _files_changed(self, entry)
@@ -262,6 +229,12 @@ class Session:
         return rec
 
     def save(self, step: Step, value: Any, seconds: float, reads: Iterable[str]) -> int:
+        try:
+            return self._save(step, value, seconds, reads)
+        finally:
+            self.cache.user_code_ran()  # after: the value is stored under the version its key was made of
+
+    def _save(self, step: Step, value: Any, seconds: float, reads: Iterable[str]) -> int:
         node = step.node
         behavior = self.cache.behavior(node)
         rec = self.reads.pop(node.name, None)
@@ -357,6 +330,7 @@ class Session:
         return RemoteSide(self)
 
     def failed(self, step: Step) -> None:
+        self.cache.user_code_ran()
         self.dv[step.name] = self.dv[(step.name,)] = UNCACHEABLE
         self.reads.pop(step.name, None)
 

@@ -234,6 +234,11 @@ class VersionMemo:
         self._files_ok.clear()
         self._now.clear()
 
+    def user_code_ran(self) -> None:
+        """A node ran, and may have rebound a module global that later versions refer to: what the
+        references name is looked at again (files cannot change that way: their checks stay)."""
+        self._now.clear()
+
     def _blob(self, where: tuple[str, str]) -> dict[str, Any]:
         blob = self._blobs.get(where)
         if blob is None:

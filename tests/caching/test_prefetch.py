@@ -7,6 +7,7 @@ that version's rows are read; its others when a miss asks for them."""
 from __future__ import annotations
 
 import importlib
+import shutil
 import sys
 import uuid
 from pathlib import Path
@@ -132,30 +133,39 @@ def test_a_version_other_than_the_one_read_ahead_by_still_hits(tmp_path: Path, m
     assert len(seen[0]._rows) == 5  # a's one row; b's and c's two each: the guess missed, the rest was read
 
 
-READS_SCALE = "SCALE = 1\n\n\ndef scaled(configure: int) -> int:\n    return 10 * SCALE + configure\n"
+READS_SCALE = ("SCALE = 1\n\n\ndef early() -> int:\n    return SCALE\n\n\n"
+               "def scaled(configure: int, early: int) -> int:\n    return 10 * SCALE + configure\n")
 REBINDS = "import sys\n\n\ndef configure() -> int:\n    sys.modules[{pipe!r}].SCALE = {s}\n    return 0\n"
 
 
 def test_a_node_that_rebinds_a_global_another_reads_never_makes_a_stale_hit(tmp_path: Path,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """``configure`` (another file) sets the module's SCALE at run time, before ``scaled`` is looked
-    up; editing it changes what ``scaled`` computes though neither its file nor its input does. Its
-    version is checked when it is looked up, after ``configure`` ran, not when the run starts (the
-    read-ahead only guesses)."""
+    up; editing it changes what ``scaled`` computes though neither its file nor its input does. The
+    version ``scaled`` is looked up by must be what SCALE is after ``configure`` ran: not one made
+    when the run started (the read-ahead only guesses; a plan's dry pass versions every node first),
+    nor one resting on what SCALE was when ``early``, looked up before ``configure`` ran, read it."""
     monkeypatch.setattr(sys, "dont_write_bytecode", True)
     monkeypatch.syspath_prepend(str(tmp_path))
     tag = uuid.uuid4().hex[:8]
-    pipe, cfg = f"scaled_{tag}", f"configure_{tag}"
+    pipe, cfg = f"scaled_{tag}", f"zz_configure_{tag}"  # zz: ``early`` comes first in the run
     (tmp_path / f"{pipe}.py").write_text(READS_SCALE)
 
-    def run(s: int) -> dict:
+    def run(s: int, plan: bool) -> dict:
         (tmp_path / f"{cfg}.py").write_text(REBINDS.format(pipe=pipe, s=s))
         for m in (pipe, cfg):
             sys.modules.pop(m, None)
         importlib.invalidate_caches()
         modules = [importlib.import_module(pipe), importlib.import_module(cfg)]
-        return Driver({}, *modules).with_cache(tmp_path / "store").execute(["scaled"])
+        dr = Driver({}, *modules).with_cache(tmp_path / "store")
+        if plan:
+            dr.add_listener(lambda event: None)  # a listener of every kind: the run makes its plan first
+        result = dr.run(["scaled"])
+        assert list(result.records) == ["early", "configure", "scaled"]
+        return result.outputs
 
-    assert run(1) == {"scaled": 10}
-    assert run(1) == {"scaled": 10}
-    assert run(3) == {"scaled": 30}, "a result of SCALE = 1 was served where SCALE is 3"
+    for plan in (False, True):
+        assert run(1, plan) == {"scaled": 10}
+        assert run(1, plan) == {"scaled": 10}
+        assert run(3, plan) == {"scaled": 30}, "a result of SCALE = 1 was served where SCALE is 3"
+        shutil.rmtree(tmp_path / "store")
