@@ -82,8 +82,8 @@ class Session:
             if fp is None:
                 self._warn(name, f"input {name} cannot be fingerprinted ({why}); nodes using it are not cached this run")
         names = [n for n in plan.order if n in graph.nodes and n not in overrides]
-        hints = {n: h for n in names if (h := cache.code_version_hint(graph.nodes[n])) is not None}
-        self.prefetched = self.store.prefetch(names, hints)
+        self.prefetched = self.store.prefetch(names, lambda names: {
+            n: h for n in names if (h := cache.code_version_hint(graph.nodes[n])) is not None})
         self._batch: Any = None
         if not dry:
             self.store.start_run(run_id, cache.pipeline, plan.outputs, self.started)

@@ -86,16 +86,18 @@ class _Entries(_Auth):
                     lst.sort(key=lambda e: e.created, reverse=True)
         return result
 
-    def prefetch(self, nodes: Iterable[str], versions: Mapping[str, str] | None = None) -> Prefetched:
+    def prefetch(self, nodes: Iterable[str], versions: Callable[[list[str]], Mapping[str, str]] | None = None) -> Prefetched:
         """The entries of ``nodes`` for a run, each authenticated when first asked for (see
-        :mod:`engine.store.prefetch`). ``versions``: node -> its likely code version: of those nodes
-        only that version's entries are read (a hit has its node's version: keys are made of it), the
-        others when a key or a miss asks (``Prefetched``); a store keeps every entry a node ever had,
-        and reading them all made a warm run slower with every week of history."""
+        :mod:`engine.store.prefetch`). A store keeps every entry a node ever had, and reading them all
+        made a warm run slower with every week of history: when the nodes have more than twice as
+        many entries as there are nodes, ``versions(nodes)`` (node -> its likely code version) is
+        asked, and of those nodes only that version's entries are read (a hit has its node's version:
+        keys are made of it), the others when a key or a miss asks (``Prefetched``)."""
         names = list(dict.fromkeys(nodes))
         wanted = set(names)
         pending = [e for _row, e in list(self._pending.values()) if e.node in wanted]
-        exact = [(n, versions[n]) for n in names if versions and n in versions] if self._json_each else []
+        guess = versions(names) if versions is not None and self._json_each and _count_of(self, names) > 2 * len(names) else {}
+        exact = [(n, guess[n]) for n in names if n in guess]
         known = {n for n, _ in exact}
         rows = _rows_of(self, [n for n in names if n not in known], _SELECT_LEAN) + _rows_of_versions(self, exact)
         later = (lambda: _rows_of(self, [n for n, _ in exact], _SELECT_LEAN)) if exact else None
@@ -439,6 +441,14 @@ class _Entries(_Auth):
         with contextlib.suppress(OSError):
             st.db_bytes = os.stat(self.db_path).st_size
         return st
+
+
+def _count_of(store: Any, names: list[str]) -> int:
+    """How many entries these nodes have (from the index alone)."""
+    if not names:
+        return 0
+    query = "SELECT count(*) FROM entries WHERE node IN (SELECT value FROM json_each(?))"
+    return store._read(lambda c: c.execute(query, (json_dumps(names),)).fetchone()[0])
 
 
 def _rows_of_versions(store: Any, pairs: list[tuple[str, str]]) -> list[tuple]:

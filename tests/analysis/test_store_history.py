@@ -87,6 +87,6 @@ def test_a_v2_store_gets_the_entries_index_by_code_version_and_keeps_its_entries
     conn.commit()
     conn.close()
     with Store(old) as st:
-        assert [e.key for e in st.prefetch(["b"], {"b": "cv2"}).of_version("b", "cv2")] == ["k2"]
+        assert [e.key for e in st.prefetch(["b"], lambda names: {"b": "cv2"}).of_version("b", "cv2")] == ["k2"]
         assert st.load(st.get("k1")) == 41
     assert _indexes(old) == _indexes(fresh) == {"entries_node_version", "entries_dv"}

@@ -125,12 +125,12 @@ def test_a_version_other_than_the_one_read_ahead_by_still_hits(tmp_path: Path, m
         seen = _prefetches(dr, monkeypatch)
         return dr.run(["c"]), seen
 
-    for factor in ("1", "2"):
+    for factor in ("1", "2", "3", "4"):  # 9 entries of 3 nodes: a history long enough to read by guess
         assert run(factor)[0].status == "ok"
-    result, seen = run("1")  # b's stored record is of FACTOR=2: the guess is wrong
+    result, seen = run("1")  # b's stored record is of FACTOR=4: the guess is wrong
     assert result.outputs == {"c": 6}
     assert {n: r.status for n, r in result.records.items()} == {"a": "cached", "b": "cached", "c": "cached"}
-    assert len(seen[0]._rows) == 5  # a's one row; b's and c's two each: the guess missed, the rest was read
+    assert len(seen[0]._rows) == 9  # a's one row, b's guessed one, c's four: then b's others, for its key
 
 
 READS_SCALE = ("SCALE = 1\n\n\ndef early() -> int:\n    return SCALE\n\n\n"

@@ -653,7 +653,7 @@ def test_a_hit_that_cannot_be_packed_is_an_ordinary_row(root: Path) -> None:
 
 def test_a_prefetch_by_code_version_reads_the_other_entries_only_when_asked(root: Path) -> None:
     """The versions given are guesses: a key or a miss that needs a node's other entries reads them
-    (once), so a wrong guess costs a read, never a hit."""
+    (once), so a wrong guess costs a read, never a hit. A short history is read whole, unguessed."""
     queries: list[str] = []
     with Store(root) as s:
         for i, cv in enumerate(("cv1", "cv2", "cv3")):
@@ -663,7 +663,7 @@ def test_a_prefetch_by_code_version_reads_the_other_entries_only_when_asked(root
         with s.batch():
             s.put("a9", "a", "dva9", "cv3", 9)  # written, not committed yet: found all the same
             s._conn().set_trace_callback(queries.append)
-            p = s.prefetch(["a", "b"], {"a": "cv3"})
+            p = s.prefetch(["a", "b"], lambda names: {"a": "cv3"})  # 7 entries of 2 nodes: a long history
             n = len(queries)
             assert {e.key for e in p.of_version("a", "cv3")} == {"a2", "a9"} and p.get("a2").data_version == "dva2"
             assert p.get("b0").key == "b0" and len(queries) == n  # b was read whole; a's other versions not yet
@@ -671,6 +671,11 @@ def test_a_prefetch_by_code_version_reads_the_other_entries_only_when_asked(root
             assert [e.key for e in p.of("a")] == ["a9", "a2", "a1", "a0"] and p.get("nope") is None
             assert len(p.of("b")) == 3 and len(queries) == n + 1
             s._conn().set_trace_callback(None)
+        s.put("c0", "c", "dvc0", "cv1", 0)
+        s.put("c1", "c", "dvc1", "cv2", 1)
+        asked: list[list[str]] = []
+        short = s.prefetch(["c"], lambda names: asked.append(names) or {"c": "cv1"})  # 2 entries, 1 node
+        assert asked == [] and {e.key for e in short.of("c")} == {"c0", "c1"}
 
 
 def _hit_tuple(node: str, run: int, why: str = "unchanged since 2026-11-25 12:41") -> tuple:
