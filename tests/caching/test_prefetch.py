@@ -136,12 +136,17 @@ def test_a_version_other_than_the_one_read_ahead_by_still_hits(tmp_path: Path, m
 READS_SCALE = ("SCALE = 1\n\n\ndef early() -> int:\n    return SCALE\n\n\n"
                "def scaled(configure: int, early: int) -> int:\n    return 10 * SCALE + configure\n")
 REBINDS = "import sys\n\n\ndef configure() -> int:\n    sys.modules[{pipe!r}].SCALE = {s}\n    return 0\n"
+READS_CONFIG = ("CONFIG = {{'scale': 1}}\n\n\ndef early() -> int:\n    return CONFIG['scale']\n\n\n"
+                "def scaled(configure: int, early: int) -> int:\n    return 10 * CONFIG['scale'] + configure\n")
+MUTATES = "import sys\n\n\ndef configure() -> int:\n    sys.modules[{pipe!r}].CONFIG['scale'] = {s}\n    return 0\n"
 
 
-def test_a_node_that_rebinds_a_global_another_reads_never_makes_a_stale_hit(tmp_path: Path,
-                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    """``configure`` (another file) sets the module's SCALE at run time, before ``scaled`` is looked
-    up; editing it changes what ``scaled`` computes though neither its file nor its input does. The
+@pytest.mark.parametrize(("reads", "writes"), [(READS_SCALE, REBINDS), (READS_CONFIG, MUTATES)],
+                         ids=["rebound global", "mutated dict"])
+def test_a_node_that_rebinds_a_global_another_reads_never_makes_a_stale_hit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                              reads: str, writes: str) -> None:
+    """``configure`` (another file) sets the module's SCALE (or its CONFIG dict's entry) at run
+    time, before ``scaled`` is looked up; editing it changes what ``scaled`` computes though neither its file nor its input does. The
     version ``scaled`` is looked up by must be what SCALE is after ``configure`` ran: not one made
     when the run started (the read-ahead only guesses; a plan's dry pass versions every node first),
     nor one resting on what SCALE was when ``early``, looked up before ``configure`` ran, read it."""
@@ -149,10 +154,10 @@ def test_a_node_that_rebinds_a_global_another_reads_never_makes_a_stale_hit(tmp_
     monkeypatch.syspath_prepend(str(tmp_path))
     tag = uuid.uuid4().hex[:8]
     pipe, cfg = f"scaled_{tag}", f"zz_configure_{tag}"  # zz: ``early`` comes first in the run
-    (tmp_path / f"{pipe}.py").write_text(READS_SCALE)
+    (tmp_path / f"{pipe}.py").write_text(reads.format())
 
     def run(s: int, plan: bool) -> dict:
-        (tmp_path / f"{cfg}.py").write_text(REBINDS.format(pipe=pipe, s=s))
+        (tmp_path / f"{cfg}.py").write_text(writes.format(pipe=pipe, s=s))
         for m in (pipe, cfg):
             sys.modules.pop(m, None)
         importlib.invalidate_caches()
