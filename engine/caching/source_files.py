@@ -18,10 +18,8 @@ from engine._json import loads as json_loads
 from engine._log import log
 from engine.caching.code_helpers import _unwrap
 from engine.caching.source_analysis import _FileInfo, analyze_source, content_digest, memo_key
-from engine.core.bytecode import imported_code, imported_hash, nested_code
+from engine.core.bytecode import imported, nested_code
 from engine.files import RACY_WINDOW_NS
-
-_UNSET = object()
 
 
 class SourceFiles:
@@ -37,7 +35,8 @@ class SourceFiles:
         self._line_cache: dict[str, tuple[tuple[int, int], list[str]]] = {}
         self._content: dict[str, bytes] = {}  # content digest -> the bytes analysed
         self._warned: set[tuple[str, str]] = set()
-        self._imported: dict[tuple[str, str], Any] = {}  # (path, content digest) -> ``imported_code``
+        #: (path, content digest) -> what Ripple's loader imported from the path, against it (``_loaded``)
+        self._imported: dict[tuple[str, str], tuple[bool | None, dict[int, types.CodeType] | None]] = {}
         #: content digest -> what compiling it gives: (qualname, first line) -> code objects
         self._compiled: dict[str, dict[tuple[str, int], list[types.CodeType]]] = {}
 
@@ -97,9 +96,7 @@ class SourceFiles:
         (the analysis then changes the tree, so it cannot be compiled after)."""
         with paused():  # all of it, the tree's end included: a collection after would scan the whole tree
             tree = ast.parse(content, filename=path)
-            where = (path, digest)
-            imported = self._imported[where] = imported_code(path, content)
-            if imported is None and digest not in self._compiled:
+            if not self._loaded(path, digest)[0] and digest not in self._compiled:
                 self._index(digest, path, tree)
             data = analyze_source(content, path, tree=tree)
             del tree
@@ -117,6 +114,20 @@ class SourceFiles:
         self._compiled[digest] = index
         return index
 
+    def _loaded(self, path: str, digest: str) -> tuple[bool | None, dict[int, types.CodeType] | None]:
+        """Whether Ripple's loader imported ``path`` from this content (True, with the code objects it
+        made), from other content (False), or never (None); the content is hashed once."""
+        where = (path, digest)
+        got = self._imported.get(where)
+        if got is None:
+            noted, content = imported(path), self._content.get(digest)
+            if noted is None or content is None:
+                got = (None, None)
+            else:
+                got = (True, noted[1]) if noted[0] == importlib.util.source_hash(content) else (False, None)
+            self._imported[where] = got
+        return got
+
     def runs_as_written(self, info: _FileInfo, code: types.CodeType, qual: str) -> bool:
         """Whether ``code``, the live function ``qual``'s, is what ``info``'s source compiles to. It
         is not when the module was imported before the file last changed (a notebook that edits a
@@ -126,16 +137,12 @@ class SourceFiles:
         and this warns once. Asked only when a version is computed (a reused version was checked
         when it was made); free for a module Ripple's loader imported from this very content (it
         knows the code objects it made), else the content is compiled once."""
-        content = self._content.get(info.content_digest)
-        where = (info.path, info.content_digest)
-        imported = self._imported.get(where, _UNSET)
-        if imported is _UNSET:
-            imported = self._imported[where] = None if content is None else imported_code(info.path, content)
-        if imported is not None and imported.get(id(code)) is code:
+        same, codes = self._loaded(info.path, info.content_digest)
+        if same and codes is not None and codes.get(id(code)) is code:
             return True  # Ripple's loader imported this very content and made this very code
         index = self._compiled.get(info.content_digest)
         if index is None:
-            index = self._index(info.content_digest, info.path, content)
+            index = self._index(info.content_digest, info.path, self._content.get(info.content_digest))
         if any(c == code for c in index.get((code.co_qualname, code.co_firstlineno), ())):
             return True
         if (info.path, qual) not in self._warned:
@@ -168,12 +175,11 @@ class SourceFiles:
         far as can be told: Ripple's loader knows what it imported; for Python's, a bytecode cache
         whose recorded mtime or size is not the file's says the file changed after it was written
         (at the import, or later by another process: then this cannot tell)."""
-        content = self._content.get(info.content_digest)
-        if content is None or module is None:
+        if info.content_digest not in self._content or module is None:
             return True
-        noted = imported_hash(info.path)
-        if noted is not None:
-            return noted == importlib.util.source_hash(content)
+        same, _codes = self._loaded(info.path, info.content_digest)
+        if same is not None:
+            return same
         cached = getattr(module, "__cached__", None)
         try:
             with open(cached, "rb") as f:

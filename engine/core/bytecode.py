@@ -24,7 +24,7 @@ from importlib.machinery import PathFinder, SourceFileLoader
 from types import CodeType, ModuleType
 from typing import Any
 
-__all__ = ["CheckedSourceLoader", "ensure_checked_imports", "imported_code", "imported_hash", "nested_code"]
+__all__ = ["CheckedSourceLoader", "ensure_checked_imports", "imported", "nested_code"]
 
 _FLAGS_CHECKED_HASH = 0b11
 #: never project code: the interpreter's own trees and Ripple itself (versioned as a distribution)
@@ -115,30 +115,25 @@ def _code_objects(code: CodeType) -> dict[int, CodeType]:
     return {id(c): c for c in [code, *nested_code(code)]}
 
 
-def _imported(path: str) -> tuple[bytes, dict[int, CodeType]] | None:
-    finder = next((f for f in sys.meta_path if type(f).__name__ == "_ProjectFinder" and type(f).__module__ == __name__), None)
-    return finder.imported.get(os.path.abspath(path)) if finder is not None else None  # type: ignore[attr-defined]
+def imported(path: str) -> tuple[bytes, dict[int, CodeType]] | None:
+    """What the checked loader last imported from ``path``: the source's hash
+    (``importlib.util.source_hash``) and the code objects it made, by id (a live function whose code
+    is one of them runs that source as written); None if it never imported it."""
+    finder = _installed()
+    return finder.imported.get(os.path.abspath(path)) if finder is not None else None
 
 
-def imported_hash(path: str) -> bytes | None:
-    """The source hash of what the checked loader last imported from ``path``; None if it never did."""
-    got = _imported(path)
-    return None if got is None else got[0]
-
-
-def imported_code(path: str, source: bytes) -> dict[int, CodeType] | None:
-    """The code objects the checked loader made when it last imported ``path``, if it imported it
-    from exactly ``source``: a live function whose code is one of them runs ``source`` as written."""
-    got = _imported(path)
-    if got is None or got[0] != importlib.util.source_hash(source):
-        return None
-    return got[1]
-
-
-def _finder() -> _ProjectFinder:
+def _installed() -> _ProjectFinder | None:
     for f in sys.meta_path:
         if type(f).__name__ == "_ProjectFinder" and type(f).__module__ == __name__:
             return f  # type: ignore[return-value]
+    return None
+
+
+def _finder() -> _ProjectFinder:
+    found = _installed()
+    if found is not None:
+        return found
     finder = _ProjectFinder()
     at = next((i for i, f in enumerate(sys.meta_path) if f is PathFinder), len(sys.meta_path))
     sys.meta_path.insert(at, finder)
