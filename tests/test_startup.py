@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+from stores import forget_recorded_runs
+
 #: loaded on demand: their absence is the point (each costs 0.3 to 3 ms at start)
 NOT_ON_A_WARM_RUN = {
     "logging", "difflib", "concurrent.futures", "decimal", "fractions", "uuid", "sysconfig", "secrets",
@@ -59,7 +61,12 @@ def test_a_warm_run_loads_only_what_it_uses(tmp_path: Path) -> None:
 
     run()  # cold: computes and stores everything
     counts, modules = run()
-    assert counts.split() == ["3", "0"]  # every code version reused, no source file analysed
+    assert counts.split() == ["0", "0"]  # replayed: no code version even recalled, no file analysed
+    loaded = set(modules.split()) & NOT_ON_A_WARM_RUN
+    assert not loaded, f"a replayed warm run imported {sorted(loaded)}"
+    forget_recorded_runs(tmp_path / "store")
+    counts, modules = run()
+    assert counts.split() == ["3", "0"]  # node by node: every code version reused, no source file analysed
     loaded = set(modules.split()) & NOT_ON_A_WARM_RUN
     assert not loaded, f"a warm run imported {sorted(loaded)}"
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections import Counter
@@ -15,10 +14,11 @@ from engine._json import loads as json_loads
 from engine._log import log
 from engine.caching import observed
 from engine.caching.data_version import combine, try_fingerprint
+from engine.caching.warm_runs import Hits, Replay, record, replay, since
 from engine.core.plan import Plan, Step
 from engine.core.reads import ReadRecorder
 from engine.core.run_records import Lazy, RunResult
-from engine.store import Entry, StoreError, Unstorable
+from engine.store import Entry, EntryDamaged, StoreError, Unstorable
 
 if TYPE_CHECKING:
     from engine.caching.cache import Cache
@@ -71,9 +71,13 @@ class Session:
         self._sources_held: dict[tuple[str, str], str] = {}
         #: source file -> its lines as ``explain`` keeps parts of them, read once this run
         self._source_lines: dict[str, list[str] | None] = {}
+        self.warm: Replay | None = None
         if base is not None:
             self.dv = dict(base.dv)
             self.prefetched = base.prefetched
+            self.warm = base.warm
+            if self.warm is not None:
+                self.hit_entries = base.hit_entries
             return
         graph = cache.graph
         for name in plan.externals:
@@ -81,9 +85,14 @@ class Session:
             self.dv[name] = fp
             if fp is None:
                 self._warn(name, f"input {name} cannot be fingerprinted ({why}); nodes using it are not cached this run")
-        names = [n for n in plan.order if n in graph.nodes and n not in overrides]
-        self.prefetched = self.store.prefetch(names, lambda names: {
-            n: h for n in names if (h := cache.code_version_hint(graph.nodes[n])) is not None})
+        self.warm = replay(self) if not dry and not overrides else None
+        if self.warm is not None:
+            self.prefetched = self.store.prefetch(())
+            self.hit_entries = Hits(self, self.warm.rows)
+        else:
+            names = [n for n in plan.order if n in graph.nodes and n not in overrides]
+            self.prefetched = self.store.prefetch(names, lambda names: {
+                n: h for n in names if (h := cache.code_version_hint(graph.nodes[n])) is not None})
         self._batch: Any = None
         if not dry:
             self.store.start_run(run_id, cache.pipeline, plan.outputs, self.started)
@@ -160,6 +169,8 @@ class Session:
     # ------------------------------------------------------------------ the CacheSession protocol
     def lookup(self, step: Step, values: Mapping[Any, Any]) -> tuple[Lazy | None, str]:
         node = step.node
+        if self.warm is not None and (got := self.warm.hit(self, node.name)) is not None:
+            return got
         behavior = self.cache._behavior.get(node.name) or self.cache.behavior(node)
         if behavior in ("disable", "ignore"):
             self.keys[node.name] = None
@@ -192,7 +203,7 @@ class Session:
         if not self.in_items:
             self.hits += 1
             self.counts[behavior, "hits"] += 1
-        why = _since(entry.created)
+        why = since(entry.created)
         self.hit_entries[node.name] = (key, entry, why)
         if self.in_items:
             self._item_versions.setdefault(node.name, []).append(dv)
@@ -200,6 +211,13 @@ class Session:
         if self._debug:
             log.debug("%s: hit (%s)", node.name, why)
         return Lazy(self._load, entry.compute_seconds, entry.size, entry.code_version, dv, arg=entry), why
+
+    def load_key(self, key: str) -> Any:
+        """The value stored under ``key`` (a replayed hit's, loaded when asked for)."""
+        entry = self.store.get(key)
+        if entry is None:
+            raise EntryDamaged(f"the entry {key} is no longer in the store")
+        return self._load(entry)
 
     def versions(self, name: str) -> tuple[str, str]:
         node = self.cache.graph.nodes.get(name)
@@ -337,9 +355,13 @@ class Session:
     def reload(self, name: str) -> Step | None:
         for s in self.plan.steps:
             if isinstance(s, Step) and s.name == name:
-                entry = self.prefetched.discard(self.keys.get(name) or "")
-                if entry is not None:
-                    self.store.delete([entry.key])
+                key = self.keys.get(name) or ""
+                entry = self.prefetched.discard(key)
+                if entry is not None or (self.warm is not None and key):
+                    self.store.delete([key])
+                if self.warm is not None:  # its deps, for the history row of the node that runs again
+                    self.hit_entries.pop(name, None)
+                    self.keys[name], self._deps[name], _ = self._key(s)
                 log.warning("cached value of %s was damaged; recomputing it", name)
                 return s
         return None
@@ -361,7 +383,7 @@ class Session:
     def close(self, status: str, result: RunResult | None) -> None:
         cache = self.cache
         cache.decisions = dict(self.decisions)
-        cache.hit_entries = dict(self.hit_entries)
+        cache.hit_entries = dict(self.hit_entries) if self.warm is None else self.hit_entries
         cache.by_behavior = {b: {"hits": self.counts[b, "hits"], "misses": self.counts[b, "misses"]}
                              for b in sorted({b for b, _ in self.counts})}
         cache.last = {"hits": self.hits, "misses": self.misses}
@@ -390,6 +412,7 @@ class Session:
                 self.store.finish_run(self.run_id, status, ran=result.count(ev.RAN), cached=result.count(ev.CACHED),
                                       failed=result.count(ev.FAILED), skipped=result.count(ev.SKIPPED),
                                       seconds=result.seconds, records=list(rows.values()), hits=hits)
+                record(self, result)
             else:
                 self.store.finish_run(self.run_id, status)
             if cache.max_size is not None:
@@ -407,9 +430,14 @@ def _history_rows(s: Session, result: RunResult) -> tuple[dict[str, dict[str, An
     rows = {r["node"]: r for r in s.node_rows}
     hits: list[tuple[Any, ...]] = []
     hit_entries = s.hit_entries
+    replayed = s.warm.rows if s.warm is not None else {}
     for rec in result.records.values():
         name = rec.name
         if name in rows:
+            continue
+        r = replayed.get(name)
+        if r is not None and rec.status == ev.CACHED:
+            hits.append((name, rec.seconds, r[1], r[2], r[3], rec.why, rec.started or None))
             continue
         got = hit_entries.get(name)
         if got is None:
@@ -419,7 +447,7 @@ def _history_rows(s: Session, result: RunResult) -> tuple[dict[str, dict[str, An
             hits.append((name, rec.seconds, key, e.data_version, e.code_version, why or rec.why, rec.started or None))
         else:
             rows[name] = _hit_row(name, got)
-    for name, got in hit_entries.items():
+    for name, got in (hit_entries.items() if s.warm is None else ()):
         if name not in result.records and name not in rows:
             rows[name] = _hit_row(name, got)
     return rows, hits
@@ -439,15 +467,6 @@ def _code_marker(obj: Any) -> str | None:
     if isinstance(obj, types.FunctionType | types.BuiltinFunctionType | types.MethodType | type | types.ModuleType):
         return "code:" + getattr(obj, "__qualname__", getattr(obj, "__name__", type(obj).__name__))
     return None
-
-
-@functools.lru_cache(maxsize=256)
-def _since_minute(minute: int) -> str:
-    return "unchanged since " + time.strftime("%Y-%m-%d %H:%M", time.localtime(minute * 60))
-
-
-def _since(created: float) -> str:
-    return _since_minute(int(created // 60))
 
 
 def _short(path: str) -> str:

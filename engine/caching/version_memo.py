@@ -141,6 +141,32 @@ class VersionMemo:
             return None
         return rec
 
+    def trail(self, fn: Any, extra: str, root: str) -> tuple[str, list[list[Any]], list[Any], list[Any]] | None:
+        """``(digest, files, probes, dists)`` of ``fn``'s stored record when its files still hold:
+        what a recorded run (:mod:`engine.caching.warm_runs`) checks once for all its nodes."""
+        rec = self._record(fn, extra, root)
+        if rec is None:
+            return None
+        table = self._blobs[(root, fn.__code__.co_filename)]["f"]
+        return rec[0], [table[i] for i in rec[2]], rec[3] or [], rec[4] or []
+
+    def holds(self, root: str, files: list[list[Any]], probes: list[Any], dists: list[Any]) -> bool:
+        """Whether files, references and libraries are as a trail found them: ``recall``'s checks,
+        for the union of many records at once."""
+        try:
+            for row in files:
+                if not self._still(row):
+                    return False
+            for d in dists:
+                if not self._same_dist(d, root):
+                    return False
+            for p in probes:
+                if not self._same_probe(p, root):
+                    return False
+        except (TypeError, ValueError, IndexError, KeyError):
+            return False
+        return True
+
     def _same_dist(self, d: list[str], root: str) -> bool:
         module_name, kind, detail, value = d
         key = ("dist", module_name, root)

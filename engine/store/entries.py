@@ -15,7 +15,7 @@ from engine.store import crypto
 from engine.store.auth import _Auth, _split
 from engine.store.codec import _deserialize, _serialize
 from engine.store.errors import EntryDamaged, StoreError
-from engine.store.prefetch import Prefetched
+from engine.store.prefetch import Prefetched, _holds
 from engine.store.records import Entry
 from engine.store.schema import (
     _INSERT_ENTRY,
@@ -52,13 +52,8 @@ class _Entries(_Auth):
         return self._entry(row) if row is not None else None
 
     def entries_for(self, nodes: Iterable[str], *, full: bool = True) -> dict[str, list[Entry]]:
-        """All entries of ``nodes`` (newest first) in one query, for prefetching a warm run.
-
-        Every requested node is a key of the result (an empty list when it has no entry). Inline
-        values are not fetched: a fully cached run must only read the values it returns. With
-        ``full=False`` the ``deps`` and ``code_parts`` documents are left out too (they only explain
-        a miss; :meth:`get` reads them for that one entry), which halves the prefetch.
-        """
+        """All entries of ``nodes`` (newest first; every node a key) in one query, their values not
+        read; ``full=False`` leaves out the ``deps`` and ``code_parts`` documents (they explain a miss)."""
         names = list(dict.fromkeys(nodes))
         result: dict[str, list[Entry]] = {n: [] for n in names}
         if not names:
@@ -102,6 +97,10 @@ class _Entries(_Auth):
         rows = _rows_of(self, [n for n in names if n not in known], _SELECT_LEAN) + _rows_of_versions(self, exact)
         later = (lambda: _rows_of(self, [n for n, _ in exact], _SELECT_LEAN)) if exact else None
         return Prefetched(rows, self._entry, pending, exact=exact, later=later)
+
+    def holds(self, pairs: list[tuple[str, str]]) -> bool:
+        """Whether an entry is stored under each (key, data version) pair: see :func:`_holds`."""
+        return _holds(self, pairs)
 
     def latest_entry(self, node: str) -> Entry | None:
         """The newest entry of ``node`` (what ``explain`` diffs against)."""

@@ -1,0 +1,240 @@
+"""A fully cached run replayed from the record of the last run of the same plan.
+
+Why: a warm run re-derives, node by node, what the run before it established: each node's code
+version (a stored record checked against its files, references and libraries), its key, and the
+entry stored under that key. When the plan, its inputs and everything those records were made of
+are unchanged, every one of those steps gives the answer it gave last time — and finding that out
+cost a warm run ~10 µs a node. So a run in which every planned node ended with a stored entry is
+recorded: the plan's signature (the inputs' data versions, each node's function, behavior,
+decorator arguments, wiring and defaults), the union of what its nodes' code versions were made of
+(checked as ``VersionMemo.recall`` checks one record), what each node read and ran last time (as
+an entry's records are checked), and every node's key and data version. The next run of that plan
+checks the signature and the union once, and that the store still holds every (key, data
+version); then every node is a hit without being versioned, and the values are read only for
+what the run returns.
+
+The record is a memo of the node-by-node path, never another rule: anything that does not hold
+replays nothing and the run takes that path. Nor is it used for a plan with fan-outs or
+overrides, a node whose behavior is not the default, or a node without a stored code version
+(closures, callable objects: those are versioned every time). The record is a memo value, so it
+is MAC-sealed like every one; a planted or damaged record replays nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+import types
+from collections.abc import Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from xxhash import xxh3_128_hexdigest
+
+from engine import events as ev
+from engine._gc import paused
+from engine._json import dumps as json_dumps
+from engine._json import loads as json_loads
+from engine._log import log
+from engine.caching import observed
+from engine.core.plan import Step
+from engine.core.run_records import Lazy
+from engine.store import Entry, StoreError
+
+if TYPE_CHECKING:
+    from engine.caching.session import Session
+    from engine.core.run_records import RunResult
+
+#: bump when what a record holds, or what its signature is made of, changes
+FORMAT = "1"
+
+#: a node's row: name, key, data version, code version, compute seconds, size, created
+Row = list[Any]
+
+
+class Replay:
+    """A validated record: every planned node's row, by name."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: dict[str, Row]) -> None:
+        self.rows = rows
+
+    def hit(self, s: Session, name: str) -> tuple[Lazy, str] | None:
+        """The node's hit as the record has it (None: not in the record)."""
+        row = self.rows.get(name)
+        if row is None:
+            return None
+        _, key, dv, cv, seconds, size, created = row
+        s.keys[name] = key
+        s.dv[name] = s.dv[(name,)] = dv
+        s.hits += 1
+        s.counts["default", "hits"] += 1
+        why = since(created)
+        if s._debug:
+            log.debug("%s: hit (%s, replayed)", name, why)
+        return Lazy(s.load_key, seconds, size, cv, dv, arg=key), why
+
+
+@functools.lru_cache(maxsize=256)
+def _since_minute(minute: int) -> str:
+    return "unchanged since " + time.strftime("%Y-%m-%d %H:%M", time.localtime(minute * 60))
+
+
+def since(created: float) -> str:
+    """Why a hit is one: when its entry was made (to the minute, memoised)."""
+    return _since_minute(int(created // 60))
+
+
+def _memo_key(s: Session) -> str:
+    c = s.cache
+    plan = "\0".join(s.plan.outputs)
+    return f"run:{FORMAT}:{c.project_root}\0{c.pipeline}\0{xxh3_128_hexdigest(plan.encode())}"
+
+
+def signature(s: Session) -> str | None:
+    """What the plan's keys are made of besides code versions and stored entries; None when the
+    plan cannot be recorded."""
+    cache = s.cache
+    plan = s.plan
+    flat = [FORMAT, cache.pipeline, str(cache.project_root), *plan.outputs, "\1"]
+    for name in plan.externals:
+        dv = s.dv.get(name)
+        if dv is None:
+            return None
+        flat += (str(name), dv)
+    function = types.FunctionType
+    for step in plan.steps:
+        if step.__class__ is not Step:
+            return None
+        node = step.node
+        fn = node.origin
+        if type(fn) is not function or cache.behavior(node) != "default":
+            return None
+        code = fn.__code__
+        flat += ("\1", node.name, code.co_filename, code.co_qualname, str(code.co_firstlineno), cache._extra(node))
+        for p, src in step.args:
+            flat += (p, src if src.__class__ is str else "\1".join(map(str, src)))
+        if node.optional:
+            for p, dv in s._defaults(step):
+                if dv is None:
+                    return None
+                flat += (p, dv)
+    return xxh3_128_hexdigest("\0".join(flat).encode())
+
+
+def replay(s: Session) -> Replay | None:
+    """The last run of this plan, if everything it was made of still holds."""
+    raw = s.store.memo.get(_memo_key(s))
+    if raw is None:
+        return None
+    sig = signature(s)
+    if sig is None:
+        return None
+    cache = s.cache
+    try:
+        with paused():
+            doc = json_loads(raw)
+        if doc["s"] != sig:
+            return None
+        persisted = cache.versioner.persisted
+        for root, files, probes, dists in doc["t"]:
+            if not persisted.holds(root, files, probes, dists):
+                return None
+        root = str(cache.project_root)
+        for records in doc["o"].values():
+            if observed.first_change(records, root, cache.versioner, cache.files) is not None:
+                return None
+        rows: dict[str, Row] = {r[0]: r for r in doc["n"]}
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+        return None  # a record of another shape: the run goes node by node, and records anew
+    if len(rows) != len(s.plan.steps) or not s.store.holds([(r[1], r[2]) for r in rows.values()]):
+        return None
+    return Replay(rows)
+
+
+def record(s: Session, result: RunResult) -> None:
+    """Record a run in which every planned node ended with a stored entry, for the next to replay;
+    a run that replayed has nothing new to record."""
+    if s.dry or s.warm is not None or result.status != "ok" or len(result.records) != len(s.plan.steps):
+        return
+    sig = signature(s)
+    if sig is None:
+        return
+    cache = s.cache
+    persisted = cache.versioner.persisted
+    root_for = cache.versioner._root_for
+    trails: dict[str, tuple[dict[tuple[str, str], list[Any]], dict[str, Any], dict[str, Any]]] = {}
+    seen: dict[str, dict[str, str]] = {}
+    rows: list[Row] = []
+    for step in s.plan.steps:
+        node = step.node
+        name = node.name
+        rec = result.records.get(name)
+        key = s.keys.get(name)
+        if rec is None or rec.status not in (ev.CACHED, ev.RAN) or key is None:
+            return
+        entry = s.prefetched.get(key)
+        if entry is None or entry.data_version != s.dv.get(name):
+            return
+        root = root_for(node.origin)
+        got = persisted.trail(node.origin, cache._extra(node), root)
+        if got is None or got[0] != entry.code_version:
+            return
+        files, probes, dists = trails.setdefault(root, ({}, {}, {}))
+        for row in got[1]:
+            files[(row[0], row[1])] = row
+        for p in got[2]:
+            probes[json_dumps(p)] = p
+        for d in got[3]:
+            dists[json_dumps(d)] = d
+        if entry.has_files:
+            seen[name] = entry.files
+        rows.append([name, key, entry.data_version, entry.code_version, entry.compute_seconds, entry.size,
+                     entry.created])
+    doc = {"s": sig, "t": [[root, list(f.values()), list(p.values()), list(d.values())]
+                           for root, (f, p, d) in trails.items()], "o": seen, "n": rows}
+    s.store.memo[_memo_key(s)] = json_dumps(doc, compact=True)
+
+
+class Hits(MutableMapping[str, tuple[str, Entry, str]]):
+    """A replayed run's ``hit_entries``: (key, entry, why) by node, the entry read from the store
+    only when asked for (an explanation); a node recomputed during the run is dropped."""
+
+    def __init__(self, s: Session, rows: dict[str, Row]) -> None:
+        self._store = s.store
+        self._rows = rows
+        self._gone: set[str] = set()
+        self._more: dict[str, tuple[str, Entry, str]] = {}
+
+    def __getitem__(self, name: str) -> tuple[str, Entry, str]:
+        got = self._more.get(name)
+        if got is not None:
+            return got
+        if name in self._gone:
+            raise KeyError(name)
+        name_, key, dv, cv, seconds, size, created = self._rows[name]
+        try:
+            entry = self._store.get(key)
+        except StoreError:  # asked after the store closed: what the record holds
+            entry = None
+        return key, entry or Entry(key, name_, dv, cv, size, seconds, created, created), since(created)
+
+    def __setitem__(self, name: str, value: tuple[str, Entry, str]) -> None:
+        self._more[name] = value
+        self._gone.discard(name)
+
+    def __delitem__(self, name: str) -> None:
+        if name not in self:
+            raise KeyError(name)
+        self._more.pop(name, None)
+        self._gone.add(name)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._more or (name in self._rows and name not in self._gone)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._more
+        yield from (n for n in self._rows if n not in self._gone and n not in self._more)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
