@@ -157,6 +157,11 @@ def record(s: Session, result: RunResult) -> None:
     a run that replayed has nothing new to record."""
     if s.dry or s.warm is not None or result.status != "ok" or len(result.records) != len(s.plan.steps):
         return
+    with paused():  # a cold run leaves many objects for a collection to walk
+        _record(s, result)
+
+
+def _record(s: Session, result: RunResult) -> None:
     sig = signature(s)
     if sig is None:
         return
