@@ -65,6 +65,7 @@ class _Database(_Healing, _Journal):
         encrypt: bool = False,
     ) -> None:
         self._journal_fd: int | None = None
+        self._journal_done: Any = None  # closes the descriptor if the store is dropped unclosed
         self._journal_path: Path | None = None
         # absolute once opened: a node that calls os.chdir must not make the store look elsewhere
         self.root = Path(os.path.abspath(root))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import binascii
 import contextlib
 import os
+import weakref
 
 from engine._json import loads as json_loads
 from engine.store.errors import StoreError
@@ -43,6 +44,13 @@ def _journal_row(line: bytes, key: StoreKey) -> tuple | None:
     return tuple(row)
 
 
+def _close_own(fd: int, pid: int) -> None:
+    """Close ``fd`` only in the process that opened it: a forked child's number may be another file."""
+    if os.getpid() == pid:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 class _Journal:
     """The part of :class:`engine.store.Store` that keeps and replays the batch journal."""
 
@@ -58,6 +66,10 @@ class _Journal:
         if fd is None or self._pid != os.getpid():
             self._journal_path = self.root / f"journal-{os.getpid()}-{os.urandom(4).hex()}.log"
             fd = self._journal_fd = os.open(self._journal_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            # a store dropped unclosed must not keep its descriptor for the life of the process (a
+            # notebook or a worker making many drivers ran out); its file stays, for the next store
+            # to replay once this process is gone
+            self._journal_done = weakref.finalize(self, _close_own, fd, os.getpid())
         inline = row[12]
         text = compact_json((*row[:12], None if inline is None else
                                binascii.b2a_base64(inline, newline=False).decode("ascii"))).encode()
@@ -66,6 +78,9 @@ class _Journal:
         os.write(fd, h.hexdigest().encode() + b" " + text + b"\n")
 
     def _drop_journal(self) -> None:
+        if self._journal_done is not None:
+            self._journal_done.detach()
+            self._journal_done = None
         if self._journal_fd is not None and self._pid == os.getpid():
             with contextlib.suppress(OSError):
                 os.close(self._journal_fd)

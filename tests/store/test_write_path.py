@@ -73,3 +73,24 @@ def test_recent_runs_are_the_runs_newest_first(tmp_path: Path) -> None:
         st.start_run("r3", "", ["a"], started=2.0)
         assert st.recent_runs(10) == [("r2", "q"), ("r3", ""), ("r1", "p")]
         assert st.recent_runs(2) == [(r.run_id, r.pipeline) for r in st.runs(2)]
+
+
+def test_a_store_dropped_unclosed_releases_its_journal_and_keeps_its_rows(tmp_path: Path) -> None:
+    """A notebook or a worker making many drivers without closing them ran out of descriptors (one
+    journal each, held for the life of the process); what it wrote is still there."""
+    import gc
+    import os
+
+    st = Store(tmp_path / "s")
+    batch = st.batch()
+    batch.__enter__()
+    st.put("k", "n", "dv", "cv", 41)
+    fd = st._journal_fd
+    assert fd is not None and os.fstat(fd)
+    del st, batch
+    gc.collect()
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    with Store(tmp_path / "s") as again:
+        got = again.get("k")
+        assert got is not None and again.load(got) == 41
