@@ -123,19 +123,17 @@ def signature(s: Session) -> str | None:
 
 
 def replay(s: Session) -> Replay | None:
-    """The last run of this plan, if everything it was made of still holds."""
-    raw = s.store.memo.get(_memo_key(s))
-    if raw is None:
-        return None
-    sig = signature(s)
-    if sig is None:
+    """The last run of this plan, if everything it was made of still holds. The record's head
+    (signature, trails, observed records) is read and checked before its rows: after an edit — every
+    save in watch mode — the check fails on the edited file without reading a row."""
+    key = _memo_key(s)
+    head = s.store.memo.get(key)
+    if head is None:
         return None
     cache = s.cache
     try:
         with paused():
-            doc = json_loads(raw)
-        if doc["s"] != sig:
-            return None
+            doc = json_loads(head)
         persisted = cache.versioner.persisted
         for root, files, probes, dists in doc["t"]:
             if not persisted.holds(root, files, probes, dists):
@@ -144,7 +142,13 @@ def replay(s: Session) -> Replay | None:
         for records in doc["o"].values():
             if observed.first_change(records, root, cache.versioner, cache.files) is not None:
                 return None
-        rows: dict[str, Row] = {r[0]: r for r in doc["n"]}
+        if doc["s"] != signature(s):
+            return None
+        text = s.store.memo.get(key + "\0rows")
+        if text is None or xxh3_128_hexdigest(text.encode()) != doc["d"]:
+            return None  # rows of another record (each value is sealed on its own)
+        with paused():
+            rows: dict[str, Row] = {r[0]: r for r in json_loads(text)}
     except (TypeError, ValueError, KeyError, IndexError, AttributeError):
         return None  # a record of another shape: the run goes node by node, and records anew
     if len(rows) != len(s.plan.steps) or not s.store.holds([(r[1], r[2]) for r in rows.values()]):
@@ -196,9 +200,13 @@ def _record(s: Session, result: RunResult) -> None:
             seen[name] = entry.files
         rows.append([name, key, entry.data_version, entry.code_version, entry.compute_seconds, entry.size,
                      entry.created])
+    text = json_dumps(rows, compact=True)
     doc = {"s": sig, "t": [[root, list(f.values()), list(p.values()), list(d.values())]
-                           for root, (f, p, d) in trails.items()], "o": seen, "n": rows}
-    s.store.memo[_memo_key(s)] = json_dumps(doc, compact=True)
+                           for root, (f, p, d) in trails.items()], "o": seen,
+           "d": xxh3_128_hexdigest(text.encode())}
+    key = _memo_key(s)
+    s.store.memo[key + "\0rows"] = text
+    s.store.memo[key] = json_dumps(doc, compact=True)
 
 
 class Hits(MutableMapping[str, tuple[str, Entry, str]]):
