@@ -103,15 +103,18 @@ def signature(s: Session) -> str | None:
             return None
         flat += (str(name), dv)
     function = types.FunctionType
+    behaviors, extras = cache._behavior, cache._extras  # memos of ``behavior``/``_extra``: every node, every run
     for step in plan.steps:
         if step.__class__ is not Step:
             return None
         node = step.node
         fn = node.origin
-        if type(fn) is not function or cache.behavior(node) != "default":
+        name = node.name
+        if type(fn) is not function or (behaviors.get(name) or cache.behavior(node)) != "default":
             return None
         code = fn.__code__
-        flat += ("\1", node.name, code.co_filename, code.co_qualname, str(code.co_firstlineno), cache._extra(node))
+        flat += ("\1", name, code.co_filename, code.co_qualname, str(code.co_firstlineno),
+                 extras.get(name) or cache._extra(node))
         for p, src in step.args:
             flat += (p, src if src.__class__ is str else "\1".join(map(str, src)))
         if node.optional:
