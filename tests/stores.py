@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 
 def forget_recorded_runs(store: Path) -> None:
@@ -11,3 +12,17 @@ def forget_recorded_runs(store: Path) -> None:
     goes node by node, the path the tests calling this are about."""
     with sqlite3.connect(Path(store) / "meta.sqlite") as c:
         c.execute("DELETE FROM memo WHERE k LIKE 'run:%'")
+
+
+def authentications(store: Any) -> list[str]:
+    """The nodes whose entry rows ``store`` authenticates from now on, in order (every row a run
+    reads is authenticated once: what it reads, seen from outside)."""
+    checked: list[str] = []
+    real = store._entry
+
+    def counting(row: tuple) -> Any:
+        checked.append(row[1])
+        return real(row)
+
+    store._entry = counting
+    return checked
