@@ -205,3 +205,27 @@ def test_the_collector_never_runs_inside_the_engines_own_bookkeeping(make_module
         gc.callbacks.remove(note)
     assert max(built, analysed, opened) <= 10
     assert after > 0
+
+
+def test_a_dropped_driver_closes_the_store_it_opened_without_waiting_for_the_collector(make_module, tmp_path):
+    """The store sits in reference cycles, so only a full collection freed it: a notebook or a worker
+    making many drivers (and the test suite) ran out of descriptors — its connection, WAL and journal."""
+    import gc
+    import os
+    import weakref
+
+    mod = make_module("def a() -> int:\n    return 1\n\n\ndef b(a: int) -> int:\n    return a + 1\n")
+    before = len(os.listdir("/proc/self/fd"))
+    gc.disable()
+    try:
+        dr = Driver({}, mod).with_cache(tmp_path / "store")
+        assert dr.execute(["b"]) == {"b": 2}
+        store = weakref.ref(dr.cache.store)
+        assert len(os.listdir("/proc/self/fd")) > before
+        del dr
+        assert store() is None or store()._closed
+        assert len(os.listdir("/proc/self/fd")) == before
+    finally:
+        gc.enable()
+    again = Driver({}, mod).with_cache(tmp_path / "store")
+    assert again.execute(["b"]) == {"b": 2} and again.cache.last["hits"] == 2  # everything was committed

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,9 +79,13 @@ class Cache:
             store = Store(root, history_limit=settings.history_limit, key=load_key(key_file), encrypt=encrypt)
         except StoreError as exc:
             raise UsageError(f"cannot open the cache at {root}: {exc}; pass --cache-dir or fix permissions.") from None
-        return cls(graph, project_root, store, pipeline=pipeline, emit=emit, behaviors=behaviors,
-                   default_behavior=default_behavior,
-                   max_size=settings.max_size)
+        cache = cls(graph, project_root, store, pipeline=pipeline, emit=emit, behaviors=behaviors,
+                    default_behavior=default_behavior, max_size=settings.max_size)
+        # The store sits in reference cycles (its memo, the versioner's), so only a full collection
+        # would free it, and a process making many drivers ran out of descriptors first (its
+        # connection, WAL, journal): the cache that opened it closes it when it goes (not at exit).
+        weakref.finalize(cache, store.close).atexit = False
+        return cache
 
     # ------------------------------------------------------------------ versions
     def behavior(self, node: Node) -> str:
