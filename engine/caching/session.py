@@ -85,7 +85,7 @@ class Session:
             self.dv[name] = fp
             if fp is None:
                 self._warn(name, f"input {name} cannot be fingerprinted ({why}); nodes using it are not cached this run")
-        self.warm = replay(self) if not dry and not overrides else None
+        self.warm = replay(self) if not overrides else None
         if self.warm is not None:
             self.prefetched = self.store.prefetch(())
             self.hit_entries = Hits(self, self.warm.rows)

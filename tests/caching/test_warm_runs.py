@@ -236,3 +236,16 @@ def test_after_an_edit_the_record_fails_its_check_without_reading_its_rows(pipe:
     record = {k: v for k, v in read.items() if k.startswith("run:")}
     assert record, "the record's head was not even read"
     assert not [k for k, v in record.items() for key in keys if key in v], "rows were read though the check failed"
+
+
+def test_a_plan_of_a_recorded_run_is_replayed_too(pipe: Pipe) -> None:
+    """``ripple plan``, the plan ``ripple run`` prints and the dashboard's: a dry session replays as a
+    run does (and records nothing)."""
+    pipe.run()
+    dr = pipe.driver()
+    assert [(n, will) for n, will, _ in dr.plan(["d"], inputs={"start": 1})] == [
+        ("a", "hit"), ("b", "hit"), ("c", "hit"), ("d", "hit")]
+    assert _replayed(dr)
+    dr = pipe.driver()
+    assert [(n, will) for n, will, _ in dr.plan(["d"], inputs={"start": 2})] == [
+        ("a", "run"), ("b", "may run"), ("c", "may run"), ("d", "may run")]
