@@ -47,6 +47,11 @@ if TYPE_CHECKING:
 #: bump when what a record holds, or what its signature is made of, changes
 FORMAT = "1"
 
+#: records a store keeps besides the one being written, the most recently written (each ~110 bytes
+#: a node): a dashboard user running to each node of a large pipeline in turn would otherwise leave
+#: one record per output set
+MAX_RECORDS = 64
+
 #: a node's row: name, key, data version, code version, compute seconds, size, created
 Row = list[Any]
 
@@ -208,8 +213,12 @@ def _record(s: Session, result: RunResult) -> None:
                            for root, (f, p, d) in trails.items()], "o": seen,
            "d": xxh3_128_hexdigest(text.encode())}
     key = _memo_key(s)
-    s.store.memo[key + "\0rows"] = text
-    s.store.memo[key] = json_dumps(doc, compact=True)
+    memo = s.store.memo
+    memo[key + "\0rows"] = text
+    memo[key] = json_dumps(doc, compact=True)
+    for old in memo.oldest(f"run:{FORMAT}:", 2 * MAX_RECORDS):  # a head and its rows each
+        if old != key and old != key + "\0rows":
+            memo.discard(old)
 
 
 class Hits(MutableMapping[str, tuple[str, Entry, str]]):

@@ -68,6 +68,19 @@ class _Memo(MutableMapping[str, str]):
         with self._store._lock:
             self._pending[k] = _DELETED
 
+    def discard(self, k: str) -> None:
+        """Delete ``k`` at the next commit, without reading it first (as ``del`` does)."""
+        with self._store._lock:
+            self._pending[k] = _DELETED
+
+    def oldest(self, prefix: str, keep: int) -> list[str]:
+        """The committed keys starting with ``prefix``, but for the ``keep`` most recently written:
+        what a caller bounding its own kind of memo value deletes."""
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = self._store._read(lambda c: c.execute(
+            "SELECT k FROM memo WHERE k >= ? AND k < ? ORDER BY t DESC LIMIT -1 OFFSET ?", (prefix, end, keep)).fetchall())
+        return [r[0] for r in rows]
+
     def __contains__(self, k: object) -> bool:
         try:
             self[k]  # type: ignore[index]

@@ -249,3 +249,19 @@ def test_a_plan_of_a_recorded_run_is_replayed_too(pipe: Pipe) -> None:
     dr = pipe.driver()
     assert [(n, will) for n, will, _ in dr.plan(["d"], inputs={"start": 2})] == [
         ("a", "run"), ("b", "may run"), ("c", "may run"), ("d", "may run")]
+
+
+def test_a_store_keeps_the_most_recent_records_only(pipe: Pipe, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One record per set of outputs: a dashboard user running to each node of a large pipeline in
+    turn would leave one each; a store keeps the ``MAX_RECORDS`` most recent besides the newest."""
+    from engine.caching import warm_runs
+
+    monkeypatch.setattr(warm_runs, "MAX_RECORDS", 2)
+    for outputs in (["a"], ["b"], ["c"], ["d"]):
+        pipe.driver().run(outputs, inputs={"start": 1})
+    db = sqlite3.connect(pipe.root / "store" / "meta.sqlite")
+    heads = [k for k, in db.execute("SELECT k FROM memo WHERE k LIKE 'run:%'") if not k.endswith("\0rows")]
+    db.close()
+    assert len(heads) == 3  # the two most recent before the last run's, and the last run's
+    dr, result = pipe.run()  # the newest plan's record (["d"]) still replays
+    assert result.outputs == {"d": _expected()} and _replayed(dr)
