@@ -197,7 +197,10 @@ def _record(s: Session, result: RunResult) -> None:
         got = persisted.trail(node.origin, cache._extra(node), root)
         if got is None or got[0] != entry.code_version:
             return
-        files, probes, dists = trails.setdefault(root, ({}, {}, {}))
+        union = trails.get(root)
+        if union is None:  # not ``setdefault``: it would make three dicts for every node
+            union = trails[root] = ({}, {}, {})
+        files, probes, dists = union
         for row in got[1]:
             files[(row[0], row[1])] = row
         for p in got[2]:

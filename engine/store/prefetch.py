@@ -10,9 +10,7 @@ asks for a node's entries, to explain itself). An unauthentic row is a miss, as 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
 
-from engine._json import dumps as json_dumps
 from engine.store.records import Entry
 
 __all__ = ["Prefetched"]
@@ -110,15 +108,3 @@ class Prefetched:
         found = [e for k in self._of_version.get((node, code_version), ()) if (e := self._pending.get(k) or self._row_entry(k))]
         found += [e for k, e in self._pending.items() if k not in self._rows and e.node == node and e.code_version == code_version]
         return sorted(found, key=lambda e: e.created, reverse=True)
-
-
-def _holds(store: Any, pairs: list[tuple[str, str]]) -> bool:
-    """One query over the key index, reading no entry (False where SQLite lacks ``json_each``, or
-    while entries wait in a batch): a recorded run replays only on a store that still holds all it
-    recorded (``engine.caching.warm_runs``)."""
-    if not store._json_each or store._pending:
-        return False
-    query = ("SELECT count(*) FROM json_each(?) AS p JOIN entries AS e ON e.key = json_extract(p.value, '$[0]')"
-             " AND e.data_version = json_extract(p.value, '$[1]')")
-    got = store._read(lambda c: c.execute(query, (json_dumps(pairs),)).fetchone())
-    return got is not None and got[0] == len(pairs)
