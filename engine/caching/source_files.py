@@ -18,7 +18,7 @@ from engine._json import loads as json_loads
 from engine._log import log
 from engine.caching.code_helpers import _unwrap
 from engine.caching.source_analysis import _FileInfo, analyze_source, content_digest, memo_key
-from engine.core.bytecode import imported, nested_code
+from engine.core.bytecode import cache_code, cached_code, imported, is_project_source, nested_code
 from engine.files import RACY_WINDOW_NS
 
 
@@ -90,10 +90,10 @@ class SourceFiles:
         return info
 
     def _analyze(self, path: str, digest: str, content: bytes) -> dict[str, Any]:
-        """The analysis of new content. Its tree is compiled first, unless Ripple's loader imported
-        this content (it holds the code objects): ``runs_as_written`` needs what the content compiles
-        to, and compiling the tree the analysis parses anyway costs half of compiling the text again
-        (the analysis then changes the tree, so it cannot be compiled after)."""
+        """The analysis of new content. What the content compiles to is indexed first, unless Ripple's
+        loader imported this content (it holds the code objects): ``runs_as_written`` needs it, and
+        when the bytecode cache cannot give it, compiling the tree the analysis parses anyway costs
+        half of compiling the text again (the analysis then changes the tree, so not after)."""
         with paused():  # all of it, the tree's end included: a collection after would scan the whole tree
             tree = ast.parse(content, filename=path)
             if not self._loaded(path, digest)[0] and digest not in self._compiled:
@@ -103,11 +103,21 @@ class SourceFiles:
         return data
 
     def _index(self, digest: str, path: str, source: bytes | ast.Module | None) -> dict[tuple[str, int], list[types.CodeType]]:
-        """What ``source`` (text or tree) compiles to, by (qualname, first line)."""
-        try:
-            module_code = compile(source, path, "exec", dont_inherit=True) if source is not None else None
-        except (SyntaxError, ValueError):
-            module_code = None  # it parses but does not compile (a misplaced ``return``): not importable
+        """What the content compiles to, by (qualname, first line): from the bytecode cache when that
+        is a hash-based one of this very content (``cached_code``), else compiled from ``source`` (its
+        text or tree), and then, for a project file, written as such a cache (``cache_code``): Python's
+        importer keeps writing hash-based caches for the file's later contents, so the next version
+        made of any of them is read, not compiled (and Python no longer trusts a cache by its mtime)."""
+        content = self._content.get(digest)
+        module_code = cached_code(path, content) if content is not None else None
+        if module_code is None and source is not None:
+            try:
+                module_code = compile(source, path, "exec", dont_inherit=True)
+            except (SyntaxError, ValueError):
+                pass  # it parses but does not compile (a misplaced ``return``): not importable
+            else:
+                if content is not None and is_project_source(path):
+                    cache_code(path, importlib.util.source_hash(content), module_code)
         index: dict[tuple[str, int], list[types.CodeType]] = {}
         for c in nested_code(module_code) if module_code is not None else ():
             index.setdefault((c.co_qualname, c.co_firstlineno), []).append(c)

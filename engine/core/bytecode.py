@@ -24,7 +24,8 @@ from importlib.machinery import PathFinder, SourceFileLoader
 from types import CodeType, ModuleType
 from typing import Any
 
-__all__ = ["CheckedSourceLoader", "ensure_checked_imports", "imported", "nested_code"]
+__all__ = ["CheckedSourceLoader", "cache_code", "cached_code", "ensure_checked_imports", "imported", "is_project_source",
+           "nested_code"]
 
 _FLAGS_CHECKED_HASH = 0b11
 #: never project code: the interpreter's own trees and Ripple itself (versioned as a distribution)
@@ -50,30 +51,54 @@ class CheckedSourceLoader(SourceFileLoader):
         return code
 
     def _code(self, path: str, source: bytes, digest: bytes) -> CodeType:
-        try:
-            pyc = importlib.util.cache_from_source(path)
-        except NotImplementedError:
-            pyc = None
-        if pyc is not None:
-            try:
-                data = self.get_data(pyc)
-            except OSError:
-                data = b""
-            if len(data) > 16 and data[:4] == importlib.util.MAGIC_NUMBER \
-                    and int.from_bytes(data[4:8], "little") == _FLAGS_CHECKED_HASH and data[8:16] == digest:
-                try:
-                    return marshal.loads(memoryview(data)[16:])
-                except (EOFError, ValueError, TypeError):
-                    pass  # a damaged pyc: compile from the source instead
-        code = self.source_to_code(source, path)
-        if pyc is not None and not sys.dont_write_bytecode:
-            payload = bytearray(importlib.util.MAGIC_NUMBER)
-            payload += _FLAGS_CHECKED_HASH.to_bytes(4, "little") + digest + marshal.dumps(code)
-            try:
-                self.set_data(pyc, bytes(payload))
-            except (OSError, NotImplementedError):
-                pass  # a read-only tree just compiles each time
+        code = cached_code(path, source, digest)
+        if code is None:
+            code = self.source_to_code(source, path)
+            cache_code(path, digest, code)
         return code
+
+
+def cached_code(path: str, source: bytes, digest: bytes | None = None) -> CodeType | None:
+    """What compiling ``source``, the bytes of ``path``, gives, read from the bytecode cache beside it
+    (unmarshalling costs a fiftieth of compiling) when that is a hash-based cache of these very bytes
+    (``digest``: their ``importlib.util.source_hash``, if known); else None: a timestamp cache, which
+    Python's importer writes, records an mtime and a size, not which content it was made of."""
+    try:
+        with open(importlib.util.cache_from_source(path), "rb") as f:
+            data = f.read()
+    except (OSError, NotImplementedError, ValueError):
+        return None
+    if len(data) <= 16 or data[:4] != importlib.util.MAGIC_NUMBER or not int.from_bytes(data[4:8], "little") & 0b1:
+        return None
+    if data[8:16] != (digest if digest is not None else importlib.util.source_hash(source)):
+        return None
+    try:
+        code = marshal.loads(memoryview(data)[16:])
+    except (EOFError, ValueError, TypeError):
+        return None  # a damaged cache: compiled from the source instead
+    return code if isinstance(code, CodeType) else None
+
+
+def cache_code(path: str, digest: bytes, code: CodeType) -> None:
+    """Write ``code``, what the source of ``path`` whose hash is ``digest`` compiles to, as its bytecode
+    cache, validated by that hash (PEP 552 checked-hash): from then on Python's own importer checks the
+    cache against the source's bytes, not its mtime, and writes hash-based caches for later edits
+    too. Nothing when bytecode is not to be written, or cannot be (a read-only tree compiles each time)."""
+    if sys.dont_write_bytecode:
+        return
+    try:
+        pyc = importlib.util.cache_from_source(path)
+        payload = importlib.util.MAGIC_NUMBER + _FLAGS_CHECKED_HASH.to_bytes(4, "little") + digest + marshal.dumps(code)
+        SourceFileLoader("", path).set_data(pyc, payload)
+    except (OSError, NotImplementedError, ValueError):
+        pass
+
+
+def is_project_source(path: str) -> bool:
+    """Whether ``path`` is source Ripple versions by its text: outside the interpreter's trees,
+    ``site-packages`` and Ripple itself."""
+    origin = os.path.abspath(path)
+    return not origin.startswith(_LIBRARIES) and "site-packages" not in origin and "dist-packages" not in origin
 
 
 class _ProjectFinder:
@@ -89,8 +114,7 @@ class _ProjectFinder:
         spec = PathFinder.find_spec(fullname, path, target)
         if spec is None or type(spec.loader) is not SourceFileLoader or not spec.origin:
             return spec
-        origin = os.path.abspath(spec.origin)
-        if not origin.startswith(_LIBRARIES) and "site-packages" not in origin and "dist-packages" not in origin:
+        if is_project_source(spec.origin):
             spec.loader = CheckedSourceLoader(fullname, spec.origin, self.imported)
         return spec
 

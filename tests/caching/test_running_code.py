@@ -10,6 +10,7 @@ code would be served them. The versioner checks the live code against the file
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 import subprocess
@@ -69,23 +70,26 @@ CHILD = textwrap.dedent("""
 
 
 def test_bytecode_python_trusts_for_an_edited_source_is_versioned_as_what_runs(tmp_path: Path) -> None:
+    """Python's own loader runs a timestamp cache whose source was edited keeping size and mtime: the
+    old code runs and is versioned as such. The versioner, having compiled the file's content, leaves
+    a hash-based cache of it in place of the stale one, so the next process runs the file as written."""
     name = f"pyc_{uuid.uuid4().hex[:8]}"
     path = tmp_path / f"{name}.py"
     path.write_text(SOURCE.format(v=11))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
-    def run() -> tuple[int, int]:
-        out = subprocess.run([sys.executable, "-c", CHILD.format(name=name), str(tmp_path), str(tmp_path / "store")],
+    def run(code: str = CHILD.format(name=name)) -> tuple[int, int]:
+        out = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(tmp_path / "store")],
                              capture_output=True, text=True, env=env, timeout=120)
         assert out.returncode == 0, out.stderr
         ran, b = out.stdout.split()
         return int(ran), int(b)
 
-    assert run() == (11, 22)  # writes the timestamp bytecode cache
+    assert run(f"import sys; sys.path.insert(0, sys.argv[1]); import {name} as m; print(m.a(), 0)") == (11, 0)
+    (pyc,) = (tmp_path / "__pycache__").glob(f"{name}.*.pyc")
+    assert pyc.read_bytes()[4:8] == bytes(4)  # Python wrote a timestamp cache
     _edit(path, 12, keep_mtime=True)  # same size, same mtime: Python keeps running the old bytecode
     assert run() == (11, 22)  # the result of the code that ran, versioned by that code
-    for pyc in (tmp_path / "__pycache__").glob(f"{name}.*.pyc"):
-        pyc.unlink()
     assert run() == (12, 24), "the old bytecode's result was served to the recompiled code"
 
 
@@ -216,3 +220,66 @@ def test_a_module_python_imported_is_checked_against_its_own_file_once_parsed(tm
                           capture_output=True, text=True, check=True)
     assert "runs code older" not in proc.stderr
     assert proc.stdout.split() == ["24", "True"]  # the code objects of the text, from the tree
+
+
+
+CACHED_CHILD = textwrap.dedent("""
+    import logging, sys
+    sys.path.insert(0, sys.argv[1])
+    import {name} as m
+    from engine import Driver
+    import engine.caching.source_files as source_files
+    compiled = []
+    def counting(source, path, *args, **kwargs):
+        compiled.append(path)
+        return compile(source, path, *args, **kwargs)
+    source_files.compile = counting  # the module's global shadows the builtin
+    logging.basicConfig(level=logging.WARNING)
+    print(m.a(), Driver({{}}, m).with_cache(sys.argv[2]).execute(["b"])["b"], len(compiled))
+""")
+
+
+def test_a_version_made_again_reads_the_code_from_the_bytecode_cache_not_a_compile(tmp_path: Path) -> None:
+    """The library path, a module Python's own loader imported: to make a version the versioner needs
+    what the file compiles to. It compiles the content once and leaves a hash-based bytecode cache of
+    it; a later version made of that content (a new store here) reads the code from it, and so does one
+    made of an edited content, whose cache Python itself then writes hash-based. An edit keeping
+    size and mtime is caught by the hash: Python recompiles and the new code's result is computed."""
+    name = f"hashed_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(SOURCE.format(v=11))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+    def run(store: str) -> tuple[list[int], str]:
+        out = subprocess.run([sys.executable, "-c", CACHED_CHILD.format(name=name), str(tmp_path),
+                              str(tmp_path / store)], capture_output=True, text=True, env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return [int(x) for x in out.stdout.split()], out.stderr
+
+    assert run("first") == ([11, 22, 1], "")  # compiled once; its hash-based cache written
+    assert run("second") == ([11, 22, 0], ""), "the code was compiled although the bytecode cache holds it"
+    _edit(path, 12)
+    assert run("second") == ([12, 24, 0], "")  # Python wrote the edited content's cache hash-based
+    _edit(path, 13, keep_mtime=True)
+    assert run("second") == ([13, 26, 0], "")
+
+
+def test_a_hash_based_bytecode_cache_gives_the_code_only_of_the_content_it_was_made_of(tmp_path: Path) -> None:
+    import py_compile
+
+    from engine.core.bytecode import cached_code
+
+    path = tmp_path / "hashed.py"
+    path.write_text(SOURCE.format(v=11))
+    content = path.read_bytes()
+    for mode in (py_compile.PycInvalidationMode.CHECKED_HASH, py_compile.PycInvalidationMode.UNCHECKED_HASH):
+        py_compile.compile(str(path), invalidation_mode=mode)
+        assert cached_code(str(path), content) == compile(content, str(path), "exec", dont_inherit=True)
+        other = SOURCE.format(v=12).encode()
+        assert len(other) == len(content) and cached_code(str(path), other) is None
+    py_compile.compile(str(path), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP)
+    assert cached_code(str(path), content) is None  # it does not say which content it was made of
+    pyc = Path(importlib.util.cache_from_source(str(path)))
+    py_compile.compile(str(path), invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    pyc.write_bytes(pyc.read_bytes()[:40])  # torn
+    assert cached_code(str(path), content) is None
