@@ -4,8 +4,9 @@ cache, and the floor (a Python process that only imports the pipeline, with its 
 Ripple is timed twice: as a library (``Driver(...).with_cache().execute()``) and as the command a
 user types (``ripple run PIPELINE --outputs X -q``, which also parses arguments, predicts and
 prints). For a 1,000- and a 10,000-node lattice and for ``demo_pipeline``: a cold run (empty
-store), a warm run (nothing changed, new process) and, for the lattices, a one-node-edited run (one
-function's body changed), each timed as the wall time of a whole ``python -c ...`` process, median
+store), a warm run (nothing changed, new process) and, for the lattices, a one-node-edited run (the
+body of the final node's parent changed: it and the final node run again, every other node of the
+file is a hit), each timed as the wall time of a whole ``python -c ...`` process, median
 of ``--repeat`` runs; reported with Ripple's share (total minus the floor) and the Hamilton/Ripple
 ratio.
 
@@ -41,7 +42,8 @@ HAMILTON = ("import sys, logging; logging.disable(logging.WARNING); sys.path.ins
 
 
 def lattice(n: int) -> tuple[str, str, str]:
-    """(source, final node, name of the node whose body the edit changes)."""
+    """(source, final node, name of the node whose body the edit changes: the final node's parent,
+    so that the edit is in the run's plan)."""
     width = max(2, int(math.sqrt(n)))
     lines = []
     for i in range(n):
@@ -49,7 +51,7 @@ def lattice(n: int) -> tuple[str, str, str]:
         deps = [f"n{(r - 1) * width + k}" for k in (c - 1, c, c + 1) if r > 0 and 0 <= k < width]
         body = " + ".join(deps) if deps else "1"
         lines.append(f"def n{i}({', '.join(d + ': int' for d in deps)}) -> int:\n    return {body}\n")
-    return "\n".join(lines), f"n{n - 1}", f"n{n - 1 - width // 2}"
+    return "\n".join(lines), f"n{n - 1}", f"n{n - 1 - width}"
 
 
 def _age(path: Path, seconds: float = 60) -> None:

@@ -218,8 +218,11 @@ class CodeVersioner:
         self.traced_modules.clear()
 
     # -- files -----------------------------------------------------------------------------------
-    def file_info(self, path: str) -> _FileInfo | None:
-        """Analysed index of a source file; parses at most once per content (memo-backed)."""
+    def file_info(self, path: str, fact: Callable[[_FileInfo], list[Any]] | None = None) -> _FileInfo | None:
+        """Analysed index of a source file; parses at most once per content (memo-backed). The
+        computation in progress notes the file in its trail: by ``fact(info)``, what it takes from
+        the file, so that an edit elsewhere in it keeps the version (``VersionMemo``); without one,
+        by the whole content."""
         info = self.sources.info(path)
         work = self._work
         if work is not None and work.trail is not None:
@@ -227,6 +230,7 @@ class CodeVersioner:
                 work.trail = None
             else:
                 work.trail.files[path] = info.content_digest
+                work.trail.took(path, fact(info) if fact is not None else None)
         return info
 
     # -- classification --------------------------------------------------------------------------
@@ -438,9 +442,9 @@ class CodeVersioner:
             self._add_dist(module, kind, parts)
             return key
         mod = sys.modules.get(module)
-        info = self.file_info(kind[1]) if kind[1] else None
-        entries = info.by_qual.get(cls.__qualname__, []) if info is not None else []
-        entries = [e for e in entries if e["k"] == "c"]
+        qual = cls.__qualname__
+        info = self.file_info(kind[1], lambda i: i.class_fact(qual)) if kind[1] else None
+        entries = info.classes(qual) if info is not None else []
         if entries and self.sources.class_as_written(info, cls, self._find_function, mod):
             # Several defs with one qualname (redefinition, if/else): all of them count.
             parts[key] = entries[0]["hd"] if len(entries) == 1 else combine(*(e["hd"] for e in entries))
@@ -464,17 +468,11 @@ class CodeVersioner:
         return key
 
     def _find_function(self, code: types.CodeType, qualname: str) -> tuple[dict[str, Any] | None, _FileInfo | Any]:
-        info = self.file_info(code.co_filename)
+        name, line = code.co_name, code.co_firstlineno
+        info = self.file_info(code.co_filename, lambda i: i.function_fact(name, line, qualname))
         if info is None:
             return None, None
-        cands = info.by_line.get((code.co_name, code.co_firstlineno))
-        if not cands:
-            return None, info
-        if len(cands) > 1:
-            cands = [c for c in cands if c["q"] == qualname] or cands
-            if code.co_name == "<lambda>" and len(cands) > 1:
-                return None, info  # several lambdas on one line: bytecode tells them apart
-        return cands[0], info
+        return info.function(name, line, qualname), info
 
     def _resolve_ref(self, ref: list[Any], g: dict[str, Any], module: str, parts: dict[str, str], root: str) -> None:
         got = self._lookup_ref(ref, g, module, parts, root)
@@ -551,7 +549,7 @@ class CodeVersioner:
             key = f"module:{val.__name__}"
             if kind[0] == "local":
                 if key not in parts:
-                    info = self.file_info(kind[1]) if kind[1] else None
+                    info = self.file_info(kind[1], _FileInfo.module_fact) if kind[1] else None
                     parts[key] = info.module_digest if info is not None else self._data_part(val.__name__)
             else:
                 self._add_dist(val.__name__, kind, parts)

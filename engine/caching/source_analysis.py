@@ -442,3 +442,52 @@ class _FileInfo:
             if d["l"] != d["f"]:
                 self.by_line.setdefault((d["n"], d["l"]), []).append(d)
             self.by_qual.setdefault(d["q"], []).append(d)
+
+    def function(self, name: str, line: int, qual: str) -> dict[str, Any] | None:
+        """The def a function's code object ``name`` starting at ``line`` (qualname ``qual``) was
+        compiled from; None when the file has none there, or cannot tell several lambdas apart."""
+        cands = self.by_line.get((name, line))
+        if not cands:
+            return None
+        if len(cands) > 1:
+            cands = [c for c in cands if c["q"] == qual] or cands
+            if name == "<lambda>" and len(cands) > 1:
+                return None  # several lambdas on one line: bytecode tells them apart
+        return cands[0]
+
+    def classes(self, qual: str) -> list[dict[str, Any]]:
+        """Every class def with qualname ``qual`` (a redefinition, an if/else: all of them count)."""
+        return [e for e in self.by_qual.get(qual, ()) if e["k"] == "c"]
+
+    # What a version took from this file, as ``VersionMemo`` keeps it to check against a later content
+    # of the file (the trail's facts): a function's def, the defs of a class, the whole module.
+    def function_fact(self, name: str, line: int, qual: str) -> list[Any]:
+        return ["f", name, line, qual, self.fact(self.function(name, line, qual))]
+
+    def class_fact(self, qual: str) -> list[Any]:
+        return ["c", qual, combine(*map(self.fact, self.classes(qual)))]
+
+    def module_fact(self) -> list[Any]:
+        return ["m", self.module_digest]
+
+    def fact_now(self, fact: list[Any]) -> list[Any] | None:
+        """``fact`` as this content gives it (None for a fact of another shape)."""
+        kind = fact[0]
+        if kind == "f" and len(fact) == 5:
+            return self.function_fact(fact[1], fact[2], fact[3])
+        if kind == "c" and len(fact) == 3:
+            return self.class_fact(fact[1])
+        if kind == "m" and len(fact) == 2:
+            return self.module_fact()
+        return None
+
+    @staticmethod
+    def fact(entry: dict[str, Any] | None) -> str:
+        """What a version made of ``entry`` took from it: its digests and references (the same
+        digests under other imports resolve elsewhere), as one digest ("" for no entry)."""
+        if entry is None:
+            return ""
+        got = entry.get("fp")
+        if got is None:
+            got = entry["fp"] = _h(json_dumps([entry["k"], entry["d"], entry["hd"], entry["r"], entry["dr"]]))
+        return got

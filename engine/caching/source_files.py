@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import os
+import sys
 import time
 import types
 from collections.abc import Callable, MutableMapping
@@ -39,9 +40,11 @@ class SourceFiles:
         self._imported: dict[tuple[str, str], tuple[bool | None, dict[int, types.CodeType] | None]] = {}
         #: content digest -> what compiling it gives: (qualname, first line) -> code objects
         self._compiled: dict[str, dict[tuple[str, int], list[types.CodeType]]] = {}
+        self._as_now: dict[tuple[str, str], bool] = {}  # (path, content digest) -> imported_as_now
 
     def refresh(self) -> None:
         self._checked = set()
+        self._as_now.clear()  # modules may have been reloaded
 
     def info(self, path: str) -> _FileInfo | None:
         """Analysed index of a source file; parses at most once per content (memo-backed)."""
@@ -147,13 +150,7 @@ class SourceFiles:
         and this warns once. Asked only when a version is computed (a reused version was checked
         when it was made); free for a module Ripple's loader imported from this very content (it
         knows the code objects it made), else the content is compiled once."""
-        same, codes = self._loaded(info.path, info.content_digest)
-        if same and codes is not None and codes.get(id(code)) is code:
-            return True  # Ripple's loader imported this very content and made this very code
-        index = self._compiled.get(info.content_digest)
-        if index is None:
-            index = self._index(info.content_digest, info.path, self._content.get(info.content_digest))
-        if any(c == code for c in index.get((code.co_qualname, code.co_firstlineno), ())):
+        if self._compiles_to(info, code):
             return True
         if (info.path, qual) not in self._warned:
             self._warned.add((info.path, qual))
@@ -202,6 +199,45 @@ class SourceFiles:
         return (int.from_bytes(head[8:12], "little"), int.from_bytes(head[12:16], "little")) == \
             (int(st.st_mtime) & 0xFFFFFFFF, st.st_size & 0xFFFFFFFF)
 
+    def imported_as_now(self, path: str, digest: str) -> bool:
+        """Whether every module this process imported from ``path`` runs what its content ``digest``
+        (the file's now) compiles to: each function it holds, and each class's, is that content's
+        code, and its bytecode cache does not say the file changed after the import
+        (``imported_as_is``). Asked once per content for a module whose import cannot otherwise be
+        placed after the file's last change (``engine.core.bytecode.imports_current``)."""
+        key = (path, digest)
+        got = self._as_now.get(key)
+        if got is None:
+            got = self._as_now[key] = self._all_as_written(path, digest)
+        return got
+
+    def _all_as_written(self, path: str, digest: str) -> bool:
+        info = self.info(path)
+        if info is None or info.content_digest != digest:
+            return False
+        for module in [m for m in list(sys.modules.values()) if _file_of(m) == path]:
+            if not self.imported_as_is(info, module):
+                return False
+            for value in list(vars(module).values()):
+                members = vars(value).values() if isinstance(value, type) else (value,)
+                for member in members:
+                    fn = _unwrap(member.__func__ if isinstance(member, classmethod | staticmethod) else member)
+                    code = getattr(fn, "__code__", None) if isinstance(fn, types.FunctionType) else None
+                    if code is not None and os.path.abspath(code.co_filename) == path \
+                            and not self._compiles_to(info, code):
+                        return False
+        return True
+
+    def _compiles_to(self, info: _FileInfo, code: types.CodeType) -> bool:
+        """``runs_as_written`` without its warning: a question, not a finding."""
+        same, codes = self._loaded(info.path, info.content_digest)
+        if same and codes is not None and codes.get(id(code)) is code:
+            return True
+        index = self._compiled.get(info.content_digest)
+        if index is None:
+            index = self._index(info.content_digest, info.path, self._content.get(info.content_digest))
+        return any(c == code for c in index.get((code.co_qualname, code.co_firstlineno), ()))
+
     def lines(self, path: str) -> list[str] | None:
         try:
             st = os.stat(path)
@@ -215,3 +251,8 @@ class SourceFiles:
             return None
         self._line_cache[path] = (sig, lines)
         return lines
+
+
+def _file_of(module: Any) -> str | None:
+    file = getattr(module, "__file__", None)
+    return os.path.abspath(file) if isinstance(file, str) else None

@@ -5,15 +5,20 @@ node's code version: load each file's analysis, walk every helper and constant. 
 a warm run. Here a computed version is stored with its *trail* — what the walk looked at:
 
 * every source file it read, by content digest, checked through ``engine.files.FileVersions`` (its
-  stat fast path trusts a signature only outside the racy window; otherwise the file is re-hashed);
+  stat fast path trusts a signature only outside the racy window; otherwise the file is re-hashed),
+  and what it took from the file (its *facts*: each def it reached, by name, first line and
+  qualname, with its digests and references; a class's defs; a module's whole digest): a file that
+  changed elsewhere keeps the version, which is then pinned to the new content (``_refit``);
 * every reference it resolved (a name in a module's globals, a local import), with what it named
   then: a function by module, qualified name, file and first line; a class or module by name and
   file; a constant by its fingerprint, which is computed again (a constant may come from the
   environment at import time, so its file alone does not pin it);
 * every library it reached, with the distribution version (or file version) it used.
 
-A stored version is reused when all of these are still so; otherwise it is computed again and
-stored anew. Anything whose state cannot be checked without the walk itself — closures, lambdas,
+A stored version is reused when all of these are still so, and this process imported the files'
+current content (``engine.core.bytecode.imports_current``: a module imported before its file changed
+runs other code than the file's, which the version describes); otherwise it is computed again (which
+compares the code that runs with the file's) and stored anew. Anything whose state cannot be checked without the walk itself — closures, lambdas,
 decorator chains, partials, bound methods, callable instances, code held inside a value, a
 function whose source was not found — is never stored: those nodes are versioned every time, as
 before. Records live in the store's memo (MAC-sealed like every memo value), one per pipeline file
@@ -31,13 +36,14 @@ from typing import TYPE_CHECKING, Any
 from engine._gc import paused
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
+from engine.core.bytecode import imports_current
 from engine.files import FileVersions
 
 if TYPE_CHECKING:
     from engine.caching.code_version import CodeVersion, CodeVersioner
 
 #: bump when what a record holds, or what a version is made of, changes
-RECORD_FORMAT = "2"  # 2: files by content digest only
+RECORD_FORMAT = "3"  # 2: files by content digest only; 3: and what was taken from each
 
 _UNSET = object()
 
@@ -45,12 +51,22 @@ _UNSET = object()
 class Trail:
     """What one version computation looked at (see the module docstring)."""
 
-    __slots__ = ("files", "probes", "dists")
+    __slots__ = ("files", "facts", "probes", "dists")
 
     def __init__(self) -> None:
         self.files: dict[str, str] = {}  # path -> content digest
+        #: path -> what was taken from it (``CodeVersioner.file_info``'s facts); None: its whole content
+        self.facts: dict[str, list[list[Any]] | None] = {}
         self.probes: list[list[Any]] = []
         self.dists: list[list[str]] = []
+
+    def took(self, path: str, fact: list[Any] | None) -> None:
+        if fact is None:
+            self.facts[path] = None
+        else:
+            got = self.facts.setdefault(path, [])
+            if got is not None and fact not in got:
+                got.append(fact)
 
     def probe(self, module: str, ref: list[Any], g: dict[str, Any], outcome: Any) -> bool:
         """Note what ``ref`` in ``module``'s globals named; False when that cannot be checked later
@@ -88,6 +104,7 @@ class VersionMemo:
         self._v = versioner
         self._blobs: dict[tuple[str, str], dict[str, Any]] = {}
         self._files_ok: dict[tuple[str, str], bool] = {}  # (path, digest): still so? until refresh()
+        self._live: dict[tuple[str, str], bool] = {}  # (path, digest): the content imported here? until refresh()
         self._dirty: set[tuple[str, str]] = set()
         self._files = FileVersions(versioner.memo)
         #: versions taken from an earlier process in this one (the tests read it)
@@ -97,11 +114,11 @@ class VersionMemo:
     # ------------------------------------------------------------------ reuse
     def recall(self, fn: Any, extra: str, root: str) -> tuple[str, dict[str, str]] | None:
         """``(digest, parts)`` stored for ``fn`` when all it was made of is unchanged, else None."""
-        rec = self._record(fn, extra, root)
+        rec = self._record(fn, extra, root, imported_here=True)
         if rec is None:
             return None
         try:
-            digest, parts, _files, probes, dists, _module = rec
+            digest, parts, _files, probes, dists, _module, _facts = rec
             for d in dists or ():  # loops, not all(...): this runs for every node of a warm run
                 if not self._same_dist(d, root):
                     return None
@@ -119,8 +136,9 @@ class VersionMemo:
         rec = self._record(fn, extra, root)
         return rec[0] if rec is not None and isinstance(rec[0], str) else None
 
-    def _record(self, fn: Any, extra: str, root: str) -> list[Any] | None:
-        """``fn``'s stored record if it is of ``fn``'s module and its files hold what they held."""
+    def _record(self, fn: Any, extra: str, root: str, *, imported_here: bool = False) -> list[Any] | None:
+        """``fn``'s stored record if it is of ``fn``'s module and its files hold what they held (and,
+        ``imported_here``, that is what this process imported from them: see ``_current``)."""
         if type(fn) is not types.FunctionType or fn.__closure__ or hasattr(fn, "__wrapped__"):
             return None
         code = fn.__code__
@@ -130,16 +148,39 @@ class VersionMemo:
         if rec is None:
             return None
         try:
-            if len(rec) != 6 or fn.__globals__.get("__name__") != rec[5]:
+            if len(rec) != 7 or fn.__globals__.get("__name__") != rec[5]:
                 return None
             table = blob["f"]
-            still = self._still
-            for i in rec[2]:
-                if not still(table[i]):
-                    return None
+            check = self._current if imported_here else self._still
+            for k, i in enumerate(rec[2]):
+                if not check(table[i]):
+                    now = self._refit(table[i], rec[6][k]) if imported_here else None
+                    if now is None:
+                        return None
+                    rec[2][k] = _row_index(table, now)
+                    self._dirty.add(where)
         except (TypeError, ValueError, IndexError, KeyError):
             return None
         return rec
+
+    def _refit(self, row: list[Any], facts: list[list[Any]] | None) -> list[Any] | None:
+        """The file's row now, when it changed but not in what a version took from it (``facts``;
+        None: its whole content was taken): the same defs at the same lines, with the same digests
+        and references, so the version made again would be the same. An edit to one function of a
+        file keeps the versions of all the others (lines above it unchanged: a function that moved
+        is another code object)."""
+        if facts is None:
+            return None
+        info = self._v.sources.info(row[0])
+        if info is None:
+            return None
+        now = [row[0], info.content_digest]
+        if not self._current(now):
+            return None
+        for fact in facts:
+            if info.fact_now(fact) != fact:
+                return None
+        return now
 
     def trail(self, fn: Any, extra: str, root: str) -> tuple[str, list[list[Any]], list[Any], list[Any]] | None:
         """``(digest, files, probes, dists)`` of ``fn``'s stored record when its files still hold:
@@ -155,7 +196,7 @@ class VersionMemo:
         for the union of many records at once."""
         try:
             for row in files:
-                if not self._still(row):
+                if not self._current(row):
                     return False
             for d in dists:
                 if not self._same_dist(d, root):
@@ -213,17 +254,10 @@ class VersionMemo:
         where = (root, code.co_filename)
         blob = self._blob(where)
         table: list[list[Any]] = blob["f"]
-        rows = {tuple(row): i for i, row in enumerate(table)}
-        files = []
-        for path, digest in trail.files.items():
-            row = [path, digest]
-            i = rows.get(tuple(row))
-            if i is None:
-                i = rows[tuple(row)] = len(table)
-                table.append(row)
-            files.append(i)
+        files = [_row_index(table, [path, digest]) for path, digest in trail.files.items()]
+        facts = [trail.facts.get(path) for path in trail.files]
         blob["r"][f"{code.co_qualname}\0{code.co_firstlineno}\0{cv.extra}"] = [
-            cv.digest, cv.parts, files, trail.probes, trail.dists, fn.__globals__.get("__name__")]
+            cv.digest, cv.parts, files, trail.probes, trail.dists, fn.__globals__.get("__name__"), facts]
         self._dirty.add(where)
 
     def flush(self) -> None:
@@ -255,9 +289,23 @@ class VersionMemo:
             return False  # unreadable, or a row of another shape: not reused
         return ok
 
+    def _current(self, row: list[Any]) -> bool:
+        """A file holds the content it was versioned from, and that is the content this process
+        imported from it (``imports_current``, else the code its modules hold compared with the
+        file's: ``SourceFiles.imported_as_now``): a version another process made of the file says
+        nothing of code imported here before the file changed."""
+        if not self._still(row):
+            return False
+        key = (row[0], row[1])
+        ok = self._live.get(key)
+        if ok is None:
+            ok = self._live[key] = imports_current(row[0], row[1]) or self._v.sources.imported_as_now(row[0], row[1])
+        return ok
+
     def refresh(self) -> None:
         """Files may have changed: check them again before the next reuse."""
         self._files_ok.clear()
+        self._live.clear()
         self._now.clear()
 
     def user_code_ran(self) -> None:
@@ -280,6 +328,15 @@ class VersionMemo:
                     pass
             self._blobs[where] = blob
         return blob
+
+
+def _row_index(table: list[list[Any]], row: list[Any]) -> int:
+    """Where ``row`` is in a blob's file table, appended if new."""
+    try:
+        return table.index(row)
+    except ValueError:
+        table.append(row)
+        return len(table) - 1
 
 
 def _memo_key(where: tuple[str, str]) -> str:

@@ -24,8 +24,12 @@ from importlib.machinery import PathFinder, SourceFileLoader
 from types import CodeType, ModuleType
 from typing import Any
 
-__all__ = ["CheckedSourceLoader", "cache_code", "cached_code", "ensure_checked_imports", "imported", "is_project_source",
-           "nested_code"]
+__all__ = ["CheckedSourceLoader", "cache_code", "cached_code", "ensure_checked_imports", "imported", "imports_current",
+           "is_project_source", "nested_code"]
+
+#: what the checked loader noted of an import: the source's hash (``importlib.util.source_hash``), the
+#: code objects it made (by id), and the source's content digest (xxh3-128, as file versions have it)
+Imported = tuple[bytes, dict[int, CodeType], str]
 
 _FLAGS_CHECKED_HASH = 0b11
 #: never project code: the interpreter's own trees and Ripple itself (versioned as a distribution)
@@ -35,9 +39,9 @@ _LIBRARIES = tuple({os.path.abspath(p) + os.sep for p in (sys.prefix, sys.base_p
 
 class CheckedSourceLoader(SourceFileLoader):
     """A source loader whose bytecode cache is validated by the source's hash, never its mtime; what
-    it imported is noted in ``imported`` (path -> source hash and code objects, see ``imported_code``)."""
+    it imported is noted in ``imported`` (path -> ``Imported``)."""
 
-    def __init__(self, fullname: str, path: str, imported: dict[str, tuple[bytes, dict[int, CodeType]]] | None = None) -> None:
+    def __init__(self, fullname: str, path: str, imported: dict[str, Imported] | None = None) -> None:
         super().__init__(fullname, path)
         self.imported = imported
 
@@ -47,7 +51,9 @@ class CheckedSourceLoader(SourceFileLoader):
         digest = importlib.util.source_hash(source)
         code = self._code(path, source, digest)
         if self.imported is not None:
-            self.imported[os.path.abspath(path)] = (digest, _code_objects(code))
+            import xxhash  # here: ``import engine`` does not need it
+
+            self.imported[os.path.abspath(path)] = (digest, _code_objects(code), xxhash.xxh3_128_hexdigest(source))
         return code
 
     def _code(self, path: str, source: bytes, digest: bytes) -> CodeType:
@@ -106,7 +112,7 @@ class _ProjectFinder:
 
     def __init__(self) -> None:
         self.roots: tuple[str, ...] = ()
-        self.imported: dict[str, tuple[bytes, dict[int, CodeType]]] = {}
+        self.imported: dict[str, Imported] = {}
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None) -> Any:
         if not self.roots:
@@ -139,12 +145,59 @@ def _code_objects(code: CodeType) -> dict[int, CodeType]:
     return {id(c): c for c in [code, *nested_code(code)]}
 
 
-def imported(path: str) -> tuple[bytes, dict[int, CodeType]] | None:
+def imported(path: str) -> Imported | None:
     """What the checked loader last imported from ``path``: the source's hash
     (``importlib.util.source_hash``) and the code objects it made, by id (a live function whose code
     is one of them runs that source as written); None if it never imported it."""
     finder = _installed()
     return finder.imported.get(os.path.abspath(path)) if finder is not None else None
+
+
+def imports_current(path: str, digest: str) -> bool:
+    """Whether what this process imported from ``path`` was the content whose digest is ``digest``
+    (its file version now): a version stored by another process describes that content, and must not
+    be reused for code imported before the file changed (a notebook that has not reloaded its module
+    would run its old code and store the result under the new code's version). Ripple's loader noted
+    what it imported; a module Python's own loader imported is current when the file last changed
+    (its ctime, which no tool sets back) before this process started, the earliest it could have
+    been imported (``_STARTED_NS``). Else unknown (False): the version is made again, which compares
+    the code that runs with the file's."""
+    noted = imported(path)
+    if noted is not None:
+        return noted[2] == digest
+    if _STARTED_NS is None:
+        return False
+    try:
+        return os.stat(path).st_ctime_ns < _STARTED_NS
+    except OSError:
+        return False
+
+
+def _started_ns() -> int | None:
+    """When this process started, in ``time.time_ns()`` terms, less 50 ms: the kernel stamps a ctime
+    from a clock up to a tick behind and gives the start in ticks. Read when this module is first
+    imported, so a child forked later keeps its parent's (its modules may predate the fork); a
+    ``multiprocessing`` child that imports Ripple itself counts from its parent's start too. None
+    where ``/proc`` does not tell (then only what Ripple's loader imported counts as current)."""
+    import time
+
+    def start(pid: str) -> int:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return int(fields[19])  # field 22, starttime: clock ticks after boot
+
+    try:
+        ticks = start("self")
+        proc = sys.modules.get("multiprocessing.process")
+        if proc is not None and getattr(proc, "_parent_process", None) is not None:
+            ticks = min(ticks, start(str(os.getppid())))
+        boot = time.time_ns() - time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+        return boot + ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK") - 50_000_000
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+
+
+_STARTED_NS = _started_ns()
 
 
 def _installed() -> _ProjectFinder | None:

@@ -60,6 +60,57 @@ def test_a_module_edited_but_not_reloaded_never_poisons_the_cache(tmp_path: Path
     assert fresh == {"b": 24}, "a result of the old code was served to the new one"
 
 
+RAISING = "def a() -> int:\n    raise ValueError({v})\n\n\ndef b(a: int) -> int:\n    return a * 2\n"
+OTHER = ("import sys; sys.path.insert(0, sys.argv[1]); import {name} as m; from engine import Driver; "
+         "print(Driver({{}}, m).with_cache(sys.argv[2]).execute(['b'])['b'])")
+
+
+def test_a_version_another_process_made_is_not_reused_for_code_imported_before_the_file_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A notebook imported the module; the file is then edited (``a`` now raises) and run from a
+    terminal, which stores the new code's versions but no value of ``a``. The notebook runs again
+    without reloading: the stored version of ``a`` describes the file, not the code the notebook
+    runs, so it is made again here (and its old code versioned as what runs). Reused, the old
+    ``a``'s result would be stored under the file's version and served to the code that raises."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"nb_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(SOURCE.format(v=11))
+    module = importlib.import_module(name)
+    _edit(path, 13, template=RAISING)
+    store = tmp_path / "store"
+
+    def terminal() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", OTHER.format(name=name), str(tmp_path), str(store)],
+                              capture_output=True, text=True, timeout=120)
+
+    first = terminal()
+    assert first.returncode != 0 and "ValueError: 13" in first.stderr
+    with caplog.at_level(logging.WARNING, logger="engine"):
+        assert Driver({}, module).with_cache(store).execute(["b"]) == {"b": 22}  # the code that runs
+    assert any("runs code older than" in r.getMessage() and f"{name}.a" in r.getMessage() for r in caplog.records)
+    again = terminal()
+    assert again.returncode != 0 and "ValueError: 13" in again.stderr, \
+        f"the notebook's old result was served to the file's code: {again.stdout}"
+
+
+def test_a_run_another_process_recorded_is_not_replayed_to_code_imported_before_the_file_changed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As above, with every result of the edited file stored and its run recorded: the notebook's
+    old code gets what it computes, not the file's results (``engine.caching.warm_runs``)."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"nb_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(SOURCE.format(v=11))
+    module = importlib.import_module(name)
+    _edit(path, 13)
+    store = tmp_path / "store"
+    cmd = [sys.executable, "-c", OTHER.format(name=name), str(tmp_path), str(store)]
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout.split() == ["26"]
+    assert Driver({}, module).with_cache(store).execute(["b"]) == {"b": 22}
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout.split() == ["26"]
+
+
 CHILD = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[1])

@@ -173,6 +173,37 @@ def test_an_edit_keeping_size_and_mtime_of_an_old_file_is_seen(project: Project)
     assert third["scaled"] != first["scaled"] and third["picked"] != first["picked"]
 
 
+def test_an_edit_to_one_function_keeps_the_versions_of_the_others_in_its_file(project: Project) -> None:
+    """A version notes what it took from each file (the defs it reached, at their lines, with their
+    digests and references; a module's whole digest when it references the module): an edit
+    elsewhere in the file keeps it, and every version equals a fresh one (``versions`` checks)."""
+    first, _ = project.versions()
+    project.write("nodes.py", NODES.replace("json.dumps(h.SCALE + scaled)", "json.dumps(h.SCALE + scaled + 0)"))
+    second, v = project.versions()
+    assert second["dumped"] != first["dumped"]
+    assert {n: second[n] for n in ("raw", "scaled", "picked", "hashed")} == \
+        {n: first[n] for n in ("raw", "scaled", "picked", "hashed")}
+    assert v.persisted.reused == 4  # all but the edited one (and the closure, never stored)
+    project.write("helpers.py", HELPERS.replace("x * 3", "x * 3 + 0"))  # thrice: PICK is twice
+    third, v = project.versions()
+    assert third == second
+    assert v.persisted.reused == 5  # none took thrice from helpers.py
+
+
+def test_an_edit_that_changes_what_a_name_refers_to_is_seen_though_no_function_changed(project: Project) -> None:
+    first, _ = project.versions()
+    project.write("nodes.py", NODES.replace("import xxhash\n", "import hashlib as xxhash\n"))
+    second, v = project.versions()  # the same digests of every def: only hashed's reference differs
+    assert second["hashed"] != first["hashed"] and second["raw"] == first["raw"] and v.persisted.reused == 4
+    project.write("nodes.py", NODES + "\n\ndef str(x):\n    return 's'\n")  # hashed's str(...), dumped's -> str
+    third, v = project.versions()
+    assert third["hashed"] not in (first["hashed"], second["hashed"]) and third["dumped"] != first["dumped"]
+    assert v.persisted.reused == 3
+    project.write("nodes.py", "\n" + NODES)  # a line above every def: each is another code object
+    fourth, v = project.versions()
+    assert fourth["raw"] == first["raw"] and v.persisted.reused == 0
+
+
 def test_a_record_of_another_shape_or_a_damaged_one_is_computed_again(project: Project) -> None:
     first, _ = project.versions()
     keys = [k for k in project.memo if k.startswith("cv:")]
