@@ -462,7 +462,7 @@ class _FileInfo:
     # What a version took from this file, as ``VersionMemo`` keeps it to check against a later content
     # of the file (the trail's facts): a function's def, the defs of a class, the whole module.
     def function_fact(self, name: str, line: int, qual: str) -> list[Any]:
-        return ["f", name, line, qual, self.fact(self.function(name, line, qual))]
+        return [line, qual, self.fact(self.function(name, line, qual))]  # name: qual's last part
 
     def class_fact(self, qual: str) -> list[Any]:
         return ["c", qual, combine(*map(self.fact, self.classes(qual)))]
@@ -473,8 +473,8 @@ class _FileInfo:
     def fact_now(self, fact: list[Any]) -> list[Any] | None:
         """``fact`` as this content gives it (None for a fact of another shape)."""
         kind = fact[0]
-        if kind == "f" and len(fact) == 5:
-            return self.function_fact(fact[1], fact[2], fact[3])
+        if isinstance(kind, int) and len(fact) == 3:
+            return self.function_fact(fact[1].rpartition(".")[2], kind, fact[1])
         if kind == "c" and len(fact) == 3:
             return self.class_fact(fact[1])
         if kind == "m" and len(fact) == 2:
@@ -484,10 +484,11 @@ class _FileInfo:
     @staticmethod
     def fact(entry: dict[str, Any] | None) -> str:
         """What a version made of ``entry`` took from it: its digests and references (the same
-        digests under other imports resolve elsewhere), as one digest ("" for no entry)."""
+        digests under other imports resolve elsewhere), as one digest ("" for no entry); 64 bits,
+        as it is kept for every def a version reached and only ever compared with the same def's."""
         if entry is None:
             return ""
         got = entry.get("fp")
         if got is None:
-            got = entry["fp"] = _h(json_dumps([entry["k"], entry["d"], entry["hd"], entry["r"], entry["dr"]]))
+            got = entry["fp"] = _h(json_dumps([entry["k"], entry["d"], entry["hd"], entry["r"], entry["dr"]]))[:16]
         return got
