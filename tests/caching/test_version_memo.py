@@ -184,6 +184,12 @@ def test_an_edit_to_one_function_keeps_the_versions_of_the_others_in_its_file(pr
     assert {n: second[n] for n in ("raw", "scaled", "picked", "hashed")} == \
         {n: first[n] for n in ("raw", "scaled", "picked", "hashed")}
     assert v.persisted.reused == 4  # all but the edited one (and the closure, never stored)
+    project.write("nodes.py", NODES.replace("    size = 4\n", "    size = 4\n    shape = 1\n")
+                  .replace("\n\n\ndef raw", "\n\ndef raw"))  # Box one line longer: nothing moved
+    boxed, v = project.versions()
+    assert boxed["scaled"] != first["scaled"] and v.persisted.reused == 3  # scaled reached Box; dumped is back
+    project.write("nodes.py", NODES.replace("json.dumps(h.SCALE + scaled)", "json.dumps(h.SCALE + scaled + 0)"))
+    assert project.versions()[0] == second
     project.write("helpers.py", HELPERS.replace("x * 3", "x * 3 + 0"))  # thrice: PICK is twice
     third, v = project.versions()
     assert third == second
