@@ -218,12 +218,13 @@ class SourceFiles:
         for module in [m for m in list(sys.modules.values()) if _file_of(m) == path]:
             if not self.imported_as_is(info, module):
                 return False
+            named = module.__file__  # as the import gave it: the co_filename of what it compiled
             for value in list(vars(module).values()):
                 members = vars(value).values() if isinstance(value, type) else (value,)
                 for member in members:
                     fn = _unwrap(member.__func__ if isinstance(member, classmethod | staticmethod) else member)
                     code = getattr(fn, "__code__", None) if isinstance(fn, types.FunctionType) else None
-                    if code is not None and os.path.abspath(code.co_filename) == path \
+                    if code is not None and (code.co_filename == named or os.path.abspath(code.co_filename) == path) \
                             and not self._compiles_to(info, code):
                         return False
         return True
