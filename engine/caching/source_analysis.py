@@ -462,7 +462,16 @@ class _FileInfo:
     # What a version took from this file, as ``VersionMemo`` keeps it to check against a later content
     # of the file (the trail's facts): a function's def, the defs of a class, the whole module.
     def function_fact(self, name: str, line: int, qual: str) -> list[Any]:
-        return [line, qual, self.fact(self.function(name, line, qual))]  # name: qual's last part
+        """A def by its qualname where it is the file's only one of that name (lines added above it
+        keep the fact), else by its line too (``name``: the qualname's last part)."""
+        if len(self.by_qual.get(qual, ())) == 1:
+            return ["q", qual, self.fact(self.function(name, line, qual))]
+        return [line, qual, self.fact(self.function(name, line, qual))]
+
+    def locates(self, name: str, line: int, qual: str) -> bool:
+        """Whether code ``name`` starting at ``line`` is the file's only def of qualname ``qual``."""
+        only = self.by_qual.get(qual, ())
+        return len(only) == 1 and self.function(name, line, qual) is only[0]
 
     def class_fact(self, qual: str) -> list[Any]:
         return ["c", qual, combine(*map(self.fact, self.classes(qual)))]
@@ -475,6 +484,9 @@ class _FileInfo:
         kind = fact[0]
         if isinstance(kind, int) and len(fact) == 3:
             return self.function_fact(fact[1].rpartition(".")[2], kind, fact[1])
+        if kind == "q" and len(fact) == 3:
+            only = self.by_qual.get(fact[1], ())
+            return ["q", fact[1], self.fact(only[0]) if len(only) == 1 else ""]
         if kind == "c" and len(fact) == 3:
             return self.class_fact(fact[1])
         if kind == "m" and len(fact) == 2:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from engine.caching.code_version import CodeVersion, CodeVersioner
 
 #: bump when what a record holds, or what a version is made of, changes
-RECORD_FORMAT = "3"  # 2: files by content digest only; 3: and what was taken from each
+RECORD_FORMAT = "4"  # 2: files by content digest only; 3: and what was taken from each; 4: by qualname
 
 _UNSET = object()
 
@@ -118,7 +118,7 @@ class VersionMemo:
         if rec is None:
             return None
         try:
-            digest, parts, _files, probes, dists, _module, _facts = rec
+            digest, parts, _files, probes, dists, _module, _facts, _line = rec
             for d in dists or ():  # loops, not all(...): this runs for every node of a warm run
                 if not self._same_dist(d, root):
                     return None
@@ -144,31 +144,43 @@ class VersionMemo:
         code = fn.__code__
         where = (root, code.co_filename)
         blob = self._blobs.get(where) or self._blob(where)
-        rec = blob["r"].get(f"{code.co_qualname}\0{code.co_firstlineno}\0{extra}")
+        rec = blob["r"].get(f"{code.co_qualname}\0{extra}")
         if rec is None:
             return None
         try:
-            if len(rec) != 7 or fn.__globals__.get("__name__") != rec[5]:
+            if len(rec) != 8 or fn.__globals__.get("__name__") != rec[5]:
+                return None
+            moved = rec[7] != code.co_firstlineno
+            if moved and not imported_here:
                 return None
             table = blob["f"]
             check = self._current if imported_here else self._still
+            refitted = set()
             for k, i in enumerate(rec[2]):
                 if not check(table[i]):
                     now = self._refit(table[i], rec[6][k]) if imported_here else None
                     if now is None:
                         return None
                     rec[2][k] = _row_index(table, now)
+                    refitted.add(now[0])
                     self._dirty.add(where)
+            if moved:
+                # lines were added or removed above it: the same def if its qualname is the file's
+                # only one, it is found at the line it starts at now, and (its fact) is as it was
+                info = self._v.sources.info(code.co_filename) if code.co_filename in refitted else None
+                if info is None or not info.locates(code.co_name, code.co_firstlineno, code.co_qualname):
+                    return None
+                rec[7] = code.co_firstlineno
+                self._dirty.add(where)
         except (TypeError, ValueError, IndexError, KeyError):
             return None
         return rec
 
     def _refit(self, row: list[Any], facts: list[list[Any]] | None) -> list[Any] | None:
         """The file's row now, when it changed but not in what a version took from it (``facts``;
-        None: its whole content was taken): the same defs at the same lines, with the same digests
-        and references, so the version made again would be the same. An edit to one function of a
-        file keeps the versions of all the others (lines above it unchanged: a function that moved
-        is another code object)."""
+        None: its whole content was taken): the same defs (by qualname where the file has one def of
+        that name, else at the same line), with the same digests and references, so the version made
+        again would be the same. An edit to one function of a file keeps the versions of the others."""
         if facts is None:
             return None
         info = self._v.sources.info(row[0])
@@ -256,8 +268,9 @@ class VersionMemo:
         table: list[list[Any]] = blob["f"]
         files = [_row_index(table, [path, digest]) for path, digest in trail.files.items()]
         facts = [trail.facts.get(path) for path in trail.files]
-        blob["r"][f"{code.co_qualname}\0{code.co_firstlineno}\0{cv.extra}"] = [
-            cv.digest, cv.parts, files, trail.probes, trail.dists, fn.__globals__.get("__name__"), facts]
+        blob["r"][f"{code.co_qualname}\0{cv.extra}"] = [
+            cv.digest, cv.parts, files, trail.probes, trail.dists, fn.__globals__.get("__name__"), facts,
+            code.co_firstlineno]
         self._dirty.add(where)
 
     def flush(self) -> None:
