@@ -74,7 +74,8 @@ from engine.caching.code_locations import location_of as _location_of
 from engine.caching.code_locations import source_of as _source_of
 from engine.caching.data_version import combine, fingerprint
 from engine.caching.distributions import dist_version, library_part
-from engine.caching.source_analysis import _PY, _FileInfo, _h
+from engine.caching.file_index import FileIndex
+from engine.caching.source_analysis import _PY, _h
 from engine.caching.source_files import SourceFiles
 from engine.caching.version_memo import Trail, VersionMemo
 
@@ -218,7 +219,7 @@ class CodeVersioner:
         self.traced_modules.clear()
 
     # -- files -----------------------------------------------------------------------------------
-    def file_info(self, path: str, fact: Callable[[_FileInfo], list[Any]] | None = None) -> _FileInfo | None:
+    def file_info(self, path: str, fact: Callable[[FileIndex], list[Any]] | None = None) -> FileIndex | None:
         """Analysed index of a source file; parses at most once per content (memo-backed). The
         computation in progress notes the file in its trail: by ``fact(info)``, what it takes from
         the file, so that an edit elsewhere in it keeps the version (``VersionMemo``); without one,
@@ -467,7 +468,7 @@ class CodeVersioner:
             parts[key + "#nosource"] = combine(*digests)
         return key
 
-    def _find_function(self, code: types.CodeType, qualname: str) -> tuple[dict[str, Any] | None, _FileInfo | Any]:
+    def _find_function(self, code: types.CodeType, qualname: str) -> tuple[dict[str, Any] | None, FileIndex | Any]:
         name, line = code.co_name, code.co_firstlineno
         info = self.file_info(code.co_filename, lambda i: i.function_fact(name, line, qualname))
         if info is None:
@@ -549,7 +550,7 @@ class CodeVersioner:
             key = f"module:{val.__name__}"
             if kind[0] == "local":
                 if key not in parts:
-                    info = self.file_info(kind[1], _FileInfo.module_fact) if kind[1] else None
+                    info = self.file_info(kind[1], FileIndex.module_fact) if kind[1] else None
                     parts[key] = info.module_digest if info is not None else self._data_part(val.__name__)
             else:
                 self._add_dist(val.__name__, kind, parts)

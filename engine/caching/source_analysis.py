@@ -17,7 +17,6 @@ import xxhash
 
 from engine._gc import paused
 from engine._json import dumps as json_dumps
-from engine.caching.data_version import combine
 
 # 2: comprehension variables and lambda parameters renamed. The digests hash ast.dump's text as it
 # reads on 3.11 and 3.12 (_dumper); 3.13 formats it differently, so there the values are new (3).
@@ -423,84 +422,3 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None) -> dic
         })
     return {"defs": out_defs, "m": _h(module_dump)}
 
-
-class _FileInfo:
-    """In-process view of one analysed file with lookup indexes."""
-
-    __slots__ = ("path", "content_digest", "defs", "module_digest", "by_line", "by_qual")
-
-    def __init__(self, path: str, content_digest: str, data: dict[str, Any]) -> None:
-        self.path = path
-        self.content_digest = content_digest
-        self.defs: list[dict[str, Any]] = data["defs"]
-        self.module_digest: str = data["m"]
-        self.by_line: dict[tuple[str, int], list[dict[str, Any]]] = {}
-        self.by_qual: dict[str, list[dict[str, Any]]] = {}
-        for d in self.defs:
-            d["hd"] = combine(d["d"], d["dd"]) if d["dd"] else d["d"]
-            self.by_line.setdefault((d["n"], d["f"]), []).append(d)
-            if d["l"] != d["f"]:
-                self.by_line.setdefault((d["n"], d["l"]), []).append(d)
-            self.by_qual.setdefault(d["q"], []).append(d)
-
-    def function(self, name: str, line: int, qual: str) -> dict[str, Any] | None:
-        """The def a function's code object ``name`` starting at ``line`` (qualname ``qual``) was
-        compiled from; None when the file has none there, or cannot tell several lambdas apart."""
-        cands = self.by_line.get((name, line))
-        if not cands:
-            return None
-        if len(cands) > 1:
-            cands = [c for c in cands if c["q"] == qual] or cands
-            if name == "<lambda>" and len(cands) > 1:
-                return None  # several lambdas on one line: bytecode tells them apart
-        return cands[0]
-
-    def classes(self, qual: str) -> list[dict[str, Any]]:
-        """Every class def with qualname ``qual`` (a redefinition, an if/else: all of them count)."""
-        return [e for e in self.by_qual.get(qual, ()) if e["k"] == "c"]
-
-    # What a version took from this file, as ``VersionMemo`` keeps it to check against a later content
-    # of the file (the trail's facts): a function's def, the defs of a class, the whole module.
-    def function_fact(self, name: str, line: int, qual: str) -> list[Any]:
-        """A def by its qualname where it is the file's only one of that name (lines added above it
-        keep the fact), else by its line too (``name``: the qualname's last part)."""
-        if len(self.by_qual.get(qual, ())) == 1:
-            return ["q", qual, self.fact(self.function(name, line, qual))]
-        return [line, qual, self.fact(self.function(name, line, qual))]
-
-    def locates(self, name: str, line: int, qual: str) -> bool:
-        """Whether code ``name`` starting at ``line`` is the file's only def of qualname ``qual``."""
-        only = self.by_qual.get(qual, ())
-        return len(only) == 1 and self.function(name, line, qual) is only[0]
-
-    def class_fact(self, qual: str) -> list[Any]:
-        return ["c", qual, combine(*map(self.fact, self.classes(qual)))]
-
-    def module_fact(self) -> list[Any]:
-        return ["m", self.module_digest]
-
-    def fact_now(self, fact: list[Any]) -> list[Any] | None:
-        """``fact`` as this content gives it (None for a fact of another shape)."""
-        kind = fact[0]
-        if isinstance(kind, int) and len(fact) == 3:
-            return self.function_fact(fact[1].rpartition(".")[2], kind, fact[1])
-        if kind == "q" and len(fact) == 3:
-            only = self.by_qual.get(fact[1], ())
-            return ["q", fact[1], self.fact(only[0]) if len(only) == 1 else ""]
-        if kind == "c" and len(fact) == 3:
-            return self.class_fact(fact[1])
-        if kind == "m" and len(fact) == 2:
-            return self.module_fact()
-        return None
-
-    @staticmethod
-    def fact(entry: dict[str, Any] | None) -> str:
-        """What a version made of ``entry`` took from it: its digests and references (the same
-        digests under other imports resolve elsewhere), as one digest ("" for no entry); 64 bits,
-        as it is kept for every def a version reached and only ever compared with the same def's."""
-        if entry is None:
-            return ""
-        got = entry.get("fp")
-        if got is None:
-            got = entry["fp"] = _h(json_dumps([entry["k"], entry["d"], entry["hd"], entry["r"], entry["dr"]]))[:16]
-        return got

@@ -18,7 +18,8 @@ from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
 from engine._log import log
 from engine.caching.code_helpers import _unwrap
-from engine.caching.source_analysis import _FileInfo, analyze_source, content_digest, memo_key
+from engine.caching.file_index import FileIndex
+from engine.caching.source_analysis import analyze_source, content_digest, memo_key
 from engine.core.bytecode import cache_code, cached_code, imported, is_project_source, nested_code
 from engine.files import RACY_WINDOW_NS
 
@@ -30,8 +31,8 @@ class SourceFiles:
     def __init__(self, memo: MutableMapping[str, str]) -> None:
         self.memo = memo
         #: path -> (signature when read, analysis or None)
-        self.seen: dict[str, tuple[tuple[int, int, int, int, int], _FileInfo | None]] = {}
-        self._by_content: dict[str, _FileInfo] = {}
+        self.seen: dict[str, tuple[tuple[int, int, int, int, int], FileIndex | None]] = {}
+        self._by_content: dict[str, FileIndex] = {}
         self._checked: set[str] = set()  # files already read since the last refresh()
         self._line_cache: dict[str, tuple[tuple[int, int], list[str]]] = {}
         self._content: dict[str, bytes] = {}  # content digest -> the bytes analysed
@@ -46,7 +47,7 @@ class SourceFiles:
         self._checked = set()
         self._as_now.clear()  # modules may have been reloaded
 
-    def info(self, path: str) -> _FileInfo | None:
+    def info(self, path: str) -> FileIndex | None:
         """Analysed index of a source file; parses at most once per content (memo-backed)."""
         if path in self._checked:
             hit = self.seen.get(path)
@@ -87,7 +88,7 @@ class SourceFiles:
                     self.seen[path] = (sig, None)
                     return None
                 self.memo[key] = json_dumps(data, compact=True)
-            info = _FileInfo(path, digest, data)
+            info = FileIndex(path, digest, data)
             self._by_content[digest] = info
         self.seen[path] = (sig, info)
         return info
@@ -141,7 +142,7 @@ class SourceFiles:
             self._imported[where] = got
         return got
 
-    def runs_as_written(self, info: _FileInfo, code: types.CodeType, qual: str) -> bool:
+    def runs_as_written(self, info: FileIndex, code: types.CodeType, qual: str) -> bool:
         """Whether ``code``, the live function ``qual``'s, is what ``info``'s source compiles to. It
         is not when the module was imported before the file last changed (a notebook that edits a
         file and runs again without reloading it, bytecode cached for a source that kept its size
@@ -159,7 +160,7 @@ class SourceFiles:
                         "to run the file's", qual, info.path)
         return False
 
-    def class_as_written(self, info: _FileInfo, cls: type, find: Callable[..., Any], module: Any) -> bool:
+    def class_as_written(self, info: FileIndex, cls: type, find: Callable[..., Any], module: Any) -> bool:
         """Whether ``cls``, defined in ``info``'s file, is what that file defines now: every function of
         its body runs as written (``runs_as_written``; ``find`` is the versioner's look-up of a code
         object's definition), and its module was not imported from another content of the file (its
@@ -177,7 +178,7 @@ class SourceFiles:
                         return False
         return True
 
-    def imported_as_is(self, info: _FileInfo, module: Any) -> bool:
+    def imported_as_is(self, info: FileIndex, module: Any) -> bool:
         """Whether ``module`` (of ``info``'s file) was imported from the file's content as it is now, as
         far as can be told: Ripple's loader knows what it imported; for Python's, a bytecode cache
         whose recorded mtime or size is not the file's says the file changed after it was written
@@ -229,7 +230,7 @@ class SourceFiles:
                         return False
         return True
 
-    def _compiles_to(self, info: _FileInfo, code: types.CodeType) -> bool:
+    def _compiles_to(self, info: FileIndex, code: types.CodeType) -> bool:
         """``runs_as_written`` without its warning: a question, not a finding."""
         same, codes = self._loaded(info.path, info.content_digest)
         if same and codes is not None and codes.get(id(code)) is code:
