@@ -10,7 +10,7 @@ import os
 import sys
 import time
 import types
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 from engine._gc import paused
@@ -168,14 +168,11 @@ class SourceFiles:
         from what it holds, as it does a class without source."""
         if not self.imported_as_is(info, module):
             return False
-        for member in vars(cls).values():
-            for fn in (member.fget, member.fset, member.fdel) if isinstance(member, property) else (member,):
-                target = _unwrap(fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn)
-                if isinstance(target, types.FunctionType):
-                    entry, where = find(target.__code__, target.__code__.co_qualname)
-                    qual = f"{target.__module__}.{target.__qualname__}"
-                    if entry is not None and not self.runs_as_written(where, target.__code__, qual):
-                        return False
+        for target in _functions(cls):
+            entry, where = find(target.__code__, target.__code__.co_qualname)
+            qual = f"{target.__module__}.{target.__qualname__}"
+            if entry is not None and not self.runs_as_written(where, target.__code__, qual):
+                return False
         return True
 
     def imported_as_is(self, info: FileIndex, module: Any) -> bool:
@@ -221,10 +218,9 @@ class SourceFiles:
                 return False
             named = module.__file__  # as the import gave it: the co_filename of what it compiled
             for value in list(vars(module).values()):
-                members = vars(value).values() if isinstance(value, type) else (value,)
-                for member in members:
-                    fn = _unwrap(member.__func__ if isinstance(member, classmethod | staticmethod) else member)
-                    code = getattr(fn, "__code__", None) if isinstance(fn, types.FunctionType) else None
+                fns = _functions(value) if isinstance(value, type) else (_unwrap(value),)
+                for fn in fns:
+                    code = fn.__code__ if isinstance(fn, types.FunctionType) else None
                     if code is not None and (code.co_filename == named or os.path.abspath(code.co_filename) == path) \
                             and not self._compiles_to(info, code):
                         return False
@@ -253,6 +249,15 @@ class SourceFiles:
             return None
         self._line_cache[path] = (sig, lines)
         return lines
+
+
+def _functions(cls: type) -> Iterator[types.FunctionType]:
+    """The functions a class holds: its methods, class and static methods, property accessors."""
+    for member in list(vars(cls).values()):
+        for fn in (member.fget, member.fset, member.fdel) if isinstance(member, property) else (member,):
+            target = _unwrap(fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn)
+            if isinstance(target, types.FunctionType):
+                yield target
 
 
 def _file_of(module: Any) -> str | None:

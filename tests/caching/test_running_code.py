@@ -111,6 +111,34 @@ def test_a_run_another_process_recorded_is_not_replayed_to_code_imported_before_
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout.split() == ["26"]
 
 
+PROPERTY = ("class Box:\n    @property\n    def size(self) -> int:\n        return {v}\n\n\n"
+            "def b(x: int) -> int:\n    return Box().size * x\n")
+WITH_INPUT = ("import sys; sys.path.insert(0, sys.argv[1]); import {name} as m; from engine import Driver; "
+              "print(Driver({{'x': int(sys.argv[3])}}, m).with_cache(sys.argv[2]).execute(['b'])['b'])")
+
+
+def test_a_property_edited_under_a_module_imported_before_is_not_taken_for_the_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a property's getter changed in the file, after this process imported it: comparing the
+    module's code with the file's must look at property accessors too, or the terminal's stored
+    version (of the new getter) would be reused here and the old getter's result stored under it."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = f"prop_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(PROPERTY.format(v=2))
+    module = importlib.import_module(name)
+    _edit(path, 3, template=PROPERTY)
+    store = tmp_path / "store"
+
+    def terminal(x: int) -> str:
+        cmd = [sys.executable, "-c", WITH_INPUT.format(name=name), str(tmp_path), str(store), str(x)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout.strip()
+
+    assert terminal(1) == "3"  # stores the new getter's versions
+    assert Driver({"x": 5}, module).with_cache(store).execute(["b"]) == {"b": 10}  # the old getter runs here
+    assert terminal(5) == "15", "the old getter's result was served to the file's code"
+
+
 CHILD = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[1])
