@@ -213,6 +213,7 @@ class SourceFiles:
         info = self.info(path)
         if info is None or info.content_digest != digest:
             return False
+        path = os.path.abspath(path)  # a code object's file may be relative (a relative ``sys.path`` entry)
         for module in [m for m in list(sys.modules.values()) if _file_of(m) == path]:
             if not self.imported_as_is(info, module):
                 return False

@@ -160,17 +160,34 @@ def imports_current(path: str, digest: str) -> bool:
     would run its old code and store the result under the new code's version). Ripple's loader noted
     what it imported; a module Python's own loader imported is current when the file last changed
     (its ctime, which no tool sets back) before this process started, the earliest it could have
-    been imported (``_STARTED_NS``). Else unknown (False): the version is made again, which compares
-    the code that runs with the file's."""
+    been imported (``_STARTED_NS``), and Python could not have run a bytecode cache of other content
+    (``_cache_checked``). Else unknown (False): the caller compares the code that runs with the file's."""
     noted = imported(path)
     if noted is not None:
         return noted[2] == digest
     if _STARTED_NS is None:
         return False
     try:
-        return os.stat(path).st_ctime_ns < _STARTED_NS
+        return os.stat(path).st_ctime_ns < _STARTED_NS and _cache_checked(path)
     except OSError:
         return False
+
+
+def _cache_checked(path: str) -> bool:
+    """Whether Python's importer can only have run ``path``'s own content: no bytecode cache beside
+    it (it compiled the source), or a hash-based one it checks against the source. A timestamp cache
+    it trusts by mtime and size, which an edit can keep (``cp -p``): its code may be another content's."""
+    try:
+        with open(importlib.util.cache_from_source(path), "rb") as f:
+            head = f.read(8)
+    except FileNotFoundError:
+        return True
+    except (OSError, NotImplementedError, ValueError):
+        return False
+    import _imp
+
+    return (len(head) == 8 and int.from_bytes(head[4:8], "little") == _FLAGS_CHECKED_HASH
+            and _imp.check_hash_based_pycs != "never")
 
 
 def _started_ns() -> int | None:

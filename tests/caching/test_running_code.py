@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -137,6 +138,38 @@ def test_a_property_edited_under_a_module_imported_before_is_not_taken_for_the_f
     assert terminal(1) == "3"  # stores the new getter's versions
     assert Driver({"x": 5}, module).with_cache(store).execute(["b"]) == {"b": 10}  # the old getter runs here
     assert terminal(5) == "15", "the old getter's result was served to the file's code"
+
+
+SCALED = "def a() -> int:\n    return 1\n\n\ndef b(a: int, x: int) -> int:\n    return (a + x) * {v}\n"
+SCALED_RUN = ("import sys; sys.path.insert(0, sys.argv[1]); from engine import Driver; import {name} as m; "
+              "print(Driver({{'x': int(sys.argv[3])}}, m).with_cache(sys.argv[2]).execute(['b'])['b'])")
+
+
+def test_a_stale_bytecode_cache_python_trusts_does_not_take_the_versions_of_the_file(tmp_path: Path) -> None:
+    """An edit that keeps size and mtime under a timestamp bytecode cache: Python's own loader keeps
+    running the cache's old code, though the file changed long before the process started. A version
+    of the new content that a process with its bytecode elsewhere stored (``PYTHONPYCACHEPREFIX``; a
+    store shared with another machine) must not be reused for it: the old code's result would be
+    stored under the new code's version."""
+    name = f"stale_{uuid.uuid4().hex[:8]}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(SCALED.format(v=2))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")}
+    elsewhere = {"PYTHONPYCACHEPREFIX": str(tmp_path / "elsewhere")}
+
+    def run(x: int, **extra: str) -> str:
+        cmd = [sys.executable, "-c", SCALED_RUN.format(name=name), str(tmp_path), str(tmp_path / "store"), str(x)]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**env, **extra})
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import {name}"],
+                   check=True, env=env)  # Python writes its timestamp cache
+    _edit(path, 3, keep_mtime=True, template=SCALED)
+    assert run(1, **elsewhere) == "6"  # the new code, its versions stored
+    time.sleep(0.2)  # the edit now well before the next process starts
+    assert run(5) == "12"  # Python runs the stale cache beside the file: (1 + 5) * 2
+    assert run(5, **elsewhere) == "18", "the stale code's result was served to the file's"
 
 
 CHILD = textwrap.dedent("""
