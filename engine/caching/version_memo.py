@@ -6,9 +6,10 @@ a warm run. Here a computed version is stored with its *trail* — what the walk
 
 * every source file it read, by content digest, checked through ``engine.files.FileVersions`` (its
   stat fast path trusts a signature only outside the racy window; otherwise the file is re-hashed),
-  and what it took from the file (its *facts*: each def it reached, by name, first line and
-  qualname, with its digests and references; a class's defs; a module's whole digest): a file that
-  changed elsewhere keeps the version, which is then pinned to the new content (``_refit``);
+  and what it took from the file (its *facts*: each def it reached, by qualname where the file has
+  one def of that name, else by first line and qualname, with its digests and references; a class's
+  defs; a module's whole digest): a file that changed elsewhere keeps the version, which is then
+  pinned to the new content (``_refit``);
 * every reference it resolved (a name in a module's globals, a local import), with what it named
   then: a function by module, qualified name, file and first line; a class or module by name and
   file; a constant by its fingerprint, which is computed again (a constant may come from the
