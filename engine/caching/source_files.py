@@ -253,8 +253,12 @@ class SourceFiles:
 
 
 def _functions(cls: type) -> Iterator[types.FunctionType]:
-    """The functions a class holds: its methods, class and static methods, property accessors."""
+    """The functions a class holds: its methods, class and static methods, property accessors, and
+    those of the classes defined in its body."""
     for member in list(vars(cls).values()):
+        if isinstance(member, type) and member.__qualname__.startswith(cls.__qualname__ + "."):
+            yield from _functions(member)
+            continue
         for fn in (member.fget, member.fset, member.fdel) if isinstance(member, property) else (member,):
             target = _unwrap(fn.__func__ if isinstance(fn, classmethod | staticmethod) else fn)
             if isinstance(target, types.FunctionType):

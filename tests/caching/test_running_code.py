@@ -114,30 +114,45 @@ def test_a_run_another_process_recorded_is_not_replayed_to_code_imported_before_
 
 PROPERTY = ("class Box:\n    @property\n    def size(self) -> int:\n        return {v}\n\n\n"
             "def b(x: int) -> int:\n    return Box().size * x\n")
+NESTED = ("class Box:\n    class Inner:\n        def size(self) -> int:\n            return {v}\n\n\n"
+          "def b(x: int) -> int:\n    return Box.Inner().size() * x\n")
 WITH_INPUT = ("import sys; sys.path.insert(0, sys.argv[1]); import {name} as m; from engine import Driver; "
               "print(Driver({{'x': int(sys.argv[3])}}, m).with_cache(sys.argv[2]).execute(['b'])['b'])")
 
 
-def test_a_property_edited_under_a_module_imported_before_is_not_taken_for_the_files(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Only a property's getter changed in the file, after this process imported it: comparing the
-    module's code with the file's must look at property accessors too, or the terminal's stored
-    version (of the new getter) would be reused here and the old getter's result stored under it."""
-    monkeypatch.syspath_prepend(str(tmp_path))
+NOTEBOOK = textwrap.dedent("""
+    import os, subprocess, sys
+    folder, store, name, terminal, template = sys.argv[1:6]
+    sys.path.insert(0, folder)
+    module = __import__(name)  # by Python's own loader: nothing of Ripple imported yet
+    path = os.path.join(folder, name + ".py")
+    st = os.stat(path)
+    with open(path, "w") as f:
+        f.write(template.format(v=3))
+    os.utime(path, (st.st_mtime + 5, st.st_mtime + 5))
+    subprocess.run([sys.executable, "-c", terminal, folder, store, "1"], check=True, capture_output=True)  # the new code's versions
+    from engine import Driver
+    print(Driver({"x": 5}, module).with_cache(store).execute(["b"])["b"])
+""")
+
+
+@pytest.mark.parametrize("template", [PROPERTY, NESTED], ids=["property", "nested class"])
+def test_a_method_edited_under_a_module_imported_before_is_not_taken_for_the_files(tmp_path: Path, template: str) -> None:
+    """Only a property's getter (a method of a class in a class) changed in the file, after a
+    notebook imported it with Python's own loader: comparing the module's code with the file's must
+    look at those too, or the terminal's stored version (of the new code) would be reused in the
+    notebook and the old code's result stored under it."""
     name = f"prop_{uuid.uuid4().hex[:8]}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(PROPERTY.format(v=2))
-    module = importlib.import_module(name)
-    _edit(path, 3, template=PROPERTY)
-    store = tmp_path / "store"
-
-    def terminal(x: int) -> str:
-        cmd = [sys.executable, "-c", WITH_INPUT.format(name=name), str(tmp_path), str(store), str(x)]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True).stdout.strip()
-
-    assert terminal(1) == "3"  # stores the new getter's versions
-    assert Driver({"x": 5}, module).with_cache(store).execute(["b"]) == {"b": 10}  # the old getter runs here
-    assert terminal(5) == "15", "the old getter's result was served to the file's code"
+    (tmp_path / f"{name}.py").write_text(template.format(v=2))
+    terminal = WITH_INPUT.format(name=name)
+    store = str(tmp_path / "store")
+    nb = subprocess.run([sys.executable, "-c", NOTEBOOK, str(tmp_path), store, name, terminal, template],
+                        capture_output=True, text=True, timeout=120)
+    assert nb.returncode == 0, nb.stderr
+    assert nb.stdout.split() == ["10"]  # the old code runs in the notebook
+    again = subprocess.run([sys.executable, "-c", terminal, str(tmp_path), store, "5"], capture_output=True,
+                           text=True, timeout=120, check=True)
+    assert again.stdout.split() == ["15"], "the old code's result was served to the file's"
 
 
 SCALED = "def a() -> int:\n    return 1\n\n\ndef b(a: int, x: int) -> int:\n    return (a + x) * {v}\n"
