@@ -113,15 +113,16 @@ class SourceFiles:
         importer keeps writing hash-based caches for the file's later contents, so the next version
         made of any of them is read, not compiled (and Python no longer trusts a cache by its mtime)."""
         content = self._content.get(digest)
-        module_code = cached_code(path, content) if content is not None else None
+        hashed = importlib.util.source_hash(content) if content is not None else None
+        module_code = cached_code(path, content, hashed) if content is not None else None
         if module_code is None and source is not None:
             try:
                 module_code = compile(source, path, "exec", dont_inherit=True)
             except (SyntaxError, ValueError):
                 pass  # it parses but does not compile (a misplaced ``return``): not importable
             else:
-                if content is not None and is_project_source(path):
-                    cache_code(path, importlib.util.source_hash(content), module_code)
+                if hashed is not None and is_project_source(path):
+                    cache_code(path, hashed, module_code)
         index: dict[tuple[str, int], list[types.CodeType]] = {}
         for c in nested_code(module_code) if module_code is not None else ():
             index.setdefault((c.co_qualname, c.co_firstlineno), []).append(c)
@@ -130,15 +131,12 @@ class SourceFiles:
 
     def _loaded(self, path: str, digest: str) -> tuple[bool | None, dict[int, types.CodeType] | None]:
         """Whether Ripple's loader imported ``path`` from this content (True, with the code objects it
-        made), from other content (False), or never (None); the content is hashed once."""
+        made), from other content (False), or never (None): it noted the content digest it imported."""
         where = (path, digest)
         got = self._imported.get(where)
         if got is None:
-            noted, content = imported(path), self._content.get(digest)
-            if noted is None or content is None:
-                got = (None, None)
-            else:
-                got = (True, noted[1]) if noted[0] == importlib.util.source_hash(content) else (False, None)
+            noted = imported(path)
+            got = (None, None) if noted is None else (True, noted[1]) if noted[2] == digest else (False, None)
             self._imported[where] = got
         return got
 

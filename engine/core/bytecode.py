@@ -146,9 +146,8 @@ def _code_objects(code: CodeType) -> dict[int, CodeType]:
 
 
 def imported(path: str) -> Imported | None:
-    """What the checked loader last imported from ``path``: the source's hash
-    (``importlib.util.source_hash``) and the code objects it made, by id (a live function whose code
-    is one of them runs that source as written); None if it never imported it."""
+    """What the checked loader last imported from ``path`` (``Imported``: a live function whose code
+    is one of the code objects runs that source as written); None if it never imported it."""
     finder = _installed()
     return finder.imported.get(os.path.abspath(path)) if finder is not None else None
 
@@ -195,7 +194,7 @@ def _started_ns() -> int | None:
     from a clock up to a tick behind and gives the start in ticks. Read when this module is first
     imported, so a child forked later keeps its parent's (its modules may predate the fork); a
     ``multiprocessing`` child that imports Ripple itself counts from its parent's start too. None
-    where ``/proc`` does not tell (then only what Ripple's loader imported counts as current)."""
+    where ``/proc`` does not tell (then ``imports_current`` knows only what Ripple's loader imported)."""
     import time
 
     def start(pid: str) -> int:
