@@ -105,6 +105,15 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def _indexed_digest(lp: WatchLoop, path: Path, name: str) -> str | None:
+    """The digest the watcher last indexed for ``name`` in ``path``; None while it has none (not
+    started, or it read the file between a writer's truncation and its write: a later event of that
+    write brings the analysis of what it wrote)."""
+    module = lp.watcher.index.files.get(str(path)) if lp.watcher is not None else None
+    symbol = module.symbols.get(name) if module is not None else None
+    return symbol.digest if symbol is not None else None
+
+
 def _settle(rec: Recorder, runs: int) -> None:
     """Wait for ``runs`` finished runs, then make sure no further run sneaks in shortly after."""
     rec.wait(lambda: len(rec.finished_runs()) >= runs)
@@ -146,7 +155,7 @@ def test_a_burst_of_saves_runs_at_most_the_first_save_and_then_its_final_state(
         target.write_text(text.replace("return base + 100", f"return base + {101 + i}"))
         time.sleep(0.005)
     final = parse_module(str(target), "wpipe.nodes").symbols["other"].digest
-    rec.wait(lambda: lp.watcher is not None and lp.watcher.index.files[str(target)].symbols["other"].digest == final)
+    rec.wait(lambda: _indexed_digest(lp, target, "other") == final)
     time.sleep(0.2)  # the analysis that indexed the final state starts its run right after
     assert lp.wait_idle(30)
     assert 1 <= len(rec.changes) <= 2 and rec.runs_started() <= 3
