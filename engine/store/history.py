@@ -47,6 +47,34 @@ def _hit_record(run_id: str, line: str) -> NodeRunRecord:
                          key or None, dv or None, cv or None, None, None, float(started) if started else None)
 
 
+def _run_node_rows(c: sqlite3.Connection, run_id: str) -> tuple[list[str], list[tuple]]:
+    """One run's packed hit lines and its other node rows, in the order they were recorded."""
+    hits = c.execute("SELECT nodes FROM run_hits WHERE run_id=?", (run_id,)).fetchone()
+    rows = c.execute(f"SELECT {_NODE_RUN_COLS} FROM node_runs WHERE run_id=? ORDER BY rowid", (run_id,)).fetchall()
+    return [line for line in hits[0].split("\n") if line] if hits else [], rows
+
+
+class RunNodes:
+    """One run's node records by node, each made when its node is asked for: a run's hits are a
+    line per node (a thousand at 1,000 nodes), and a miss explaining itself wants its own record."""
+
+    __slots__ = ("run_id", "_hits", "_rows")
+
+    def __init__(self, run_id: str, hits: list[str], rows: list[tuple]) -> None:
+        self.run_id = run_id
+        self._hits: dict[str, list[str]] = {}
+        for line in hits:
+            self._hits.setdefault(line.partition("\t")[0], []).append(line)
+        self._rows: dict[str, list[tuple]] = {}
+        for row in rows:
+            self._rows.setdefault(row[1], []).append(row)
+
+    def of(self, node: str) -> list[NodeRunRecord]:
+        """``node``'s records in this run, in :meth:`_History.run_nodes` order."""
+        return ([_hit_record(self.run_id, line) for line in self._hits.get(node, ())]
+                + [_node_run_record(row) for row in self._rows.get(node, ())])
+
+
 def _when(node_started: float | None, run_started: float | None) -> float:
     """When a history record happened, for ordering: the node's own start, else its run's."""
     return node_started if node_started is not None else run_started if run_started is not None else 0.0
@@ -150,17 +178,13 @@ class _History:
 
     def run_nodes(self, run_id: str) -> list[NodeRunRecord]:
         """The node records of one run: its cache hits, then the rest in the order they were recorded."""
+        hits, rows = self._read(lambda c: _run_node_rows(c, run_id))
+        return [_hit_record(run_id, line) for line in hits] + [_node_run_record(r) for r in rows]
 
-        def q(c: sqlite3.Connection) -> tuple[Any, list[tuple]]:
-            hits = c.execute("SELECT nodes FROM run_hits WHERE run_id=?", (run_id,)).fetchone()
-            rows = c.execute(
-                f"SELECT {_NODE_RUN_COLS} FROM node_runs WHERE run_id=? ORDER BY rowid", (run_id,)
-            ).fetchall()
-            return hits, rows
-
-        hits, rows = self._read(q)
-        out = [_hit_record(run_id, line) for line in hits[0].split("\n") if line] if hits else []
-        return out + [_node_run_record(r) for r in rows]
+    def run_nodes_by_node(self, run_id: str) -> RunNodes:
+        """:meth:`run_nodes` by node, each record made only when its node is asked for."""
+        hits, rows = self._read(lambda c: _run_node_rows(c, run_id))
+        return RunNodes(run_id, hits, rows)
 
     def node_history(self, node: str, limit: int = 20) -> list[NodeRunRecord]:
         """Newest first."""

@@ -140,3 +140,37 @@ def test_the_row_holding_a_source_is_followed_only_for_the_same_version(tmp_path
         assert "-    return 1" in diff and "+    return 2" in diff
         diff = code_diff(st.memo, now, [qual], {qual: "v1"}, old_code="D")
         assert "return 9" not in diff and "+    return 2" in diff  # v2's source is not v1's
+
+
+def test_a_nodes_previous_record_comes_from_the_newest_run_of_the_pipeline_that_has_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A miss is explained against its node's own newest record (of this pipeline, with a code
+    version); the history is read run by run only as far back as that, and no other node's record
+    is made."""
+    from engine.caching import explain
+    from engine.store import history
+
+    def hit(node: str, run: str, cv: str = "") -> tuple[Any, ...]:
+        return node, 0.1, f"k{node}{run}", f"d{node}", cv or f"c{node}{run}", "unchanged", 1.0
+
+    with Store(tmp_path) as s:
+        for i, (run, pipeline, hits, ran) in enumerate([
+            ("r1", "p", [hit("a", "r1"), hit("b", "r1"), hit("c", "r1")], []),
+            ("r2", "q", [hit("a", "r2"), hit("b", "r2")], []),
+            ("r3", "p", [hit("b", "r3")], [{"node": "a", "status": "skipped", "hit": False, "code_version": "ca"},
+                                           {"node": "c", "status": "ran", "hit": False, "code_version": None}]),
+        ]):
+            s.start_run(run, pipeline, [], started=float(i))
+            s.finish_run(run, "ok", records=ran, hits=hits)
+        made: list[str] = []
+        real = history._hit_record
+        monkeypatch.setattr(history, "_hit_record", lambda run_id, line: made.append(line.split("\t")[0]) or real(run_id, line))
+        read: list[str] = []
+        real_read = s.run_nodes_by_node
+        monkeypatch.setattr(s, "run_nodes_by_node", lambda run_id: read.append(run_id) or real_read(run_id))
+        prev = explain.previous_records(s, pipeline="p")
+        assert prev.get("b").run_id == "r3" and read == ["r3"] and made == ["b"]
+        assert prev.get("a").run_id == "r1" and read == ["r3", "r1"]  # r2 is another pipeline's; r3's a was skipped
+        assert prev.get("c").key == "kcr1"  # r3's record of c knows no code version
+        assert prev.get("nope") is None and sorted(made) == ["a", "b", "c"]
+        assert prev.get("a") is prev.get("a") and read == ["r3", "r1"]

@@ -678,6 +678,27 @@ def test_a_prefetch_by_code_version_reads_the_other_entries_only_when_asked(root
         assert asked == [] and {e.key for e in short.of("c")} == {"c0", "c1"}
 
 
+def test_a_nodes_prefetched_entries_are_authenticated_only_when_that_node_is_asked_for(root: Path) -> None:
+    """A miss explaining itself asks for its node's entries: that checks the MACs of that node's rows,
+    not of every row the run read; a row that fails its MAC is left out all the same."""
+    with Store(root) as s:
+        for node in "abc":
+            for i in range(3):
+                s.put(f"{node}{i}", node, f"dv{node}{i}", f"cv{i}", i)
+        s.commit()
+        with raw(root) as c:
+            c.execute("UPDATE entries SET data_version = 'planted' WHERE key = 'c1'")
+        checked: list[str] = []
+        entry = s._entry
+        s._entry = lambda row: checked.append(row[0]) or entry(row)  # type: ignore[method-assign]
+        p = s.prefetch(["a", "b", "c"])
+        assert [e.key for e in p.of("b")] == ["b2", "b1", "b0"] and sorted(checked) == ["b0", "b1", "b2"]
+        assert p.get("a1").key == "a1" and checked[-1] == "a1"
+        assert [e.key for e in p.of("a")] == ["a2", "a1", "a0"] and sorted(checked[3:]) == ["a0", "a1", "a2"]
+        assert [e.key for e in p.of("c")] == ["c2", "c0"] and p.get("c1") is None
+        assert p.of("b")[0] is p.get("b2") and len(checked) == 9  # each row checked once
+
+
 def _hit_tuple(node: str, run: int, why: str = "unchanged since 2026-11-25 12:41") -> tuple:
     h = _hit(node, run)
     return (node, h["seconds"], h["key"], h["data_version"], h["code_version"], why, 5.0)
