@@ -96,7 +96,7 @@ def _certain(dry: Session, step: Step) -> bool:
     cache = dry.cache
     if cache.behavior(node) in ("recompute", "disable", "ignore"):
         return True
-    return not dry.prefetched.of_version(node.name, cache.code_version(node).digest)
+    return not dry.prefetched.has_version(node.name, cache.code_version(node).digest)
 
 
 def _fanout(dry: Session, fan: FanOut, unknown: dict[str, str]) -> list[tuple[str, str, str]]:

@@ -19,7 +19,8 @@ _UNREAD = object()
 
 
 class Prefetched:
-    """Entries by key (``get``) and by node (``of``), of the rows read; ``add`` what a run stores.
+    """Entries by key (``get``) and by node (``of``), of the rows read; ``add`` what a run stores;
+    whether a node has rows of a code version (``has_version``).
 
     ``exact``: (node, code version) pairs of which only that version's rows were read (a guess at
     each node's version now); ``later`` reads the other rows of those nodes, the first time ``of``
@@ -27,7 +28,7 @@ class Prefetched:
     a read, never a hit."""
 
     __slots__ = ("_rows", "_check", "_verified", "_pending", "_since", "_by_node", "_keys_of", "_exact", "_later",
-                 "_of_version")
+                 "_versions")
 
     def __init__(self, rows: Iterable[tuple], check: Callable[[tuple], Entry | None],
                  pending: Iterable[Entry] = (), *, exact: Iterable[tuple[str, str]] = (),
@@ -35,7 +36,7 @@ class Prefetched:
         self._rows = {row[0]: row for row in rows}
         self._exact = frozenset(exact)
         self._later = later
-        self._of_version: dict[tuple[str, str], list[str]] | None = None
+        self._versions: set[tuple[str, str]] | None = None
         self._check = check
         #: key -> the row's entry, or None for a row that failed authentication
         self._verified: dict[str, Entry | None] = {}
@@ -72,7 +73,7 @@ class Prefetched:
             for row in later():
                 self._rows.setdefault(row[0], row)
             self._by_node = {}
-            self._keys_of = self._of_version = None
+            self._keys_of = self._versions = None
 
     def add(self, entry: Entry) -> None:
         """An entry this run stored: found by its key from now on (``of`` keeps to what was read)."""
@@ -104,16 +105,15 @@ class Prefetched:
             self._by_node[node] = got
         return got
 
-    def of_version(self, node: str, code_version: str) -> list[Entry]:
-        """The authentic entries of ``node`` made by ``code_version``, without reading the node's
-        other entries when only those were read."""
-        if (node, code_version) not in self._exact or self._later is None:
-            return [e for e in self.of(node) if e.code_version == code_version]
-        if self._of_version is None:
-            index: dict[tuple[str, str], list[str]] = {}
-            for key, row in self._rows.items():
-                index.setdefault((row[1], row[3]), []).append(key)
-            self._of_version = index
-        found = [e for k in self._of_version.get((node, code_version), ()) if (e := self._pending.get(k) or self._row_entry(k))]
-        found += [e for k, e in self._pending.items() if k not in self._rows and e.node == node and e.code_version == code_version]
-        return sorted(found, key=lambda e: e.created, reverse=True)
+    def has_version(self, node: str, code_version: str) -> bool:
+        """Whether a row of ``node`` made by ``code_version`` was read, or such an entry is pending,
+        without authenticating it: for a prediction ("can it hit at all?"), which a planted row can
+        only make less certain, never wrong about what runs (a hit is still looked up by key and
+        authenticated). Checking the MACs of every downstream node's rows cost an edited 1,000-node
+        run's predictions ~5 ms."""
+        if (node, code_version) not in self._exact:
+            self._read_later()
+        if self._versions is None:
+            self._versions = {(row[1], row[3]) for row in self._rows.values()}
+        return (node, code_version) in self._versions or any(
+            e.node == node and e.code_version == code_version for e in self._pending.values())

@@ -87,6 +87,7 @@ def test_a_v2_store_gets_the_entries_index_by_code_version_and_keeps_its_entries
     conn.commit()
     conn.close()
     with Store(old) as st:
-        assert [e.key for e in st.prefetch(["b"], lambda names: {"b": "cv2"}).of_version("b", "cv2")] == ["k2"]
+        pre = st.prefetch(["b"], lambda names: {"b": "cv2"})
+        assert pre.has_version("b", "cv2") and [e.key for e in pre.of("b")] == ["k2", "k1"]
         assert st.load(st.get("k1")) == 41
     assert _indexes(old) == _indexes(fresh) == {"entries_node_version", "entries_dv"}

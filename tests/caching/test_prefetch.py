@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import shutil
+import sqlite3
 import sys
 import uuid
 from pathlib import Path
@@ -170,3 +171,36 @@ def test_a_node_that_rebinds_a_global_another_reads_never_makes_a_stale_hit(tmp_
         assert run(1, plan) == {"scaled": 10}
         assert run(3, plan) == {"scaled": 30}, "a result of SCALE = 1 was served where SCALE is 3"
         shutil.rmtree(tmp_path / "store")
+
+
+def test_a_prediction_authenticates_only_the_entries_it_looks_up(pipe) -> None:
+    """After an edit, a's miss explains itself from a's entries; that b and c may run (each has an
+    entry of its code) is read from their rows' code versions, without checking their MACs."""
+    for a in (1, 2, 3):
+        assert pipe(a).run(["c"]).status == "ok"
+    dr = pipe(9)
+    checked = authentications(dr.cache.store)
+    assert [(n, will) for n, will, _ in dr.plan(["c"])] == [("a", "run"), ("b", "may run"), ("c", "may run")]
+    assert set(checked) == {"a"}  # a's rows (and the full row of the entry its miss is explained against)
+
+
+def test_a_planted_row_can_make_a_node_only_may_run_never_a_hit(pipe) -> None:
+    """What the prediction reads unauthenticated can only make it less certain: a planted row of
+    c's new code makes c "may run" instead of "will run", and the run still runs c."""
+    assert pipe(1, 1).run(["c"]).status == "ok"
+    dr = pipe(1, 2)  # b's and c's code changed: no entry of their new code
+    assert [(n, will) for n, will, _ in dr.plan(["c"])] == [("a", "hit"), ("b", "run"), ("c", "run")]
+    cv = dr.cache.code_version(dr.graph.nodes["c"]).digest
+    store = dr.cache.store
+    store.commit()
+    conn = sqlite3.connect(store.db_path)
+    with conn:
+        cols = [r[1] for r in conn.execute("PRAGMA table_info(entries)")]
+        row = dict(zip(cols, conn.execute("SELECT * FROM entries WHERE node = 'c'").fetchone()))
+        row.update(key="planted", code_version=cv)
+        conn.execute(f"INSERT INTO entries ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", list(row.values()))
+    conn.close()
+    dr = pipe(1, 2)
+    assert [(n, will) for n, will, _ in dr.plan(["c"])] == [("a", "hit"), ("b", "run"), ("c", "may run")]
+    result = dr.run(["c"])
+    assert result.outputs == {"c": 3} and result.records["c"].status == "ran"
