@@ -10,12 +10,17 @@ taking the median of the differences cancels the drift that separate medians wou
 SCRIPT is run as ``python SCRIPT`` with ``PYTHONPATH`` set to each checkout (so ``import engine``
 imports that tree's) and bytecode caches on, after two warm-up runs per side. It should do one
 thing a user waits for, e.g. a warm ``Driver(...).with_cache(store).execute([...])``.
+
+``--printed``: compare what SCRIPT measures itself instead of the whole process: the ``name value``
+pairs (milliseconds) on the last line it writes to stderr, e.g. ``first_node 91.7 exec 144.4``, each
+paired as the wall time is. In-process timings of one phase drift far less than a whole process.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -28,26 +33,32 @@ def main() -> None:
     ap.add_argument("a", help="checkout A (the baseline)")
     ap.add_argument("b", help="checkout B")
     ap.add_argument("--rounds", type=int, default=21)
+    ap.add_argument("--printed", action="store_true", help="pair the timings SCRIPT prints (see above)")
     args = ap.parse_args()
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
-    def run(tree: str) -> float:
+    def run(tree: str) -> dict[str, float]:
         t = time.perf_counter()
-        subprocess.run([sys.executable, args.script], env={**env, "PYTHONPATH": os.path.abspath(tree)}, check=True,
-                       capture_output=True)
-        return time.perf_counter() - t
+        out = subprocess.run([sys.executable, args.script], env={**env, "PYTHONPATH": os.path.abspath(tree)},
+                             check=True, capture_output=True, text=True)
+        if not args.printed:
+            return {"process": (time.perf_counter() - t) * 1e3}
+        last = (out.stderr.strip().splitlines() or [""])[-1]
+        return {k: float(v) for k, v in re.findall(r"([A-Za-z_][\w.]*) (-?[\d.]+)", last)}
 
     for tree in (args.a, args.b):
         run(tree)
         run(tree)
-    times: dict[str, list[float]] = {args.a: [], args.b: []}
+    got: dict[str, list[dict[str, float]]] = {args.a: [], args.b: []}
     for i in range(args.rounds):
         for tree in (args.a, args.b) if i % 2 == 0 else (args.b, args.a):
-            times[tree].append(run(tree))
-    diffs = [b - a for a, b in zip(times[args.a], times[args.b])]
-    print(f"A {statistics.median(times[args.a]) * 1e3:.1f} ms  B {statistics.median(times[args.b]) * 1e3:.1f} ms  "
-          f"B-A median of {args.rounds} pairs {statistics.median(diffs) * 1e3:+.2f} ms")
-
+            got[tree].append(run(tree))
+    for name in got[args.a][0]:
+        a = [r[name] for r in got[args.a]]
+        b = [r[name] for r in got[args.b]]
+        diffs = [y - x for x, y in zip(a, b)]
+        print(f"{name}: A {statistics.median(a):.1f} ms  B {statistics.median(b):.1f} ms  "
+              f"B-A median of {args.rounds} pairs {statistics.median(diffs):+.2f} ms")
 
 if __name__ == "__main__":
     main()
