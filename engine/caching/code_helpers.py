@@ -8,6 +8,7 @@ import inspect
 import os
 import sys
 import types
+from collections.abc import Callable
 from typing import Any
 
 import xxhash
@@ -64,6 +65,28 @@ def _is_code(obj: Any) -> bool:
     """Objects a constant may hold that are code, not data (versioned by ``_include_value``)."""
     return isinstance(obj, type | types.ModuleType | types.FunctionType | types.MethodType | functools.partial) \
         or _is_library_callable(obj) or (callable(obj) and isinstance(_unwrap(obj), types.FunctionType))
+
+
+#: what Python itself keeps on a class that is not the class's data (``abc``'s registry cache)
+_CLASS_INTERNALS = frozenset({"_abc_impl"})
+
+
+def class_data(cls: type, part: Callable[[Any], str]) -> str:
+    """A class's data attributes as they are now, each by ``part`` (its data version), and those of
+    the classes defined in it: what module code may have put there after the class statement (a
+    registry filled at import, ``Reg.items["k"] = 1``), which the class's source does not say.
+    Methods and descriptors are code (the source has them); dunders and ``_abc_impl`` are Python's.
+    "" for none."""
+    got = []
+    for name, member in sorted(vars(cls).items()):
+        if name.startswith("__") or name in _CLASS_INTERNALS:
+            continue
+        if isinstance(member, type):
+            if member.__qualname__ == f"{cls.__qualname__}.{name}" and (inner := class_data(member, part)):
+                got.append(f"{name}:{inner}")
+        elif not callable(member) and not hasattr(type(member), "__get__"):
+            got.append(f"{name}:{part(member)}")
+    return xxhash.xxh3_128_hexdigest("\0".join(got).encode()) if got else ""
 
 
 def _qual_of(obj: Any) -> str:

@@ -67,6 +67,7 @@ from engine.caching.code_helpers import (
     _path_name_only,
     _qual_of,
     _unwrap,
+    class_data,
     value_digest,
 )
 from engine.caching.code_locations import location as _location
@@ -230,8 +231,7 @@ class CodeVersioner:
             if info is None:
                 work.trail = None
             else:
-                work.trail.files[path] = info.content_digest
-                work.trail.took(path, fact(info) if fact is not None else None)
+                work.trail.took(path, info.content_digest, fact(info) if fact is not None else None)
         return info
 
     # -- classification --------------------------------------------------------------------------
@@ -448,7 +448,8 @@ class CodeVersioner:
         entries = info.classes(qual) if info is not None else []
         if entries and self.sources.class_as_written(info, cls, self._find_function, mod):
             # Several defs with one qualname (redefinition, if/else): all of them count.
-            parts[key] = entries[0]["hd"] if len(entries) == 1 else combine(*(e["hd"] for e in entries))
+            hd = entries[0]["hd"] if len(entries) == 1 else combine(*(e["hd"] for e in entries))
+            parts[key] = combine(hd, data) if (data := class_data(cls, self._data_part)) else hd
             self._locations.setdefault(key, (info.path, entries[-1]["f"], entries[-1]["e"]))
             g = vars(mod) if mod is not None else {}
             for e in entries:
@@ -484,7 +485,7 @@ class CodeVersioner:
             return
         tok = self._include_value(got[1], got[0], parts, root)
         trail = getattr(parts, "trail", None)  # _include_value may have found something uncheckable
-        if trail is not None and not trail.probe(module, ref, g, self.persisted.identity(got[1], tok)):
+        if trail is not None and not trail.probe(module, ref, g, self.persisted.identity(got[1], tok, root)):
             parts.trail = None  # type: ignore[attr-defined]
 
     def _lookup_ref(self, ref: list[Any], g: dict[str, Any], module: str, parts: dict[str, str],

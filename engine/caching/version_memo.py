@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from engine._gc import paused
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
+from engine.caching.code_helpers import class_data
 from engine.core.bytecode import imports_current
 from engine.files import FileVersions
 
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from engine.caching.code_version import CodeVersion, CodeVersioner
 
 #: bump when what a record holds, or what a version is made of, changes
-RECORD_FORMAT = "4"  # 2: files by content digest only; 3: and what was taken from each; 4: by qualname
+RECORD_FORMAT = "5"  # 2: by content digest; 3: what was taken; 4: by qualname; 5: class data (probe, version)
 
 _UNSET = object()
 
@@ -61,7 +62,9 @@ class Trail:
         self.probes: list[list[Any]] = []
         self.dists: list[list[str]] = []
 
-    def took(self, path: str, fact: list[Any] | None) -> None:
+    def took(self, path: str, digest: str, fact: list[Any] | None) -> None:
+        """The walk read ``path`` (content ``digest``) and took ``fact`` from it (None: all of it)."""
+        self.files[path] = digest
         if fact is None:
             self.facts[path] = None
         else:
@@ -250,15 +253,26 @@ class VersionMemo:
         qual, val = got
         ident = code_identity(val)
         if ident is not None:
-            return ident
+            return self._with_data(ident, val, root)
         token = self._v._fresh_token(val, qual, root)
         return None if token is None else ["d", _type_name(val), token]
 
     # ------------------------------------------------------------------ storing
-    def identity(self, val: Any, token: str) -> list[Any]:
+    def identity(self, val: Any, token: str, root: str) -> list[Any]:
         """What a probe expects ``val`` to be in another process (``token``: its version now)."""
         ident = code_identity(val)
-        return ident if ident is not None else ["d", _type_name(val), token]
+        return self._with_data(ident, val, root) if ident is not None else ["d", _type_name(val), token]
+
+    def _with_data(self, ident: list[Any], val: Any, root: str) -> list[Any]:
+        """A project class is recognised with its data as it is now (``class_data``: what module code
+        put on it after its statement), once per class until user code runs."""
+        if ident[0] != "c" or self._v._kind(val.__module__, root)[0] != "local":
+            return ident
+        key = ("class data", val, root)
+        data = self._now.get(key, _UNSET)
+        if data is _UNSET:
+            data = self._now[key] = class_data(val, self._v._data_part)
+        return [*ident, data] if data else ident
 
     def remember(self, fn: Any, root: str, cv: CodeVersion, trail: Trail) -> None:
         if type(fn) is not types.FunctionType or fn.__closure__ or hasattr(fn, "__wrapped__"):

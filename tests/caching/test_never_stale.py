@@ -215,6 +215,38 @@ def test_an_unversionable_constant_reruns_its_node_every_time_with_one_warning(
     assert len({w for w in warnings}) == 1
 
 
+SIDE_EFFECT = {
+    "PKG/__init__.py": "",
+    "PKG/nodes.py": (
+        "class Config:\n    SCALE = 1\n\n\nSETTINGS = {'scale': 1}\n\n\n"
+        "def setter(x: int) -> int:\n    Config.SCALE = x\n    SETTINGS['scale'] = x\n    return x\n\n\n"
+        "def by_class() -> int:\n    return Config.SCALE * 10\n\n\n"
+        "def by_global() -> int:\n    return SETTINGS['scale'] * 10\n"
+    ),
+}
+
+
+def test_state_a_running_node_sets_is_seen_by_later_nodes_and_not_when_it_is_a_hit(fresh_env: Path) -> None:
+    """The documented limit, for a class attribute and a module global alike: what a running node
+    sets is looked at again before the next node's key (its readers run again with it), but a
+    setting node served from the cache does not run, and its readers see the state as imported."""
+    fresh_env.mkdir()
+    p = Project(fresh_env, SIDE_EFFECT)
+
+    def run(x: int) -> tuple[set[str], dict]:
+        dr = p.driver()
+        try:
+            result = dr.run(["setter", "by_class", "by_global"], inputs={"x": x})
+            return {n for n, r in result.records.items() if r.status == "ran"}, result.outputs
+        finally:
+            dr.cache.close()
+
+    every = {"setter", "by_class", "by_global"}
+    assert run(3) == (every, {"setter": 3, "by_class": 30, "by_global": 30})
+    assert run(5) == (every, {"setter": 5, "by_class": 50, "by_global": 50})
+    assert run(5) == ({"by_class", "by_global"}, {"setter": 5, "by_class": 10, "by_global": 10})
+
+
 ROUNDTRIP = {
     "PKG/__init__.py": "",
     "PKG/nodes.py": (

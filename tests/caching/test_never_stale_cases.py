@@ -692,5 +692,81 @@ NEEDLESS_CASES = [
 ]
 
 
+# ------------------------------------------------------------------------------------------------
+# 8. data a class holds that module code put there after its statement (a registry filled at
+# import): not in the class's source, so versioned as it is at run time, with its nested classes'
+
+CLASS_DATA = {
+    "PKG/__init__.py": "",
+    "PKG/reg.py": _d('''
+        import os
+        import threading
+
+        class Reg:
+            items = {}
+            names = []
+            _lock = threading.Lock()
+
+            class Inner:
+                table = {}
+
+        class Other:
+            values = {}
+
+        Reg.items["k"] = 1
+        Reg.limit = 3
+        Reg.Inner.table["t"] = 2
+        setattr(Reg, "factor", int(os.environ.get("RIPPLE_T_FACTOR", "1")))
+        Other.values["v"] = 1
+    '''),
+    "PKG/plugins.py": _d('''
+        from .reg import Reg
+
+        Reg.names.append("a")
+    '''),
+    "PKG/nodes.py": _d('''
+        from . import plugins  # noqa: F401 - fills Reg.names
+        from .reg import Other, Reg
+
+        def item() -> int:
+            return Reg.items["k"]
+
+        def limit() -> int:
+            return Reg.limit
+
+        def inner() -> int:
+            return Reg.Inner.table["t"]
+
+        def names() -> int:
+            return len(Reg.names)
+
+        def factor() -> int:
+            return Reg.factor
+
+        def locked() -> int:
+            with Reg._lock:
+                return 1
+
+        def other() -> int:
+            return Other.values["v"]
+    '''),
+}
+USES_REG = {"item", "limit", "inner", "names", "factor", "locked"}
+
+CLASS_DATA_CASES = [
+    Case("class registry filled at import", CLASS_DATA, replace("PKG/reg.py", 'Reg.items["k"] = 1', 'Reg.items["k"] = 2'),
+         USES_REG),
+    Case("class attribute assigned after the class", CLASS_DATA, replace("PKG/reg.py", "Reg.limit = 3", "Reg.limit = 4"),
+         USES_REG),
+    Case("nested class's data filled at import", CLASS_DATA,
+         replace("PKG/reg.py", 'Reg.Inner.table["t"] = 2', 'Reg.Inner.table["t"] = 5'), USES_REG),
+    Case("class list appended by another module", CLASS_DATA,
+         replace("PKG/plugins.py", 'Reg.names.append("a")', 'Reg.names.append("a")\nReg.names.append("b")'), USES_REG),
+    Case("class attribute set from an environment variable at import", CLASS_DATA, setenv("RIPPLE_T_FACTOR", "2"),
+         USES_REG),
+    Case("another class's data changed", CLASS_DATA, replace("PKG/reg.py", 'Other.values["v"] = 1', 'Other.values["v"] = 3'),
+         {"other"}),
+]
+
 CASES: list[Case] = [*CODE_CASES, *ENV_CASES, *BYTECODE_CASES, *CONST_CASES, *READ_CASES, *VALUE_CASES,
-                     *NEEDLESS_CASES]
+                     *NEEDLESS_CASES, *CLASS_DATA_CASES]
