@@ -3,6 +3,7 @@ lossless digests of values (split from ``code_version`` to keep that module read
 
 from __future__ import annotations
 
+import builtins
 import functools
 import inspect
 import os
@@ -65,6 +66,24 @@ def _is_code(obj: Any) -> bool:
     """Objects a constant may hold that are code, not data (versioned by ``_include_value``)."""
     return isinstance(obj, type | types.ModuleType | types.FunctionType | types.MethodType | functools.partial) \
         or _is_library_callable(obj) or (callable(obj) and isinstance(_unwrap(obj), types.FunctionType))
+
+
+def diff_parts(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Names of components that changed, appeared or disappeared between two ``parts`` dicts."""
+    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def globals_refs(code: types.CodeType, g: dict[str, Any]) -> list[list[str]]:
+    """A function that calls ``globals()`` (or code nested in it does) may read any module-level
+    value by a name no reference shows (``globals()["X"]``): each data value of its module then
+    counts as referenced. Code it reaches that way is seen by tracing what runs."""
+    if g.get("globals", builtins.globals) is not builtins.globals or not _calls_globals(code):
+        return []
+    return [["g", name] for name, val in sorted(g.items()) if not name.startswith("__") and not _is_code(val)]
+
+
+def _calls_globals(code: types.CodeType) -> bool:
+    return "globals" in code.co_names or any(type(c) is types.CodeType and _calls_globals(c) for c in code.co_consts)
 
 
 #: what Python itself keeps on a class that is not the class's data (``abc``'s registry cache)

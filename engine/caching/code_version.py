@@ -68,6 +68,8 @@ from engine.caching.code_helpers import (
     _qual_of,
     _unwrap,
     class_data,
+    diff_parts,
+    globals_refs,
     value_digest,
 )
 from engine.caching.code_locations import location as _location
@@ -93,11 +95,6 @@ class CodeVersion:
     parts: dict[str, str] = field(default_factory=dict)
     extra: str = ""
     unversionable: tuple[str, ...] = ()  # values neither fingerprint nor pickle can version: always runs
-
-
-def diff_parts(old: dict[str, str], new: dict[str, str]) -> list[str]:
-    """Names of components that changed, appeared or disappeared between two ``parts`` dicts."""
-    return sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
 
 
 # ==================================================================================================
@@ -424,7 +421,7 @@ class CodeVersioner:
         if entry is not None:
             self._locations.setdefault(key, (info.path, entry["f"], entry["e"]))
             self._locations.setdefault(qual, (info.path, entry["f"], entry["e"]))
-            refs = entry["r"] if is_node else [*entry["r"], *entry["dr"]]
+            refs = [*entry["r"], *([] if is_node else entry["dr"]), *globals_refs(code, g)]
             for ref in refs:
                 self._resolve_ref(ref, g, module, parts, root)
         else:
@@ -449,7 +446,8 @@ class CodeVersioner:
         if entries and self.sources.class_as_written(info, cls, self._find_function, mod):
             # Several defs with one qualname (redefinition, if/else): all of them count.
             hd = entries[0]["hd"] if len(entries) == 1 else combine(*(e["hd"] for e in entries))
-            parts[key] = combine(hd, data) if (data := class_data(cls, self._data_part)) else hd
+            data = class_data(cls, lambda v: self._data_part(v, parts, root, strict=False))
+            parts[key] = combine(hd, data) if data else hd
             self._locations.setdefault(key, (info.path, entries[-1]["f"], entries[-1]["e"]))
             g = vars(mod) if mod is not None else {}
             for e in entries:
@@ -581,7 +579,8 @@ class CodeVersioner:
                 self._add_dist(t.__module__, kind, parts)  # a library object: its library's version
         return tok
 
-    def _data_part(self, val: Any, parts: dict[str, str] | None = None, root: str = "", label: str = "") -> str:
+    def _data_part(self, val: Any, parts: dict[str, str] | None = None, root: str = "", label: str = "",
+                   strict: bool = True) -> str:
         # A Path constant in code is versioned by its *name*: the files a node actually reads are
         # versioned by content at run time (audit hooks), and hashing a data directory on every
         # code-version computation would be ruinous.
@@ -602,6 +601,6 @@ class CodeVersioner:
         try:
             return "pickle:" + xxhash.xxh3_128_hexdigest(pickle_dumps(val, protocol=4))
         except Exception:  # noqa: BLE001 - whatever pickling raises, the value cannot be versioned
-            if isinstance(parts, _Parts):
+            if strict and isinstance(parts, _Parts):  # not strict: what cannot be versioned is left out
                 parts.unversionable.append(f"{label or _qual_of(type(val))} cannot be versioned (neither fingerprinted nor pickled)")
             return "unversionable:" + _h(_qual_of(type(val)))

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from engine.caching.code_version import CodeVersion, CodeVersioner
 
 #: bump when what a record holds, or what a version is made of, changes
-RECORD_FORMAT = "5"  # 2: by content digest; 3: what was taken; 4: by qualname; 5: class data (probe, version)
+RECORD_FORMAT = "6"  # 2: by content digest; 3: what was taken; 4: by qualname; 5, 6: class data (probe, version)
 
 _UNSET = object()
 

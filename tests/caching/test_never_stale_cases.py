@@ -694,7 +694,8 @@ NEEDLESS_CASES = [
 
 # ------------------------------------------------------------------------------------------------
 # 8. data a class holds that module code put there after its statement (a registry filled at
-# import): not in the class's source, so versioned as it is at run time, with its nested classes'
+# import): not in the class's source, so versioned as it is at run time, with its nested classes';
+# and module values a node reads through globals()
 
 CLASS_DATA = {
     "PKG/__init__.py": "",
@@ -713,6 +714,16 @@ CLASS_DATA = {
         class Other:
             values = {}
 
+        class Plugin:
+            registry = {}
+
+            def __init_subclass__(cls, **kw):
+                super().__init_subclass__(**kw)
+                Plugin.registry[cls.__name__] = cls
+
+        class Fast(Plugin):
+            speed = 1
+
         Reg.items["k"] = 1
         Reg.limit = 3
         Reg.Inner.table["t"] = 2
@@ -726,7 +737,9 @@ CLASS_DATA = {
     '''),
     "PKG/nodes.py": _d('''
         from . import plugins  # noqa: F401 - fills Reg.names
-        from .reg import Other, Reg
+        from .reg import Other, Plugin, Reg
+
+        G_LIMIT = 3
 
         def item() -> int:
             return Reg.items["k"]
@@ -749,6 +762,12 @@ CLASS_DATA = {
 
         def other() -> int:
             return Other.values["v"]
+
+        def plugin() -> int:
+            return Plugin.registry["Fast"].speed
+
+        def from_globals() -> int:
+            return globals()["G_" + "LIMIT"]
     '''),
 }
 USES_REG = {"item", "limit", "inner", "names", "factor", "locked"}
@@ -766,6 +785,10 @@ CLASS_DATA_CASES = [
          USES_REG),
     Case("another class's data changed", CLASS_DATA, replace("PKG/reg.py", 'Other.values["v"] = 1', 'Other.values["v"] = 3'),
          {"other"}),
+    Case("subclass a class registered in its own data", CLASS_DATA, replace("PKG/reg.py", "speed = 1", "speed = 2"),
+         {"plugin"}),
+    Case("module value read through globals()", CLASS_DATA, replace("PKG/nodes.py", "G_LIMIT = 3", "G_LIMIT = 4"),
+         {"from_globals"}),
 ]
 
 CASES: list[Case] = [*CODE_CASES, *ENV_CASES, *BYTECODE_CASES, *CONST_CASES, *READ_CASES, *VALUE_CASES,
