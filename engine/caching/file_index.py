@@ -23,7 +23,10 @@ class FileIndex:
         self.module_digest: str = data["m"]
         self.by_line: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.by_qual: dict[str, list[dict[str, Any]]] = {}
+        effects = data.get("fx")  # what the module does at import besides binding names: part of every def
         for d in self.defs:
+            if effects:
+                d["d"] = combine(d["d"], effects)
             d["hd"] = combine(d["d"], d["dd"]) if d["dd"] else d["d"]
             self.by_line.setdefault((d["n"], d["f"]), []).append(d)
             if d["l"] != d["f"]:

@@ -20,7 +20,8 @@ from engine._json import dumps as json_dumps
 
 # 2: comprehension variables and lambda parameters renamed. The digests hash ast.dump's text as it
 # reads on 3.11 and 3.12 (_dumper); 3.13 formats it differently, so there the values are new (3).
-_NORMALIZER_VERSION = "2" if sys.version_info < (3, 13) else "3"
+# 4 and 5: and the module's top-level statements run for their effects ("fx").
+_NORMALIZER_VERSION = "4" if sys.version_info < (3, 13) else "5"
 _PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 _MEMO_PREFIX = f"ast:{_PY}:{_NORMALIZER_VERSION}:"
 _EVAL_LIKE = frozenset({"locals", "vars", "eval", "exec", "dir"})
@@ -407,7 +408,8 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None) -> dic
             if owner is not None:
                 owner.deco_refs[key] = ref
     dumps: dict[int, tuple[str, str]] = {}
-    module_dump = _dumper(dumps)(tree)
+    fmt = _dumper(dumps)
+    module_dump = fmt(tree)
     out_defs = []
     for d in an.defs:
         node = d.node
@@ -420,5 +422,22 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None) -> dic
             "r": sorted(d.refs.values(), key=json_dumps),
             "dr": sorted(d.deco_refs.values(), key=json_dumps),
         })
-    return {"defs": out_defs, "m": _h(module_dump)}
+    effects = [fmt(stmt) for stmt in tree.body if _is_effect(stmt)]
+    return {"defs": out_defs, "m": _h(module_dump), "fx": _h("\0".join(effects)) if effects else ""}
+
+
+_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Match)
+
+
+def _is_effect(stmt: ast.stmt) -> bool:
+    """A top-level statement that runs at import for what it does, not for a name it binds (a call:
+    ``np.random.seed(1)``, ``random.seed(1)``, ``pd.set_option(...)``, ``registry.add(f)``; a block that
+    may make one), which code a node runs may depend on without naming it. Not ``if __name__ ==
+    "__main__"`` (it does not run at import) nor ``if TYPE_CHECKING`` (it never runs)."""
+    if isinstance(stmt, ast.Expr):
+        return True
+    if isinstance(stmt, ast.If):
+        test = ast.unparse(stmt.test).replace("'", '"')
+        return test not in ('__name__ == "__main__"', "TYPE_CHECKING", "typing.TYPE_CHECKING")
+    return isinstance(stmt, _COMPOUND)
 

@@ -791,5 +791,47 @@ CLASS_DATA_CASES = [
          {"from_globals"}),
 ]
 
+# ------------------------------------------------------------------------------------------------
+# 9. what a module does at import besides binding names (a seed, an option): part of its defs
+
+EFFECTS = {
+    "PKG/__init__.py": "",
+    "PKG/helpers.py": _d('''
+        import numpy as np
+
+        np.random.seed(3)
+
+        def _noise() -> float:
+            return float(np.random.rand())
+    '''),
+    "PKG/nodes.py": _d('''
+        import random
+
+        from .helpers import _noise
+
+        random.seed(1)
+
+        def draw() -> float:
+            return random.random()
+
+        def noisy() -> float:
+            return _noise()
+
+        def plain() -> int:
+            return 1
+
+        if __name__ == "__main__":
+            print("main")
+    '''),
+}
+
+EFFECT_CASES = [
+    Case("random.seed at import edited", EFFECTS, replace("PKG/nodes.py", "random.seed(1)", "random.seed(2)"),
+         {"draw", "noisy", "plain"}),
+    Case("np.random.seed at import in a helper's module edited", EFFECTS,
+         replace("PKG/helpers.py", "np.random.seed(3)", "np.random.seed(4)"), {"noisy"}),
+    Case("the __main__ block edited", EFFECTS, replace("PKG/nodes.py", 'print("main")', 'print("other")'), set()),
+]
+
 CASES: list[Case] = [*CODE_CASES, *ENV_CASES, *BYTECODE_CASES, *CONST_CASES, *READ_CASES, *VALUE_CASES,
-                     *NEEDLESS_CASES, *CLASS_DATA_CASES]
+                     *NEEDLESS_CASES, *CLASS_DATA_CASES, *EFFECT_CASES]

@@ -382,7 +382,8 @@ def reference_analyze(source: str | bytes, filename: str = "<unknown>") -> dict[
             "r": sorted(d.refs.values(), key=json.dumps),
             "dr": sorted(d.deco_refs.values(), key=json.dumps),
         })
-    return {"defs": out_defs, "m": _h(_dump(tree))}
+    effects = [_dump(stmt) for stmt in tree.body if source_analysis._is_effect(stmt)]
+    return {"defs": out_defs, "m": _h(_dump(tree)), "fx": _h("\0".join(effects)) if effects else ""}
 
 
 
@@ -721,8 +722,9 @@ def test_definitions_names_lines_and_references_are_the_reference(analysed) -> N
 
 @pytest.mark.skipif(not DUMP_AS_311, reason="ast.dump reads differently: digest values are new here")
 def test_digests_are_the_reference_itself(analysed) -> None:
-    """The normaliser version stays, so stored analyses and code versions must stay valid."""
-    assert source_analysis._NORMALIZER_VERSION == "2"
+    """The normaliser version stays, so stored analyses and code versions must stay valid (4: the
+    analysis also digests the module's statements run for their effects, "fx")."""
+    assert source_analysis._NORMALIZER_VERSION == "4"
     for name, (ref, new) in analysed.items():
         assert new == ref, name
 
