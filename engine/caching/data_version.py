@@ -614,12 +614,10 @@ def _resolve_uncached(t: type) -> Encoder:
 
 
 def _defined_in_python(t: type) -> bool:
-    """True for classes made by a ``class`` statement in a ``.py`` file (or ``__main__``).
-
-    The heap-type flag alone is not enough: since 3.11 many C types (``_thread.lock``) are heap
-    types too. Compiled extensions (Cython, mypyc, pybind11) live in ``.so``/``.pyd`` files.
-    """
-    if not t.__flags__ & _HEAPTYPE:
+    """True for classes made by a ``class`` statement in a ``.py`` file (or ``__main__``): such a class
+    has a ``__dict__`` slot or ``__slots__``, which C heap types (3.11+: ``_thread.lock``, and
+    ``operator.itemgetter``, named after ``operator.py``) lack; compiled extensions live in ``.so`` files."""
+    if not t.__flags__ & _HEAPTYPE or not (t.__dictoffset__ or "__slots__" in t.__dict__):
         return False
     mod = sys.modules.get(t.__module__)
     if mod is None:

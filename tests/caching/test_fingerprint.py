@@ -146,6 +146,17 @@ def test_unhashable_values_are_none_even_nested() -> None:
         assert fingerprint({"k": {"deeper": [value]}}) is None
 
 
+def test_a_c_type_named_after_a_python_module_is_refused_not_hashed_as_empty() -> None:
+    """``operator.itemgetter`` is a C heap type whose ``__module__`` is ``operator`` (a .py file):
+    taken for a Python class, its state (the key) was never seen and every getter fingerprinted alike."""
+    import operator
+
+    for value in (operator.itemgetter("x"), operator.attrgetter("x"), operator.methodcaller("x", 1)):
+        fp, why = try_fingerprint(value)
+        assert fp is None and "C extension" in why, value
+    distinct(Plain(a=1), Slotted(1, 2))  # classes made by a class statement are still objects
+
+
 def test_depth_limit_makes_whole_value_unhashable() -> None:
     deep: list = []
     cur = deep

@@ -805,11 +805,13 @@ EFFECTS = {
             return float(np.random.rand())
     '''),
     "PKG/nodes.py": _d('''
+        import operator
         import random
 
         from .helpers import _noise
 
         random.seed(1)
+        _pick = operator.itemgetter("x")
 
         def draw() -> float:
             return random.random()
@@ -820,6 +822,9 @@ EFFECTS = {
         def plain() -> int:
             return 1
 
+        def picked() -> int:
+            return _pick({"x": 1, "y": 2})
+
         if __name__ == "__main__":
             print("main")
     '''),
@@ -827,10 +832,12 @@ EFFECTS = {
 
 EFFECT_CASES = [
     Case("random.seed at import edited", EFFECTS, replace("PKG/nodes.py", "random.seed(1)", "random.seed(2)"),
-         {"draw", "noisy", "plain"}),
+         {"draw", "noisy", "plain", "picked"}),
     Case("np.random.seed at import in a helper's module edited", EFFECTS,
          replace("PKG/helpers.py", "np.random.seed(3)", "np.random.seed(4)"), {"noisy"}),
     Case("the __main__ block edited", EFFECTS, replace("PKG/nodes.py", 'print("main")', 'print("other")'), set()),
+    Case("operator.itemgetter constant's key (a C type named after operator.py)", EFFECTS,
+         replace("PKG/nodes.py", 'itemgetter("x")', 'itemgetter("y")'), {"picked"}),
 ]
 
 CASES: list[Case] = [*CODE_CASES, *ENV_CASES, *BYTECODE_CASES, *CONST_CASES, *READ_CASES, *VALUE_CASES,
