@@ -805,12 +805,14 @@ EFFECTS = {
             return float(np.random.rand())
     '''),
     "PKG/nodes.py": _d('''
+        import decimal
         import operator
         import random
 
         from .helpers import _noise
 
         random.seed(1)
+        decimal.getcontext().prec = 5
         _pick = operator.itemgetter("x")
 
         def draw() -> float:
@@ -825,14 +827,20 @@ EFFECTS = {
         def picked() -> int:
             return _pick({"x": 1, "y": 2})
 
+        def third() -> str:
+            return str(decimal.Decimal(1) / decimal.Decimal(3))
+
         if __name__ == "__main__":
             print("main")
     '''),
 }
 
+IN_NODES = {"draw", "noisy", "plain", "picked", "third"}
+
 EFFECT_CASES = [
     Case("random.seed at import edited", EFFECTS, replace("PKG/nodes.py", "random.seed(1)", "random.seed(2)"),
-         {"draw", "noisy", "plain", "picked"}),
+         IN_NODES),
+    Case("decimal context set at import edited", EFFECTS, replace("PKG/nodes.py", "prec = 5", "prec = 3"), IN_NODES),
     Case("np.random.seed at import in a helper's module edited", EFFECTS,
          replace("PKG/helpers.py", "np.random.seed(3)", "np.random.seed(4)"), {"noisy"}),
     Case("the __main__ block edited", EFFECTS, replace("PKG/nodes.py", 'print("main")', 'print("other")'), set()),

@@ -382,7 +382,7 @@ def reference_analyze(source: str | bytes, filename: str = "<unknown>") -> dict[
             "r": sorted(d.refs.values(), key=json.dumps),
             "dr": sorted(d.deco_refs.values(), key=json.dumps),
         })
-    effects = [_dump(stmt) for stmt in tree.body if source_analysis._is_effect(stmt)]
+    effects = [_dump(stmt) for stmt in source_analysis.effects_of(tree.body)]
     return {"defs": out_defs, "m": _h(_dump(tree)), "fx": _h("\0".join(effects)) if effects else ""}
 
 
@@ -778,3 +778,37 @@ def test_an_edit_changes_what_it_changed_before(edit: str, old: str, new: str, c
         (before,), (after,) = ([d for d in analyze_source(s)["defs"] if d["q"] == "decorated"]
                                for s in (BASE, edited))
         assert before["d"] == after["d"] and before["dd"] != after["dd"]
+
+
+def test_the_statements_a_module_runs_for_their_effects() -> None:
+    """What counts as import-time effects ("fx", folded into every def of the module): calls, blocks
+    that may make one and assignments into what an import or a call gives; not bindings of the
+    module's own names nor assignments into its own objects, not the __main__ or TYPE_CHECKING block."""
+    src = textwrap.dedent('''
+        import decimal
+        import pandas as pd
+        from typing import TYPE_CHECKING
+
+        class Reg:
+            items = {}
+
+        X = 1
+        Reg.items["k"] = 1
+        np_seed = None
+        print("effect")
+        pd.options.display.max_rows = 5
+        decimal.getcontext().prec = 5
+        a, pd.x = 1, 2
+        for k in range(2):
+            Reg.items[k] = k
+        if TYPE_CHECKING:
+            import os
+        if __name__ == "__main__":
+            print("main")
+    ''')
+    body = ast.parse(src).body
+    got = [ast.unparse(s).splitlines()[0] for s in source_analysis.effects_of(body)]
+    assert got == ["print('effect')", "pd.options.display.max_rows = 5", "decimal.getcontext().prec = 5",
+                   "a, pd.x = (1, 2)", "for k in range(2):"]
+    plain = analyze_source(src.replace('print("effect")\n', "").replace("pd.options.display.max_rows = 5\n", ""))
+    assert analyze_source(src)["fx"] != plain["fx"] != ""
