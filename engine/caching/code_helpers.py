@@ -77,13 +77,9 @@ def globals_refs(code: types.CodeType, g: dict[str, Any]) -> list[list[str]]:
     """A function that calls ``globals()`` (or code nested in it does) may read any module-level
     value by a name no reference shows (``globals()["X"]``): each data value of its module then
     counts as referenced. Code it reaches that way is seen by tracing what runs."""
-    if g.get("globals", builtins.globals) is not builtins.globals or not _calls_globals(code):
+    if g.get("globals", builtins.globals) is not builtins.globals or "globals" not in _code_names(code):
         return []
     return [["g", name] for name, val in sorted(g.items()) if not name.startswith("__") and not _is_code(val)]
-
-
-def _calls_globals(code: types.CodeType) -> bool:
-    return "globals" in code.co_names or any(type(c) is types.CodeType and _calls_globals(c) for c in code.co_consts)
 
 
 #: what Python itself keeps on a class that is not the class's data (``abc``'s registry cache)

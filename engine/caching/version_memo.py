@@ -11,18 +11,19 @@ a warm run. Here a computed version is stored with its *trail* — what the walk
   defs; a module's whole digest): a file that changed elsewhere keeps the version, which is then
   pinned to the new content (``_refit``);
 * every reference it resolved (a name in a module's globals, a local import), with what it named
-  then: a function by module, qualified name, file and first line; a class or module by name and
-  file; a constant by its fingerprint, which is computed again (a constant may come from the
-  environment at import time, so its file alone does not pin it);
+  then: a function by module, qualified name, file and first line; a module by name and file; a
+  class by name, file and its data as it is now (``code_helpers.class_data``); a constant by its
+  fingerprint, which is computed again (a constant may come from the environment at import time, so
+  its file alone does not pin it);
 * every library it reached, with the distribution version (or file version) it used.
 
 A stored version is reused when all of these are still so, and this process imported the files'
 current content (``engine.core.bytecode.imports_current``: a module imported before its file changed
 runs other code than the file's, which the version describes); otherwise it is computed again (which
-compares the code that runs with the file's) and stored anew. Anything whose state cannot be checked without the walk itself — closures, lambdas,
-decorator chains, partials, bound methods, callable instances, code held inside a value, a
-function whose source was not found — is never stored: those nodes are versioned every time, as
-before. Records live in the store's memo (MAC-sealed like every memo value), one per pipeline file
+compares the code that runs with the file's) and stored anew. Anything whose state cannot be
+checked without the walk itself — closures, lambdas, decorator chains, partials, bound methods,
+callable instances, code held inside a value (a class's too), a function whose source was not
+found — is never stored: those nodes are versioned every time, as before. Records live in the store's memo (MAC-sealed like every memo value), one per pipeline file
 and project root.
 """
 
