@@ -34,8 +34,8 @@ FLOOR = ("import sys, pkgutil, importlib; sys.path.insert(0, {dir!r}); import {m
          "    importlib.import_module(i.name)")
 RIPPLE = ("import sys; sys.path.insert(0, {dir!r}); import {mod}; from engine import Driver; "
           "Driver({{}}, {mod}).with_cache({store!r}).execute([{final!r}])")
-RIPPLE_CLI = ("import sys; sys.path.insert(0, {dir!r}); from engine.cli import main; "
-              "sys.exit(main(['run', {mod!r}, '--outputs', {final!r}, '-q', '--cache-dir', {store!r}]))")
+RIPPLE_CLI = ("import sys; sys.path.insert(0, {dir!r}); from engine.cli import console; "
+              "sys.argv = ['ripple', 'run', {mod!r}, '--outputs', {final!r}, '-q', '--cache-dir', {store!r}]; sys.exit(console())")
 HAMILTON = ("import sys, logging; logging.disable(logging.WARNING); sys.path.insert(0, {dir!r}); import {mod}; "
             "from hamilton import driver; "
             "driver.Builder().with_modules({mod}).with_cache(path={store!r}).build().execute([{final!r}])")

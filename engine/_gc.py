@@ -14,7 +14,7 @@ import gc
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-__all__ = ["frozen_during", "paused"]
+__all__ = ["exit_unswept", "frozen_during", "paused"]
 
 
 @contextmanager
@@ -46,6 +46,15 @@ def frozen_during() -> Iterator[Callable[[], None]]:
     finally:
         if own:
             gc.unfreeze()
+
+
+def exit_unswept() -> None:
+    """Leave every object alive now out of the interpreter's final collections, for a process that
+    exits next. Why: those collections walk (and free) the engine's modules, the graph and what the
+    run read, which the operating system reclaims anyway: ~10 ms of a warm ``ripple run``. Only where
+    no user code ran in the process: cyclic garbage such code left (an unclosed file among it) is
+    finalized by them; Python does not promise that at exit, but the interpreter does it."""
+    gc.freeze()
 
 
 def _nothing() -> None:

@@ -139,13 +139,21 @@ class _StderrHandler:
             self.logger.removeHandler(self.handler)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def console() -> int:
+    """The ``ripple`` command (``[project.scripts]``): ``main`` in a process that exits when it returns,
+    which a command may then end without the interpreter's final collections (``ripple run`` does,
+    when no node ran in it: ``engine._gc.exit_unswept``)."""
+    return main(process_ends=True)
+
+
+def main(argv: Sequence[str] | None = None, *, process_ends: bool = False) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(argv)
     if not argv:
         parser.print_help(sys.stderr)
         return 2
     args = parser.parse_args(argv)
+    args.process_ends = process_ends
     debug = bool(os.environ.get("RIPPLE_DEBUG"))
     try:
         from engine.cli._select import apply_project_defaults

@@ -91,6 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
                 doc["written"] = [str(p) for p in write_outputs(result.outputs, args.output_dir)]
             out.write(json.dumps(doc, default=str) + "\n")
+        _ending(args, dr, result)
         return 0 if result.status == "ok" else 1
     dr = _driver(args)
     quiet = bool(getattr(args, "quiet", False))
@@ -128,7 +129,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     line = predicted.line(result) if predicted is not None else ""
     if line:
         console.print(line, style="dim", markup=False, highlight=False)
+    _ending(args, dr, result)
     return 0 if result.status == "ok" else 1
+
+
+def _ending(args: argparse.Namespace, dr: Any, result: Any) -> None:
+    """The run's last step in a process that exits next (``engine.cli.console``): when no node ran
+    in it, the store is closed now and the interpreter's final collections are skipped."""
+    if not getattr(args, "process_ends", False) or result.count("ran") or result.count("failed"):
+        return
+    if dr.cache is not None:
+        dr.cache.close()
+    from engine._gc import exit_unswept
+
+    exit_unswept()
 
 
 _STATUS = {"node_cached": "cached", "node_finished": "ran", "node_failed": "failed", "node_skipped": "skipped"}

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import UsageError
 
 if TYPE_CHECKING:
-    from engine.core.graph import Graph
+    from engine.core.graph import Graph, Node
     from engine.core.run_records import RunResult
 
 FORMATS = ("text", "list", "dot", "mermaid", "json")
@@ -95,6 +95,12 @@ def render_graph(graph: Graph, fmt: str = "text", final_vars: Iterable[str] | No
     return "\n".join(out)
 
 
+def symbol_of(node: Node) -> str:
+    """The module-level name that defines the node (a method's class, a decorated function's name)."""
+    origin = getattr(node.origin, "__qualname__", getattr(node.origin, "__name__", node.name))
+    return origin.split(".")[0]
+
+
 def graph_document(graph: Graph, names: list[str] | None = None) -> dict[str, Any]:
     """The graph as plain data, for tools and views that must not import the user's code
     (``ripple graph --format json``; the dashboard and the watcher read it from a child process)."""
@@ -103,9 +109,8 @@ def graph_document(graph: Graph, names: list[str] | None = None) -> dict[str, An
     out = []
     for name in order:
         n = nodes[name]
-        origin = getattr(n.origin, "__qualname__", getattr(n.origin, "__name__", name))
         out.append({
-            "name": name, "module": n.module, "symbol": origin.split(".")[0], "file": n.file, "line": n.line,
+            "name": name, "module": n.module, "symbol": symbol_of(n), "file": n.file, "line": n.line,
             "kind": n.kind, "deps": [s for s in n.deps.values() if s in nodes],
             "inputs": [s for s in n.deps.values() if s not in nodes], "doc": (n.doc or "").split("\n")[0],
             "tags": {k: v for k, v in n.tags.items() if isinstance(v, str | int | float | bool | list)},

@@ -176,14 +176,14 @@ def _describe(dr: Any, outputs: list[str], values: dict[str, Any], cwd: str, sin
     (``since``: the last module imported before the run began, see ``_modules_since``)."""
     import inspect
 
-    from engine.core.render import graph_document
+    from engine.core.render import symbol_of
 
     root = os.path.realpath(str(dr.project_root))
     g = dr.graph
-    nodes: dict[str, Any] = {
-        d["name"]: {"deps": sorted(set(d["deps"])), "module": d["module"], "symbol": d["symbol"],
-                    "file": d["file"], "line": d["line"]}
-        for d in graph_document(g)["nodes"]
+    pred = g.pred
+    nodes: dict[str, Any] = {  # what GraphDocument reads; not graph_document's whole text (5 ms at 1,000 nodes)
+        name: {"deps": sorted(pred[name]), "module": n.module, "symbol": symbol_of(n), "file": n.file, "line": n.line}
+        for name, n in ((name, g.nodes[name]) for name in g.order)
     }
     modules = {}
     engine_dir = os.path.dirname(os.path.dirname(os.path.realpath(__file__))) + os.sep  # engine/
