@@ -118,7 +118,7 @@ CONSOLE_CHILD = textwrap.dedent("""
         return any(os.path.realpath(f"/proc/self/fd/{fd}").startswith(os.path.join(store, "meta.sqlite")) for fd in fds)
 
     atexit.register(lambda: print("frozen" if gc.get_freeze_count() else "swept", "open" if held() else "closed"))
-    sys.argv = ["ripple", "run", sys.argv[1], "-q", "--cache-dir", store]
+    sys.argv = ["ripple", "run", sys.argv[1], "-q", "--cache-dir", store, *sys.argv[3:]]
     from engine.cli import console
     sys.exit(console())
 """)
@@ -127,7 +127,8 @@ CONSOLE_CHILD = textwrap.dedent("""
 def test_the_ripple_command_skips_the_final_collections_only_when_no_node_ran_in_it(tmp_path: Path) -> None:
     """``engine.cli.console`` (the ``ripple`` script and ``python -m engine.cli``): a warm run closes the
     store and leaves the interpreter's final collections out (``engine._gc.exit_unswept``); a run in
-    which nodes ran, whose objects may hold what only those collections finalize, keeps them."""
+    which nodes ran, whose objects may hold what only those collections finalize, keeps them; so does
+    one sending lineage."""
     import tomllib
 
     scripts = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["scripts"]
@@ -135,13 +136,15 @@ def test_the_ripple_command_skips_the_final_collections_only_when_no_node_ran_in
     pipe = tmp_path / "ends.py"
     pipe.write_text("def a() -> int:\n    return 1\n\n\ndef total(a: int) -> int:\n    return a * 4\n")
 
-    def run() -> str:
-        out = subprocess.run([sys.executable, "-c", CONSOLE_CHILD, str(pipe), str(tmp_path / "store")],
+    def run(*extra: str) -> str:
+        out = subprocess.run([sys.executable, "-c", CONSOLE_CHILD, str(pipe), str(tmp_path / "store"), *extra],
                              capture_output=True, text=True, timeout=120, cwd=tmp_path)
         assert out.returncode == 0, out.stderr
         return out.stdout.splitlines()[-1]
 
     assert run() == "swept closed"  # cold: both nodes ran here
     assert run() == "frozen closed"  # warm: nothing ran; the store was closed first all the same
+    # a lineage transport may hold events until it is collected
+    assert run("--lineage", f"file:{tmp_path / 'lineage.jsonl'}").startswith("swept ")
     pipe.write_text(pipe.read_text().replace("a * 4", "a * 5"))
     assert run() == "swept closed"  # an edit: total ran

@@ -135,8 +135,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _ending(args: argparse.Namespace, dr: Any, result: Any) -> None:
     """The run's last step in a process that exits next (``engine.cli.console``): when no node ran
-    in it, the store is closed now and the interpreter's final collections are skipped."""
-    if not getattr(args, "process_ends", False) or result.count("ran") or result.count("failed"):
+    in it, the store is closed now and the interpreter's final collections are skipped. Not with
+    ``--lineage``: a transport the user configured may send what it holds only when collected."""
+    if not getattr(args, "process_ends", False) or result.count("ran") or result.count("failed") \
+            or getattr(args, "lineage", None):
         return
     if dr.cache is not None:
         dr.cache.close()
