@@ -7,8 +7,8 @@ prints). For a 1,000- and a 10,000-node lattice and for ``demo_pipeline``: a col
 store), a warm run (nothing changed, new process) and, for the lattices, a one-node-edited run (the
 body of the final node's parent changed: it and the final node run again, every other node of the
 file is a hit), each timed as the wall time of a whole ``python -c ...`` process, median
-of ``--repeat`` runs; reported with Ripple's share (total minus the floor) and the Hamilton/Ripple
-ratio.
+of ``--repeat`` runs; reported with Ripple's share (the median difference between each of its runs
+and a floor run just before it) and the Hamilton/Ripple ratio.
 
     python bench/bench_process.py                   # lattices 1000 and 10000, and the demo
     python bench/bench_process.py --n 1000 --repeat 3 --no-demo
@@ -79,36 +79,50 @@ def timed(code: str, cwd: Path) -> float:
 
 
 def measure(label: str, folder: Path, mod: str, final: str, edit: tuple[Path, str, str] | None,
-            repeat: int, with_hamilton: bool) -> list[tuple[str, str, float, float, float | None]]:
+            repeat: int, with_hamilton: bool) -> list[tuple[str, str, str, float, float, float, float | None]]:
+    """Rows of (pipeline, phase, tool, floor, total, share, hamilton total). Each of Ripple's runs is
+    paired with a floor run just before it (of the unedited pipeline) and its share is the median of
+    those differences: the machine drifts by more than a warm run's share between the rounds."""
     rows = []
     tools = {"ripple": RIPPLE, "ripple run": RIPPLE_CLI, **({"hamilton": HAMILTON} if with_hamilton else {})}
     results: dict[tuple[str, str], list[float]] = {}
+    shares: dict[tuple[str, str], list[float]] = {}
     floors: list[float] = []
+    floor_code = FLOOR.format(dir=str(folder), mod=mod)
+    timed(floor_code, folder)  # writes the bytecode caches the timed runs use, as a user's would be
+
+    def run(tool: str, phase: str, code: str, original: str | None = None) -> None:
+        if tool != "hamilton":
+            floor = timed(floor_code, folder)
+            floors.append(floor)
+        if original is not None and edit is not None:
+            edit[0].write_text(original.replace(edit[1], edit[2], 1))
+        try:
+            took = timed(code, folder)
+        finally:
+            if original is not None and edit is not None:
+                edit[0].write_text(original)
+                _age(edit[0])
+        results.setdefault((tool, phase), []).append(took)
+        if tool != "hamilton":
+            shares.setdefault((tool, phase), []).append(took - floor)
+
     for _ in range(repeat):
-        floor_code = FLOOR.format(dir=str(folder), mod=mod)
-        timed(floor_code, folder)  # writes the bytecode caches the timed runs use, as a user's would be
-        floors.append(timed(floor_code, folder))
         for tool, template in tools.items():
             store = folder / f".store-{tool.replace(' ', '-')}"
             shutil.rmtree(store, ignore_errors=True)
             code = template.format(dir=str(folder), mod=mod, store=str(store), final=final)
-            results.setdefault((tool, "cold"), []).append(timed(code, folder))
-            results.setdefault((tool, "warm"), []).append(timed(code, folder))
+            run(tool, "cold", code)
+            run(tool, "warm", code)
             if edit is not None:
-                path, old, new = edit
-                original = path.read_text()
-                path.write_text(original.replace(old, new, 1))
-                try:
-                    results.setdefault((tool, "edit"), []).append(timed(code, folder))
-                finally:
-                    path.write_text(original)
-                    _age(path)
+                run(tool, "edit", code, edit[0].read_text())
     floor = statistics.median(floors)
     for phase in ("cold", "warm", "edit"):
         ham = statistics.median(results["hamilton", phase]) if ("hamilton", phase) in results else None
         for tool in ("ripple", "ripple run"):
             if (tool, phase) in results:
-                rows.append((label, phase, tool, floor, statistics.median(results[tool, phase]), ham))
+                rows.append((label, phase, tool, floor, statistics.median(results[tool, phase]),
+                             statistics.median(shares[tool, phase]), ham))
     return rows
 
 
@@ -138,14 +152,15 @@ def main() -> None:
             folder = Path(tmp) / "demo"
             shutil.copytree(ROOT / "demo_pipeline", folder / "demo_pipeline")
             rows += measure("demo_pipeline", folder, "demo_pipeline", "report", None, args.repeat, False)
-    print(f"whole-process wall time, median of {args.repeat}; share = total - floor (python + importing the pipeline);")
+    print(f"whole-process wall time, median of {args.repeat}; share = median of (run - a floor run just before it),")
+    print("the floor being python + importing the pipeline;")
     print("ripple: Driver(...).with_cache().execute(); ripple run: the command (`ripple run PIPELINE --outputs X -q`)")
     print(f"{'pipeline':<16}{'run':<6}{'tool':<12}{'floor s':>9}{'total s':>9}{'share ms':>10}{'hamilton s':>12}"
           f"{'ham/ripple':>12}")
-    for label, phase, tool, floor, ours, ham in rows:
+    for label, phase, tool, floor, ours, share, ham in rows:
         ratio = f"{ham / ours:.1f}x" if ham else "—"
         hs = f"{ham:.3f}" if ham else "—"
-        print(f"{label:<16}{phase:<6}{tool:<12}{floor:>9.3f}{ours:>9.3f}{(ours - floor) * 1000:>10.0f}{hs:>12}{ratio:>12}")
+        print(f"{label:<16}{phase:<6}{tool:<12}{floor:>9.3f}{ours:>9.3f}{share * 1000:>10.0f}{hs:>12}{ratio:>12}")
 
 
 if __name__ == "__main__":
