@@ -57,7 +57,7 @@ class Cache:
         self.bytes_written = 0
         self._warned: set[str] = set()
         self._sources_seen: set[tuple[str, str]] = set()
-        self._ignore = (str(store.root.resolve()),)
+        self._ignore = (str(store.root.resolve()) + os.sep,)  # the folder, not every path that starts alike
 
     @classmethod
     def open(cls, graph: Graph, project_root: Path, path: str | os.PathLike[str] | None, *, pipeline: str = "",

@@ -141,15 +141,15 @@ class Storer:
         """Whether calling it can store anything (the driver skips the round trip otherwise)."""
         return self.key is not None and self.behavior not in ("disable", "ignore")
 
-    def store_many(self, jobs: list[tuple[Storer, Any, float, str | None]]) -> list[Receipt]:
-        """``(storer, value, seconds, data version)`` for many fan-out items: one store transaction,
-        not one per item."""
+    def store_many(self, jobs: list[tuple[Storer, Any, float, str | None, Iterable[str]]]) -> list[Receipt]:
+        """``(storer, value, seconds, data version, reads)`` for many fan-out items: one store
+        transaction, not one per item."""
         try:
             batch = worker_store(self.root).batch()
         except Exception:  # noqa: BLE001 - each call below reports it
-            return [s(v, secs, (), data_version=dv) for s, v, secs, dv in jobs]
+            return [s(v, secs, reads, data_version=dv) for s, v, secs, dv, reads in jobs]
         with batch:
-            return [s(v, secs, (), data_version=dv, commit=False) for s, v, secs, dv in jobs]
+            return [s(v, secs, reads, data_version=dv, commit=False) for s, v, secs, dv, reads in jobs]
 
     def __call__(self, value: Any, seconds: float, reads: Iterable[str] = (),
                  data_version: str | None = None, commit: bool = True) -> Receipt:

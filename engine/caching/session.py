@@ -85,14 +85,12 @@ class Session:
             self.dv[name] = fp
             if fp is None:
                 self._warn(name, f"input {name} cannot be fingerprinted ({why}); nodes using it are not cached this run")
-        self.warm = replay(self) if not overrides else None
-        if self.warm is not None:
-            self.prefetched = self.store.prefetch(())
-            self.hit_entries = Hits(self, self.warm.rows)
-        else:
-            names = [n for n in plan.order if n in graph.nodes and n not in overrides]
-            self.prefetched = self.store.prefetch(names, lambda names: {
-                n: h for n in names if (h := cache.code_version_hint(graph.nodes[n])) is not None})
+        self.warm = warm = replay(self) if not overrides else None
+        if warm is not None:
+            self.hit_entries = Hits(self, warm.rows)
+        names = [n for n in plan.order if n in graph.nodes and n not in overrides and (warm is None or n not in warm.rows)]
+        self.prefetched = self.store.prefetch(names, lambda names: {
+            n: h for n in names if (h := cache.code_version_hint(graph.nodes[n])) is not None})
         self._batch: Any = None
         if not dry:
             self.store.start_run(run_id, cache.pipeline, plan.outputs, self.started)
@@ -169,7 +167,7 @@ class Session:
     # ------------------------------------------------------------------ the CacheSession protocol
     def lookup(self, step: Step, values: Mapping[Any, Any]) -> tuple[Lazy | None, str]:
         node = step.node
-        if self.warm is not None and (got := self.warm.hit(self, node.name)) is not None:
+        if self.warm is not None and (got := self.warm.hit(self, step)) is not None:
             return got
         behavior = self.cache._behavior.get(node.name) or self.cache.behavior(node)
         if behavior in ("disable", "ignore"):
@@ -185,6 +183,8 @@ class Session:
         if self.cache.code_version(node).unversionable:
             return _unversionable(self, node, behavior)
         entry = self.prefetched.get(key)
+        if entry is None and self.warm is not None and node.name in self.warm.rows:
+            entry = self.store.get(key)  # a replayed run's row set aside (an input came out otherwise): not read ahead
         if entry is None:
             from engine.caching.explain import why_miss  # misses only
 
@@ -241,10 +241,14 @@ class Session:
         return None, why
 
     def tracking(self, step: Step) -> ReadRecorder | None:
-        if self.cache.behavior(step.node) in ("disable",):
+        ignore = self.read_ignore(step)
+        if ignore is None:
             return None
-        rec = self.reads[step.name] = ReadRecorder(self.cache._ignore)
+        rec = self.reads[step.name] = ReadRecorder(ignore)
         return rec
+
+    def read_ignore(self, step: Step) -> tuple[str, ...] | None:
+        return None if self.cache.behavior(step.node) == "disable" else self.cache._ignore
 
     def save(self, step: Step, value: Any, seconds: float, reads: Iterable[str]) -> int:
         try:
@@ -275,7 +279,7 @@ class Session:
         if key is None:
             return 0
         cv = self.cache.code_version(node)
-        files = entry_records(self, node, value, fp, cv.parts, reads if getattr(reads, "seen", None) else (rec.paths if rec else reads))
+        files = entry_records(self, node, value, fp, cv.parts, reads if hasattr(reads, "seen") else (rec.paths if rec else reads))
         if files is None:
             return 0
         self._remember_sources(cv.parts, cv.digest)

@@ -13,11 +13,17 @@ checks the signature and the union once, and that the store still holds every (k
 version); then every node is a hit without being versioned, and the values are read only for
 what the run returns.
 
+A plan with fan-outs is replayed around them: its fan-out blocks (expander, per-item nodes) go
+node by node, as their items must be read to be followed, and the record holds the data versions
+they ended with. A row is used only while every input of its node has the data version it had
+when recorded, so a node downstream of a fan-out that now comes out otherwise (an item's entry
+lost and computed again to another value) is looked up node by node, as are its dependents.
+
 The record is a memo of the node-by-node path, never another rule: anything that does not hold
-replays nothing and the run takes that path. Nor is it used for a plan with fan-outs or
-overrides, a node whose behavior is not the default, or a node without a stored code version
-(closures, callable objects: those are versioned every time). The record is a memo value, so it
-is MAC-sealed like every one; a planted or damaged record replays nothing.
+replays nothing and the run takes that path. Nor is it used for a plan with overrides, a node
+whose behavior is not the default, or a node without a stored code version (closures, callable
+objects: those are versioned every time). The record is a memo value, so it is MAC-sealed like
+every one; a planted or damaged record replays nothing.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ if TYPE_CHECKING:
     from engine.core.run_records import RunResult
 
 #: bump when what a record holds, or what its signature is made of, changes
-FORMAT = "1"
+FORMAT = "2"  # 2: fan-out plans (their outputs' data versions)
 
 #: records a store keeps besides the one being written, the most recently written (each ~110 bytes
 #: a node): a dashboard user running to each node of a large pipeline in turn would otherwise leave
@@ -57,18 +63,27 @@ Row = list[Any]
 
 
 class Replay:
-    """A validated record: every planned node's row, by name."""
+    """A validated record: the row of every planned node outside fan-out blocks, by name, and the
+    data version each planned node ended with (``recorded``)."""
 
-    __slots__ = ("rows",)
+    __slots__ = ("rows", "recorded")
 
-    def __init__(self, rows: dict[str, Row]) -> None:
+    def __init__(self, rows: dict[str, Row], fanned: dict[str, str]) -> None:
         self.rows = rows
+        self.recorded = {**fanned, **{name: row[2] for name, row in rows.items()}}
 
-    def hit(self, s: Session, name: str) -> tuple[Lazy, str] | None:
-        """The node's hit as the record has it (None: not in the record)."""
+    def hit(self, s: Session, step: Step) -> tuple[Lazy, str] | None:
+        """The node's hit as the record has it (None: not in the record, or an input's data version
+        is not the recorded one)."""
+        name = step.node.name
         row = self.rows.get(name)
         if row is None:
             return None
+        recorded, now = self.recorded, s.dv
+        for _, src in step.args:
+            want = recorded.get(src if src.__class__ is str else src[0])
+            if want is not None and now.get(src) != want:
+                return None
         _, key, dv, cv, seconds, size, created = row
         s.keys[name] = key
         s.dv[name] = s.dv[(name,)] = dv
@@ -109,9 +124,7 @@ def signature(s: Session) -> str | None:
         flat += (str(name), dv)
     function = types.FunctionType
     behaviors, extras = cache._behavior, cache._extras  # memos of ``behavior``/``_extra``: every node, every run
-    for step in plan.steps:
-        if step.__class__ is not Step:
-            return None
+    for step in _steps(plan):
         node = step.node
         fn = node.origin
         name = node.name
@@ -128,6 +141,16 @@ def signature(s: Session) -> str | None:
                     return None
                 flat += (p, dv)
     return xxh3_128_hexdigest("\0".join(flat).encode())
+
+
+def _steps(plan: Any) -> Iterator[Step]:
+    """Every step of the plan, a fan-out's expander and block in their places."""
+    for step in plan.steps:
+        if step.__class__ is Step:
+            yield step
+        else:
+            yield step.expander
+            yield from step.block
 
 
 def replay(s: Session) -> Replay | None:
@@ -157,17 +180,22 @@ def replay(s: Session) -> Replay | None:
             return None  # rows of another record (each value is sealed on its own)
         with paused():
             rows: dict[str, Row] = {r[0]: r for r in json_loads(text)}
+        fanned = doc["f"]
+        order = s.plan.order
+        if not isinstance(fanned, dict) or len(rows) + len(fanned) != len(order) \
+                or any(n not in rows and n not in fanned for n in order):
+            return None
     except (TypeError, ValueError, KeyError, IndexError, AttributeError):
-        return None  # a record of another shape: the run goes node by node, and records anew
-    if len(rows) != len(s.plan.steps) or not s.store.holds([(r[1], r[2]) for r in rows.values()]):
         return None
-    return Replay(rows)
+    if not s.store.holds([(r[1], r[2]) for r in rows.values()]):
+        return None
+    return Replay(rows, fanned)
 
 
 def record(s: Session, result: RunResult) -> None:
     """Record a run in which every planned node ended with a stored entry, for the next to replay;
     a run that replayed has nothing new to record."""
-    if s.dry or s.warm is not None or result.status != "ok" or len(result.records) != len(s.plan.steps):
+    if s.dry or s.warm is not None or result.status != "ok" or len(result.records) != len(s.plan.order):
         return
     with paused():  # a cold run leaves many objects for a collection to walk
         _record(s, result)
@@ -183,7 +211,16 @@ def _record(s: Session, result: RunResult) -> None:
     trails: dict[str, tuple[dict[tuple[str, str], list[Any]], dict[str, Any], dict[str, Any]]] = {}
     seen: dict[str, dict[str, str]] = {}
     rows: list[Row] = []
+    fanned: dict[str, str] = {}
     for step in s.plan.steps:
+        if step.__class__ is not Step:  # a fan-out: what its nodes ended with
+            for name in step.nodes:
+                dv = s.dv.get(name)
+                rec = result.records.get(name)
+                if dv is None or rec is None or rec.status not in (ev.CACHED, ev.RAN):
+                    return
+                fanned[name] = dv
+            continue
         node = step.node
         name = node.name
         rec = result.records.get(name)
@@ -213,7 +250,7 @@ def _record(s: Session, result: RunResult) -> None:
                      entry.created])
     text = json_dumps(rows, compact=True)
     doc = {"s": sig, "t": [[root, list(f.values()), list(p.values()), list(d.values())]
-                           for root, (f, p, d) in trails.items()], "o": seen,
+                           for root, (f, p, d) in trails.items()], "o": seen, "f": fanned,
            "d": xxh3_128_hexdigest(text.encode())}
     key = _memo_key(s)
     memo = s.store.memo

@@ -316,7 +316,7 @@ class _DaskRun(UnitRun):
         if cut:
             for b in fan.block:
                 state.started(b.name, f"{fan.name}[*]")
-        spec = block_spec(fan)
+        spec = block_spec(fan, state.cache)
         for chunk in cut:
             jobs = Sealed([(w.index, item_at(w.index), w.todo, {m: self.arg(v) for m, v in w.hits.items()})
                            for w in chunk])
@@ -335,8 +335,8 @@ class _DaskRun(UnitRun):
             meta = {}
             self.state.failed(self.steps[i].block[0].name, _error(exc)[0], None, 0.0)
         for k, per in meta.items():
-            fs["results"][k] = {pos: (ok, err if not ok else Ref("c", out, k, pos), secs, dv)
-                                for pos, (ok, err, secs, dv) in per.items()}
+            fs["results"][k] = {pos: (ok, err if not ok else Ref("c", out, k, pos), secs, dv, reads)
+                                for pos, (ok, err, secs, dv, reads) in per.items()}
         fs["left"] -= 1
         if fs["left"] == 0:
             self.finish_items(i)
@@ -347,11 +347,11 @@ class _DaskRun(UnitRun):
         jobs: dict[Any, list[tuple]] = {}
 
         def save(step: Step, k: int, pos: int, r: tuple) -> None:
-            _ok, ref, secs, dv = r
+            _ok, ref, secs, dv, reads = r
             storer = self.remote.storer(step)
             self.remote.saved(step, None, secs, data_version=dv)
             if dv is not None and storer.writes:
-                jobs.setdefault(ref.arg[1], []).append((k, pos, storer, secs, dv))
+                jobs.setdefault(ref.arg[1], []).append((k, pos, storer, secs, dv, reads))
 
         replay_items(state, self.steps[i], fs["n"], fs["results"],
                      Replay(value=lambda k, pos, r: r[1], save=save, item=_item_ref(fs), version_at=fs["version_at"]),

@@ -105,16 +105,17 @@ def batch_task(spec: list, item_name: str, outer: dict[Any, tuple], items: tuple
         resolved = [(k, listed[k] if listed is not None else item, todo, {n: _resolve(a) for n, a in hits.items()})
                     for k, item, todo, hits in jobs.value]
     except Exception as exc:  # noqa: BLE001
-        return Outcome({}, {k: {todo[0]: (False, _error(exc), 0.0, None)} for k, _, todo, _ in jobs.value})
+        return Outcome({}, {k: {todo[0]: (False, _error(exc), 0.0, None, [])} for k, _, todo, _ in jobs.value})
     got = run_batch(spec, item_name, resolved_outer, resolved, fingerprint)
     values = {k: {pos: r[1] for pos, r in d.items() if r[0]} for k, d in got.items()}
-    meta = {k: {pos: (r[0], None if r[0] else r[1], r[2], r[3]) for pos, r in d.items()} for k, d in got.items()}
+    meta = {k: {pos: (r[0], None if r[0] else r[1], r[2], r[3], r[4]) for pos, r in d.items()} for k, d in got.items()}
     return Outcome(values, meta)
 
 
 def store_task(batch: Outcome, jobs: Sealed) -> list[Any]:
-    """Write the fan-out results of one batch where they are, under the keys the driver decided."""
-    todo = [(storer, batch.value[k][pos], seconds, dv) for k, pos, storer, seconds, dv in jobs.value]
+    """Write the fan-out results of one batch where they are, under the keys the driver decided,
+    with what each item's run read (``run_batch``)."""
+    todo = [(storer, batch.value[k][pos], seconds, dv, reads) for k, pos, storer, seconds, dv, reads in jobs.value]
     return todo[0][0].store_many(todo) if todo else []
 
 

@@ -33,6 +33,10 @@ class CacheSession(Protocol):
         """A context manager that records files the node opens, or ``None``."""
         ...
 
+    def read_ignore(self, step: Step) -> tuple[str, ...] | None:
+        """What a recorder of the node's reads in a worker leaves out (``None``: not recorded)."""
+        ...
+
     def reload(self, name: str) -> Step | None:
         """A cached value failed to load: forget it and return the step to recompute."""
         ...
@@ -415,7 +419,13 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
             state.started(step.name, task)
             t = time.perf_counter()
             try:
-                value = step.node.fn(**{p: state.materialize(s, local) for p, s in step.args})
+                kwargs = {p: state.materialize(s, local) for p, s in step.args}
+                # what the item's run reads and runs goes into its entry, as a plain node's does
+                if cache is not None and (tracker := cache.tracking(step)) is not None:
+                    with tracker:
+                        value = step.node.fn(**kwargs)
+                else:
+                    value = step.node.fn(**kwargs)
                 if step.node.checks:  # @check_output applies per item inside a fan-out too
                     state.checks(step.node, value)
             except Exception as exc:  # noqa: BLE001

@@ -125,15 +125,18 @@ def batches(work: list[ItemWork], workers: int) -> list[list[ItemWork]]:
     return [todo[i:i + size] for i in range(0, len(todo), size)]
 
 
-def block_spec(fan: FanOut) -> list[tuple[str, Callable[..., Any], tuple[tuple[str, Any], ...]]]:
-    return [(b.name, _checked(b.node), b.args) for b in fan.block]
+def block_spec(fan: FanOut, cache: Any) -> list[tuple[str, Callable[..., Any], tuple[tuple[str, Any], ...], Any]]:
+    """Each block node's name, function, wiring and what a recorder of its reads leaves out."""
+    return [(b.name, _checked(b.node), b.args, cache.read_ignore(b) if cache is not None else None)
+            for b in fan.block]
 
 
-def run_batch(block: list[tuple[str, Callable[..., Any], tuple[tuple[str, Any], ...]]], item_name: str,
+def run_batch(block: list[tuple[str, Callable[..., Any], tuple[tuple[str, Any], ...], Any]], item_name: str,
               outer: dict[Any, Any], jobs: list[tuple[int, Any, list[int], dict[str, Any]]],
               fingerprint: Callable[[Any], str | None] | None = None) -> dict[int, dict[int, tuple]]:
     """Phase 2, in a worker: for each ``(index, item, positions, hit values)`` run those block nodes
-    in order; ``{index: {position: (ok, value | (info, exc), seconds, data version)}}``. A node whose
+    in order; ``{index: {position: (ok, value | (info, exc), seconds, data version, reads)}}``, the
+    reads recorded as a plain node's in a worker are (they go into the item's entry). A node whose
     in-item input failed is left out (the replay skips it)."""
     out: dict[int, dict[int, tuple]] = {}
     for k, item, todo, hits in jobs:
@@ -143,17 +146,17 @@ def run_batch(block: list[tuple[str, Callable[..., Any], tuple[tuple[str, Any], 
         done: dict[int, tuple] = {}
         broken: set[str] = set()
         for pos in todo:
-            name, fn, args = block[pos]
+            name, fn, args, ignore = block[pos]
             if any(s in broken or s not in local for _, s in args if not isinstance(s, tuple)):
                 broken.add(name)
                 continue
-            ok, value, seconds = _call(fn, {p: local[s] for p, s in args})
+            ok, value, seconds, reads = _call_tracked(fn, {p: local[s] for p, s in args}, ignore)
             if not ok:
                 broken.add(name)
-                done[pos] = (False, value, seconds, None)
+                done[pos] = (False, value, seconds, None, reads)
                 continue
             local[name] = value
-            done[pos] = (True, value, seconds, fingerprint(value) if fingerprint is not None else None)
+            done[pos] = (True, value, seconds, fingerprint(value) if fingerprint is not None else None, reads)
         out[k] = done
     return out
 
@@ -188,7 +191,7 @@ def replay_items(state: _RunState, fan: FanOut, n: int, results: dict[int, dict[
             r = got.get(pos)
             if r is None:  # predicted to hit, but the entry went away meanwhile: run it here
                 r = _call_here(state, step, local)
-            ok, value, secs, _dv = r
+            ok, value, secs = r[0], r[1], r[2]
             if not ok:
                 info, exc = value
                 etype, msg, tb = info
@@ -205,11 +208,17 @@ def replay_items(state: _RunState, fan: FanOut, n: int, results: dict[int, dict[
 
 
 def _call_here(state: _RunState, step: Step, local: Any) -> tuple:
+    """A batch's result tuple for a block node run in this process (its reads recorded here)."""
     try:
         kwargs = {p: state.materialize(s, local) for p, s in step.args}
     except Exception as exc:  # noqa: BLE001
-        return False, (error_info(exc), exc), 0.0, None
-    return (*_call(_checked(step.node), kwargs), None)
+        return False, (error_info(exc), exc), 0.0, None, ()
+    rec = state.cache.tracking(step) if state.cache is not None else None
+    if rec is None:
+        return (*_call(_checked(step.node), kwargs), None, ())
+    with rec:
+        got = _call(_checked(step.node), kwargs)
+    return (*got, None, ())
 
 
 # ----------------------------------------------------------------------------------- the pool loop
@@ -363,7 +372,7 @@ class _PoolRun(UnitRun):
         for b in fan.block:
             if any(w.todo for w in work):
                 state.started(b.name, f"{fan.name}[*]")
-        spec = block_spec(fan)
+        spec = block_spec(fan, state.cache)
         for chunk in cut:
             jobs = [(w.index, items[w.index], w.todo, {n: v.load() for n, v in w.hits.items()}) for w in chunk]
             self.running[self.pool.submit(run_batch, spec, fan.name, outer, jobs)] = (i, "batch", None)
@@ -389,7 +398,7 @@ class _PoolRun(UnitRun):
         state = self.state
 
         def save(step: Step, k: int, pos: int, r: tuple) -> None:
-            state.cache.save(step, r[1], r[2], ())
+            state.cache.save(step, r[1], r[2], r[4])
 
         replay_items(state, self.steps[i], len(items), fs["results"],
                      Replay(value=lambda k, pos, r: r[1], save=save, item=items.__getitem__))

@@ -848,5 +848,66 @@ EFFECT_CASES = [
          replace("PKG/nodes.py", 'itemgetter("x")', 'itemgetter("y")'), {"picked"}),
 ]
 
+# ------------------------------------------------------------------------------------------------
+# 10. what a fan-out's per-item nodes read and run: recorded per item, as a plain node's are
+
+FANOUT = {
+    "PKG/__init__.py": "",
+    "PKG/plugins.py": "def _fast(x):\n    return x * 2\n",
+    "data/factor.txt": "2\n",
+    "PKG/nodes.py": _d('''
+        import importlib
+        from pathlib import Path
+
+        from engine import Collect, Parallelizable
+
+        DATA = Path(__file__).resolve().parent.parent / "data"
+
+        def regions() -> Parallelizable[int]:
+            yield from range(3)
+
+        def scaled(regions: int) -> int:
+            return regions * int((DATA / "factor.txt").read_text())
+
+        def plugged(scaled: int) -> int:
+            mod = importlib.import_module(__package__ + ".plugins")
+            return getattr(mod, "_fa" + "st")(scaled)
+
+        def total(plugged: Collect[int]) -> int:
+            return sum(plugged)
+
+        def report(total: int) -> str:
+            return f"total {total}"
+
+        def other() -> int:
+            return 1
+    '''),
+}
+
+BESIDE_STORE = {  # the store is .ripple in the project root
+    "PKG/__init__.py": "",
+    ".ripple-notes.txt": "first\n",
+    "PKG/nodes.py": _d('''
+        from pathlib import Path
+
+        ROOT = Path(__file__).resolve().parent.parent
+
+        def notes() -> str:
+            return (ROOT / "".join([".rip", "ple-", "no", "tes.txt"])).read_text()  # no constant names it
+
+        def other() -> int:
+            return 1
+    '''),
+}
+
+FANOUT_CASES = [
+    Case("a file whose path begins with the store folder's path edited", BESIDE_STORE,
+         replace(".ripple-notes.txt", "first", "second"), {"notes"}),
+    Case("a file a fan-out's per-item node reads edited", FANOUT, replace("data/factor.txt", "2", "5"),
+         {"scaled", "plugged", "total", "report"}),
+    Case("code a fan-out's per-item node reaches through getattr edited", FANOUT,
+         replace("PKG/plugins.py", "return x * 2", "return x * 3"), {"plugged", "total", "report"}),
+]
+
 CASES: list[Case] = [*CODE_CASES, *ENV_CASES, *BYTECODE_CASES, *CONST_CASES, *READ_CASES, *VALUE_CASES,
-                     *NEEDLESS_CASES, *CLASS_DATA_CASES, *EFFECT_CASES]
+                     *NEEDLESS_CASES, *CLASS_DATA_CASES, *EFFECT_CASES, *FANOUT_CASES]

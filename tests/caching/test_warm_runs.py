@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from stores import authentications
+from stores import authentications, forget_recorded_runs
 
 from engine import Driver
 
@@ -265,3 +265,85 @@ def test_a_store_keeps_the_most_recent_records_only(pipe: Pipe, monkeypatch: pyt
     assert len(heads) == 3  # the two most recent before the last run's, and the last run's
     dr, result = pipe.run()  # the newest plan's record (["d"]) still replays
     assert result.outputs == {"d": _expected()} and _replayed(dr)
+
+
+FANNED = """from pathlib import Path
+
+from engine import Collect, Parallelizable
+
+FACTOR = Path(__file__).with_name("factor.txt")
+
+
+def a(start: int) -> int:
+    return start + 1
+
+
+def items(a: int) -> Parallelizable[int]:
+    yield from range(a)
+
+
+def scaled(items: int) -> int:
+    return items * int(FACTOR.read_text())  # each item's entry records the read
+
+
+def total(scaled: Collect[int]) -> int:
+    return sum(scaled)
+
+
+def report(total: int, a: int) -> int:
+    return total * 100 + a
+"""
+
+
+@pytest.fixture
+def fanned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pipe:
+    monkeypatch.setattr(sys, "dont_write_bytecode", True)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pipe = Pipe(tmp_path)
+    (tmp_path / f"{pipe.name}.py").write_text(FANNED)
+    (tmp_path / "factor.txt").write_text("2")
+    return pipe
+
+
+def _fanned_run(pipe: Pipe) -> tuple[Driver, object]:
+    dr = pipe.driver()
+    return dr, dr.run(["report"], inputs={"start": 2})
+
+
+def test_a_plan_with_a_fan_out_is_replayed_around_it_with_the_history_of_a_node_by_node_run(fanned: Pipe) -> None:
+    _, cold = _fanned_run(fanned)
+    assert cold.outputs == {"report": (0 + 2 + 4) * 100 + 3}
+    forget_recorded_runs(fanned.root / "store")
+    dr, by_node = _fanned_run(fanned)  # node by node: every version recalled
+    assert by_node.outputs == cold.outputs and dr.cache.versioner.persisted.reused == 5
+    dr, warm = _fanned_run(fanned)
+    assert warm.outputs == cold.outputs and set(_statuses(warm).values()) == {"cached"}
+    # the fan-out's expander and per-item node are versioned and looked up; a, total, report replayed
+    assert dr.cache.versioner.persisted.reused == 2
+    assert {n: (r.status, r.why) for n, r in warm.records.items()} == \
+        {n: (r.status, r.why) for n, r in by_node.records.items()}
+    store = dr.cache.store
+    last, before = store.runs(limit=2)
+    nodes = {r.node: (r.key, r.data_version, r.code_version) for r in store.run_nodes(last.run_id)}
+    by_node_rows = {r.node: (r.key, r.data_version, r.code_version) for r in store.run_nodes(before.run_id)}
+    assert set(nodes) == {"a", "items", "scaled", "total", "report"} and nodes == by_node_rows
+    assert all(w == "hit" for _, w, _ in dr.plan(["report"], inputs={"start": 2}))
+
+
+def test_a_fan_out_that_comes_out_otherwise_is_followed_by_what_node_by_node_gives(fanned: Pipe) -> None:
+    """The record stays valid (no replayed node's code, inputs or reads changed), but the items'
+    entries record a read whose file changed: the items run again to other values, and every node
+    downstream of the fan-out must be looked up with them, never served from the record."""
+    _fanned_run(fanned)
+    _fanned_run(fanned)  # replayed
+    (fanned.root / "factor.txt").write_text("5")
+    dr = fanned.driver()
+    predicted = {n: w for n, w, _ in dr.plan(["report"], inputs={"start": 2})}
+    assert predicted["a"] == "hit" and predicted["scaled"] != "hit" and predicted["report"] != "hit"
+    result = dr.run(["report"], inputs={"start": 2})
+    assert result.outputs == {"report": (0 + 5 + 10) * 100 + 3}
+    statuses = _statuses(result)
+    assert statuses["a"] == statuses["items"] == "cached"
+    assert statuses["scaled"] == statuses["total"] == statuses["report"] == "ran"
+    _, again = _fanned_run(fanned)  # and that run is recorded and replayed in turn
+    assert again.outputs == result.outputs and set(_statuses(again).values()) == {"cached"}

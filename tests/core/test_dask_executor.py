@@ -11,6 +11,7 @@ import threading
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster, SchedulerPlugin
+from test_pools import READING
 
 import demo_pipeline
 from engine import Driver, events
@@ -118,6 +119,20 @@ def test_fanout_matches_sequential_and_items_hit(dask, make_module, tmp_path):
             assert got.records["shout"].why == shout_why
         else:
             assert got.records["length"].why == "all 3 items cached" and dr.executor.submitted == 0
+
+
+def test_a_file_a_fan_out_item_read_on_a_worker_is_recorded_with_its_entry(dask, make_module, tmp_path):
+    """Each item's entry, written on the worker that computed it, records what the item's run read
+    there: when the file changes, the items run again instead of being served the old contents."""
+    mod = make_module(READING)
+    factor = tmp_path / "factor.txt"
+    factor.write_text("2")
+    assert dask(mod, tmp_path / "c").run(["total"], inputs={"n": 3}).outputs == {"total": 6}
+    assert dask(mod, tmp_path / "c").run(["total"], inputs={"n": 3}).records["scaled"].status == "cached"
+    factor.write_text("5")
+    again = dask(mod, tmp_path / "c").run(["total"], inputs={"n": 3})
+    assert again.outputs == {"total": 15}
+    assert (again.records["scaled"].status, again.records["scaled"].why) == ("ran", "3 items")
 
 
 def test_failure_then_fix_resumes_from_what_succeeded(dask, tmp_path):

@@ -172,3 +172,45 @@ def test_a_failing_expander_skips_its_block_and_what_collects_it(make_module, tm
         assert result.records[name].why in ("upstream words failed", "upstream shout failed",
                                             "upstream length failed"), name
     assert {result.records[n].why for n in ("shout", "length")} == {"upstream words failed"}
+
+
+READING = """
+from pathlib import Path
+
+from engine import Collect, Parallelizable
+
+FACTOR = Path(__file__).with_name("factor.txt")
+
+def items(n: int) -> Parallelizable[int]:
+    yield from range(n)
+
+def scaled(items: int) -> int:
+    return items * int(FACTOR.read_text())
+
+def total(scaled: Collect[int]) -> int:
+    return sum(scaled)
+"""
+
+
+@pytest.mark.parametrize("executor", ["sequential", *POOLS])
+def test_a_file_a_fan_out_item_reads_is_recorded_with_its_entry(make_module, tmp_path, executor):
+    """Each item's entry records what its run read, as a plain node's does: when the file changes,
+    the items run again instead of being served with the old contents."""
+    mod = make_module(READING)
+    factor = tmp_path / "factor.txt"
+    factor.write_text("2")
+
+    def run():
+        dr = Driver({}, mod, executor=executor).with_cache(tmp_path / "store")
+        try:
+            return dr.run(["total"], inputs={"n": 3})
+        finally:
+            dr.cache.close()
+
+    assert run().outputs == {"total": 6}
+    assert run().records["scaled"].status == "cached"
+    factor.write_text("5")
+    again = run()
+    assert again.outputs == {"total": 15}
+    assert (again.records["scaled"].status, again.records["scaled"].why) == ("ran", "3 items")
+    assert run().records["scaled"].status == "cached"
