@@ -88,9 +88,12 @@ class Session:
         self.warm = warm = replay(self) if not overrides else None
         if warm is not None:
             self.hit_entries = Hits(self, warm.rows)
-        names = [n for n in plan.order if n in graph.nodes and n not in overrides and (warm is None or n not in warm.rows)]
+        # a replayed run reads ahead only its fan-out nodes' entries (the rows name every other one)
+        names = [] if warm is not None and warm.recorded is None else [
+            n for n in plan.order if n in graph.nodes and n not in overrides and (warm is None or n not in warm.rows)]
         self.prefetched = self.store.prefetch(names, lambda names: {
-            n: h for n in names if (h := cache.code_version_hint(graph.nodes[n])) is not None})
+            n: h for n in names if (h := cache.code_version_hint(graph.nodes[n])) is not None}) if names else \
+            self.store.prefetch(())
         self._batch: Any = None
         if not dry:
             self.store.start_run(run_id, cache.pipeline, plan.outputs, self.started)
