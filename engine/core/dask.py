@@ -241,9 +241,9 @@ class _DaskRun(UnitRun):
         state, cache = self.state, self.state.cache
         args = {p: self.arg(state.values[src]) for p, src in step.args}
         storer = self.remote.storer(step) if self.remote is not None else None
-        rec = cache.tracking(step) if cache is not None and not fan else None
+        ignore = cache.read_ignore(step) if cache is not None else None  # an expander's reads too
         fn = _Expand(step.node.fn) if fan else _checked(step.node)
-        out = self.task(node_task, fn, args, storer, rec.ignore if rec is not None else None, fan,
+        out = self.task(node_task, fn, args, storer, ignore, fan,
                         self.fingerprint if fan else None, name=step.name)
         self.watch(self.task(meta_of, out, name=f"{step.name}-meta"), i, "expand" if fan else "node", (out, why))
 

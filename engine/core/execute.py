@@ -265,7 +265,13 @@ class _RunState:
                 step = self.cache.reload(key) if self.cache is not None else None
                 if step is None:
                     raise
-                ok, v, seconds = _call(step.node.fn, self.kwargs(step, table))
+                kwargs = self.kwargs(step, table)
+                tracker = self.cache.tracking(step)  # what it reads goes into its new entry
+                if tracker is None:
+                    ok, v, seconds = _call(step.node.fn, kwargs)
+                else:
+                    with tracker:
+                        ok, v, seconds = _call(step.node.fn, kwargs)
                 if not ok:
                     (info, exc) = v
                     raise exc or RuntimeError(info[1]) from None
@@ -390,7 +396,13 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
         state.started(exp.name)
         t = time.perf_counter()
         try:
-            items = list(exp.node.fn(**state.kwargs(exp)))
+            kwargs = state.kwargs(exp)
+            # what the expander reads (the folder it lists, the file it splits) goes into its entry
+            if state.cache is not None and (tracker := state.cache.tracking(exp)) is not None:
+                with tracker:
+                    items = list(exp.node.fn(**kwargs))
+            else:
+                items = list(exp.node.fn(**kwargs))
         except Exception as exc:  # noqa: BLE001
             state.expander_failed(fan, error_info(exc), exc, time.perf_counter() - t)
             return

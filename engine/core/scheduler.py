@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections import ChainMap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent import futures as cf
 from dataclasses import dataclass, field
 from typing import Any
@@ -320,7 +320,8 @@ class _PoolRun(UnitRun):
             return self.complete(i)
         state.started(step.name)
         if isinstance(s, FanOut):
-            self.running[self.pool.submit(_call, _Expand(step.node.fn), kwargs)] = (i, "expand", None)
+            ignore = state.cache.read_ignore(step) if state.cache is not None else None
+            self.running[self.pool.submit(_call_tracked, _Expand(step.node.fn), kwargs, ignore)] = (i, "expand", None)
             return None
         rec = state.cache.tracking(step) if state.cache is not None else None
         ignore = rec.ignore if rec is not None else None
@@ -353,12 +354,12 @@ class _PoolRun(UnitRun):
 
     def expand_done(self, i: int, fut: cf.Future[Any]) -> None:
         state, fan = self.state, self.steps[i]
-        ok, value, seconds, *_ = self._result(fut)
+        ok, value, seconds, reads = self._result(fut)
         if not ok:
             state.expander_failed(fan, *value, seconds)
             return self.complete(i)
         items = list(value)
-        finish_expander(state, fan.expander, items, seconds)
+        finish_expander(state, fan.expander, items, seconds, reads)
         return self.start_items(i, items)
 
     def start_items(self, i: int, items: list[Any]) -> None:
@@ -405,11 +406,12 @@ class _PoolRun(UnitRun):
         self.complete(i)
 
 
-def finish_expander(state: _RunState, exp: Step, items: list[Any], seconds: float) -> None:
-    """The expander ran: record (and cache) its item list as the sequential loop does."""
+def finish_expander(state: _RunState, exp: Step, items: list[Any], seconds: float, reads: Iterable[str] = ()) -> None:
+    """The expander ran: record (and cache) its item list, with what its run read, as the sequential
+    loop does."""
     why = f"{len(items)} items"
     if state.cache is not None:
-        state.finished(exp, items, seconds, why)
+        state.finished(exp, items, seconds, why, reads=reads)
         return
     state.records[exp.name] = NodeRecord(exp.name, ev.RAN, seconds, why)
     if state.bus:

@@ -855,6 +855,7 @@ FANOUT = {
     "PKG/__init__.py": "",
     "PKG/plugins.py": "def _fast(x):\n    return x * 2\n",
     "data/factor.txt": "2\n",
+    "data/count.txt": "3\n",
     "PKG/nodes.py": _d('''
         import importlib
         from pathlib import Path
@@ -864,7 +865,7 @@ FANOUT = {
         DATA = Path(__file__).resolve().parent.parent / "data"
 
         def regions() -> Parallelizable[int]:
-            yield from range(3)
+            yield from range(int((DATA / "count.txt").read_text()))
 
         def scaled(regions: int) -> int:
             return regions * int((DATA / "factor.txt").read_text())
@@ -905,6 +906,8 @@ FANOUT_CASES = [
          replace(".ripple-notes.txt", "first", "second"), {"notes"}),
     Case("a file a fan-out's per-item node reads edited", FANOUT, replace("data/factor.txt", "2", "5"),
          {"scaled", "plugged", "total", "report"}),
+    Case("a file a fan-out's expander reads edited", FANOUT, replace("data/count.txt", "3", "4"),
+         {"regions", "scaled", "plugged", "total", "report"}),
     Case("code a fan-out's per-item node reaches through getattr edited", FANOUT,
          replace("PKG/plugins.py", "return x * 2", "return x * 3"), {"plugged", "total", "report"}),
 ]

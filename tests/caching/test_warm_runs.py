@@ -347,3 +347,21 @@ def test_a_fan_out_that_comes_out_otherwise_is_followed_by_what_node_by_node_giv
     assert statuses["scaled"] == statuses["total"] == statuses["report"] == "ran"
     _, again = _fanned_run(fanned)  # and that run is recorded and replayed in turn
     assert again.outputs == result.outputs and set(_statuses(again).values()) == {"cached"}
+
+
+def test_a_node_computed_again_for_a_damaged_entry_records_what_it_read(pipe: Pipe) -> None:
+    """The recomputation a damaged entry gets is recorded as any run of the node is: its new entry
+    holds the file it read, so an edit of that file makes it run again."""
+    def c() -> object:
+        return pipe.driver().run(["c"], inputs={"start": 1})
+
+    c()
+    db = sqlite3.connect(pipe.root / "store" / "meta.sqlite")
+    with db:  # the row still there, its value not what was stored: it fails its MAC when loaded
+        db.execute("UPDATE entries SET inline = x'00' WHERE node = 'c'")
+    db.close()
+    again = c()
+    assert again.outputs == {"c": 4 + 3} and again.records["c"].why == "cached value was damaged"
+    pipe.data.write_text("abcdef")
+    edited = c()
+    assert edited.outputs == {"c": 4 + 6} and edited.records["c"].status == "ran"

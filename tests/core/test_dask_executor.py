@@ -123,16 +123,21 @@ def test_fanout_matches_sequential_and_items_hit(dask, make_module, tmp_path):
 
 def test_a_file_a_fan_out_item_read_on_a_worker_is_recorded_with_its_entry(dask, make_module, tmp_path):
     """Each item's entry, written on the worker that computed it, records what the item's run read
-    there: when the file changes, the items run again instead of being served the old contents."""
+    there, and the expander's what it read: when a file changes, what read it runs again instead of
+    being served the old contents."""
     mod = make_module(READING)
     factor = tmp_path / "factor.txt"
     factor.write_text("2")
+    (tmp_path / "more.txt").write_text("0")
     assert dask(mod, tmp_path / "c").run(["total"], inputs={"n": 3}).outputs == {"total": 6}
     assert dask(mod, tmp_path / "c").run(["total"], inputs={"n": 3}).records["scaled"].status == "cached"
     factor.write_text("5")
     again = dask(mod, tmp_path / "c").run(["total"], inputs={"n": 3})
     assert again.outputs == {"total": 15}
     assert (again.records["scaled"].status, again.records["scaled"].why) == ("ran", "3 items")
+    (tmp_path / "more.txt").write_text("1")  # read by the expander, on a worker
+    more = dask(mod, tmp_path / "c").run(["total"], inputs={"n": 3})
+    assert more.outputs == {"total": 30} and more.records["items"].status == "ran"
 
 
 def test_failure_then_fix_resumes_from_what_succeeded(dask, tmp_path):

@@ -180,9 +180,10 @@ from pathlib import Path
 from engine import Collect, Parallelizable
 
 FACTOR = Path(__file__).with_name("factor.txt")
+MORE = Path(__file__).with_name("more.txt")
 
 def items(n: int) -> Parallelizable[int]:
-    yield from range(n)
+    yield from range(n + int(MORE.read_text()))
 
 def scaled(items: int) -> int:
     return items * int(FACTOR.read_text())
@@ -194,11 +195,13 @@ def total(scaled: Collect[int]) -> int:
 
 @pytest.mark.parametrize("executor", ["sequential", *POOLS])
 def test_a_file_a_fan_out_item_reads_is_recorded_with_its_entry(make_module, tmp_path, executor):
-    """Each item's entry records what its run read, as a plain node's does: when the file changes,
-    the items run again instead of being served with the old contents."""
+    """Each item's entry records what its run read, as a plain node's does, and the expander's
+    entry what it read: when a file changes, what read it runs again instead of being served with
+    the old contents."""
     mod = make_module(READING)
     factor = tmp_path / "factor.txt"
     factor.write_text("2")
+    (tmp_path / "more.txt").write_text("0")
 
     def run():
         dr = Driver({}, mod, executor=executor).with_cache(tmp_path / "store")
@@ -214,3 +217,6 @@ def test_a_file_a_fan_out_item_reads_is_recorded_with_its_entry(make_module, tmp
     assert again.outputs == {"total": 15}
     assert (again.records["scaled"].status, again.records["scaled"].why) == ("ran", "3 items")
     assert run().records["scaled"].status == "cached"
+    (tmp_path / "more.txt").write_text("1")  # read by the expander
+    more = run()
+    assert more.outputs == {"total": 30} and more.records["items"].status == "ran"
