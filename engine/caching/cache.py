@@ -12,6 +12,7 @@ from engine.caching.data_version import try_fingerprint
 from engine.caching.session import Session
 from engine.core.markers import BEHAVIORS
 from engine.core.plan import Plan
+from engine.core.reads import folders
 from engine.errors import UsageError
 from engine.files import FileVersions
 from engine.settings import project_settings, resolve, store_security
@@ -57,7 +58,7 @@ class Cache:
         self.bytes_written = 0
         self._warned: set[str] = set()
         self._sources_seen: set[tuple[str, str]] = set()
-        self._ignore = (str(store.root.resolve()) + os.sep,)  # the folder, not every path that starts alike
+        self._ignore = folders([str(store.root)])  # the folder, not every path that starts alike
 
     @classmethod
     def open(cls, graph: Graph, project_root: Path, path: str | os.PathLike[str] | None, *, pipeline: str = "",

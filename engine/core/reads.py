@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from types import TracebackType
 from typing import Any
@@ -36,9 +36,16 @@ _installed: list[bool] = []
 _PROBES: dict[str, Callable[[], Any]] = {}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _CODE_SUFFIXES = (".pyc", ".pyi", ".so", ".pth", ".dist-info", ".egg-link")
-_SKIP_PREFIXES = tuple(
-    {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, "/proc", "/dev", "/sys", "/etc")}
-)
+
+
+def folders(paths: Iterable[str]) -> tuple[str, ...]:
+    """Path prefixes that stand for these folders and what is in them: each ends with a separator,
+    so a file beside a folder whose name begins alike (``venv-notes.txt`` beside ``venv``) is not in it."""
+    return tuple({os.path.join(os.path.realpath(p), "") for p in paths})
+
+
+_SKIP_PREFIXES = folders((sys.prefix, sys.base_prefix, sys.exec_prefix, "/proc", "/dev", "/sys", "/etc"))
+_LIBRARY_DIRS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
 _SOURCE_READERS = ("linecache.py", "tokenize.py")
 #: the unwrapped checks, for the recorder's own use (its calls are not the node's)
 _isfile, _isdir, _lexists, _islink = os.path.isfile, os.path.isdir, os.path.lexists, os.path.islink
@@ -253,7 +260,7 @@ class ReadRecorder:
         if p.endswith(_CODE_SUFFIXES) or real.startswith(_SKIP_PREFIXES) or real.startswith(self.ignore) \
                 or p.startswith(self.ignore):
             return None
-        if "site-packages" in real or "dist-packages" in real:
+        if _LIBRARY_DIRS[0] in real or _LIBRARY_DIRS[1] in real:
             return None
         return p
 

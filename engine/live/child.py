@@ -12,7 +12,7 @@ from typing import Any
 
 from engine import events as ev
 from engine.core.loading import drop_racy_pycs
-from engine.core.reads import ReadRecorder
+from engine.core.reads import ReadRecorder, folders
 from engine.live.project import is_library, project_dirs
 from engine.live.protocol import EXIT_ERROR, EXIT_FAILED, EXIT_OK, FILES_LEVEL, GRAPH_LEVEL, RunRequest
 
@@ -76,7 +76,7 @@ class _NodeReads:
     """
 
     def __init__(self, skip: Iterable[str]) -> None:
-        self.ignore = tuple(os.path.realpath(p) + os.sep for p in skip)
+        self.ignore = folders(skip)
         self.current: str | None = None
         self._rec: ReadRecorder | None = None
         self.reads: dict[str, set[str]] = {}

@@ -266,3 +266,25 @@ def test_a_spawned_process_worker_records_the_code_its_node_ran(tmp_path: Path) 
     assert run() == ["1", "cached"]
     (pkg / "helpers.py").write_text("def helper():\n    return 2\n")
     assert run() == ["2", "ran"]
+
+
+def test_a_file_beside_a_skipped_folder_whose_name_begins_alike_is_read(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The interpreter's folders (and the store's) are left out as folders: a project file next to a
+    virtual environment, named like it (``venv-notes.txt`` beside ``venv``), is a read."""
+    from engine.core import reads
+
+    (tmp_path / "venv").mkdir()
+    (tmp_path / "venv" / "lib.txt").write_text("library")
+    (tmp_path / "venv-notes.txt").write_text("mine")
+    (tmp_path / "site-packages-notes.txt").write_text("mine too")
+    monkeypatch.setattr(reads, "_SKIP_PREFIXES", reads.folders([str(tmp_path / "venv")]))
+    rec = ReadRecorder(reads.folders([str(tmp_path / "store")]))
+    with rec:
+        for name in ("venv/lib.txt", "venv-notes.txt", "site-packages-notes.txt", "store-notes.txt"):
+            path = tmp_path / name
+            if not path.exists():
+                path.write_text("x")
+            path.read_text()
+    assert sorted(os.path.basename(p) for p in rec.paths) == ["site-packages-notes.txt", "store-notes.txt",
+                                                               "venv-notes.txt"]
