@@ -20,7 +20,7 @@ import xxhash
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
 
-__all__ = ["MISSING_VERSION", "File", "FileVersions", "file_version"]
+__all__ = ["MISSING_VERSION", "File", "FileVersions", "file_version", "in_library"]
 
 _CHUNK = 1 << 20  # 1 MiB: big enough for full hashing speed, small enough to stay cache-friendly
 _DIR_SEED = 0x52495050  # directories hash in their own domain, so no file content can mimic one
@@ -33,6 +33,17 @@ MISSING_VERSION: str = xxhash.xxh3_128_hexdigest(b"ripple:missing-file", seed=_M
 # can land without changing (size, mtime) on filesystems with coarse timestamps (1 s on HFS+, 2 s on
 # FAT) or when two writes share one timer tick: git's "racy clean" problem. Such files are re-hashed.
 RACY_WINDOW_NS = 2_000_000_000
+
+
+_LIBRARY_FOLDERS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
+
+
+def in_library(path: str) -> bool:
+    """Whether ``path`` (a file or a folder) lies in a ``site-packages``/``dist-packages`` folder: as a
+    folder of the path, not as any text in it (``~/site-packages-tool/`` is a project's, whose code
+    and files count as such)."""
+    p = path + os.sep
+    return _LIBRARY_FOLDERS[0] in p or _LIBRARY_FOLDERS[1] in p
 
 
 class File(os.PathLike):

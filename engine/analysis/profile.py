@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import NodeFailed, UsageError
+from engine.files import in_library
 
 if TYPE_CHECKING:
     from engine.driver import Driver
@@ -209,7 +210,7 @@ def _project_filter(root: str) -> Any:
         if got is None:
             real = os.path.realpath(path) if path and not path.startswith("<") else ""
             got = bool(real) and real.startswith(root + os.sep) and not real.startswith(prefixes) \
-                and "site-packages" not in real and not real.startswith(ripple)
+                and not in_library(real) and not real.startswith(ripple)
             cache[path] = got
         return got
 

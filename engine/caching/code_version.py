@@ -81,6 +81,7 @@ from engine.caching.file_index import FileIndex
 from engine.caching.source_analysis import _PY, _h
 from engine.caching.source_files import SourceFiles
 from engine.caching.version_memo import Trail, VersionMemo
+from engine.files import in_library
 
 __all__ = ["CodeVersion", "CodeVersioner", "diff_parts", "dist_version", "value_digest"]
 
@@ -99,7 +100,6 @@ class CodeVersion:
 
 # ==================================================================================================
 # The versioner
-
 
 _SKIP = object()
 
@@ -280,7 +280,7 @@ class CodeVersioner:
             result = ("local", os.path.abspath(file))
         elif module_name == "__main__" and file is None:
             result = ("local", "")
-        elif file is not None and "site-packages" not in file and "dist-packages" not in file:
+        elif file is not None and not in_library(file):
             result = ("ext", os.path.abspath(file))  # an editable install (pip install -e ../lib): by content
         elif dist_version(top, self.memo) is not None or file is None:
             result = ("dist", top)

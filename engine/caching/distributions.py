@@ -17,6 +17,7 @@ import xxhash
 
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
+from engine.files import in_library
 
 #: per process: import name -> "dist==version" (or None), and import name -> distributions
 _DIST_VERSION_MEMO: dict[str, str | None] = {}
@@ -38,7 +39,7 @@ def _site_signature() -> str:
     ``code_version``), and the project's own folder changes with every atomic save."""
     parts = []
     for entry in sys.path:
-        if "site-packages" not in entry and "dist-packages" not in entry:
+        if not in_library(entry):
             continue
         try:
             parts.append(f"{entry}\0{os.stat(entry or '.').st_mtime_ns}")

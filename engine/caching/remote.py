@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from engine.caching.code_version import CodeVersioner
 from engine.caching.data_version import try_fingerprint
 from engine.caching.rows import keep_version, ran_row
-from engine.files import FileVersions
+from engine.files import FileVersions, in_library
 from engine.store import Entry, Store, Unstorable
 
 if TYPE_CHECKING:
@@ -280,7 +280,7 @@ def _class_versions(session: Session) -> ClassVersions:
     for mod in list(sys.modules.values()):
         file = getattr(mod, "__file__", None) or ""
         name = getattr(mod, "__name__", "")
-        if not file.startswith(root) or "site-packages" in file or name.split(".")[0] in ("engine", "tui"):
+        if not file.startswith(root) or in_library(file) or name.split(".")[0] in ("engine", "tui"):
             continue
         for obj in list(vars(mod).values()):
             if isinstance(obj, type) and obj.__module__ == name:

@@ -39,6 +39,8 @@ from contextlib import contextmanager
 from types import TracebackType
 from typing import Any
 
+from engine.files import in_library
+
 __all__ = ["CodeTrace", "code_identity", "mechanism", "outside_libraries"]
 
 _local = threading.local()
@@ -247,7 +249,7 @@ def outside_libraries(filename: str) -> bool:
         return False
     if filename.startswith(_lib_dirs()):
         return False
-    return "site-packages" not in filename and "dist-packages" not in filename
+    return not in_library(filename)
 
 
 def code_identity(code: types.CodeType) -> tuple[str, str]:

@@ -24,6 +24,8 @@ from importlib.machinery import PathFinder, SourceFileLoader
 from types import CodeType, ModuleType
 from typing import Any
 
+from engine.files import in_library
+
 __all__ = ["CheckedSourceLoader", "cache_code", "cached_code", "ensure_checked_imports", "imported", "imports_current",
            "is_project_source", "nested_code"]
 
@@ -104,7 +106,7 @@ def is_project_source(path: str) -> bool:
     """Whether ``path`` is source Ripple versions by its text: outside the interpreter's trees,
     ``site-packages`` and Ripple itself."""
     origin = os.path.abspath(path)
-    return not origin.startswith(_LIBRARIES) and "site-packages" not in origin and "dist-packages" not in origin
+    return not origin.startswith(_LIBRARIES) and not in_library(origin)
 
 
 class _ProjectFinder:

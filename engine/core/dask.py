@@ -51,6 +51,7 @@ from engine.core.scheduler import (
     replay_items,
 )
 from engine.errors import UsageError
+from engine.files import in_library
 
 
 class DaskExecutor:
@@ -125,7 +126,7 @@ def _prepare_workers(client: Any, state: _RunState) -> None:
         for step in ([s.expander, *s.block] if isinstance(s, FanOut) else [s]):
             module = getattr(step.node.origin, "__module__", None) or ""
             file = getattr(sys.modules.get(module), "__file__", None)
-            if not file or "site-packages" in file or module.startswith("engine."):
+            if not file or in_library(file) or module.startswith("engine."):
                 continue
             root = Path(file).resolve().parent
             for _ in range(module.count(".") + (Path(file).name == "__init__.py")):

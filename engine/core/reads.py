@@ -29,6 +29,8 @@ from typing import Any
 
 import xxhash
 
+from engine.files import in_library
+
 _local = threading.local()
 _installed: list[bool] = []
 #: probes rooms above ``core`` add to every recorder (``engine.caching.tracing`` adds code tracing);
@@ -45,7 +47,6 @@ def folders(paths: Iterable[str]) -> tuple[str, ...]:
 
 
 _SKIP_PREFIXES = folders((sys.prefix, sys.base_prefix, sys.exec_prefix, "/proc", "/dev", "/sys", "/etc"))
-_LIBRARY_DIRS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
 _SOURCE_READERS = ("linecache.py", "tokenize.py")
 #: the unwrapped checks, for the recorder's own use (its calls are not the node's)
 _isfile, _isdir, _lexists, _islink = os.path.isfile, os.path.isdir, os.path.lexists, os.path.islink
@@ -260,7 +261,7 @@ class ReadRecorder:
         if p.endswith(_CODE_SUFFIXES) or real.startswith(_SKIP_PREFIXES) or real.startswith(self.ignore) \
                 or p.startswith(self.ignore):
             return None
-        if _LIBRARY_DIRS[0] in real or _LIBRARY_DIRS[1] in real:
+        if in_library(real):
             return None
         return p
 

@@ -6,6 +6,9 @@ import os
 import sys
 from pathlib import Path
 
+from engine.core.reads import folders
+from engine.files import in_library
+
 
 def package_files(folder: Path) -> list[Path]:
     """The modules of a package: subfolders count only if they are packages (``data/`` is not)."""
@@ -47,4 +50,4 @@ def project_dirs(pipeline: str, cwd: str) -> tuple[list[Path], Path]:
 
 
 def is_library(path: str) -> bool:
-    return "site-packages" in path or "dist-packages" in path or path.startswith((sys.prefix, sys.base_prefix))
+    return in_library(path) or path.startswith(folders((sys.prefix, sys.base_prefix)))

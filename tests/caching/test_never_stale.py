@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from test_never_stale_cases import CASES, Case, replace
+from test_never_stale_cases import CASES, FANOUT_CASES, Case, replace
 
 from engine import Driver
 
@@ -123,6 +123,28 @@ def test_edit_reruns_exactly_what_it_affects(case: Case, fresh_env: Path) -> Non
     assert ran == case.expected
     assert _same(values, p.truth()), "a cached run must equal a run without cache"
     assert p.run()[0] == set(), "after the edit is absorbed, everything hits again"
+
+
+_FANNED = [c for c in FANOUT_CASES if c.files is FANOUT_CASES[-1].files]
+_FANNED.append(Case("the per-item node's plugin edited, its size and mtime kept", _FANNED[0].files,
+                    replace("PKG/plugins.py", "return x * 2", "return x * 3", keep_mtime=True),
+                    {"plugged", "total", "report"}))
+
+
+@pytest.mark.parametrize("case", _FANNED, ids=lambda c: c.id)
+def test_a_project_in_a_folder_named_like_site_packages_is_a_project(case: Case, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``site-packages`` counts as a folder of a path, not as text in it: a project under
+    ``tools-site-packages-x/`` has its files read, its code traced and its bytecode checked as any."""
+    root = tmp_path / "tools-site-packages-x" / "proj"
+    root.mkdir(parents=True)
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.syspath_prepend(str(root))
+    p = Project(root, case.files)
+    assert p.run()[0] == set(p.driver(cache=False).graph.nodes) and p.run()[0] == set()
+    case.edit(root, p.pkg)
+    ran, values = p.run()
+    assert ran == case.expected and _same(values, p.truth())
 
 
 # ---------------------------------------------------------------------------------------------
