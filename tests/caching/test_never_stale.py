@@ -147,6 +147,31 @@ def test_a_project_in_a_folder_named_like_site_packages_is_a_project(case: Case,
     assert ran == case.expected and _same(values, p.truth())
 
 
+@pytest.mark.parametrize("executor", ["threads", "processes:2"])
+@pytest.mark.parametrize("case", FANOUT_CASES, ids=lambda c: c.id)
+def test_fan_out_edits_rerun_exactly_what_they_affect_on_the_pools(case: Case, executor: str,
+                                                                    fresh_env: Path) -> None:
+    """``FANOUT_CASES`` on the thread and process pools: their workers record what items read and
+    ran (the batches) and what the expander read, as the sequential loop does."""
+    fresh_env.mkdir()
+    p = Project(fresh_env, case.files)
+
+    def run() -> tuple[set[str], dict]:
+        p.purge()
+        dr = Driver({}, str(fresh_env / p.pkg), executor=executor).with_cache(fresh_env / ".ripple")
+        try:
+            result = dr.run(_outputs(dr))
+            return {n for n, r in result.records.items() if r.status == "ran"}, dict(result.outputs)
+        finally:
+            dr.cache.close()
+
+    run()
+    assert run()[0] == set()
+    case.edit(fresh_env, p.pkg)
+    ran, values = run()
+    assert ran == case.expected and _same(values, p.truth())
+
+
 # ---------------------------------------------------------------------------------------------
 # checkouts: reads under the project root are recorded relative to it
 
