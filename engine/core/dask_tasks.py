@@ -7,14 +7,17 @@ and pull in no driver-side machinery (no session, no scheduler state) — only t
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from engine.core.execute import _call_tracked
+from engine.core.reads import folders
 from engine.core.redact import error_info
 from engine.core.scheduler import run_batch
+from engine.files import in_library
 
 
 @dataclass(slots=True)
@@ -124,14 +127,20 @@ def gather_task(arg: tuple) -> Any:
 
 
 def _prepare_worker(paths: list[str], packages: list[str]) -> None:
-    """Every run imports the pipeline's code as it is on disk now, on every worker."""
+    """Every run imports the pipeline's code as it is on disk now, on every worker: its packages and
+    every other module from the project's folders (a helper module beside the pipeline, a plugin a
+    node imports by name), which a long-lived worker would otherwise keep as it first imported it."""
     import importlib
 
     for p in paths:
         if p not in sys.path:
             sys.path.insert(0, p)
-    for name in list(sys.modules):
-        if name.split(".")[0] in packages:
+    roots = folders(paths)
+    for name, module in list(sys.modules.items()):
+        top, file = name.split(".")[0], getattr(module, "__file__", None)
+        if top in packages or (  # never Ripple's own modules, even in a checkout that holds the project
+                top not in ("engine", "tui", "__main__") and isinstance(file, str) and file.endswith(".py")
+                and os.path.realpath(file).startswith(roots) and not in_library(file)):
             del sys.modules[name]
     importlib.invalidate_caches()
 

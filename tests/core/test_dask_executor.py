@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 
 import pandas as pd
@@ -334,6 +335,25 @@ def test_workers_import_the_code_as_it_is_now(dask, make_module, tmp_path):
         f.write("def answer() -> int:\n    return 2\n")
     importlib.reload(mod)
     assert dask(mod, tmp_path / "c").execute(["answer"]) == {"answer": 2}
+
+
+def test_workers_import_the_project_modules_a_node_uses_as_they_are_now(dask, make_module, tmp_path, address):
+    """Not only the pipeline's packages: a helper module beside the pipeline, which a long-lived
+    worker imported once, is imported again when it changed, as the driving process does."""
+    import importlib
+    import uuid
+
+    helper = f"ripple_test_helper_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{helper}.py").write_text("def _scale(x):\n    return x * 2\n")
+    mod = make_module(f"from {helper} import _scale\n\n\ndef base() -> int:\n    return 3\n\n\n"
+                      "def scaled(base: int) -> int:\n    return _scale(base)\n")
+    assert dask(mod, tmp_path / "c").execute(["scaled"]) == {"scaled": 6}
+    with Client(address) as client:  # every worker has imported it (whichever ran the node)
+        client.run(importlib.import_module, helper)
+    (tmp_path / f"{helper}.py").write_text("def _scale(x):\n    return x * 5\n")
+    sys.modules.pop(helper, None)  # the driving process imports the file as it is now, as a new one would
+    importlib.reload(mod)
+    assert dask(mod, tmp_path / "c").execute(["scaled"]) == {"scaled": 15}
 
 
 def test_builder_and_driver_name_the_dask_executor(make_module, address):
