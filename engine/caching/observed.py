@@ -23,6 +23,7 @@ re-checks them (early exit on the first that changed). Keys:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -229,22 +230,9 @@ def node_string_reads(fn: Any, root: str, folders: Iterable[str] | None = None) 
     code = getattr(fn, "__code__", None)
     if code is None:
         return []
-    got = _STRINGS.get(id(code))
-    if got is None or got[0] is not code:
-        if len(_STRINGS) >= _STRINGS_MAX:
-            _STRINGS.clear()
-        got = _STRINGS[id(code)] = (code, *_code_strings(code))
-    _, consts, names = got
-    strings = set(consts)
-    values = []
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            values.append(cell.cell_contents)
-        except ValueError:
-            continue
-    if names:
-        g = getattr(fn, "__globals__", {})
-        values += [g[n] for n in names if n in g]  # module constants it names: ``PARQUET = DATA / "t.parquet"``
+    strings: set[str] = set()
+    values: list[Any] = []
+    _named_by(fn, strings, values, set())
     for v in values:
         if isinstance(v, str | os.PathLike) and isinstance(text := os.fspath(v), str) and _may_name_file(text):
             strings.add(text)
@@ -262,6 +250,35 @@ def node_string_reads(fn: Any, root: str, folders: Iterable[str] | None = None) 
                 found.add(p)
                 break
     return sorted(found)
+
+
+def _named_by(fn: Any, strings: set[str], values: list[Any], seen: set[int]) -> None:
+    """What ``fn``'s code, closure and named module constants hold that may name a file, and so for
+    the memoised helpers it names (``functools.cache``/``lru_cache``): a cached helper reads a file
+    only for its first caller, and every later node that gets its result read it all the same."""
+    code = getattr(fn, "__code__", None)
+    if code is None or id(code) in seen:
+        return
+    seen.add(id(code))
+    got = _STRINGS.get(id(code))
+    if got is None or got[0] is not code:
+        if len(_STRINGS) >= _STRINGS_MAX:
+            _STRINGS.clear()
+        got = _STRINGS[id(code)] = (code, *_code_strings(code))
+    _, consts, names = got
+    strings |= consts
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:
+            continue
+    if names:
+        g = getattr(fn, "__globals__", {})
+        named = [g[n] for n in names if n in g]  # module constants it names: ``PARQUET = DATA / "t.parquet"``
+        values += named
+        for v in named:
+            if type(v) is functools._lru_cache_wrapper:  # type: ignore[attr-defined]
+                _named_by(v.__wrapped__, strings, values, seen)
 
 
 def _may_name_file(s: str) -> bool:

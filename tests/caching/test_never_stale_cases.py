@@ -849,7 +849,8 @@ EFFECT_CASES = [
 ]
 
 # ------------------------------------------------------------------------------------------------
-# 10. what a fan-out's per-item nodes read and run: recorded per item, as a plain node's are
+# 10. reads a node's run does not show: a fan-out's (recorded per item, as a plain node's are),
+#     a cached helper's (read for its first caller only), beside the store
 
 FANOUT = {
     "PKG/__init__.py": "",
@@ -901,7 +902,33 @@ BESIDE_STORE = {  # the store is .ripple in the project root
     '''),
 }
 
+CACHED_HELPER = {
+    "PKG/__init__.py": "",
+    "data/shared.txt": "one\n",
+    "PKG/nodes.py": _d('''
+        import functools
+        from pathlib import Path
+
+        SHARED = Path(__file__).resolve().parent.parent / "data" / "shared.txt"
+
+        @functools.cache
+        def _load() -> str:
+            return SHARED.read_text()
+
+        def first() -> str:
+            return _load() + "1"
+
+        def second() -> str:
+            return _load() + "2"  # a cache hit here: nothing is read while this node runs
+
+        def other() -> int:
+            return 3
+    '''),
+}
+
 FANOUT_CASES = [
+    Case("a file a functools.cache helper read for the first of its callers edited", CACHED_HELPER,
+         replace("data/shared.txt", "one", "two"), {"first", "second"}),
     Case("a file whose path begins with the store folder's path edited", BESIDE_STORE,
          replace(".ripple-notes.txt", "first", "second"), {"notes"}),
     Case("a file a fan-out's per-item node reads edited", FANOUT, replace("data/factor.txt", "2", "5"),
