@@ -252,33 +252,40 @@ def node_string_reads(fn: Any, root: str, folders: Iterable[str] | None = None) 
     return sorted(found)
 
 
-def _named_by(fn: Any, strings: set[str], values: list[Any], seen: set[int]) -> None:
-    """What ``fn``'s code, closure and named module constants hold that may name a file, and so for
-    the memoised helpers it names (``functools.cache``/``lru_cache``): a cached helper reads a file
-    only for its first caller, and every later node that gets its result read it all the same."""
+def _named_by(fn: Any, strings: set[str], values: list[Any], seen: set[tuple[int, bool]], memoised: bool = False,
+              collect: bool = True) -> None:
+    """What ``fn``'s code, closure and named module constants hold that may name a file (``collect``),
+    and so for everything a memoised helper it reaches (``functools.cache``/``lru_cache``, directly or
+    through the project functions it calls) would run: such a helper reads its file only for its first
+    caller, and every later node that gets its result read it all the same. The functions a node
+    calls otherwise run when it does, and what they read is seen then."""
     code = getattr(fn, "__code__", None)
-    if code is None or id(code) in seen:
+    if code is None or (id(code), collect) in seen:
         return
-    seen.add(id(code))
+    seen.add((id(code), collect))
     got = _STRINGS.get(id(code))
     if got is None or got[0] is not code:
         if len(_STRINGS) >= _STRINGS_MAX:
             _STRINGS.clear()
         got = _STRINGS[id(code)] = (code, *_code_strings(code))
     _, consts, names = got
-    strings |= consts
-    for cell in getattr(fn, "__closure__", None) or ():
-        try:
-            values.append(cell.cell_contents)
-        except ValueError:
-            continue
-    if names:
-        g = getattr(fn, "__globals__", {})
-        named = [g[n] for n in names if n in g]  # module constants it names: ``PARQUET = DATA / "t.parquet"``
-        values += named
-        for v in named:
-            if type(v) is functools._lru_cache_wrapper:  # type: ignore[attr-defined]
-                _named_by(v.__wrapped__, strings, values, seen)
+    g = getattr(fn, "__globals__", {})
+    named = [g[n] for n in names if n in g]
+    if collect:
+        strings |= consts
+        for cell in getattr(fn, "__closure__", None) or ():
+            try:
+                values.append(cell.cell_contents)
+            except ValueError:
+                continue
+        values += named  # module constants it names: ``PARQUET = DATA / "t.parquet"``
+    for v in named:
+        if type(v) is functools._lru_cache_wrapper:  # type: ignore[attr-defined]
+            v = v.__wrapped__
+            if type(v) is types.FunctionType and tracing.outside_libraries(v.__code__.co_filename):
+                _named_by(v, strings, values, seen, True, True)
+        elif type(v) is types.FunctionType and tracing.outside_libraries(v.__code__.co_filename):
+            _named_by(v, strings, values, seen, memoised, memoised)
 
 
 def _may_name_file(s: str) -> bool:

@@ -921,6 +921,12 @@ CACHED_HELPER = {
         def second() -> str:
             return _load() + "2"  # a cache hit here: nothing is read while this node runs
 
+        def _through() -> str:
+            return _load()
+
+        def third() -> str:
+            return _through() + "3"  # reaches the cached helper through a plain one
+
         def other() -> int:
             return 3
     '''),
@@ -928,7 +934,7 @@ CACHED_HELPER = {
 
 FANOUT_CASES = [
     Case("a file a functools.cache helper read for the first of its callers edited", CACHED_HELPER,
-         replace("data/shared.txt", "one", "two"), {"first", "second"}),
+         replace("data/shared.txt", "one", "two"), {"first", "second", "third"}),
     Case("a file whose path begins with the store folder's path edited", BESIDE_STORE,
          replace(".ripple-notes.txt", "first", "second"), {"notes"}),
     Case("a file a fan-out's per-item node reads edited", FANOUT, replace("data/factor.txt", "2", "5"),
