@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat as _stat
 import time
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import xxhash
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
 
-__all__ = ["MISSING_VERSION", "File", "FileVersions", "file_version", "in_library"]
+__all__ = ["MISSING_VERSION", "File", "FileVersions", "file_version", "folders", "in_library"]
 
 _CHUNK = 1 << 20  # 1 MiB: big enough for full hashing speed, small enough to stay cache-friendly
 _DIR_SEED = 0x52495050  # directories hash in their own domain, so no file content can mimic one
@@ -36,6 +36,12 @@ RACY_WINDOW_NS = 2_000_000_000
 
 
 _LIBRARY_FOLDERS = (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}")
+
+
+def folders(paths: Iterable[str]) -> tuple[str, ...]:
+    """Path prefixes that stand for these folders and what is in them: each ends with a separator,
+    so a file beside a folder whose name begins alike (``venv-notes.txt`` beside ``venv``) is not in it."""
+    return tuple({os.path.join(os.path.realpath(p), "") for p in paths})
 
 
 def in_library(path: str) -> bool:

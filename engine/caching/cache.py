@@ -12,9 +12,8 @@ from engine.caching.data_version import try_fingerprint
 from engine.caching.session import Session
 from engine.core.markers import BEHAVIORS
 from engine.core.plan import Plan
-from engine.core.reads import folders
 from engine.errors import UsageError
-from engine.files import FileVersions
+from engine.files import FileVersions, folders
 from engine.settings import project_settings, resolve, store_security
 from engine.store import Entry, Store, StoreError
 from engine.store.keys import load_key

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.core.execute import _call_tracked
-from engine.core.reads import folders
 from engine.core.redact import error_info
 from engine.core.scheduler import run_batch
-from engine.files import in_library
+from engine.files import folders, in_library
 
 
 @dataclass(slots=True)
@@ -140,7 +139,7 @@ def _prepare_worker(paths: list[str], packages: list[str]) -> None:
         top, file = name.split(".")[0], getattr(module, "__file__", None)
         if top in packages or (  # never Ripple's own modules, even in a checkout that holds the project
                 top not in ("engine", "tui", "__main__") and isinstance(file, str) and file.endswith(".py")
-                and os.path.realpath(file).startswith(roots) and not in_library(file)):
+                and not in_library(file) and os.path.realpath(file).startswith(roots)):
             del sys.modules[name]
     importlib.invalidate_caches()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import time
 from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from engine import events as ev
 from engine._log import log
@@ -67,6 +67,7 @@ class CacheSession(Protocol):
 
 
 _ABSENT = object()
+T = TypeVar("T")
 
 
 def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[bool, Any, float]:
@@ -99,6 +100,16 @@ def _call_tracked(fn: Callable[..., Any], kwargs: dict[str, Any],
     with rec:
         result = _call(fn, kwargs)
     return (*result, rec.paths)
+
+
+def _recorded(cache: CacheSession | None, step: Step, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` (a node's call, here in the driving process) inside the recorder of what
+    it reads and runs, whose records the node's entry then holds (``cache.save`` takes them)."""
+    tracker = cache.tracking(step) if cache is not None else None
+    if tracker is None:
+        return fn(*args, **kwargs)
+    with tracker:
+        return fn(*args, **kwargs)
 
 
 class _Expand:
@@ -266,12 +277,7 @@ class _RunState:
                 if step is None:
                     raise
                 kwargs = self.kwargs(step, table)
-                tracker = self.cache.tracking(step)  # what it reads goes into its new entry
-                if tracker is None:
-                    ok, v, seconds = _call(step.node.fn, kwargs)
-                else:
-                    with tracker:
-                        ok, v, seconds = _call(step.node.fn, kwargs)
+                ok, v, seconds = _recorded(self.cache, step, _call, step.node.fn, kwargs)
                 if not ok:
                     (info, exc) = v
                     raise exc or RuntimeError(info[1]) from None
@@ -354,11 +360,7 @@ def _run_sequential(state: _RunState) -> None:
             continue
         t = perf()
         try:
-            if cache is not None and (tracker := cache.tracking(step)) is not None:
-                with tracker:
-                    value = node.fn(**kwargs)
-            else:
-                value = node.fn(**kwargs)
+            value = _recorded(cache, step, node.fn, **kwargs)
             if node.checks:
                 state.checks(node, value)
         except BaseException as exc:  # noqa: BLE001 - user code may raise anything
@@ -396,13 +398,8 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
         state.started(exp.name)
         t = time.perf_counter()
         try:
-            kwargs = state.kwargs(exp)
-            # what the expander reads (the folder it lists, the file it splits) goes into its entry
-            if state.cache is not None and (tracker := state.cache.tracking(exp)) is not None:
-                with tracker:
-                    items = list(exp.node.fn(**kwargs))
-            else:
-                items = list(exp.node.fn(**kwargs))
+            kwargs = state.kwargs(exp)  # the folder it lists, the file it splits: in its entry
+            items = _recorded(state.cache, exp, _Expand(exp.node.fn), **kwargs)
         except Exception as exc:  # noqa: BLE001
             state.expander_failed(fan, error_info(exc), exc, time.perf_counter() - t)
             return
@@ -432,12 +429,7 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
             t = time.perf_counter()
             try:
                 kwargs = {p: state.materialize(s, local) for p, s in step.args}
-                # what the item's run reads and runs goes into its entry, as a plain node's does
-                if cache is not None and (tracker := cache.tracking(step)) is not None:
-                    with tracker:
-                        value = step.node.fn(**kwargs)
-                else:
-                    value = step.node.fn(**kwargs)
+                value = _recorded(cache, step, step.node.fn, **kwargs)  # each item's own records
                 if step.node.checks:  # @check_output applies per item inside a fan-out too
                     state.checks(step.node, value)
             except Exception as exc:  # noqa: BLE001

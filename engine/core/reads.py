@@ -22,14 +22,14 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from types import TracebackType
 from typing import Any
 
 import xxhash
 
-from engine.files import in_library
+from engine.files import folders, in_library
 
 _local = threading.local()
 _installed: list[bool] = []
@@ -38,14 +38,6 @@ _installed: list[bool] = []
 _PROBES: dict[str, Callable[[], Any]] = {}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _CODE_SUFFIXES = (".pyc", ".pyi", ".so", ".pth", ".dist-info", ".egg-link")
-
-
-def folders(paths: Iterable[str]) -> tuple[str, ...]:
-    """Path prefixes that stand for these folders and what is in them: each ends with a separator,
-    so a file beside a folder whose name begins alike (``venv-notes.txt`` beside ``venv``) is not in it."""
-    return tuple({os.path.join(os.path.realpath(p), "") for p in paths})
-
-
 _SKIP_PREFIXES = folders((sys.prefix, sys.base_prefix, sys.exec_prefix, "/proc", "/dev", "/sys", "/etc"))
 _SOURCE_READERS = ("linecache.py", "tokenize.py")
 #: the unwrapped checks, for the recorder's own use (its calls are not the node's)

@@ -32,6 +32,7 @@ from engine.core.execute import (
     _checked,
     _Expand,
     _finish_fanout,
+    _recorded,
     _RunState,
     error_info,
 )
@@ -213,12 +214,7 @@ def _call_here(state: _RunState, step: Step, local: Any) -> tuple:
         kwargs = {p: state.materialize(s, local) for p, s in step.args}
     except Exception as exc:  # noqa: BLE001
         return False, (error_info(exc), exc), 0.0, None, ()
-    rec = state.cache.tracking(step) if state.cache is not None else None
-    if rec is None:
-        return (*_call(_checked(step.node), kwargs), None, ())
-    with rec:
-        got = _call(_checked(step.node), kwargs)
-    return (*got, None, ())
+    return (*_recorded(state.cache, step, _call, _checked(step.node), kwargs), None, ())
 
 
 # ----------------------------------------------------------------------------------- the pool loop
@@ -319,12 +315,10 @@ class _PoolRun(UnitRun):
                     state.skipped(b.name, step.name)
             return self.complete(i)
         state.started(step.name)
+        ignore = state.cache.read_ignore(step) if state.cache is not None else None
         if isinstance(s, FanOut):
-            ignore = state.cache.read_ignore(step) if state.cache is not None else None
             self.running[self.pool.submit(_call_tracked, _Expand(step.node.fn), kwargs, ignore)] = (i, "expand", None)
             return None
-        rec = state.cache.tracking(step) if state.cache is not None else None
-        ignore = rec.ignore if rec is not None else None
         self.running[self.pool.submit(_call_tracked, step.node.fn, kwargs, ignore)] = (i, "node", why)
         return None
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from engine import events as ev
 from engine.core.loading import drop_racy_pycs
-from engine.core.reads import ReadRecorder, folders
+from engine.core.reads import ReadRecorder
+from engine.files import folders
 from engine.live.project import is_library, project_dirs
 from engine.live.protocol import EXIT_ERROR, EXIT_FAILED, EXIT_OK, FILES_LEVEL, GRAPH_LEVEL, RunRequest
 

@@ -6,8 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from engine.core.reads import folders
-from engine.files import in_library
+from engine.files import folders, in_library
+
+_INTERPRETER = (*folders((sys.prefix, sys.base_prefix)), *(os.path.join(p, "") for p in (sys.prefix, sys.base_prefix)))
 
 
 def package_files(folder: Path) -> list[Path]:
@@ -50,4 +51,4 @@ def project_dirs(pipeline: str, cwd: str) -> tuple[list[Path], Path]:
 
 
 def is_library(path: str) -> bool:
-    return in_library(path) or path.startswith(folders((sys.prefix, sys.base_prefix)))
+    return in_library(path) or path.startswith(_INTERPRETER)
