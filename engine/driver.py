@@ -17,7 +17,6 @@ from engine.core.graph import Graph, Node
 from engine.core.loading import Pipeline, load_pipeline
 from engine.core.plan import Plan, compile_plan
 from engine.core.pool import Executor, make_executor
-from engine.core.redact import safe_str
 from engine.core.results import (
     PandasDataFrameResult,
     given_items,
@@ -189,6 +188,8 @@ class Driver:
             if session is not None:
                 session.close(status, getattr(exc, "ripple_partial", None))
             if self.bus.wants("run_finished"):
+                from engine.core.redact import safe_str  # failures only
+
                 self.bus.emit(ev.RunFinished(run_id, _now(), status=status, error=f"{type(exc).__name__}: {safe_str(exc)}"))
             raise
         finally:
@@ -199,6 +200,8 @@ class Driver:
         if self.bus.wants("run_finished"):
             err = ""
             if result.error is not None:
+                from engine.core.redact import safe_str
+
                 rec = result.records.get(result.failed_node or "")
                 # the record's text: sensitive data already withheld, a broken __str__ already read safely
                 text = rec.error if rec is not None and rec.error_type else safe_str(result.error)

@@ -12,7 +12,7 @@ from engine import events as ev
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
 from engine._log import log
-from engine.caching import observed
+from engine.caching import tracing  # noqa: F401 - registers the code-tracing probe before any recorder or pool exists
 from engine.caching.data_version import combine, try_fingerprint
 from engine.caching.warm_runs import Hits, Replay, record, replay, since
 from engine.core.plan import Plan, Step
@@ -194,12 +194,8 @@ class Session:
             d = why_miss(self, node, deps)
             d.key = key
             return self._miss(node, behavior, d.why, d)
-        changed = _files_changed(self, entry)
-        if changed:
-            from engine.caching.decisions import Decision  # a miss: the hit path makes none
-
-            d = Decision(node.name, False, observed.describe(changed[0]) + " changed", key,
-                         previous=entry, changed_files=changed)
+        d = _files_changed(self, node.name, key, entry)
+        if d is not None:
             return self._miss(node, behavior, d.why, d)
         dv = entry.data_version
         self.dv[node.name] = self.dv[(node.name,)] = dv
@@ -490,10 +486,14 @@ def _unversionable(s: Session, node: Node, behavior: str) -> tuple[None, str]:
     return s._miss(node, behavior, why)
 
 
-def _files_changed(s: Session, entry: Entry) -> list[str]:
-    """What the node ran, read and saw last time that is no longer so: the first change only."""
+def _files_changed(s: Session, name: str, key: str, entry: Entry) -> Decision | None:
+    """A miss for the first of what the node ran, read and saw last time that is no longer so."""
     if not entry.has_files:
-        return []
+        return None
+    from engine.caching import observed
+    from engine.caching.decisions import Decision
+
     c = s.cache
     changed = observed.first_change(entry.files, str(c.project_root), c.versioner, c.files)
-    return [] if changed is None else [changed]
+    return None if changed is None else Decision(name, False, observed.describe(changed) + " changed", key,
+                                                 previous=entry, changed_files=[changed])

@@ -11,7 +11,6 @@ from engine.cli._common import EPILOG, _console, _driver, _kv, _one_line, _pipel
 from engine.cli._progress import Predictions, RunProgress
 from engine.cli._select import add_lineage_arg, add_run_control_args, attach_lineage, selected_outputs
 from engine.core.inputs import typed_inputs
-from engine.core.redact import safe_str
 from engine.errors import RippleError, UsageError
 
 
@@ -51,6 +50,8 @@ def _json_doc(dr: Any, result: Any) -> dict[str, Any]:
         "outputs": {k: summarize(v) for k, v in result.outputs.items()},
     }
     if result.failed_node:
+        from engine.core.redact import safe_str  # a failure only
+
         node = dr.graph.nodes.get(result.failed_node)
         rec = result.records.get(result.failed_node)
         # the record's text, not str(result.error): it is what may be kept (sensitive data withheld,

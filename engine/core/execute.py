@@ -9,7 +9,6 @@ from engine import events as ev
 from engine._log import log
 from engine.core.graph import Node
 from engine.core.plan import FanOut, Plan, Step
-from engine.core.redact import error_info, location_only, real_interrupt, scrub, secret_texts, user_traceback
 from engine.core.run_records import Lazy, NodeRecord, RunResult
 
 if TYPE_CHECKING:
@@ -77,6 +76,8 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[bool, Any, fl
         value = fn(**kwargs)
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
         seconds = time.perf_counter() - t0
+        from engine.core.redact import error_info  # failures only: a warm run never loads it
+
         info = error_info(exc)
         try:
             import pickle
@@ -213,6 +214,8 @@ class _RunState:
                  exc: BaseException | None) -> tuple[str, str]:
         """What of a failure may be kept (see :mod:`engine.core.redact`): type and location only for
         a sensitive node or one fed by a sensitive node, and no sensitive value's text anywhere."""
+        from engine.core.redact import location_only, scrub, secret_texts
+
         sensitive = [n for n in {*(node.deps.values() if node is not None else ())}
                      if (dep := self.plan_node(n)) is not None and dep.sensitive]
         if node is not None and (node.sensitive or sensitive):
@@ -356,6 +359,8 @@ def _run_sequential(state: _RunState) -> None:
         try:
             kwargs = {p: values[s] for p, s in step.args} if cache is None else state.kwargs(step)
         except Exception as exc:  # noqa: BLE001 - an upstream cached value could not be rebuilt
+            from engine.core.redact import error_info
+
             state.failed(step.name, error_info(exc), exc, 0.0)
             continue
         t = perf()
@@ -364,6 +369,8 @@ def _run_sequential(state: _RunState) -> None:
             if node.checks:
                 state.checks(node, value)
         except BaseException as exc:  # noqa: BLE001 - user code may raise anything
+            from engine.core.redact import error_info, real_interrupt
+
             if isinstance(exc, KeyboardInterrupt) and real_interrupt(exc):
                 raise
             state.failed(step.name, error_info(exc), exc,
@@ -401,6 +408,8 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
             kwargs = state.kwargs(exp)  # the folder it lists, the file it splits: in its entry
             items = _recorded(state.cache, exp, _Expand(exp.node.fn), **kwargs)
         except Exception as exc:  # noqa: BLE001
+            from engine.core.redact import error_info
+
             state.expander_failed(fan, error_info(exc), exc, time.perf_counter() - t)
             return
         elapsed = time.perf_counter() - t
@@ -433,6 +442,8 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
                 if step.node.checks:  # @check_output applies per item inside a fan-out too
                     state.checks(step.node, value)
             except Exception as exc:  # noqa: BLE001
+                from engine.core.redact import user_traceback
+
                 state.failed(step.name, (type(exc).__name__, f"item {i}: {exc}", user_traceback(exc)), exc,
                              time.perf_counter() - t, task)
                 continue

@@ -34,11 +34,10 @@ from engine.core.execute import (
     _finish_fanout,
     _recorded,
     _RunState,
-    error_info,
 )
 from engine.core.items import settle_item
 from engine.core.plan import FanOut, Step
-from engine.core.redact import user_traceback
+from engine.core.redact import error_info, user_traceback
 from engine.core.run_records import Lazy, NodeRecord
 
 #: batches per worker for one fan-out: enough to keep every worker busy to the end, few enough that
