@@ -194,7 +194,7 @@ class Session:
             d = why_miss(self, node, deps)
             d.key = key
             return self._miss(node, behavior, d.why, d)
-        d = _files_changed(self, node.name, key, entry)
+        d = _changed_since(self, node.name, key, entry)
         if d is not None:
             return self._miss(node, behavior, d.why, d)
         dv = entry.data_version
@@ -486,7 +486,7 @@ def _unversionable(s: Session, node: Node, behavior: str) -> tuple[None, str]:
     return s._miss(node, behavior, why)
 
 
-def _files_changed(s: Session, name: str, key: str, entry: Entry) -> Decision | None:
+def _changed_since(s: Session, name: str, key: str, entry: Entry) -> Decision | None:
     """A miss for the first of what the node ran, read and saw last time that is no longer so."""
     if not entry.has_files:
         return None

@@ -69,6 +69,13 @@ _ABSENT = object()
 T = TypeVar("T")
 
 
+def _error_info(exc: BaseException) -> tuple[str, str, str]:
+    """``redact.error_info``, imported by the first failure: a run in which nothing fails never loads it."""
+    from engine.core.redact import error_info
+
+    return error_info(exc)
+
+
 def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[bool, Any, float]:
     """Run one node call (possibly in a worker); exceptions come back as data, with a trimmed traceback."""
     t0 = time.perf_counter()
@@ -76,9 +83,7 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> tuple[bool, Any, fl
         value = fn(**kwargs)
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything, SystemExit included
         seconds = time.perf_counter() - t0
-        from engine.core.redact import error_info  # failures only: a warm run never loads it
-
-        info = error_info(exc)
+        info = _error_info(exc)
         try:
             import pickle
 
@@ -359,9 +364,7 @@ def _run_sequential(state: _RunState) -> None:
         try:
             kwargs = {p: values[s] for p, s in step.args} if cache is None else state.kwargs(step)
         except Exception as exc:  # noqa: BLE001 - an upstream cached value could not be rebuilt
-            from engine.core.redact import error_info
-
-            state.failed(step.name, error_info(exc), exc, 0.0)
+            state.failed(step.name, _error_info(exc), exc, 0.0)
             continue
         t = perf()
         try:
@@ -369,11 +372,11 @@ def _run_sequential(state: _RunState) -> None:
             if node.checks:
                 state.checks(node, value)
         except BaseException as exc:  # noqa: BLE001 - user code may raise anything
-            from engine.core.redact import error_info, real_interrupt
+            from engine.core.redact import real_interrupt
 
             if isinstance(exc, KeyboardInterrupt) and real_interrupt(exc):
                 raise
-            state.failed(step.name, error_info(exc), exc,
+            state.failed(step.name, _error_info(exc), exc,
                          perf() - t)
             continue
         seconds = perf() - t
@@ -408,9 +411,7 @@ def _run_fanout_inline(state: _RunState, fan: FanOut) -> None:
             kwargs = state.kwargs(exp)  # the folder it lists, the file it splits: in its entry
             items = _recorded(state.cache, exp, _Expand(exp.node.fn), **kwargs)
         except Exception as exc:  # noqa: BLE001
-            from engine.core.redact import error_info
-
-            state.expander_failed(fan, error_info(exc), exc, time.perf_counter() - t)
+            state.expander_failed(fan, _error_info(exc), exc, time.perf_counter() - t)
             return
         elapsed = time.perf_counter() - t
         why = f"{len(items)} items"
