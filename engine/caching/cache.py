@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import os
 import weakref
 from collections.abc import Callable, Mapping
@@ -7,9 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import events as ev
-from engine.caching.code_version import CodeVersioner, value_digest
 from engine.caching.data_version import try_fingerprint
 from engine.caching.session import Session
+from engine.caching.version_memo import VersionMemo
 from engine.core.markers import BEHAVIORS
 from engine.core.plan import Plan
 from engine.errors import UsageError
@@ -19,6 +20,7 @@ from engine.store import Entry, Store, StoreError
 from engine.store.keys import load_key
 
 if TYPE_CHECKING:
+    from engine.caching.code_version import CodeVersioner
     from engine.caching.decisions import CacheStats, Decision
     from engine.core.graph import Graph, Node
 
@@ -41,7 +43,9 @@ class Cache:
         self.behaviors = dict(behaviors)
         self.default_behavior = default_behavior
         self.max_size = max_size
-        self.versioner = CodeVersioner(project_root, store.memo)
+        #: code versions of earlier processes; its versioner is made when a version is computed
+        self.persisted = VersionMemo(store.memo, functools.partial(_versioner, project_root, store.memo))
+        self._root = str(Path(project_root).resolve())
         self.files = FileVersions(store.memo)
         self._code: dict[str, Any] = {}
         self._extras: dict[str, str] = {}  # node -> what its decorators add to its code version
@@ -88,6 +92,13 @@ class Cache:
         return cache
 
     # ------------------------------------------------------------------ versions
+    @property
+    def versioner(self) -> CodeVersioner:
+        return self.persisted.versioner
+
+    def class_version(self, cls: type) -> str | None:
+        return self.versioner.class_version(cls)
+
     def behavior(self, node: Node) -> str:
         b = self._behavior.get(node.name)
         if b is None:
@@ -111,13 +122,13 @@ class Cache:
         versions as they were made: a node that draws from a module's random generator changes it
         each time it runs, and what it was cached for is the module as imported."""
         self._ran += 1
-        self.versioner.persisted.user_code_ran()
+        self.persisted.user_code_ran()
 
     def code_version_hint(self, node: Node) -> str | None:
         """The node's code version digest as this process made it, else as an earlier one stored it
-        with its files unchanged (``CodeVersioner.hint``); what a run reads ahead by."""
+        with its files unchanged (``VersionMemo.hint``); what a run reads ahead by."""
         cv = self._code.get(node.name)
-        return cv.digest if cv is not None else self.versioner.hint(node.origin, extra=self._extra(node))
+        return cv.digest if cv is not None else self.persisted.hint(node.origin, self._extra(node), self._root)
 
     def _extra(self, node: Node) -> str:
         extra = self._extras.get(node.name)
@@ -135,6 +146,8 @@ class Cache:
 
     @staticmethod
     def _literal(v: Any) -> str:
+        from engine.caching.code_helpers import value_digest
+
         fp, _ = try_fingerprint(v)
         return fp if fp is not None else value_digest(v)  # never a lossy repr
 
@@ -183,3 +196,9 @@ class Cache:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _versioner(project_root: Path, memo: Any, persisted: VersionMemo) -> CodeVersioner:
+    from engine.caching.code_version import CodeVersioner
+
+    return CodeVersioner(project_root, memo, persisted)

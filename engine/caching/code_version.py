@@ -160,7 +160,8 @@ class CodeVersioner:
     ``ripple`` distribution. ``memo``: persistent string->string mapping for parsed-file indexes.
     """
 
-    def __init__(self, project_root: Path | None = None, memo: MutableMapping[str, str] | None = None) -> None:
+    def __init__(self, project_root: Path | None = None, memo: MutableMapping[str, str] | None = None,
+                 persisted: VersionMemo | None = None) -> None:
         self.project_root = Path(project_root).resolve() if project_root is not None else None
         self._root = str(self.project_root) if self.project_root is not None else None
         self.memo: MutableMapping[str, str] = memo if memo is not None else {}
@@ -174,15 +175,10 @@ class CodeVersioner:
         #: types whose pickle round trip changes their fingerprint (checked once per type, caching.session)
         self.roundtrip: dict[type, bool] = {}
         #: code versions of earlier processes, reused when everything they looked at is unchanged
-        self.persisted = VersionMemo(self)
+        self.persisted = (persisted or VersionMemo(self.memo)).bind(self)
         self._work: _Parts | None = None  # the computation in progress, whose trail file_info extends
 
     # -- public ----------------------------------------------------------------------------------
-    def hint(self, fn: Callable[..., Any], extra: str = "") -> str | None:
-        """The digest ``version`` most likely gives, if an earlier process stored it (see
-        ``VersionMemo.hint``): to read ahead by, never to key by."""
-        return self.persisted.hint(fn, extra, self._root_for(fn))
-
     def version(self, fn: Callable[..., Any], extra: str = "") -> CodeVersion:
         """Code version of ``fn`` and everything project-local it reaches; never None."""
         root = self._root_for(fn)

@@ -104,7 +104,7 @@ class Session:
         """Data version with the store's file-version memo (a large unchanged data file given as a
         ``Path`` is stat-ed, not re-read)."""
         return try_fingerprint(value, file_version=self.cache.files.version,
-                               class_version=self.cache.versioner.class_version,
+                               class_version=self.cache.class_version,
                                path_root=str(self.cache.project_root), **kw)
 
     def _warn(self, what: str, message: str) -> None:
@@ -420,7 +420,7 @@ class Session:
                 self.store.finish_run(self.run_id, status)
             if cache.max_size is not None:
                 self.store.prune(max_size=cache.max_size)
-            cache.versioner.persisted.flush()
+            cache.persisted.flush()
             self.store.commit()
         except StoreError as exc:
             log.warning("could not record the run in the cache history: %s", exc)

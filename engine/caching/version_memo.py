@@ -33,12 +33,12 @@ import functools
 import os
 import sys
 import types
+from collections.abc import Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from engine._gc import paused
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
-from engine.caching.code_helpers import class_data
 from engine.core.bytecode import imports_current
 from engine.files import FileVersions
 
@@ -103,18 +103,37 @@ def code_identity(val: Any) -> list[Any] | None:
 
 
 class VersionMemo:
-    """The versioner's persisted versions: ``recall`` before computing, ``remember`` after."""
+    """The versioner's persisted versions: ``recall`` before computing, ``remember`` after.
 
-    def __init__(self, versioner: CodeVersioner) -> None:
-        self._v = versioner
+    It is made before its versioner, which ``make`` makes on first need (its ``bind`` makes the tie
+    when the versioner comes first): a replayed warm run of a pure pipeline checks files alone, and
+    then never loads the analysis a versioner's module imports (``tests/test_startup.py``)."""
+
+    def __init__(self, memo: MutableMapping[str, str],
+                 make: Callable[[VersionMemo], CodeVersioner] | None = None) -> None:
+        self._memo = memo
+        self._make = make
+        self._versioner: CodeVersioner | None = None
         self._blobs: dict[tuple[str, str], dict[str, Any]] = {}
         self._files_ok: dict[tuple[str, str], bool] = {}  # (path, digest): still so? until refresh()
         self._live: dict[tuple[str, str], bool] = {}  # (path, digest): the content imported here? until refresh()
         self._dirty: set[tuple[str, str]] = set()
-        self._files = FileVersions(versioner.memo)
+        self._files = FileVersions(memo)
         #: versions taken from an earlier process in this one (the tests read it)
         self.reused = 0
         self._now: dict[tuple[Any, ...], Any] = {}  # what a reference or library is now, until refresh()
+
+    def bind(self, versioner: CodeVersioner) -> VersionMemo:
+        self._versioner = versioner
+        return self
+
+    @property
+    def versioner(self) -> CodeVersioner:
+        if self._versioner is None:
+            if self._make is None:
+                raise RuntimeError("a VersionMemo made without a versioner nor a way to make one")
+            self._versioner = self._make(self)
+        return self._versioner
 
     # ------------------------------------------------------------------ reuse
     def recall(self, fn: Any, extra: str, root: str) -> tuple[str, dict[str, str]] | None:
@@ -172,7 +191,7 @@ class VersionMemo:
             if moved:
                 # lines were added or removed above it: the same def if its qualname is the file's
                 # only one, it is found at the line it starts at now, and (its fact) is as it was
-                info = self._v.sources.info(code.co_filename) if code.co_filename in refitted else None
+                info = self.versioner.sources.info(code.co_filename) if code.co_filename in refitted else None
                 if info is None or not info.locates(code.co_name, code.co_firstlineno, code.co_qualname):
                     return None
                 rec[7] = code.co_firstlineno
@@ -188,7 +207,7 @@ class VersionMemo:
         again would be the same. An edit to one function of a file keeps the versions of the others."""
         if facts is None:
             return None
-        info = self._v.sources.info(row[0])
+        info = self.versioner.sources.info(row[0])
         if info is None:
             return None
         now = [row[0], info.content_digest]
@@ -230,8 +249,8 @@ class VersionMemo:
         key = ("dist", module_name, root)
         now = self._now.get(key, _UNSET)
         if now is _UNSET:
-            got = self._v._kind(module_name, root)
-            now = self._now[key] = [*got, self._v._dist_part(module_name, got, {})]
+            got = self.versioner._kind(module_name, root)
+            now = self._now[key] = [*got, self.versioner._dist_part(module_name, got, {})]
         return now == [kind, detail, value]
 
     def _same_probe(self, p: list[Any], root: str) -> bool:
@@ -248,14 +267,14 @@ class VersionMemo:
         g = getattr(sys.modules.get(module), "__dict__", None)
         if g is None:
             return None
-        got = self._v._lookup_ref(ref, g, module, {}, root)
+        got = self.versioner._lookup_ref(ref, g, module, {}, root)
         if isinstance(got, str):
             return got
         qual, val = got
         ident = code_identity(val)
         if ident is not None:
             return self._with_data(ident, val, root)
-        token = self._v._fresh_token(val, qual, root)
+        token = self.versioner._fresh_token(val, qual, root)
         return None if token is None else ["d", _type_name(val), token]
 
     # ------------------------------------------------------------------ storing
@@ -267,12 +286,14 @@ class VersionMemo:
     def _with_data(self, ident: list[Any], val: Any, root: str) -> list[Any]:
         """A project class is recognised with its data as it is now (``class_data``: what module code
         put on it after its statement), once per class until user code runs."""
-        if ident[0] != "c" or self._v._kind(val.__module__, root)[0] != "local":
+        if ident[0] != "c" or self.versioner._kind(val.__module__, root)[0] != "local":
             return ident
         key = ("class data", val, root)
         data = self._now.get(key, _UNSET)
         if data is _UNSET:
-            data = self._now[key] = class_data(val, self._v._data_part)
+            from engine.caching.code_helpers import class_data
+
+            data = self._now[key] = class_data(val, self.versioner._data_part)
         return [*ident, data] if data else ident
 
     def remember(self, fn: Any, root: str, cv: CodeVersion, trail: Trail) -> None:
@@ -300,7 +321,7 @@ class VersionMemo:
             for r in kept.values():
                 r[2] = [renum[i] for i in r[2]]
             self._blobs[where] = {"f": [table[i] for i in used], "r": kept}
-            self._v.memo[_memo_key(where)] = json_dumps(self._blobs[where], compact=True)
+            self._memo[_memo_key(where)] = json_dumps(self._blobs[where], compact=True)
         self._dirty.clear()
         # The next reuse reads them again; held until exit they would be thousands of objects for
         # the interpreter's last garbage collection to walk (~1 ms per 5,000).
@@ -328,7 +349,7 @@ class VersionMemo:
         key = (row[0], row[1])
         ok = self._live.get(key)
         if ok is None:
-            ok = self._live[key] = imports_current(row[0], row[1]) or self._v.sources.imported_as_now(row[0], row[1])
+            ok = self._live[key] = imports_current(row[0], row[1]) or self.versioner.sources.imported_as_now(row[0], row[1])
         return ok
 
     def refresh(self) -> None:
@@ -346,7 +367,7 @@ class VersionMemo:
         blob = self._blobs.get(where)
         if blob is None:
             blob = {"f": [], "r": {}}
-            raw = self._v.memo.get(_memo_key(where))
+            raw = self._memo.get(_memo_key(where))
             if raw is not None:
                 try:
                     with paused():

@@ -168,7 +168,7 @@ def replay(s: Session) -> Replay | None:
     try:
         with paused():
             doc = json_loads(head)
-        persisted = cache.versioner.persisted
+        persisted = cache.persisted
         for root, files, probes, dists in doc["t"]:
             if not persisted.holds(root, files, probes, dists):
                 return None
