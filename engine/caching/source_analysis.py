@@ -44,6 +44,16 @@ def memo_key(digest: str) -> str:
     return _MEMO_PREFIX + digest
 
 
+def source_lines(text: str) -> list[str]:
+    """``text``'s lines as Python numbers them (ends kept, as ``\\n``): a line ends at ``\\n``, ``\\r\\n``
+    or ``\\r`` only. ``str.splitlines`` also ends one at a form feed, ``\\x1c``-``\\x1e``, ``\\x85``,
+    ``\\u2028`` and ``\\u2029``, and every line number below one of those in a comment or a string
+    would then point at the wrong text."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    last = lines.pop()
+    return [line + "\n" for line in lines] + ([last] if last else [])
+
+
 class _Scope:
     __slots__ = ("kind", "parent", "depth", "bound", "params", "globals", "nonlocals", "fixed", "imports",
                  "no_rename", "renames")

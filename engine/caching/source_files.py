@@ -19,7 +19,7 @@ from engine._json import loads as json_loads
 from engine._log import log
 from engine.caching.code_helpers import _unwrap
 from engine.caching.file_index import FileIndex
-from engine.caching.source_analysis import analyze_source, content_digest, memo_key
+from engine.caching.source_analysis import analyze_source, content_digest, memo_key, source_lines
 from engine.core.bytecode import cache_code, cached_code, imported, is_project_source, nested_code
 from engine.files import RACY_WINDOW_NS
 
@@ -242,8 +242,8 @@ class SourceFiles:
             hit = self._line_cache.get(path)
             if hit is not None and hit[0] == sig:
                 return hit[1]
-            with open(path, encoding="utf-8", errors="replace") as f:
-                lines = f.read().splitlines(keepends=True)
+            with open(path, encoding="utf-8", errors="replace", newline="") as f:
+                lines = source_lines(f.read())
         except OSError:
             return None
         self._line_cache[path] = (sig, lines)

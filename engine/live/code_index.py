@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.caching.source_analysis import analyze_source, content_digest, memo_key
+from engine.caching.source_analysis import analyze_source, content_digest, memo_key, source_lines
 from engine.live.protocol import MAX_ANALYSES
 
 
@@ -77,7 +77,7 @@ def parse_module(path: str, module: str, source: bytes | None = None,
     if source is None:
         source = Path(path).read_bytes()
     tree = ast.parse(source, path)
-    lines = source.decode("utf-8", "surrogateescape").splitlines(keepends=True) if memo is not None else []
+    lines = source_lines(source.decode("utf-8", "surrogateescape")) if memo is not None else []
     is_pkg = Path(path).name == "__init__.py"
     loose: list[str] = []
     #: (name, symbol, its definition's text or None, whether its digest comes from the analysis)

@@ -102,6 +102,17 @@ def test_a_helper_edit_shows_its_diff_for_every_node_that_uses_it(pipe) -> None:
         assert "-    return x * 2" in text and "+    return x * 3" in text, text
 
 
+def test_the_diff_is_of_the_helper_below_a_form_feed(pipe) -> None:
+    """A part's source is cut from its file by the lines Python numbers: a form feed above it (a page
+    break, as PEP 8 allows) once shifted the cut, and the diff showed other lines than the edit."""
+    pipe.edit("def _helper(x):", "# page one\x0cpage two\n\ndef _helper(x):")
+    pipe.run()
+    pipe.edit("return x * 2", "return x * 3")
+    text = pipe.run().cache.explain("a")
+    assert "-    return x * 2" in text and "+    return x * 3" in text, text
+    assert "def _helper(x):" in text and "def a(" not in text, text
+
+
 def test_a_store_written_before_explain_rows_still_explains(pipe) -> None:
     """Older Ripples kept ``parts:DIGEST`` and ``src:QUAL@VERSION`` (and the newest ``src:QUAL``)."""
     dr = pipe.run()

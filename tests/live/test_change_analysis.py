@@ -51,3 +51,29 @@ def _cache_reruns(tmp_path: Path, old: str, new: str) -> bool:
 def test_watch_and_cache_agree(tmp_path: Path, edit: str, changed: bool) -> None:
     assert _watch_sees_change(tmp_path, BEFORE, edit) is changed
     assert _cache_reruns(tmp_path, BEFORE, edit) is changed
+
+
+#: characters ``str.splitlines`` ends a line at and Python does not: in a comment or a string above a
+#: definition, each would shift the line numbers a text-by-lines lookup goes by
+NOT_PYTHON_LINE_ENDS = ["\x0c", "\x0b", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("sep", NOT_PYTHON_LINE_ENDS, ids=[f"U+{ord(c):04X}" for c in NOT_PYTHON_LINE_ENDS])
+def test_the_watcher_sees_an_edit_below_a_character_python_does_not_end_a_line_at(tmp_path: Path, sep: str) -> None:
+    """The watcher's index keeps each definition's digest by its text between the lines Python gives
+    it; those lines were once taken from ``str.splitlines``, which also splits at form feeds and the
+    like, so below a form feed (a page break, as PEP 8 allows) the text looked up was another
+    definition's, and an edit to ``b`` left its digest, and the dashboard, as they were."""
+    from engine.live.code_index import CodeIndex
+
+    path = tmp_path / "paged.py"
+    source = f'# page one{sep}page two\nNOTE = "x{sep}y"\n\n\ndef a() -> int:\n    return 1\n\n\ndef b() -> int:\n    return 2\n'
+    path.write_text(source, encoding="utf-8")
+    index = CodeIndex(tmp_path)
+    index.add(str(path), "paged")
+    path.write_text(source.replace("return 2", "return 3"), encoding="utf-8")
+    old, new = index.add(str(path), "paged")
+    assert diff_symbols(old, new)[0] == {"b"}
+    path.write_text(source.replace("return 1", "return 5"), encoding="utf-8")
+    old, new = index.add(str(path), "paged")
+    assert diff_symbols(old, new)[0] == {"a", "b"}  # b back to "return 2"; a changed
