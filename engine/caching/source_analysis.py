@@ -1,5 +1,6 @@
 """Source analysis: one pass per file content, the normalised AST digests and references of every
-definition in a file, which the code versioner looks functions up in.
+definition in a file, which the code versioner looks functions up in; after an edit, a pass over
+the statements whose text changed (``engine.caching.statement_reuse``).
 
 Why a module of its own: parsing and normalising is pure (source in, JSON-able facts out), so it is
 memoised per content in the store and shared by the watcher's change analysis
@@ -17,11 +18,14 @@ import xxhash
 
 from engine._gc import paused
 from engine._json import dumps as json_dumps
+from engine.caching.ast_dump import dumper
+from engine.caching.statement_reuse import Reused, first_line, record, reusable, statement_segments
 
 # 2: comprehension variables and lambda parameters renamed. The digests hash ast.dump's text as it
 # reads on 3.11 and 3.12 (_dumper); 3.13 formats it differently, so there the values are new (3).
-# 4 and 5: and the module's top-level statements run for their effects ("fx").
-_NORMALIZER_VERSION = "4" if sys.version_info < (3, 13) else "5"
+# 4 and 5: and the module's top-level statements run for their effects ("fx"). 6 and 7: the module's
+# digest ("m") is over its statements' digests, which are kept ("s") for a later content to reuse.
+_NORMALIZER_VERSION = "6" if sys.version_info < (3, 13) else "7"
 _PY = f"{sys.version_info[0]}.{sys.version_info[1]}"
 _MEMO_PREFIX = f"ast:{_PY}:{_NORMALIZER_VERSION}:"
 _EVAL_LIKE = frozenset({"locals", "vars", "eval", "exec", "dir"})
@@ -42,6 +46,12 @@ def memo_key(digest: str) -> str:
     """Memo key of the analysis of the content whose ``content_digest`` is ``digest`` (for this Python
     and normaliser version: another version's analyses are never looked up)."""
     return _MEMO_PREFIX + digest
+
+
+def last_key(path: str) -> str:
+    """Memo key of the content digest of ``path`` last analysed (whose analysis a later content of
+    the file starts from: ``analyze_source``'s ``previous``)."""
+    return _MEMO_PREFIX + "last\0" + path
 
 
 def source_lines(text: str) -> list[str]:
@@ -317,88 +327,91 @@ def _resolve_scope(name: str, s: _Scope) -> _Scope | None:
     return None
 
 
-# The shortcuts stand only while these node types have exactly the fields they spell out.
-_NAME = ast.Name if ast.Name._fields == ("id", "ctx") else None
-_CONSTANT = ast.Constant if ast.Constant._fields == ("value", "kind") else None
-_ATTRIBUTE = ast.Attribute if ast.Attribute._fields == ("value", "attr", "ctx") else None
-_CTX = {c: f"{c.__name__}()" for c in (ast.Load, ast.Store, ast.Del)}
-_DEF_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-
-
-def _dumper(defs: dict[int, tuple[str, str]]) -> Any:
-    """``ast.dump(node, annotate_fields=False)`` as it reads on 3.11/3.12, at a fraction of its
-    per-node cost, and one pass for the module and every definition in it: ``defs`` receives, per
-    def/class/lambda, its dump without the decorators (as its digest has it) and its decorators'."""
-    layouts: dict[type, Any] = {}
-
-    def fmt(x: Any) -> str:
-        cls = type(x)
-        if cls is _NAME:
-            return f"Name({x.id!r}, {_CTX[type(x.ctx)]})"
-        if cls is _CONSTANT:
-            return f"Constant({x.value!r})" if x.kind is None else f"Constant({x.value!r}, {x.kind!r})"
-        if cls is list:
-            return "[" + ", ".join(map(fmt, x)) + "]"
-        if cls is _ATTRIBUTE:
-            return f"Attribute({fmt(x.value)}, {x.attr!r}, {_CTX[type(x.ctx)]})"
-        layout = layouts.get(cls)
-        if layout is None:
-            if not isinstance(x, ast.AST):
-                return repr(x)
-            fields = [(f, getattr(cls, f, ...) is None) for f in cls._fields]  # (name, optional)
-            layout = layouts[cls] = (cls.__name__ + "(", fields, cls in _DEF_TYPES)
-        head, fields, is_def = layout
-        parts: list[str] = []
-        kw, decos, at, bare = False, [], -1, ""
-        for f, optional in fields:
-            v = getattr(x, f, fmt)  # fmt: the field is missing
-            if v is fmt or v is None and optional:  # left out, and what follows named, as in ast.dump
-                kw = True
-                continue
-            if is_def and f == "decorator_list":
-                decos, at, bare = [fmt(y) for y in v], len(parts), "decorator_list=[]" if kw else "[]"
-                s = "[" + ", ".join(decos) + "]"
-            else:
-                s = fmt(v)
-            parts.append(f"{f}={s}" if kw else s)
-        out = head + ", ".join(parts) + ")"
-        if is_def:  # decorators as in ast.dump(Module(body=[Expr(decorator), ...], type_ignores=[]))
-            if decos:
-                parts[at] = bare
-            defs[id(x)] = (head + ", ".join(parts) + ")" if decos else out,
-                           "Module([" + ", ".join(f"Expr({d})" for d in decos) + "], [])" if decos else "")
-        return out
-    return fmt
-
-
-def analyze_source(source: str | bytes, filename: str = "<unknown>", *, tree: ast.Module | None = None) -> dict[str, Any]:
+def analyze_source(source: str | bytes, filename: str = "<unknown>", *, tree: ast.Module | None = None,
+                   previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Parse one module's source into the JSON-able per-definition index that the memo stores.
     ``tree``: ``ast.parse(source, filename)`` if the caller has it already (watch mode does); the
-    analysis changes it in place.
+    analysis changes it in place. ``previous``: an analysis of another content of the file, whose
+    top-level statements still written alike are taken from it, not walked again
+    (``engine.caching.statement_reuse``).
 
     For every def/class/lambda (at any depth): name, qualname within the module, kind, first line
     (decorators included), def line, end line, normalised digest (decorators excluded), decorator
-    digest, and the global names / attribute chains / local imports it references.
+    digest, and the global names / attribute chains / local imports it references; the module's
+    digest ("m", over its statements' digests), the digest of what it runs for its effects ("fx") and
+    its statements as ``previous`` needs them ("s").
 
     The garbage collector is paused meanwhile: the tree is many small objects that live until the
     end and form no cycles worth collecting, and collections it triggered cost ~15% of the time.
     """
     with paused():
-        return _analyze(source, filename, tree)
+        return _analyze(source, filename, tree, previous)
 
 
-def _analyze(source: str | bytes, filename: str, tree: ast.Module | None) -> dict[str, Any]:
+def _analyze(source: str | bytes, filename: str, tree: ast.Module | None,
+             previous: dict[str, Any] | None) -> dict[str, Any]:
     if tree is None:
         tree = ast.parse(source, filename=filename)
-    _drop_docstring(tree.body)
-    an = _Analyzer()
-    an.visit(tree)
-    # Pass 2: resolve every occurrence, rename function locals, attribute references to defs.
+    body = tree.body
+    head = body[0] if body else None
+    _drop_docstring(body)
+    after = head.end_lineno or 0 if head is not None and (not body or body[0] is not head) else 0
+    effects = {id(stmt) for stmt in effects_of(body)}
+    segs = statement_segments(source, body, after)
+    known = reusable(previous)
+    module_bound: set[str] = set()
+    units: list[tuple[ast.stmt, str, Reused | _Analyzer]] = []
+    for stmt, seg in zip(body, segs, strict=True):
+        got: Reused | _Analyzer | None = known.get(seg) if seg and id(stmt) not in effects else None
+        if got is None:
+            got = _Analyzer()
+            got.visit(stmt)
+            module_bound |= got.module_scope.bound
+        else:
+            module_bound.update(got.bound)
+        units.append((stmt, seg, got))
+    dumps: dict[int, tuple[str, str]] = {}
+    fmt = dumper(dumps)
+    out_defs: list[dict[str, Any]] = []
+    records, digests, effect_dumps = [], [], []
+    for stmt, seg, got in units:
+        first = first_line(stmt)
+        if isinstance(got, Reused):
+            if got.holds(module_bound):
+                defs, rec = got.at(seg, first)
+                out_defs += defs
+                records.append(rec)
+                digests.append(got.digest)
+                continue
+            got = _Analyzer()  # a builtin it reads is bound by the module now, or no longer
+            got.visit(stmt)
+        checks = _resolve(got, module_bound)
+        dump = fmt(stmt)
+        if id(stmt) in effects:
+            effect_dumps.append(dump)
+        digest = _h(dump)
+        defs = [_entry(d, dumps) for d in got.defs]
+        out_defs += defs
+        records.append(record(seg, first, digest, len(defs), sorted(got.module_scope.bound), checks))
+        digests.append(digest)
+    return {"defs": out_defs, "m": _h("\0".join(digests)), "fx": _h("\0".join(effect_dumps)) if effect_dumps else "",
+            "s": records}
+
+
+def _resolve(an: _Analyzer, module_bound: set[str]) -> dict[str, bool]:
+    """Pass 2 over one statement: resolve every occurrence, rename function locals, attribute
+    references to defs. Returns the builtin names read as globals, each with whether the module
+    binds it (which decides whether it is a reference): what a reuse of the statement checks."""
+    checks: dict[str, bool] = {}
     for node, scope, defs, owner, chain in an.occurrences:
         name = chain[0]
         target = _resolve_scope(name, scope)
         if target is None:
-            ref = None if hasattr(builtins, name) and name not in an.module_scope.bound else ["g", *chain]
+            if hasattr(builtins, name):
+                shadowed = checks[name] = name in module_bound
+                ref = ["g", *chain] if shadowed else None
+            else:
+                ref = ["g", *chain]
         elif name in target.imports:
             ref = [*target.imports[name], *chain[1:]]
         else:
@@ -417,23 +430,20 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None) -> dic
                 d.refs[key] = ref
             if owner is not None:
                 owner.deco_refs[key] = ref
-    dumps: dict[int, tuple[str, str]] = {}
-    fmt = _dumper(dumps)
-    module_dump = fmt(tree)
-    out_defs = []
-    for d in an.defs:
-        node = d.node
-        decos = getattr(node, "decorator_list", None) or []
-        dump, deco_dump = dumps[id(node)]
-        out_defs.append({
-            "n": d.name, "q": d.qual, "k": d.kind, "f": min([node.lineno, *(x.lineno for x in decos)]),
-            "l": node.lineno, "e": getattr(node, "end_lineno", node.lineno) or node.lineno, "d": _h(dump),
-            "dd": _h(deco_dump) if deco_dump else "",
-            "r": sorted(d.refs.values(), key=json_dumps),
-            "dr": sorted(d.deco_refs.values(), key=json_dumps),
-        })
-    effects = [fmt(stmt) for stmt in effects_of(tree.body)]
-    return {"defs": out_defs, "m": _h(module_dump), "fx": _h("\0".join(effects)) if effects else ""}
+    return checks
+
+
+def _entry(d: _Def, dumps: dict[int, tuple[str, str]]) -> dict[str, Any]:
+    node: Any = d.node
+    decos = getattr(node, "decorator_list", None) or []
+    dump, deco_dump = dumps[id(node)]
+    return {
+        "n": d.name, "q": d.qual, "k": d.kind, "f": min([node.lineno, *(x.lineno for x in decos)]),
+        "l": node.lineno, "e": getattr(node, "end_lineno", node.lineno) or node.lineno, "d": _h(dump),
+        "dd": _h(deco_dump) if deco_dump else "",
+        "r": sorted(d.refs.values(), key=json_dumps),
+        "dr": sorted(d.deco_refs.values(), key=json_dumps),
+    }
 
 
 _COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Match)

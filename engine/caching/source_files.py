@@ -19,7 +19,7 @@ from engine._json import loads as json_loads
 from engine._log import log
 from engine.caching.code_helpers import _unwrap
 from engine.caching.file_index import FileIndex
-from engine.caching.source_analysis import analyze_source, content_digest, memo_key, source_lines
+from engine.caching.source_analysis import analyze_source, content_digest, last_key, memo_key, source_lines
 from engine.core.bytecode import cache_code, cached_code, imported, is_project_source, nested_code
 from engine.files import RACY_WINDOW_NS
 
@@ -88,6 +88,7 @@ class SourceFiles:
                     self.seen[path] = (sig, None)
                     return None
                 self.memo[key] = json_dumps(data, compact=True)
+                self.memo[last_key(path)] = digest
             info = FileIndex(path, digest, data)
             self._by_content[digest] = info
         self.seen[path] = (sig, info)
@@ -102,9 +103,22 @@ class SourceFiles:
             tree = ast.parse(content, filename=path)
             if not self._loaded(path, digest)[0] and digest not in self._compiled:
                 self._index(digest, path, tree)
-            data = analyze_source(content, path, tree=tree)
+            data = analyze_source(content, path, tree=tree, previous=self._previous(path))
             del tree
         return data
+
+    def _previous(self, path: str) -> dict[str, Any] | None:
+        """The last analysis made of another content of ``path``, whose unchanged statements the new
+        one takes (``analyze_source``'s ``previous``): after an edit, only what changed is walked."""
+        digest = self.memo.get(last_key(path))
+        raw = self.memo.get(memo_key(digest)) if digest is not None else None
+        if raw is None:
+            return None
+        try:
+            got = json_loads(raw)
+        except ValueError:
+            return None
+        return got if isinstance(got, dict) else None
 
     def _index(self, digest: str, path: str, source: bytes | ast.Module | None) -> dict[tuple[str, int], list[types.CodeType]]:
         """What the content compiles to, by (qualname, first line): from the bytecode cache when that

@@ -25,6 +25,7 @@ import pytest
 import xxhash
 
 from engine.caching import source_analysis
+from engine.caching.ast_dump import dumper
 from engine.caching.source_analysis import analyze_source
 
 REPO = Path(__file__).resolve().parents[2]
@@ -722,11 +723,15 @@ def test_definitions_names_lines_and_references_are_the_reference(analysed) -> N
 
 @pytest.mark.skipif(not DUMP_AS_311, reason="ast.dump reads differently: digest values are new here")
 def test_digests_are_the_reference_itself(analysed) -> None:
-    """The normaliser version stays, so stored analyses and code versions must stay valid (4: the
-    analysis also digests the module's statements run for their effects, "fx")."""
-    assert source_analysis._NORMALIZER_VERSION == "4"
+    """Every definition's digests and the effects digest are the reference's, so code versions made
+    before stay valid (4: the analysis also digests the module's statements run for their effects,
+    "fx"). 6: the module's own digest ("m") is over its statements' digests, kept ("s") for a later
+    content to reuse (``engine.caching.statement_reuse``): a new value, one for one with the
+    reference's (the next test)."""
+    assert source_analysis._NORMALIZER_VERSION == "6"
     for name, (ref, new) in analysed.items():
-        assert new == ref, name
+        assert new["defs"] == ref["defs"] and new["fx"] == ref["fx"], name
+        assert set(new) == {"defs", "m", "fx", "s"} and set(ref) == {"defs", "m", "fx"}, name
 
 
 def test_digests_are_equal_exactly_when_the_references_are(analysed) -> None:
@@ -734,7 +739,7 @@ def test_digests_are_equal_exactly_when_the_references_are(analysed) -> None:
     is one digest of the fast analysis, and the other way round."""
     forward: dict[str, str] = {}
     backward: dict[str, str] = {}
-    pairs = [(r["m"], n["m"]) for r, n in analysed.values()]
+    pairs = [(r[k], n[k]) for r, n in analysed.values() for k in ("m", "fx")]
     for ref, new in analysed.values():
         for rd, nd in zip(ref["defs"], new["defs"], strict=True):
             pairs += [(rd["d"], nd["d"]), (rd["dd"], nd["dd"])]
@@ -749,7 +754,7 @@ def test_digests_are_equal_exactly_when_the_references_are(analysed) -> None:
 def test_the_dump_is_ast_dump(src: str) -> None:
     """What the digests hash, compared directly (the corpus compares them through the digests)."""
     tree = ast.parse(src)
-    assert source_analysis._dumper({})(tree) == ast.dump(tree, annotate_fields=False)
+    assert dumper({})(tree) == ast.dump(tree, annotate_fields=False)
 
 
 @pytest.mark.parametrize("src", INVALID)
@@ -812,3 +817,117 @@ def test_the_statements_a_module_runs_for_their_effects() -> None:
                    "a, pd.x = (1, 2)", "for k in range(2):"]
     plain = analyze_source(src.replace('print("effect")\n', "").replace("pd.options.display.max_rows = 5\n", ""))
     assert analyze_source(src)["fx"] != plain["fx"] != ""
+
+
+# ==================================================================================================
+# Reuse of an earlier content's statements (``previous``): the same analysis as a fresh one
+
+
+def _edits(src: str) -> list[str]:
+    """Edits of one module's text: lines added above everything, a builtin shadowed at the end (every
+    statement reading ``print``/``len`` changes meaning), a form feed above, one definition's body
+    edited, it deleted, it duplicated, the first two statements swapped, two joined on one line."""
+    from engine.caching.source_analysis import source_lines
+    from engine.caching.statement_reuse import first_line
+
+    tree = ast.parse(src)
+    lines = source_lines(src)
+    out = ["import os as _added_os\n\n" + src, src + "\nprint = None\nlen = len\n", "# page one\x0cpage two\n" + src]
+    body = tree.body
+    defs = [n for n in body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+    if defs:
+        d = defs[len(defs) // 2]
+        first, inner = first_line(d), d.body[0]
+        at = inner.lineno - 1
+        out.append("".join([*lines[:at], " " * inner.col_offset + "_added_local = len\n", *lines[at:]]))
+        out.append("".join([*lines[:first - 1], *lines[d.end_lineno:]]))
+        out.append(src + "\n\n" + "".join(lines[first - 1:d.end_lineno]))
+    if len(body) >= 2 and body[0].end_lineno < first_line(body[1]) and body[1].end_lineno is not None:
+        a = lines[first_line(body[0]) - 1:body[0].end_lineno]
+        b = lines[first_line(body[1]) - 1:body[1].end_lineno]
+        out.append("".join([*b, "\n", *a, *lines[body[1].end_lineno:]]))
+    out.append("x_joined = 1; y_joined = x_joined\n" + src)
+    kept = []
+    for e in out:
+        try:
+            ast.parse(e)
+        except SyntaxError:
+            continue
+        kept.append(e)
+    return kept
+
+
+@pytest.mark.parametrize("stride", [pytest.param(1, marks=pytest.mark.slow), 5], ids=["every module", "a fifth"])
+def test_an_analysis_reusing_an_earlier_contents_statements_is_a_fresh_one(stride: int) -> None:
+    """After every edit, of every corpus module (a fifth of them, the snippets among them, in the
+    fast set): the analysis made with the unedited one's as ``previous`` equals the one made from
+    nothing; so does one handed another module's analysis."""
+    corpus = _corpus()
+    assert len(corpus) > 150
+    names = sorted(corpus)
+    checked = 0
+    for i, name in enumerate(names):
+        if i % stride and "#" not in name:
+            continue
+        raw = corpus[name]
+        src = raw.decode("utf-8", "surrogateescape") if isinstance(raw, bytes) else raw
+        before = analyze_source(raw, name)
+        for edited in _edits(src):
+            fresh = analyze_source(edited, name)
+            assert analyze_source(edited, name, previous=before) == fresh, name
+            checked += 1
+        other = analyze_source(corpus[names[i - 1]], names[i - 1])
+        assert analyze_source(raw, name, previous=other) == before, name
+    assert checked > 1000 // stride
+
+
+def test_an_edit_to_one_definition_walks_that_statement_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the reuse is for: of a 200-function module, an edit to one function's body walks that
+    one statement again; a builtin the module comes to bind walks the statements reading it."""
+    src = "".join(f"def f{i}(x):\n    return len(x) + {i}\n\n\n" for i in range(200))
+    before = analyze_source(src)
+    walked = []
+    real = source_analysis._Analyzer
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def visit(self, node: Any) -> None:
+            if not walked or walked[-1] is not self:
+                walked.append(self)
+            super().visit(node)
+
+    monkeypatch.setattr(source_analysis, "_Analyzer", Counting)
+    edited = src.replace("return len(x) + 17\n", "return len(x) + 1700\n")
+    assert analyze_source(edited, previous=before) == analyze_source(edited)
+    walked.clear()
+    analyze_source(edited, previous=before)
+    assert len(walked) == 1
+    shadowing = "len = max\n" + src
+    walked.clear()
+    again = analyze_source(shadowing, previous=before)
+    assert len(walked) == 201 and again == analyze_source(shadowing)
+    assert all(["g", "len"] in d["r"] for d in again["defs"])
+
+
+def test_a_new_process_analyses_an_edited_file_from_its_last_analysis(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store's memo keeps which content of a file was analysed last (``last_key``), so the next
+    process to analyse the file (``ripple run`` after an edit) starts from that analysis: it walks the
+    edited function alone, and indexes the file as an analysis from nothing would."""
+    from engine.caching.file_index import FileIndex
+    from engine.caching.source_files import SourceFiles
+    from engine.store import Store
+
+    path = tmp_path / "many.py"
+    src = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(100))
+    path.write_text(src)
+    store = Store(tmp_path / "store")
+    assert SourceFiles(store.memo).info(str(path)) is not None
+    path.write_text(src.replace("return x + 42\n", "return x * 42\n"))
+    walked = []
+    real = source_analysis._Analyzer
+    monkeypatch.setattr(source_analysis, "_Analyzer", lambda: walked.append(1) or real())
+    info = SourceFiles(store.memo).info(str(path))  # another versioner: as a new process has
+    assert info is not None and len(walked) == 1
+    fresh = FileIndex(str(path), info.content_digest, analyze_source(path.read_bytes(), str(path)))
+    assert info.defs == fresh.defs and info.module_digest == fresh.module_digest
+    store.close()

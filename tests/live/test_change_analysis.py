@@ -77,3 +77,26 @@ def test_the_watcher_sees_an_edit_below_a_character_python_does_not_end_a_line_a
     path.write_text(source.replace("return 1", "return 5"), encoding="utf-8")
     old, new = index.add(str(path), "paged")
     assert diff_symbols(old, new)[0] == {"a", "b"}  # b back to "return 2"; a changed
+
+
+def test_the_watcher_analyses_a_saved_file_from_its_last_analysis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watcher keeps the last analysis of the files it analysed most recently: after a save, the
+    analysis it hands the run walks the edited definition alone, and is the one made from nothing."""
+    from engine.caching import source_analysis
+    from engine.caching.source_analysis import analyze_source, content_digest, memo_key
+    from engine.live.code_index import CodeIndex
+
+    path = tmp_path / "many.py"
+    src = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(100))
+    path.write_text(src)
+    index = CodeIndex(tmp_path)
+    index.add(str(path), "many")
+    path.write_text(src.replace("return x + 42\n", "return x * 42\n"))
+    walked = []
+    real = source_analysis._Analyzer
+    monkeypatch.setattr(source_analysis, "_Analyzer", lambda: walked.append(1) or real())
+    old, new = index.add(str(path), "many", keep_analysis=True)
+    assert len(walked) == 1 and diff_symbols(old, new)[0] == {"f42"}
+    data = path.read_bytes()
+    monkeypatch.setattr(source_analysis, "_Analyzer", real)
+    assert new.analysis == (memo_key(content_digest(data)), analyze_source(data, str(path)))

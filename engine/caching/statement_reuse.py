@@ -1,0 +1,106 @@
+"""Which of a file's top-level statements an earlier analysis of the file already holds.
+
+Why: after an edit to one function of a 1,000-function file, normalising and dumping the other 999
+again was most of the edited run's analysis (the parse is the rest). A top-level statement's
+analysis is a function of its own text, its line, and one thing outside it: whether the builtin
+names it reads as globals are bound by the module (``print = log`` elsewhere makes ``print`` a
+module global). So each statement of an analysis is recorded with a digest of its exact lines (and
+of what else could change how they parse: the ``__future__`` imports and an encoding cookie), the
+names it binds at module level and those builtin lookups, and a later analysis of another content
+takes every statement whose digest, and whose lookups' outcome, it still has, with its lines
+shifted. A statement sharing a line with another (``a = 1; b = 2``) has no digest and is always
+analysed; so is one the module runs for its effects, whose text goes into the effects digest.
+``tests/caching/test_source_analysis.py`` holds reused analyses to fresh ones, edit by edit.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from xxhash import xxh3_128_hexdigest
+
+#: the keys of a def's entry, as ``analyze_source`` makes them (a ``FileIndex`` adds its own)
+_ENTRY_KEYS = ("n", "q", "k", "f", "l", "e", "d", "dd", "r", "dr")
+
+
+def first_line(stmt: ast.stmt) -> int:
+    """Where a statement's text begins: a decorated def's or class's first decorator."""
+    decos = getattr(stmt, "decorator_list", None)
+    return min([stmt.lineno, *(d.lineno for d in decos)]) if decos else stmt.lineno
+
+
+def statement_segments(source: str | bytes, body: list[ast.stmt], after: int) -> list[str]:
+    """Per statement of ``body`` (the module's, its docstring gone: it ended on line ``after``), the
+    digest of the lines it spans, or "" where it shares one with another statement. Lines end where
+    Python ends them (``bytes.splitlines``: at ``\\n``, ``\\r\\n`` and ``\\r`` only)."""
+    data = source if isinstance(source, bytes) else source.encode("utf-8", "surrogatepass")
+    lines = data.splitlines(keepends=True)
+    futures = sorted(a.name for s in body if isinstance(s, ast.ImportFrom) and s.module == "__future__"
+                     for a in s.names)
+    context = "\0".join(["ripple-stmt", *futures]).encode() + b"\0" + b"".join(
+        line for line in lines[:2] if b"coding" in line)
+    head = b"%d:" % len(context) + context
+    spans = [(first_line(s), s.end_lineno or s.lineno) for s in body]
+    out = []
+    prev_end = after
+    for i, (first, end) in enumerate(spans):
+        shared = first <= prev_end or (i + 1 < len(spans) and spans[i + 1][0] <= end) or end > len(lines)
+        out.append("" if shared else xxh3_128_hexdigest(head + b"".join(lines[first - 1:end])))
+        prev_end = max(prev_end, end)
+    return out
+
+
+class Reused:
+    """One top-level statement as an earlier analysis made it."""
+
+    __slots__ = ("first", "digest", "defs", "bound", "checks")
+
+    def __init__(self, first: int, digest: str, defs: list[dict[str, Any]], bound: list[str],
+                 checks: dict[str, bool]) -> None:
+        self.first, self.digest, self.defs, self.bound, self.checks = first, digest, defs, bound, checks
+
+    def holds(self, module_bound: set[str]) -> bool:
+        """Its builtin lookups end as they did: each name bound by the module now exactly if then."""
+        return all((name in module_bound) is was for name, was in self.checks.items())
+
+    def at(self, seg: str, first: int) -> tuple[list[dict[str, Any]], list[Any]]:
+        """Its defs' entries and its record, for the statement now beginning on line ``first``."""
+        shift = first - self.first
+        defs = []
+        for d in self.defs:
+            e = {k: d[k] for k in _ENTRY_KEYS}
+            e["f"], e["l"], e["e"] = d["f"] + shift, d["l"] + shift, d["e"] + shift
+            defs.append(e)
+        return defs, record(seg, first, self.digest, len(defs), self.bound, self.checks)
+
+
+def record(seg: str, first: int, digest: str, defs: int, bound: list[str], checks: dict[str, bool]) -> list[Any]:
+    """A statement as an analysis keeps it (its ``"s"``), for a later one to reuse."""
+    return [seg, first, digest, defs, bound, checks]
+
+
+def reusable(previous: dict[str, Any] | None) -> dict[str, Reused]:
+    """The statements of ``previous`` by segment digest; nothing from an analysis of another shape."""
+    if not previous:
+        return {}
+    out: dict[str, Reused] = {}
+    try:
+        defs = previous["defs"]
+        at = 0
+        for seg, first, digest, n, bound, checks in previous["s"]:
+            if not (isinstance(first, int) and isinstance(n, int) and isinstance(digest, str)
+                    and isinstance(bound, list) and isinstance(checks, dict) and n >= 0):
+                return {}
+            mine = defs[at:at + n]
+            at += n
+            if len(mine) != n or not all(isinstance(d, dict) and all(k in d for k in _ENTRY_KEYS)
+                                         and all(type(d[k]) is int for k in "fle") for d in mine):
+                return {}
+            if seg and isinstance(seg, str):
+                out[seg] = Reused(first, digest, mine, bound, {str(k): v is True for k, v in checks.items()})
+        if at != len(defs):
+            return {}
+    except (TypeError, ValueError, KeyError):
+        return {}
+    return out
