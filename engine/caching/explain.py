@@ -19,11 +19,11 @@ MAC'd and inserted, ~16 µs a node. Stores written before keep those rows (``par
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine._json import loads as json_loads
 from engine.caching.code_version import diff_parts
 from engine.store.schema import compact_json
 
@@ -111,7 +111,7 @@ def _json_dict(memo: Mapping[str, str], key: str) -> dict[str, Any] | None:
     if not raw:
         return None
     try:
-        got = json.loads(raw)
+        got = json_loads(raw)
     except ValueError:
         return None
     return got if isinstance(got, dict) else None

@@ -360,27 +360,26 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None,
     segs = statement_segments(source, body, after)
     known = reusable(previous)
     module_bound: set[str] = set()
-    units: list[tuple[ast.stmt, str, Reused | _Analyzer]] = []
+    units: list[tuple[ast.stmt, str, Reused | _Analyzer, Any]] = []
     for stmt, seg in zip(body, segs, strict=True):
         got: Reused | _Analyzer | None = known.get(seg) if seg and id(stmt) not in effects else None
-        if got is None:
+        taken = got.at(seg, first_line(stmt)) if got is not None else None
+        if got is None or taken is None:
             got = _Analyzer()
             got.visit(stmt)
             module_bound |= got.module_scope.bound
         else:
             module_bound.update(got.bound)
-        units.append((stmt, seg, got))
+        units.append((stmt, seg, got, taken))
     dumps: dict[int, tuple[str, str]] = {}
     fmt = dumper(dumps)
     out_defs: list[dict[str, Any]] = []
     records, digests, effect_dumps = [], [], []
-    for stmt, seg, got in units:
-        first = first_line(stmt)
+    for stmt, seg, got, taken in units:
         if isinstance(got, Reused):
             if got.holds(module_bound):
-                defs, rec = got.at(seg, first)
-                out_defs += defs
-                records.append(rec)
+                out_defs += taken[0]
+                records.append(taken[1])
                 digests.append(got.digest)
                 continue
             got = _Analyzer()  # a builtin it reads is bound by the module now, or no longer
@@ -392,7 +391,7 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None,
         digest = _h(dump)
         defs = [_entry(d, dumps) for d in got.defs]
         out_defs += defs
-        records.append(record(seg, first, digest, len(defs), sorted(got.module_scope.bound), checks))
+        records.append(record(seg, first_line(stmt), digest, len(defs), sorted(got.module_scope.bound), checks))
         digests.append(digest)
     return {"defs": out_defs, "m": _h("\0".join(digests)), "fx": _h("\0".join(effect_dumps)) if effect_dumps else "",
             "s": records}

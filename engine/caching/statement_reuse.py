@@ -64,14 +64,21 @@ class Reused:
         """Its builtin lookups end as they did: each name bound by the module now exactly if then."""
         return all((name in module_bound) is was for name, was in self.checks.items())
 
-    def at(self, seg: str, first: int) -> tuple[list[dict[str, Any]], list[Any]]:
-        """Its defs' entries and its record, for the statement now beginning on line ``first``."""
+    def at(self, seg: str, first: int) -> tuple[list[dict[str, Any]], list[Any]] | None:
+        """Its defs' entries and its record, for the statement now beginning on line ``first``; None
+        for entries of another shape (checked here, for the statements taken, not for every one)."""
         shift = first - self.first
         defs = []
-        for d in self.defs:
-            e = {k: d[k] for k in _ENTRY_KEYS}
-            e["f"], e["l"], e["e"] = d["f"] + shift, d["l"] + shift, d["e"] + shift
-            defs.append(e)
+        try:
+            for d in self.defs:
+                e = {k: d[k] for k in _ENTRY_KEYS}
+                f, line, end = d["f"], d["l"], d["e"]
+                if not (type(f) is int and type(line) is int and type(end) is int):
+                    return None
+                e["f"], e["l"], e["e"] = f + shift, line + shift, end + shift
+                defs.append(e)
+        except (TypeError, KeyError):
+            return None
         return defs, record(seg, first, self.digest, len(defs), self.bound, self.checks)
 
 
@@ -89,13 +96,12 @@ def reusable(previous: dict[str, Any] | None) -> dict[str, Reused]:
         defs = previous["defs"]
         at = 0
         for seg, first, digest, n, bound, checks in previous["s"]:
-            if not (isinstance(first, int) and isinstance(n, int) and isinstance(digest, str)
-                    and isinstance(bound, list) and isinstance(checks, dict) and n >= 0):
+            if not (isinstance(first, int) and isinstance(n, int) and isinstance(digest, str) and n >= 0
+                    and isinstance(bound, list) and all(type(b) is str for b in bound) and isinstance(checks, dict)):
                 return {}
             mine = defs[at:at + n]
             at += n
-            if len(mine) != n or not all(isinstance(d, dict) and all(k in d for k in _ENTRY_KEYS)
-                                         and all(type(d[k]) is int for k in "fle") for d in mine):
+            if len(mine) != n:
                 return {}
             if seg and isinstance(seg, str):
                 out[seg] = Reused(first, digest, mine, bound, {str(k): v is True for k, v in checks.items()})

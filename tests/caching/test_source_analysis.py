@@ -931,3 +931,19 @@ def test_a_new_process_analyses_an_edited_file_from_its_last_analysis(tmp_path: 
     fresh = FileIndex(str(path), info.content_digest, analyze_source(path.read_bytes(), str(path)))
     assert info.defs == fresh.defs and info.module_digest == fresh.module_digest
     store.close()
+
+
+def test_a_previous_analysis_of_another_shape_is_not_used() -> None:
+    """An earlier Ripple's analysis, or one damaged in a way its seal cannot tell (a bug), is no
+    starting point: the analysis is the one made from nothing, whatever is wrong with it."""
+    src = "def f(x):\n    return len(x)\n\n\ndef g(y):\n    return y + 1\n"
+    good = analyze_source(src)
+    fresh = analyze_source(src + "\n\ndef h():\n    return 3\n")
+    for bad in ({"defs": good["defs"], "m": good["m"]},
+                {**good, "s": "nope"}, {**good, "s": [[1, 2, 3]]},
+                {**good, "defs": good["defs"][:1]},
+                {**good, "defs": [{**d, "f": "1"} for d in good["defs"]]},
+                {**good, "defs": [{k: v for k, v in d.items() if k != "r"} for d in good["defs"]]},
+                {**good, "s": [[r[0], r[1], r[2], r[3], [7], r[5]] for r in good["s"]]},
+                {**good, "s": [[r[0], "1", *r[2:]] for r in good["s"]]}, None, {}):
+        assert analyze_source(src + "\n\ndef h():\n    return 3\n", previous=bad) == fresh, bad
