@@ -11,6 +11,15 @@ from typing import Any
 _NAME = ast.Name if ast.Name._fields == ("id", "ctx") else None
 _CONSTANT = ast.Constant if ast.Constant._fields == ("value", "kind") else None
 _ATTRIBUTE = ast.Attribute if ast.Attribute._fields == ("value", "attr", "ctx") else None
+_CALL = ast.Call if ast.Call._fields == ("func", "args", "keywords") else None
+_SUBSCRIPT = ast.Subscript if ast.Subscript._fields == ("value", "slice", "ctx") else None
+_TUPLE = ast.Tuple if ast.Tuple._fields == ("elts", "ctx") else None
+_EXPR = ast.Expr if ast.Expr._fields == ("value",) else None
+_BINOP = ast.BinOp if ast.BinOp._fields == ("left", "op", "right") else None
+_COMPARE = ast.Compare if ast.Compare._fields == ("left", "ops", "comparators") else None
+_RETURN = ast.Return if ast.Return._fields == ("value",) else None
+_ASSIGN = ast.Assign if ast.Assign._fields == ("targets", "value", "type_comment") else None
+_ARG = ast.arg if ast.arg._fields == ("arg", "annotation", "type_comment") else None
 _CTX = {c: f"{c.__name__}()" for c in (ast.Load, ast.Store, ast.Del)}
 _DEF_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
 
@@ -31,6 +40,24 @@ def dumper(defs: dict[int, tuple[str, str]]) -> Any:
             return "[" + ", ".join(map(fmt, x)) + "]"
         if cls is _ATTRIBUTE:
             return f"Attribute({fmt(x.value)}, {x.attr!r}, {_CTX[type(x.ctx)]})"
+        if cls is _CALL:
+            return f"Call({fmt(x.func)}, {fmt(x.args)}, {fmt(x.keywords)})"
+        if cls is _SUBSCRIPT:
+            return f"Subscript({fmt(x.value)}, {fmt(x.slice)}, {_CTX[type(x.ctx)]})"
+        if cls is _TUPLE:
+            return f"Tuple({fmt(x.elts)}, {_CTX[type(x.ctx)]})"
+        if cls is _EXPR:
+            return f"Expr({fmt(x.value)})"
+        if cls is _ARG and x.type_comment is None:  # None fields are left out, as ast.dump does
+            return f"arg({x.arg!r})" if x.annotation is None else f"arg({x.arg!r}, {fmt(x.annotation)})"
+        if cls is _BINOP:
+            return f"BinOp({fmt(x.left)}, {type(x.op).__name__}(), {fmt(x.right)})"
+        if cls is _COMPARE:
+            return f"Compare({fmt(x.left)}, {fmt(x.ops)}, {fmt(x.comparators)})"
+        if cls is _RETURN:
+            return "Return()" if x.value is None else f"Return({fmt(x.value)})"
+        if cls is _ASSIGN and x.type_comment is None:
+            return f"Assign({fmt(x.targets)}, {fmt(x.value)})"
         layout = layouts.get(cls)
         if layout is None:
             if not isinstance(x, ast.AST):

@@ -19,7 +19,7 @@ import xxhash
 from engine._gc import paused
 from engine._json import dumps as json_dumps
 from engine.caching.ast_dump import dumper
-from engine.caching.statement_reuse import Reused, first_line, record, reusable, statement_segments
+from engine.caching.statement_reuse import Reused, reusable, statement_segments
 
 # 2: comprehension variables and lambda parameters renamed. The digests hash ast.dump's text as it
 # reads on 3.11 and 3.12 (_dumper); 3.13 formats it differently, so there the values are new (3).
@@ -357,52 +357,69 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None,
     _drop_docstring(body)
     after = head.end_lineno or 0 if head is not None and (not body or body[0] is not head) else 0
     effects = {id(stmt) for stmt in effects_of(body)}
-    segs = statement_segments(source, body, after)
+    firsts, segs = statement_segments(source, body, after)
     known = reusable(previous)
+    an = _Analyzer()  # one for the file: a statement's pass 1 is a stretch of its records (_walk)
     module_bound: set[str] = set()
-    units: list[tuple[ast.stmt, str, Reused | _Analyzer, Any]] = []
-    for stmt, seg in zip(body, segs, strict=True):
-        got: Reused | _Analyzer | None = known.get(seg) if seg and id(stmt) not in effects else None
-        taken = got.at(seg, first_line(stmt)) if got is not None else None
+    units: list[tuple[ast.stmt, str, int, Reused | _Walk, Any]] = []
+    for stmt, seg, first in zip(body, segs, firsts, strict=True):
+        got: Reused | _Walk | None = known.get(seg) if known and seg and id(stmt) not in effects else None
+        taken = got.at(seg, first) if got is not None else None
         if got is None or taken is None:
-            got = _Analyzer()
-            got.visit(stmt)
-            module_bound |= got.module_scope.bound
-        else:
-            module_bound.update(got.bound)
-        units.append((stmt, seg, got, taken))
+            got = _walk(an, stmt)
+        module_bound.update(got.bound)
+        units.append((stmt, seg, first, got, taken))
     dumps: dict[int, tuple[str, str]] = {}
     fmt = dumper(dumps)
     out_defs: list[dict[str, Any]] = []
     records, digests, effect_dumps = [], [], []
-    for stmt, seg, got, taken in units:
-        if isinstance(got, Reused):
+    occurrences, defs = an.occurrences, an.defs
+    for stmt, seg, first, got, taken in units:
+        if got.__class__ is Reused:
             if got.holds(module_bound):
                 out_defs += taken[0]
                 records.append(taken[1])
                 digests.append(got.digest)
                 continue
-            got = _Analyzer()  # a builtin it reads is bound by the module now, or no longer
-            got.visit(stmt)
-        checks = _resolve(got, module_bound)
+            got = _walk(an, stmt)  # a builtin it reads is bound by the module now, or no longer
+        checks = _resolve(occurrences[got.occurrences], module_bound) if got.occurrences.stop > got.occurrences.start else {}
         dump = fmt(stmt)
-        if id(stmt) in effects:
+        if effects and id(stmt) in effects:
             effect_dumps.append(dump)
         digest = _h(dump)
-        defs = [_entry(d, dumps) for d in got.defs]
-        out_defs += defs
-        records.append(record(seg, first_line(stmt), digest, len(defs), sorted(got.module_scope.bound), checks))
+        mine = [_entry(d, dumps) for d in defs[got.defs]]
+        out_defs += mine
+        records.append([seg, first, digest, len(mine), sorted(got.bound), checks])  # statement_reuse.record
         digests.append(digest)
     return {"defs": out_defs, "m": _h("\0".join(digests)), "fx": _h("\0".join(effect_dumps)) if effect_dumps else "",
             "s": records}
 
 
-def _resolve(an: _Analyzer, module_bound: set[str]) -> dict[str, bool]:
+class _Walk:
+    """One top-level statement's pass 1: where its occurrences and defs are in the file's analyzer,
+    and the names it binds at module level."""
+
+    __slots__ = ("occurrences", "defs", "bound")
+
+    def __init__(self, occurrences: slice, defs: slice, bound: set[str]) -> None:
+        self.occurrences, self.defs, self.bound = occurrences, defs, bound
+
+
+def _walk(an: _Analyzer, stmt: ast.stmt) -> _Walk:
+    """Pass 1 over one statement; the module scope's bindings start afresh for the next (nothing else
+    of the module scope is ever read: module-level names are globals, resolved at run time)."""
+    o, d = len(an.occurrences), len(an.defs)
+    an.visit(stmt)
+    bound, an.module_scope.bound = an.module_scope.bound, set()
+    return _Walk(slice(o, len(an.occurrences)), slice(d, len(an.defs)), bound)
+
+
+def _resolve(occurrences: list[Any], module_bound: set[str]) -> dict[str, bool]:
     """Pass 2 over one statement: resolve every occurrence, rename function locals, attribute
     references to defs. Returns the builtin names read as globals, each with whether the module
     binds it (which decides whether it is a reference): what a reuse of the statement checks."""
     checks: dict[str, bool] = {}
-    for node, scope, defs, owner, chain in an.occurrences:
+    for node, scope, defs, owner, chain in occurrences:
         name = chain[0]
         target = _resolve_scope(name, scope)
         if target is None:

@@ -16,9 +16,10 @@ analysed; so is one the module runs for its effects, whose text goes into the ef
 from __future__ import annotations
 
 import ast
+import itertools
 from typing import Any
 
-from xxhash import xxh3_128_hexdigest
+from xxhash import xxh3_128_hexdigest, xxh64_intdigest
 
 #: the keys of a def's entry, as ``analyze_source`` makes them (a ``FileIndex`` adds its own)
 _ENTRY_KEYS = ("n", "q", "k", "f", "l", "e", "d", "dd", "r", "dr")
@@ -30,25 +31,27 @@ def first_line(stmt: ast.stmt) -> int:
     return min([stmt.lineno, *(d.lineno for d in decos)]) if decos else stmt.lineno
 
 
-def statement_segments(source: str | bytes, body: list[ast.stmt], after: int) -> list[str]:
-    """Per statement of ``body`` (the module's, its docstring gone: it ended on line ``after``), the
-    digest of the lines it spans, or "" where it shares one with another statement. Lines end where
-    Python ends them (``bytes.splitlines``: at ``\\n``, ``\\r\\n`` and ``\\r`` only)."""
+def statement_segments(source: str | bytes, body: list[ast.stmt], after: int) -> tuple[list[int], list[str]]:
+    """Per statement of ``body`` (the module's, its docstring gone: it ended on line ``after``), its
+    first line (``first_line``) and the digest of the lines it spans, or "" where it shares one with
+    another statement. Lines end where Python ends them (``bytes.splitlines``: at ``\\n``, ``\\r\\n``
+    and ``\\r`` only)."""
     data = source if isinstance(source, bytes) else source.encode("utf-8", "surrogatepass")
     lines = data.splitlines(keepends=True)
     futures = sorted(a.name for s in body if isinstance(s, ast.ImportFrom) and s.module == "__future__"
                      for a in s.names)
     context = "\0".join(["ripple-stmt", *futures]).encode() + b"\0" + b"".join(
         line for line in lines[:2] if b"coding" in line)
-    head = b"%d:" % len(context) + context
+    seed = xxh64_intdigest(context)
+    starts = [0, *itertools.accumulate(map(len, lines))]  # line n begins at starts[n - 1]
     spans = [(first_line(s), s.end_lineno or s.lineno) for s in body]
     out = []
     prev_end = after
     for i, (first, end) in enumerate(spans):
         shared = first <= prev_end or (i + 1 < len(spans) and spans[i + 1][0] <= end) or end > len(lines)
-        out.append("" if shared else xxh3_128_hexdigest(head + b"".join(lines[first - 1:end])))
+        out.append("" if shared else xxh3_128_hexdigest(data[starts[first - 1]:starts[end]], seed))
         prev_end = max(prev_end, end)
-    return out
+    return [first for first, _ in spans], out
 
 
 class Reused:

@@ -93,10 +93,10 @@ def test_the_watcher_analyses_a_saved_file_from_its_last_analysis(tmp_path: Path
     index.add(str(path), "many")
     path.write_text(src.replace("return x + 42\n", "return x * 42\n"))
     walked = []
-    real = source_analysis._Analyzer
-    monkeypatch.setattr(source_analysis, "_Analyzer", lambda: walked.append(1) or real())
+    real = source_analysis._walk
+    monkeypatch.setattr(source_analysis, "_walk", lambda an, stmt: walked.append(stmt) or real(an, stmt))
     old, new = index.add(str(path), "many", keep_analysis=True)
     assert len(walked) == 1 and diff_symbols(old, new)[0] == {"f42"}
     data = path.read_bytes()
-    monkeypatch.setattr(source_analysis, "_Analyzer", real)
+    monkeypatch.setattr(source_analysis, "_walk", real)
     assert new.analysis == (memo_key(content_digest(data)), analyze_source(data, str(path)))
