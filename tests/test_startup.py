@@ -78,6 +78,7 @@ NOT_ON_A_PURE_REPLAY = {
     "engine.caching.code_version", "engine.caching.source_analysis", "engine.caching.file_index",
     "engine.caching.source_files", "engine.caching.code_helpers", "engine.caching.distributions",
     "engine.caching.code_locations", "engine.caching.statement_reuse", "engine.caching.ast_dump",
+    "engine.caching.module_effects",
 }
 
 #: what ``ripple run -q`` of a fully cached pipeline, printing to a pipe, does not load: the other

@@ -19,7 +19,8 @@ import xxhash
 from engine._gc import paused
 from engine._json import dumps as json_dumps
 from engine.caching.ast_dump import dumper
-from engine.caching.statement_reuse import Reused, reusable, statement_segments
+from engine.caching.module_effects import effects_of
+from engine.caching.statement_reuse import Reused, Span, reusable, statement_segments
 
 # 2: comprehension variables and lambda parameters renamed. The digests hash ast.dump's text as it
 # reads on 3.11 and 3.12 (_dumper); 3.13 formats it differently, so there the values are new (3).
@@ -357,7 +358,7 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None,
     _drop_docstring(body)
     after = head.end_lineno or 0 if head is not None and (not body or body[0] is not head) else 0
     effects = {id(stmt) for stmt in effects_of(body)}
-    firsts, segs = statement_segments(source, body, after)
+    firsts, segs, n_lines = statement_segments(source, body, after)
     known = reusable(previous)
     an = _Analyzer()  # one for the file: a statement's pass 1 is a stretch of its records (_walk)
     module_bound: set[str] = set()
@@ -366,6 +367,7 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None,
         got: Reused | _Walk | None = known.get(seg) if known and seg and id(stmt) not in effects else None
         taken = got.at(seg, first) if got is not None else None
         if got is None or taken is None:
+            stmt = stmt.parse() if stmt.__class__ is Span else stmt
             got = _walk(an, stmt)
         module_bound.update(got.bound)
         units.append((stmt, seg, first, got, taken))
@@ -381,6 +383,7 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None,
                 records.append(taken[1])
                 digests.append(got.digest)
                 continue
+            stmt = stmt.parse() if stmt.__class__ is Span else stmt
             got = _walk(an, stmt)  # a builtin it reads is bound by the module now, or no longer
         checks = _resolve(occurrences[got.occurrences], module_bound) if got.occurrences.stop > got.occurrences.start else {}
         dump = fmt(stmt)
@@ -392,7 +395,7 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None,
         records.append([seg, first, digest, len(mine), sorted(got.bound), checks])  # statement_reuse.record
         digests.append(digest)
     return {"defs": out_defs, "m": _h("\0".join(digests)), "fx": _h("\0".join(effect_dumps)) if effect_dumps else "",
-            "s": records}
+            "s": records, "n": n_lines}
 
 
 class _Walk:
@@ -460,40 +463,3 @@ def _entry(d: _Def, dumps: dict[int, tuple[str, str]]) -> dict[str, Any]:
         "r": sorted(d.refs.values(), key=json_dumps),
         "dr": sorted(d.deco_refs.values(), key=json_dumps),
     }
-
-
-_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Match)
-
-
-def effects_of(body: list[ast.stmt]) -> list[ast.stmt]:
-    """The module's top-level statements run for their effects (``_is_effect``), in order."""
-    imported = {(a.asname or a.name).split(".")[0] for stmt in body if isinstance(stmt, ast.Import | ast.ImportFrom)
-                for a in stmt.names}
-    return [stmt for stmt in body if _is_effect(stmt, imported)]
-
-
-def _is_effect(stmt: ast.stmt, imported: set[str]) -> bool:
-    """A top-level statement that runs at import for what it does, not for a name it binds (a call:
-    ``np.random.seed(1)``, ``random.seed(1)``, ``pd.set_option(...)``, ``registry.add(f)``; a block that
-    may make one; an assignment into what an import or a call gives: ``decimal.getcontext().prec = 5``,
-    ``pd.options.display.max_rows = 5``), which code a node runs may depend on without naming it. Not
-    ``if __name__ == "__main__"`` (it does not run at import) nor ``if TYPE_CHECKING`` (it never runs);
-    not an assignment into the module's own objects (``Reg.items["k"] = 1``: their values are versioned)."""
-    if isinstance(stmt, ast.Expr):
-        return True
-    if isinstance(stmt, ast.If):
-        test = ast.unparse(stmt.test).replace("'", '"')
-        return test not in ('__name__ == "__main__"', "TYPE_CHECKING", "typing.TYPE_CHECKING")
-    if isinstance(stmt, ast.Assign | ast.AugAssign | ast.AnnAssign):
-        return any(_into_other(t, imported) for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]))
-    return isinstance(stmt, _COMPOUND)
-
-
-def _into_other(target: ast.expr, imported: set[str]) -> bool:
-    """An attribute or item target whose root is not a name of this module's own (an import, a call)."""
-    if not isinstance(target, ast.Attribute | ast.Subscript):
-        return isinstance(target, ast.Tuple | ast.List) and any(_into_other(e, imported) for e in target.elts)
-    root = target
-    while isinstance(root, ast.Attribute | ast.Subscript):
-        root = root.value
-    return not isinstance(root, ast.Name) or root.id in imported

@@ -20,6 +20,7 @@ from engine._log import log
 from engine.caching.code_helpers import _unwrap
 from engine.caching.file_index import FileIndex
 from engine.caching.source_analysis import analyze_source, content_digest, last_key, memo_key, source_lines
+from engine.caching.statement_reuse import partial_tree
 from engine.core.bytecode import cache_code, cached_code, imported, is_project_source, nested_code
 from engine.files import RACY_WINDOW_NS
 
@@ -100,10 +101,19 @@ class SourceFiles:
         when the bytecode cache cannot give it, compiling the tree the analysis parses anyway costs
         half of compiling the text again (the analysis then changes the tree, so not after)."""
         with paused():  # all of it, the tree's end included: a collection after would scan the whole tree
-            tree = ast.parse(content, filename=path)
+            previous = self._previous(path)
+            tree = partial_tree(content, previous)  # an edited file: its unchanged defs left unparsed
+            whole = tree is None
+            if whole:
+                tree = ast.parse(content, filename=path)
             if not self._loaded(path, digest)[0] and digest not in self._compiled:
-                self._index(digest, path, tree)
-            data = analyze_source(content, path, tree=tree, previous=self._previous(path))
+                self._index(digest, path, tree if whole else content)
+            try:
+                data = analyze_source(content, path, tree=tree, previous=previous)
+            except SyntaxError:
+                if whole:
+                    raise
+                data = analyze_source(content, path, tree=ast.parse(content, filename=path), previous=previous)
             del tree
         return data
 

@@ -31,19 +31,28 @@ def first_line(stmt: ast.stmt) -> int:
     return min([stmt.lineno, *(d.lineno for d in decos)]) if decos else stmt.lineno
 
 
-def statement_segments(source: str | bytes, body: list[ast.stmt], after: int) -> tuple[list[int], list[str]]:
+def _seed(lines: list[bytes], futures: list[str]) -> int:
+    """What besides its own lines decides how a statement parses: the ``__future__`` imports and an
+    encoding cookie, as the seed of its segment's digest."""
+    return xxh64_intdigest("\0".join(["ripple-stmt", *sorted(futures)]).encode() + b"\0" + b"".join(
+        line for line in lines[:2] if b"coding" in line))
+
+
+def _starts(lines: list[bytes]) -> list[int]:
+    """Where each line begins in the text (line n at ``[n - 1]``), and its end last."""
+    return [0, *itertools.accumulate(map(len, lines))]
+
+
+def statement_segments(source: str | bytes, body: list[ast.stmt], after: int) -> tuple[list[int], list[str], int]:
     """Per statement of ``body`` (the module's, its docstring gone: it ended on line ``after``), its
     first line (``first_line``) and the digest of the lines it spans, or "" where it shares one with
-    another statement. Lines end where Python ends them (``bytes.splitlines``: at ``\\n``, ``\\r\\n``
-    and ``\\r`` only)."""
+    another statement; and the text's number of lines. Lines end where Python ends them
+    (``bytes.splitlines``: at ``\\n``, ``\\r\\n`` and ``\\r`` only)."""
     data = source if isinstance(source, bytes) else source.encode("utf-8", "surrogatepass")
     lines = data.splitlines(keepends=True)
-    futures = sorted(a.name for s in body if isinstance(s, ast.ImportFrom) and s.module == "__future__"
-                     for a in s.names)
-    context = "\0".join(["ripple-stmt", *futures]).encode() + b"\0" + b"".join(
-        line for line in lines[:2] if b"coding" in line)
-    seed = xxh64_intdigest(context)
-    starts = [0, *itertools.accumulate(map(len, lines))]  # line n begins at starts[n - 1]
+    seed = _seed(lines, [a.name for s in body if isinstance(s, ast.ImportFrom) and s.module == "__future__"
+                         for a in s.names])
+    starts = _starts(lines)
     spans = [(first_line(s), s.end_lineno or s.lineno) for s in body]
     out = []
     prev_end = after
@@ -51,7 +60,7 @@ def statement_segments(source: str | bytes, body: list[ast.stmt], after: int) ->
         shared = first <= prev_end or (i + 1 < len(spans) and spans[i + 1][0] <= end) or end > len(lines)
         out.append("" if shared else xxh3_128_hexdigest(data[starts[first - 1]:starts[end]], seed))
         prev_end = max(prev_end, end)
-    return [first for first, _ in spans], out
+    return [first for first, _ in spans], out, len(lines)
 
 
 class Reused:
@@ -113,3 +122,75 @@ def reusable(previous: dict[str, Any] | None) -> dict[str, Reused]:
     except (TypeError, ValueError, KeyError):
         return {}
     return out
+
+
+class Span(ast.stmt):
+    """A top-level def or class statement of an edited file whose lines an earlier analysis holds,
+    left unparsed (``partial_tree``); ``parse`` gives the statement, should the analysis need it."""
+
+    _fields = ()
+
+    def __init__(self, text: bytes, first: int, end: int) -> None:
+        super().__init__()
+        self.text, self.lineno, self.end_lineno, self.col_offset, self.end_col_offset = text, first, end, 0, 0
+        self.decorator_list: list[ast.expr] = []
+
+    def parse(self) -> ast.stmt:
+        (stmt,) = ast.parse(self.text).body
+        return ast.increment_lineno(stmt, self.lineno - 1)
+
+
+def partial_tree(content: bytes, previous: dict[str, Any] | None) -> ast.Module | None:
+    """The module an edited file parses to, with the def and class statements an earlier analysis of
+    it holds (``previous``) as unparsed ``Span`` s, the text between them parsed piece by piece; None
+    when that cannot be told apart from parsing it whole (then it is parsed whole).
+
+    Why it is that module: a span's lines are exactly those of a statement of the earlier content
+    (their digest), at its line or shifted by the lines the edit added, and every piece between two
+    spans parses on its own, so no string, bracket, block, decorator or continuation runs from a
+    piece into a span or across one. A file with an encoding cookie is parsed whole (a piece would be
+    decoded as UTF-8), and so is any other file where no span is found."""
+    try:
+        records, defs, old_lines = previous["s"], previous["defs"], previous["n"]  # type: ignore[index]
+        if not isinstance(old_lines, int) or not records:
+            return None
+    except (TypeError, KeyError):
+        return None
+    lines = content.splitlines(keepends=True)
+    if any(b"coding" in line for line in lines[:2]):
+        return None
+    futures = []
+    for line in lines:
+        if line.startswith(b"from __future__"):
+            try:
+                futures += [a.name for s in ast.parse(line).body for a in s.names]  # type: ignore[attr-defined]
+            except SyntaxError:
+                return None
+    seed, starts, shift = _seed(lines, futures), _starts(lines), len(lines) - old_lines
+    body: list[ast.stmt] = []
+    done = 0  # the last line taken (by a span or a piece)
+    at = 0
+    try:
+        for seg, first, _digest, n, _bound, _checks in records:
+            top = defs[at] if n else None
+            at += n
+            if not seg or top is None or top["f"] != first or top["k"] not in ("f", "c") or "." in top["q"]:
+                continue
+            for f, e in {(first, top["e"]), (first + shift, top["e"] + shift)}:
+                if f > done and e <= len(lines) and xxh3_128_hexdigest(content[starts[f - 1]:starts[e]], seed) == seg:
+                    if f - 1 > done:
+                        piece = ast.parse(content[starts[done]:starts[f - 1]])
+                        body += ast.increment_lineno(piece, done).body
+                    body.append(Span(content[starts[f - 1]:starts[e]], f, e))
+                    done = e
+                    break
+    except (SyntaxError, ValueError, TypeError, KeyError, IndexError):
+        return None
+    if not body:
+        return None
+    if done < len(lines):
+        try:
+            body += ast.increment_lineno(ast.parse(content[starts[done]:]), done).body
+        except (SyntaxError, ValueError):
+            return None
+    return ast.Module(body=body, type_ignores=[])

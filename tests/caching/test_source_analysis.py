@@ -27,6 +27,7 @@ import xxhash
 from engine.caching import source_analysis
 from engine.caching.ast_dump import dumper
 from engine.caching.source_analysis import analyze_source
+from engine.caching.statement_reuse import Span, partial_tree
 
 REPO = Path(__file__).resolve().parents[2]
 DUMP_AS_311 = sys.version_info < (3, 13)  # ast.dump's format the digests were made from
@@ -731,7 +732,7 @@ def test_digests_are_the_reference_itself(analysed) -> None:
     assert source_analysis._NORMALIZER_VERSION == "6"
     for name, (ref, new) in analysed.items():
         assert new["defs"] == ref["defs"] and new["fx"] == ref["fx"], name
-        assert set(new) == {"defs", "m", "fx", "s"} and set(ref) == {"defs", "m", "fx"}, name
+        assert set(new) == {"defs", "m", "fx", "s", "n"} and set(ref) == {"defs", "m", "fx"}, name
 
 
 def test_digests_are_equal_exactly_when_the_references_are(analysed) -> None:
@@ -835,7 +836,8 @@ def test_the_statements_a_module_runs_for_their_effects() -> None:
 def _edits(src: str) -> list[str]:
     """Edits of one module's text: lines added above everything, a builtin shadowed at the end (every
     statement reading ``print``/``len`` changes meaning), a form feed above, one definition's body
-    edited, it deleted, it duplicated, the first two statements swapped, two joined on one line."""
+    edited, it deleted, it duplicated, it made a string's text, a decorator put above it, the first
+    two statements swapped, two joined on one line."""
     from engine.caching.source_analysis import source_lines
     from engine.caching.statement_reuse import first_line
 
@@ -851,6 +853,10 @@ def _edits(src: str) -> list[str]:
         out.append("".join([*lines[:at], " " * inner.col_offset + "_added_local = len\n", *lines[at:]]))
         out.append("".join([*lines[:first - 1], *lines[d.end_lineno:]]))
         out.append(src + "\n\n" + "".join(lines[first - 1:d.end_lineno]))
+        # what would join an unchanged definition to the text around it: a string or a decorator
+        out.append("".join([*lines[:first - 1], 'WRAPPED = """\n', *lines[first - 1:d.end_lineno], '"""\n',
+                            *lines[d.end_lineno:]]))
+        out.append("".join([*lines[:first - 1], "@(lambda f: f)\n", *lines[first - 1:]]))
     if len(body) >= 2 and body[0].end_lineno < first_line(body[1]) and body[1].end_lineno is not None:
         a = lines[first_line(body[0]) - 1:body[0].end_lineno]
         b = lines[first_line(body[1]) - 1:body[1].end_lineno]
@@ -866,15 +872,17 @@ def _edits(src: str) -> list[str]:
     return kept
 
 
-@pytest.mark.parametrize("stride", [pytest.param(1, marks=pytest.mark.slow), 5], ids=["every module", "a fifth"])
+@pytest.mark.parametrize("stride", [pytest.param(1, marks=pytest.mark.slow), 12], ids=["every module", "a twelfth"])
 def test_an_analysis_reusing_an_earlier_contents_statements_is_a_fresh_one(stride: int) -> None:
-    """After every edit, of every corpus module (a fifth of them, the snippets among them, in the
-    fast set): the analysis made with the unedited one's as ``previous`` equals the one made from
-    nothing; so does one handed another module's analysis."""
+    """After every edit, of every corpus module (a twelfth of them and the snippets in the fast
+    set): the analysis made with the unedited one's as ``previous`` equals the one made from
+    nothing; so does one handed another module's analysis. Where the edited text can be parsed
+    around its unchanged definitions (``partial_tree``), that tree is the text's, line numbers and
+    all, and its analysis the one made from nothing."""
     corpus = _corpus()
     assert len(corpus) > 150
     names = sorted(corpus)
-    checked = 0
+    checked = partly = 0
     for i, name in enumerate(names):
         if i % stride and "#" not in name:
             continue
@@ -885,9 +893,17 @@ def test_an_analysis_reusing_an_earlier_contents_statements_is_a_fresh_one(strid
             fresh = analyze_source(edited, name)
             assert analyze_source(edited, name, previous=before) == fresh, name
             checked += 1
+            data = edited.encode("utf-8", "surrogateescape")
+            tree = partial_tree(data, before)
+            if tree is not None:  # and parsed around the unchanged definitions
+                partly += 1
+                real = [s.parse() if isinstance(s, Span) else s for s in tree.body]
+                assert ast.dump(ast.Module(real, []), include_attributes=True) == \
+                    ast.dump(ast.parse(data), include_attributes=True), name
+                assert analyze_source(data, name, tree=tree, previous=before) == fresh, name
         other = analyze_source(corpus[names[i - 1]], names[i - 1])
         assert analyze_source(raw, name, previous=other) == before, name
-    assert checked > 1000 // stride
+    assert checked > 1000 // stride and partly > checked // 4
 
 
 def test_an_edit_to_one_definition_walks_that_statement_alone(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -913,8 +929,9 @@ def test_an_edit_to_one_definition_walks_that_statement_alone(monkeypatch: pytes
 def test_a_new_process_analyses_an_edited_file_from_its_last_analysis(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The store's memo keeps which content of a file was analysed last (``last_key``), so the next
-    process to analyse the file (``ripple run`` after an edit) starts from that analysis: it walks the
-    edited function alone, and indexes the file as an analysis from nothing would."""
+    process to analyse the file (``ripple run`` after an edit) starts from that analysis: it parses
+    and walks the edited function alone, and indexes the file as an analysis from nothing would."""
+    from engine.caching import source_files
     from engine.caching.file_index import FileIndex
     from engine.caching.source_files import SourceFiles
     from engine.store import Store
@@ -925,11 +942,15 @@ def test_a_new_process_analyses_an_edited_file_from_its_last_analysis(tmp_path: 
     store = Store(tmp_path / "store")
     assert SourceFiles(store.memo).info(str(path)) is not None
     path.write_text(src.replace("return x + 42\n", "return x * 42\n"))
-    walked = []
+    walked, trees = [], []
     real = source_analysis._walk
     monkeypatch.setattr(source_analysis, "_walk", lambda an, stmt: walked.append(stmt) or real(an, stmt))
+    real_tree = source_files.partial_tree
+    monkeypatch.setattr(source_files, "partial_tree", lambda *a: trees.append(real_tree(*a)) or trees[-1])
     info = SourceFiles(store.memo).info(str(path))  # another versioner: as a new process has
     assert info is not None and len(walked) == 1
+    # nor parsed the other 99 (the edited one is the only statement not left a Span)
+    assert [type(s).__name__ for s in trees[0].body].count("Span") == 99
     fresh = FileIndex(str(path), info.content_digest, analyze_source(path.read_bytes(), str(path)))
     assert info.defs == fresh.defs and info.module_digest == fresh.module_digest
     store.close()
