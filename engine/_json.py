@@ -23,7 +23,7 @@ try:
 except ImportError:  # pragma: no cover - an interpreter without the accelerator
     make_encoder = make_scanner = None
 
-__all__ = ["compact_encoder", "dumps", "loads"]
+__all__ = ["compact_encoder", "dumps", "loads", "loads_object"]
 
 _WHITESPACE = " \t\n\r"
 
@@ -96,6 +96,18 @@ def loads(text: str | bytes | bytearray) -> Any:
     if end != len(text) and text[end:].strip(_WHITESPACE):
         raise _error("Extra data", text, len(text) - len(text[end:].lstrip(_WHITESPACE)))
     return doc
+
+
+def loads_object(text: str | None) -> dict[str, Any] | None:
+    """``text`` as a JSON object; None when it is absent, empty, not JSON or another value (a memo
+    row of another shape reads as no row)."""
+    if not text:
+        return None
+    try:
+        got = loads(text)
+    except ValueError:
+        return None
+    return got if isinstance(got, dict) else None
 
 
 def _error(message: str, text: str, pos: int) -> ValueError:

@@ -94,3 +94,11 @@ def test_loads_fails_as_json_fails(text: str) -> None:
         assert (ours.value.msg, ours.value.pos) == (exc.msg, exc.pos)
     else:
         assert json.dumps(loads(text)) == json.dumps(expected)
+
+
+def test_loads_object_reads_a_row_of_another_shape_as_none() -> None:
+    from engine._json import loads_object
+
+    assert loads_object('{"a": [1]}') == {"a": [1]}
+    for text in (None, "", "[1]", "3", "not json", '{"a": '):
+        assert loads_object(text) is None

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine._json import loads as json_loads
+from engine._json import loads_object
 from engine.caching.code_version import diff_parts
 from engine.store.schema import compact_json
 
@@ -107,14 +107,7 @@ def previous(store: Store, rec: NodeRunRecord) -> Previous:
 
 def _json_dict(memo: Mapping[str, str], key: str) -> dict[str, Any] | None:
     """The memo row ``key`` as a JSON object, or None when absent or of another shape."""
-    raw = memo.get(key)
-    if not raw:
-        return None
-    try:
-        got = json_loads(raw)
-    except ValueError:
-        return None
-    return got if isinstance(got, dict) else None
+    return loads_object(memo.get(key))
 
 
 def _doc(memo: Mapping[str, str], digest: str) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from typing import Any
 from engine._gc import paused
 from engine._json import dumps as json_dumps
 from engine._json import loads as json_loads
+from engine._json import loads_object
 from engine._log import log
 from engine.caching.code_helpers import _unwrap
 from engine.caching.file_index import FileIndex
@@ -121,14 +122,7 @@ class SourceFiles:
         """The last analysis made of another content of ``path``, whose unchanged statements the new
         one takes (``analyze_source``'s ``previous``): after an edit, only what changed is walked."""
         digest = self.memo.get(last_key(path))
-        raw = self.memo.get(memo_key(digest)) if digest is not None else None
-        if raw is None:
-            return None
-        try:
-            got = json_loads(raw)
-        except ValueError:
-            return None
-        return got if isinstance(got, dict) else None
+        return loads_object(self.memo.get(memo_key(digest))) if digest is not None else None
 
     def _index(self, digest: str, path: str, source: bytes | ast.Module | None) -> dict[tuple[str, int], list[types.CodeType]]:
         """What the content compiles to, by (qualname, first line): from the bytecode cache when that
