@@ -176,7 +176,7 @@ def partial_tree(content: bytes, previous: dict[str, Any] | None) -> ast.Module 
             at += n
             if not seg or top is None or top["f"] != first or top["k"] not in ("f", "c") or "." in top["q"]:
                 continue
-            for f, e in {(first, top["e"]), (first + shift, top["e"] + shift)}:
+            for f, e in ((first, top["e"]), (first + shift, top["e"] + shift))[:2 if shift else 1]:
                 if f > done and e <= len(lines) and xxh3_128_hexdigest(content[starts[f - 1]:starts[e]], seed) == seg:
                     if f - 1 > done:
                         piece = ast.parse(content[starts[done]:starts[f - 1]])
