@@ -37,9 +37,13 @@ def fmt_clock(s: float) -> str:
 
 
 def read_lines(path: str) -> list[str] | None:
+    """The file's lines as Python numbers them (``source_lines``: not also split at a form feed), so
+    that a node's or a traceback's line number points at its own text; without their ends."""
+    from engine.caching.source_analysis import source_lines
+
     try:
         with open(path, encoding="utf-8", errors="replace") as fh:
-            return fh.read().splitlines()
+            return [line.removesuffix("\n") for line in source_lines(fh.read())]
     except OSError:
         return None
 
