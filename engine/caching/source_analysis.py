@@ -23,7 +23,7 @@ from engine.caching.module_effects import effects_of
 from engine.caching.statement_reuse import Reused, Span, reusable, statement_segments
 
 # 2: comprehension variables and lambda parameters renamed. The digests hash ast.dump's text as it
-# reads on 3.11 and 3.12 (_dumper); 3.13 formats it differently, so there the values are new (3).
+# reads on 3.11 and 3.12 (engine.caching.ast_dump); 3.13 formats it differently, so there the values are new (3).
 # 4 and 5: and the module's top-level statements run for their effects ("fx"). 6 and 7: the module's
 # digest ("m") is over its statements' digests, which are kept ("s") for a later content to reuse.
 _NORMALIZER_VERSION = "6" if sys.version_info < (3, 13) else "7"
@@ -331,16 +331,16 @@ def _resolve_scope(name: str, s: _Scope) -> _Scope | None:
 def analyze_source(source: str | bytes, filename: str = "<unknown>", *, tree: ast.Module | None = None,
                    previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Parse one module's source into the JSON-able per-definition index that the memo stores.
-    ``tree``: ``ast.parse(source, filename)`` if the caller has it already (watch mode does); the
-    analysis changes it in place. ``previous``: an analysis of another content of the file, whose
+    ``tree``: ``ast.parse(source, filename)`` if the caller has it already (watch mode does), or the
+    tree ``statement_reuse.partial_tree`` gives after an edit; the analysis changes it in place. ``previous``: an analysis of another content of the file, whose
     top-level statements still written alike are taken from it, not walked again
     (``engine.caching.statement_reuse``).
 
     For every def/class/lambda (at any depth): name, qualname within the module, kind, first line
     (decorators included), def line, end line, normalised digest (decorators excluded), decorator
     digest, and the global names / attribute chains / local imports it references; the module's
-    digest ("m", over its statements' digests), the digest of what it runs for its effects ("fx") and
-    its statements as ``previous`` needs them ("s").
+    digest ("m", over its statements' digests), the digest of what it runs for its effects ("fx"),
+    its statements as ``previous`` needs them ("s") and its number of lines ("n").
 
     The garbage collector is paused meanwhile: the tree is many small objects that live until the
     end and form no cycles worth collecting, and collections it triggered cost ~15% of the time.
