@@ -130,10 +130,11 @@ class Span(ast.stmt):
 
     _fields = ()
 
-    def __init__(self, text: bytes, first: int, end: int) -> None:
+    def __init__(self, text: bytes, first: int, end: int, name: str = "", kind: str = "f") -> None:
         super().__init__()
         self.text, self.lineno, self.end_lineno, self.col_offset, self.end_col_offset = text, first, end, 0, 0
         self.decorator_list: list[ast.expr] = []
+        self.name, self.kind = name, kind  # the def's or class's, as the earlier analysis has it ("f" | "c")
 
     def parse(self) -> ast.stmt:
         (stmt,) = ast.parse(self.text).body
@@ -181,7 +182,7 @@ def partial_tree(content: bytes, previous: dict[str, Any] | None) -> ast.Module 
                     if f - 1 > done:
                         piece = ast.parse(content[starts[done]:starts[f - 1]])
                         body += ast.increment_lineno(piece, done).body
-                    body.append(Span(content[starts[f - 1]:starts[e]], f, e))
+                    body.append(Span(content[starts[f - 1]:starts[e]], f, e, top["n"], top["k"]))
                     done = e
                     break
     except (SyntaxError, ValueError, TypeError, KeyError, IndexError):

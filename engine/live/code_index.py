@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.caching.source_analysis import analyze_source, content_digest, memo_key, source_lines
+from engine.caching.statement_reuse import Span, partial_tree
 from engine.live.protocol import MAX_ANALYSES
 
 
@@ -79,10 +80,11 @@ def parse_module(path: str, module: str, source: bytes | None = None,
     (``analyze_source``, on the tree parsed here, after this walk is done with it) when a definition's
     text is not in the memo. ``keep_analysis``: that analysis goes into ``ModuleIndex.analysis``
     under the cache's memo key for these bytes (watch mode hands it to the run it starts).
-    ``previous``: an analysis of an earlier content of the file, which that one starts from."""
+    ``previous``: an analysis of an earlier content of the file, which that one starts from, and
+    around whose unchanged definitions the file is parsed (``statement_reuse.partial_tree``)."""
     if source is None:
         source = Path(path).read_bytes()
-    tree = ast.parse(source, path)
+    tree = partial_tree(source, previous) or ast.parse(source, path)  # after an edit: around what it kept
     lines = source_lines(source.decode("utf-8", "surrogateescape")) if memo is not None else []
     is_pkg = Path(path).name == "__init__.py"
     loose: list[str] = []
@@ -97,6 +99,12 @@ def parse_module(path: str, module: str, source: bytes | None = None,
             and isinstance(body[0].value.value, str):
         body = body[1:]  # module docstring
     for stmt in body:
+        if stmt.__class__ is Span:  # a definition as the last analysis had it: its text is in the memo
+            hit = memo.get("".join(lines[stmt.lineno - 1: stmt.end_lineno])) if memo is not None else None
+            if hit is not None:
+                add(stmt.name, Symbol(hit[0], "class" if stmt.kind == "c" else "def", set(hit[1])))
+                continue
+            stmt = stmt.parse()
         if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             kind = "class" if isinstance(stmt, ast.ClassDef) else "def"
             text = None
@@ -109,33 +117,7 @@ def parse_module(path: str, module: str, source: bytes | None = None,
                     continue
             add(stmt.name, Symbol("", kind, _chains(stmt)), text, analysed=True)
             continue
-        dump = ast.dump(stmt, include_attributes=False)
-        if isinstance(stmt, ast.Import):
-            for a in stmt.names:
-                local = a.asname or a.name.split(".")[0]
-                target = a.name if a.asname else a.name.split(".")[0]
-                add(local, Symbol(_digest(f"import {a.name} as {a.asname}"), "import", set(), ("module", target)))
-        elif isinstance(stmt, ast.ImportFrom):
-            base = stmt.module or ""
-            if stmt.level:
-                pkg = [x for x in _package_of(module, is_pkg).split(".") if x]
-                pkg = pkg[: len(pkg) - (stmt.level - 1)] if stmt.level > 1 else pkg
-                base = ".".join([*pkg, *([stmt.module] if stmt.module else [])])
-            for a in stmt.names:
-                if a.name == "*":
-                    loose.append(dump)
-                    continue
-                add(a.asname or a.name,
-                    Symbol(_digest(f"from {base} import {a.name}"), "import", set(), ("from", base, a.name)))
-        elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
-            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
-            if not names:
-                loose.append(dump)
-            for n in names:
-                add(n, Symbol(_digest(dump), "assign", _chains(stmt.value) if stmt.value else set()))
-        else:
-            loose.append(dump)
+        _bind_other(stmt, module, is_pkg, add, loose)
     analysis = None
     if any(b[3] for b in bound):  # the walk above is done with the tree, which the analysis changes
         analysis = analyze_source(source, path, tree=tree, previous=previous)
@@ -144,6 +126,38 @@ def parse_module(path: str, module: str, source: bytes | None = None,
         symbols["<module>"] = Symbol(_digest("\n".join(loose)), "module")
     kept = (memo_key(content_digest(source)), analysis) if keep_analysis and analysis is not None else None
     return ModuleIndex(path, module, symbols, kept)
+
+
+def _bind_other(stmt: ast.stmt, module: str, is_pkg: bool, add: Callable[..., None], loose: list[str]) -> None:
+    """A top-level statement that is not a definition: the names an import or an assignment binds,
+    each with its symbol (``add``); anything else is part of the module's own ("loose") digest."""
+    dump = ast.dump(stmt, include_attributes=False)
+    if isinstance(stmt, ast.Import):
+        for a in stmt.names:
+            local = a.asname or a.name.split(".")[0]
+            target = a.name if a.asname else a.name.split(".")[0]
+            add(local, Symbol(_digest(f"import {a.name} as {a.asname}"), "import", set(), ("module", target)))
+    elif isinstance(stmt, ast.ImportFrom):
+        base = stmt.module or ""
+        if stmt.level:
+            pkg = [x for x in _package_of(module, is_pkg).split(".") if x]
+            pkg = pkg[: len(pkg) - (stmt.level - 1)] if stmt.level > 1 else pkg
+            base = ".".join([*pkg, *([stmt.module] if stmt.module else [])])
+        for a in stmt.names:
+            if a.name == "*":
+                loose.append(dump)
+                continue
+            add(a.asname or a.name,
+                Symbol(_digest(f"from {base} import {a.name}"), "import", set(), ("from", base, a.name)))
+    elif isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        if not names:
+            loose.append(dump)
+        for n in names:
+            add(n, Symbol(_digest(dump), "assign", _chains(stmt.value) if stmt.value else set()))
+    else:
+        loose.append(dump)
 
 
 def _symbols(bound: list[tuple[str, Symbol, str | None, bool]], analysis: dict[str, Any] | None,
