@@ -931,26 +931,21 @@ def test_a_new_process_analyses_an_edited_file_from_its_last_analysis(tmp_path: 
     """The store's memo keeps which content of a file was analysed last (``last_key``), so the next
     process to analyse the file (``ripple run`` after an edit) starts from that analysis: it parses
     and walks the edited function alone, and indexes the file as an analysis from nothing would."""
+    from edited_files import edit_f42, hundred_functions, record_work, spans
+
     from engine.caching import source_files
     from engine.caching.file_index import FileIndex
     from engine.caching.source_files import SourceFiles
     from engine.store import Store
 
-    path = tmp_path / "many.py"
-    src = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(100))
-    path.write_text(src)
+    path = hundred_functions(tmp_path)
     store = Store(tmp_path / "store")
     assert SourceFiles(store.memo).info(str(path)) is not None
-    path.write_text(src.replace("return x + 42\n", "return x * 42\n"))
-    walked, trees = [], []
-    real = source_analysis._walk
-    monkeypatch.setattr(source_analysis, "_walk", lambda an, stmt: walked.append(stmt) or real(an, stmt))
-    real_tree = source_files.partial_tree
-    monkeypatch.setattr(source_files, "partial_tree", lambda *a: trees.append(real_tree(*a)) or trees[-1])
+    edit_f42(path)
+    walked, trees = record_work(monkeypatch, source_files)
     info = SourceFiles(store.memo).info(str(path))  # another versioner: as a new process has
     assert info is not None and len(walked) == 1
-    # nor parsed the other 99 (the edited one is the only statement not left a Span)
-    assert [type(s).__name__ for s in trees[0].body].count("Span") == 99
+    assert spans(trees[0]) == 99  # nor parsed the other 99
     fresh = FileIndex(str(path), info.content_digest, analyze_source(path.read_bytes(), str(path)))
     assert info.defs == fresh.defs and info.module_digest == fresh.module_digest
     store.close()

@@ -83,27 +83,21 @@ def test_the_watcher_analyses_a_saved_file_from_its_last_analysis(tmp_path: Path
     """The watcher keeps the last analysis of the files it analysed most recently: after a save, it
     parses and walks the edited definition alone, and the analysis it hands the run, and the digests
     it compares, are the ones made from nothing."""
-    from engine.caching import source_analysis
+    from edited_files import edit_f42, hundred_functions, record_work, spans
+
     from engine.caching.source_analysis import analyze_source, content_digest, memo_key
     from engine.live import code_index
     from engine.live.code_index import CodeIndex
 
-    path = tmp_path / "many.py"
-    src = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(100))
-    path.write_text(src)
+    path = hundred_functions(tmp_path)
     index = CodeIndex(tmp_path)
     index.add(str(path), "many")
-    path.write_text(src.replace("return x + 42\n", "return x * 42\n"))
-    walked, trees = [], []
-    real = source_analysis._walk
-    monkeypatch.setattr(source_analysis, "_walk", lambda an, stmt: walked.append(stmt) or real(an, stmt))
-    real_tree = code_index.partial_tree
-    monkeypatch.setattr(code_index, "partial_tree", lambda *a: trees.append(real_tree(*a)) or trees[-1])
+    edit_f42(path)
+    walked, trees = record_work(monkeypatch, code_index)
     old, new = index.add(str(path), "many", keep_analysis=True)
     assert len(walked) == 1 and diff_symbols(old, new)[0] == {"f42"}
-    assert [type(s).__name__ for s in trees[0].body].count("Span") == 99  # parsed: the edited one alone
+    assert spans(trees[0]) == 99  # parsed: the edited one alone
     assert {k: v.digest for k, v in new.symbols.items()} == \
         {k: v.digest for k, v in parse_module(str(path), "many").symbols.items()}
     data = path.read_bytes()
-    monkeypatch.setattr(source_analysis, "_walk", real)
     assert new.analysis == (memo_key(content_digest(data)), analyze_source(data, str(path)))
