@@ -20,7 +20,7 @@ from engine._gc import paused
 from engine._json import dumps as json_dumps
 from engine.caching.ast_dump import dumper
 from engine.caching.module_effects import effects_of
-from engine.caching.statement_reuse import Reused, Span, reusable, statement_segments
+from engine.caching.statement_reuse import Reused, Span, first_line, record, reusable, statement_segments
 
 # 2: comprehension variables and lambda parameters renamed. The digests hash ast.dump's text as it
 # reads on 3.11 and 3.12 (engine.caching.ast_dump); 3.13 formats it differently, so there the values are new (3).
@@ -392,7 +392,7 @@ def _analyze(source: str | bytes, filename: str, tree: ast.Module | None,
         digest = _h(dump)
         mine = [_entry(d, dumps) for d in defs[got.defs]]
         out_defs += mine
-        records.append([seg, first, digest, len(mine), sorted(got.bound), checks])  # statement_reuse.record
+        records.append(record(seg, first, digest, len(mine), sorted(got.bound), checks))
         digests.append(digest)
     return {"defs": out_defs, "m": _h("\0".join(digests)), "fx": _h("\0".join(effect_dumps)) if effect_dumps else "",
             "s": records, "n": n_lines}
@@ -454,10 +454,9 @@ def _resolve(occurrences: list[Any], module_bound: set[str]) -> dict[str, bool]:
 
 def _entry(d: _Def, dumps: dict[int, tuple[str, str]]) -> dict[str, Any]:
     node: Any = d.node
-    decos = getattr(node, "decorator_list", None) or []
     dump, deco_dump = dumps[id(node)]
     return {
-        "n": d.name, "q": d.qual, "k": d.kind, "f": min([node.lineno, *(x.lineno for x in decos)]),
+        "n": d.name, "q": d.qual, "k": d.kind, "f": first_line(node),
         "l": node.lineno, "e": getattr(node, "end_lineno", node.lineno) or node.lineno, "d": _h(dump),
         "dd": _h(deco_dump) if deco_dump else "",
         "r": sorted(d.refs.values(), key=json_dumps),

@@ -25,10 +25,10 @@ from xxhash import xxh3_128_hexdigest, xxh64_intdigest
 _ENTRY_KEYS = ("n", "q", "k", "f", "l", "e", "d", "dd", "r", "dr")
 
 
-def first_line(stmt: ast.stmt) -> int:
-    """Where a statement's text begins: a decorated def's or class's first decorator."""
-    decos = getattr(stmt, "decorator_list", None)
-    return min([stmt.lineno, *(d.lineno for d in decos)]) if decos else stmt.lineno
+def first_line(node: Any) -> int:
+    """Where a statement's (or a def's) text begins: a decorated def's or class's first decorator."""
+    decos = getattr(node, "decorator_list", None)
+    return min([node.lineno, *(d.lineno for d in decos)]) if decos else node.lineno
 
 
 def _seed(lines: list[bytes], futures: list[str]) -> int:
@@ -58,7 +58,13 @@ def statement_segments(source: str | bytes, body: list[ast.stmt], after: int) ->
     prev_end = after
     for i, (first, end) in enumerate(spans):
         shared = first <= prev_end or (i + 1 < len(spans) and spans[i + 1][0] <= end) or end > len(lines)
-        out.append("" if shared else xxh3_128_hexdigest(data[starts[first - 1]:starts[end]], seed))
+        stmt = body[i]
+        if shared:
+            out.append("")
+        elif stmt.__class__ is Span and stmt.seed == seed:  # found by this very digest (partial_tree)
+            out.append(stmt.seg)
+        else:
+            out.append(xxh3_128_hexdigest(data[starts[first - 1]:starts[end]], seed))
         prev_end = max(prev_end, end)
     return [first for first, _ in spans], out, len(lines)
 
@@ -130,11 +136,13 @@ class Span(ast.stmt):
 
     _fields = ()
 
-    def __init__(self, text: bytes, first: int, end: int, name: str = "", kind: str = "f") -> None:
+    def __init__(self, text: bytes, first: int, end: int, name: str = "", kind: str = "f", seg: str = "",
+                 seed: int | None = None) -> None:
         super().__init__()
         self.text, self.lineno, self.end_lineno, self.col_offset, self.end_col_offset = text, first, end, 0, 0
         self.decorator_list: list[ast.expr] = []
         self.name, self.kind = name, kind  # the def's or class's, as the earlier analysis has it ("f" | "c")
+        self.seg, self.seed = seg, seed  # the digest it was found by, and that digest's seed
 
     def parse(self) -> ast.stmt:
         (stmt,) = ast.parse(self.text).body
@@ -182,7 +190,7 @@ def partial_tree(content: bytes, previous: dict[str, Any] | None) -> ast.Module 
                     if f - 1 > done:
                         piece = ast.parse(content[starts[done]:starts[f - 1]])
                         body += ast.increment_lineno(piece, done).body
-                    body.append(Span(content[starts[f - 1]:starts[e]], f, e, top["n"], top["k"]))
+                    body.append(Span(content[starts[f - 1]:starts[e]], f, e, top["n"], top["k"], seg, seed))
                     done = e
                     break
     except (SyntaxError, ValueError, TypeError, KeyError, IndexError):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.caching.source_analysis import analyze_source, content_digest, memo_key, source_lines
-from engine.caching.statement_reuse import Span, partial_tree
+from engine.caching.statement_reuse import Span, first_line, partial_tree
 from engine.live.protocol import MAX_ANALYSES
 
 
@@ -109,8 +109,7 @@ def parse_module(path: str, module: str, source: bytes | None = None,
             kind = "class" if isinstance(stmt, ast.ClassDef) else "def"
             text = None
             if memo is not None:
-                start = min([stmt.lineno, *(d.lineno for d in stmt.decorator_list)])
-                text = "".join(lines[start - 1: stmt.end_lineno])
+                text = "".join(lines[first_line(stmt) - 1: stmt.end_lineno])
                 hit = memo.get(text)
                 if hit is not None:
                     add(stmt.name, Symbol(hit[0], kind, set(hit[1])))
