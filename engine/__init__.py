@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine._version import __version__
-from engine.core.markers import Collect, Parallelizable
-from engine.driver import Builder, Driver, Variable
-from engine.errors import GraphError, LoadError, NodeFailed, RippleError, UsageError
-from engine.events import EventBus
+from engine._gc import paused
+
+with paused(promote=True):  # the engine's modules live on: no collection rescans them while they load
+    from engine._version import __version__
+    from engine.core.markers import Collect, Parallelizable
+    from engine.driver import Builder, Driver, Variable
+    from engine.errors import GraphError, LoadError, NodeFailed, RippleError, UsageError
+    from engine.events import EventBus
 
 if TYPE_CHECKING:
     from engine.core.decorators import (
