@@ -96,6 +96,12 @@ def _certain(dry: Session, step: Step) -> bool:
     cache = dry.cache
     if cache.behavior(node) in ("recompute", "disable", "ignore"):
         return True
+    warm = dry.warm
+    if warm is not None and node.name in warm.rows:  # not read ahead: the replay's row, else the store's
+        if warm.has_version(dry, node):
+            return False
+        digest = cache.code_version(node).digest
+        return not any(e.code_version == digest for e in dry.store.entries_for([node.name], full=False)[node.name])
     return not dry.prefetched.has_version(node.name, cache.code_version(node).digest)
 
 

@@ -305,6 +305,8 @@ def _resolved(root: Path) -> str:
 def portable(session: Session, lazy: Lazy) -> RemoteLoad | None:
     """A loader a worker can run for a hit made by ``lookup`` (``None`` if it is not one of ours)."""
     entry = lazy.arg
+    if isinstance(entry, str) and lazy.loader == session.load_key:  # a replayed hit: its entry read now
+        entry = session.store.get(entry)
     if isinstance(entry, Entry):
         if entry.inline is not None:  # fetched bytes need not travel with every task
             entry = Entry(entry.key, entry.node, entry.data_version, entry.code_version, entry.size,

@@ -77,7 +77,7 @@ class Session:
             self.prefetched = base.prefetched
             self.warm = base.warm
             if self.warm is not None:
-                self.hit_entries = base.hit_entries
+                self.hit_entries = Hits(self, self.warm.rows)  # its own: what a dry run drops stays the run's
             return
         graph = cache.graph
         for name in plan.externals:
@@ -188,6 +188,8 @@ class Session:
         entry = self.prefetched.get(key)
         if entry is None and self.warm is not None and node.name in self.warm.rows:
             entry = self.store.get(key)  # a replayed run's row set aside (an input came out otherwise): not read ahead
+            if entry is not None:
+                self.prefetched.add(entry)  # what recording the run reads it by
         if entry is None:
             from engine.caching.explain import why_miss  # misses only
 
@@ -298,9 +300,7 @@ class Session:
         return entry.size
 
     def _remember_sources(self, parts: Mapping[str, str], digest: str = "") -> None:
-        # misses only; importing the function, not the module: ``from package import module`` goes
-        # through importlib's Python-level fromlist handling, ~1 µs a call
-        from engine.caching.explain import remember_sources
+        from engine.caching.explain import remember_sources  # misses only; a function: ~1 µs less a call
 
         remember_sources(self, parts, digest)
 
@@ -439,7 +439,7 @@ def _history_rows(s: Session, result: RunResult) -> tuple[dict[str, dict[str, An
         if name in rows:
             continue
         r = replayed.get(name)
-        if r is not None and rec.status == ev.CACHED:
+        if r is not None and rec.status == ev.CACHED and s.keys.get(name) == r[1]:
             hits.append((name, rec.seconds, r[1], r[2], r[3], rec.why, rec.started or None))
             continue
         got = hit_entries.get(name)

@@ -19,6 +19,15 @@ they ended with. A row is used only while every input of its node has the data v
 when recorded, so a node downstream of a fan-out that now comes out otherwise (an item's entry
 lost and computed again to another value) is looked up node by node, as are its dependents.
 
+After an edit (every save in watch mode) or with another input the record no longer holds as a
+whole, and the run is replayed *in part*: a node's row is used when its node's turn comes, if what
+the node-by-node path would find holds for it — its wiring, function, decorator arguments and
+defaults as recorded (each row keeps a digest of them), what its own code version was made of (the
+rows keep which of the record's trails is theirs: nodes of an unedited file pass without being
+versioned; the others are versioned, and their row used when the version is the recorded one),
+what it read and ran last time, and every input with the data version it had. A node that runs
+may rebind a module global later nodes refer to, so after one ran the trails are checked again.
+
 The record is a memo of the node-by-node path, never another rule: anything that does not hold
 replays nothing and the run takes that path. Nor is it used for a plan with overrides, a node
 whose behavior is not the default, or a node without a stored code version (closures, callable
@@ -34,7 +43,7 @@ import types
 from collections.abc import Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from xxhash import xxh3_128_hexdigest
+from xxhash import xxh3_64_hexdigest, xxh3_128_hexdigest
 
 from engine import events as ev
 from engine._gc import paused
@@ -50,36 +59,50 @@ if TYPE_CHECKING:
     from engine.core.run_records import RunResult
 
 #: bump when what a record holds, or what its signature is made of, changes
-FORMAT = "2"  # 2: fan-out plans (their outputs' data versions)
+FORMAT = "3"  # 2: fan-out plans (their outputs' data versions); 3: partial replays (pieces, trails by row)
 
 #: records a store keeps besides the one being written, the most recently written (each ~110 bytes
 #: a node): a dashboard user running to each node of a large pipeline in turn would otherwise leave
 #: one record per output set
 MAX_RECORDS = 64
 
-#: a node's row: name, key, data version, code version, compute seconds, size, created
+#: a node's row: name, key, data version, code version, compute seconds, size, created, the digest of
+#: its wiring (``_wiring``) and which of the record's trails is its own
 Row = list[Any]
 
 
 class Replay:
-    """A validated record: the row of every planned node outside fan-out blocks, by name, and the
-    data version each planned node ended with (``recorded``)."""
+    """A validated record: the row of every planned node outside fan-out blocks that may be served,
+    by name, and the data version each recorded node ended with (``recorded``). ``checks``: a
+    partial replay's per-row checks (see the module docstring); None: the record held as a whole."""
 
-    __slots__ = ("rows", "recorded")
+    __slots__ = ("rows", "recorded", "checks")
 
-    def __init__(self, rows: dict[str, Row], fanned: dict[str, str]) -> None:
+    def __init__(self, rows: dict[str, Row], recorded: dict[str, str] | None, checks: _Checks | None = None) -> None:
         self.rows = rows
-        #: each planned node's recorded data version, to check inputs by; None without fan-outs,
-        #: where every input is a row served as recorded (or a run's input, in the signature)
-        self.recorded = {**fanned, **{name: row[2] for name, row in rows.items()}} if fanned else None
+        #: each recorded node's data version, to check inputs by; None in a whole replay without
+        #: fan-outs, where every input is a row served as recorded (or a run's input, in the signature)
+        self.recorded = recorded
+        self.checks = checks
+
+    def has_version(self, s: Session, node: Any) -> bool:
+        """Whether the node's row is of its code version now: then the store holds an entry of its
+        current code, whatever its inputs turn out to be."""
+        row = self.rows.get(node.name)
+        if row is None:
+            return False
+        return self.checks.versioned(s, node, row) if self.checks is not None else not s.cache._ran
 
     def hit(self, s: Session, step: Step) -> tuple[Lazy, str] | None:
         """The node's hit as the record has it (None: not in the record, or an input's data version
-        is not the recorded one)."""
+        is not the recorded one, or a partial replay's checks fail for it)."""
         name = step.node.name
         row = self.rows.get(name)
         if row is None:
             return None
+        checks = self.checks
+        if checks is None and s.cache._ran:
+            return None  # user code ran (a damaged entry computed again): node by node from here
         recorded = self.recorded
         if recorded is not None:
             now = s.dv
@@ -87,7 +110,9 @@ class Replay:
                 want = recorded.get(src if src.__class__ is str else src[0])
                 if want is not None and now.get(src) != want:
                     return None
-        _, key, dv, cv, seconds, size, created = row
+        if checks is not None and not checks.hold(s, step.node, row):
+            return None
+        _, key, dv, cv, seconds, size, created, _, _ = row
         s.keys[name] = key
         s.dv[name] = s.dv[(name,)] = dv
         s.hits += 1
@@ -96,6 +121,46 @@ class Replay:
         if s._debug:
             log.debug("%s: hit (%s, replayed)", name, why)
         return Lazy(s.load_key, seconds, size, cv, dv, arg=key), why
+
+
+class _Checks:
+    """What a partial replay checks for a row, as the node-by-node path would find it: its trail
+    (each once until user code runs), else the node's code version; what it read and ran."""
+
+    __slots__ = ("trails", "observed", "_held", "_at")
+
+    def __init__(self, trails: list[tuple[str, list[Any], list[Any], list[Any]]], observed: dict[str, Any]) -> None:
+        self.trails = trails
+        #: what each node read and ran last time (its entry's records), by name
+        self.observed = observed
+        self._held: dict[int, bool] = {}
+        self._at = 0
+
+    def versioned(self, s: Session, node: Any, row: Row) -> bool:
+        """Whether the node's code version is the row's: its trail holds, else it is versioned."""
+        cache = s.cache
+        if cache._ran != self._at:  # a node ran: references are looked at anew
+            self._held.clear()
+            self._at = cache._ran
+        held = self._held.get(row[8])
+        if held is None:
+            held = self._held[row[8]] = cache.persisted.holds(*self.trails[row[8]])
+        if held:
+            return True
+        cv = cache.code_version(node)
+        return not cv.unversionable and cv.digest == row[3]
+
+    def hold(self, s: Session, node: Any, row: Row) -> bool:
+        if not self.versioned(s, node, row):
+            return False
+        records = self.observed.get(node.name)
+        if records:
+            from engine.caching import observed
+
+            cache = s.cache
+            if observed.first_change(records, str(cache.project_root), cache.versioner, cache.files) is not None:
+                return False
+        return True
 
 
 @functools.lru_cache(maxsize=256)
@@ -117,33 +182,57 @@ def _memo_key(s: Session) -> str:
 def signature(s: Session) -> str | None:
     """What the plan's keys are made of besides code versions and stored entries; None when the
     plan cannot be recorded."""
-    cache = s.cache
+    flat = _header(s)
+    if flat is None:
+        return None
+    for step in _steps(s.plan):
+        if not _wiring(flat, s, step):
+            return None
+    return xxh3_128_hexdigest("\0".join(flat).encode())
+
+
+def _header(s: Session) -> list[str] | None:
+    """The signature's start: the plan's outputs and its inputs' data versions."""
     plan = s.plan
-    flat = [FORMAT, cache.pipeline, str(cache.project_root), *plan.outputs, "\1"]
+    flat = [FORMAT, s.cache.pipeline, str(s.cache.project_root), *plan.outputs, "\1"]
     for name in plan.externals:
         dv = s.dv.get(name)
         if dv is None:
             return None
         flat += (str(name), dv)
-    function = types.FunctionType
-    behaviors, extras = cache._behavior, cache._extras  # memos of ``behavior``/``_extra``: every node, every run
-    for step in _steps(plan):
-        node = step.node
-        fn = node.origin
-        name = node.name
-        if type(fn) is not function or (behaviors.get(name) or cache.behavior(node)) != "default":
-            return None
-        code = fn.__code__
-        flat += ("\1", name, code.co_filename, code.co_qualname, str(code.co_firstlineno),
-                 extras.get(name) or cache._extra(node))
-        for p, src in step.args:
-            flat += (p, src if src.__class__ is str else "\1".join(map(str, src)))
-        if node.optional:
-            for p, dv in s._defaults(step):
-                if dv is None:
-                    return None
-                flat += (p, dv)
-    return xxh3_128_hexdigest("\0".join(flat).encode())
+    return flat
+
+
+def _wiring(flat: list[str], s: Session, step: Step) -> bool:
+    """Add to ``flat`` what the node's key is made of besides its code version and its inputs' data
+    versions: its function, decorator arguments, wiring and defaults; False when it cannot be recorded."""
+    cache = s.cache
+    node = step.node
+    fn = node.origin
+    name = node.name
+    if type(fn) is not types.FunctionType or (cache._behavior.get(name) or cache.behavior(node)) != "default":
+        return False
+    code = fn.__code__
+    flat += ("\1", name, code.co_filename, code.co_qualname, str(code.co_firstlineno),
+             cache._extras.get(name) or cache._extra(node))
+    for p, src in step.args:
+        flat += (p, src if src.__class__ is str else "\1".join(map(str, src)))
+    if node.optional:
+        for p, dv in s._defaults(step):
+            if dv is None:
+                return False
+            flat += (p, dv)
+    return True
+
+
+def _piece(s: Session, step: Step, into: list[str] | None = None) -> str | None:
+    """A digest of the node's ``_wiring`` (None: it cannot be recorded), added to ``into`` too."""
+    flat: list[str] = []
+    if not _wiring(flat, s, step):
+        return None
+    if into is not None:
+        into += flat
+    return xxh3_64_hexdigest("\0".join(flat).encode())
 
 
 def _steps(plan: Any) -> Iterator[Step]:
@@ -157,62 +246,121 @@ def _steps(plan: Any) -> Iterator[Step]:
 
 
 def replay(s: Session) -> Replay | None:
-    """The last run of this plan, if everything it was made of still holds. The record's head
-    (signature, trails, observed records) is read and checked before its rows: after an edit — every
-    save in watch mode — the check fails on the edited file without reading a row."""
+    """The last run of this plan: whole if everything it was made of still holds, else in part
+    (see the module docstring). The record's head (signature, trails, observed records) is checked
+    before its rows are read: a whole replay needs no versioning at all."""
     key = _memo_key(s)
     head = s.store.memo.get(key)
     if head is None:
         return None
-    cache = s.cache
     try:
         with paused():
             doc = json_loads(head)
-        persisted = cache.persisted
-        for root, files, probes, dists in doc["t"]:
-            if not persisted.holds(root, files, probes, dists):
-                return None
-        root = str(cache.project_root)
-        if doc["o"]:
-            from engine.caching import observed  # a run that read files: a pure pipeline never loads it
-        for records in doc["o"].values():
-            if observed.first_change(records, root, cache.versioner, cache.files) is not None:
-                return None
-        if doc["s"] != signature(s):
-            return None
+        whole = _holds_whole(s, doc)
         text = s.store.memo.get(key + "\0rows")
         if text is None or xxh3_128_hexdigest(text.encode()) != doc["d"]:
             return None  # rows of another record (each value is sealed on its own)
         with paused():
             rows: dict[str, Row] = {r[0]: r for r in json_loads(text)}
         fanned = doc["f"]
-        if not isinstance(fanned, dict) or len(rows) + len(fanned) != len(s.plan.order):
+        if not isinstance(fanned, dict) or (whole and len(rows) + len(fanned) != len(s.plan.order)):
             return None  # (which nodes they are, the signature says)
+        if not whole:
+            return _partial(s, doc, rows, fanned)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError):
         return None
     if not s.store.holds([(r[1], r[2]) for r in rows.values()]):
         return None
-    return Replay(rows, fanned)
+    return Replay(rows, {**fanned, **{name: row[2] for name, row in rows.items()}} if fanned else None)
+
+
+def _holds_whole(s: Session, doc: dict[str, Any]) -> bool:
+    """Whether everything the record was made of holds: what ``VersionMemo.recall`` checks, for
+    the union of its nodes' trails; what they read and ran; the signature."""
+    cache = s.cache
+    persisted = cache.persisted
+    for root, files, probes, dists in doc["t"]:
+        if not persisted.holds(root, files, probes, dists):
+            return False
+    root = str(cache.project_root)
+    if doc["o"]:
+        from engine.caching import observed  # a run that read files: a pure pipeline never loads it
+    for records in doc["o"].values():
+        if observed.first_change(records, root, cache.versioner, cache.files) is not None:
+            return False
+    return bool(doc["s"] == signature(s))
+
+
+def _partial(s: Session, doc: dict[str, Any], rows: dict[str, Row], fanned: dict[str, str]) -> Replay | None:
+    """The rows whose node is wired as recorded, checked further when their node's turn comes."""
+    served: dict[str, Row] = {}
+    for step in s.plan.steps:
+        if step.__class__ is Step:
+            row = rows.get(step.node.name)
+            if row is not None and row[7] == _piece(s, step):
+                served[row[0]] = row
+    if not served or not s.store.holds([(r[1], r[2]) for r in served.values()]):
+        return None
+    unions = doc["t"]
+    trails = []
+    for at, files, probes, dists in doc["g"]:
+        root, f, p, d = unions[at]
+        trails.append((root, [f[i] for i in files], [p[i] for i in probes], [d[i] for i in dists]))
+    recorded = {**doc["x"], **fanned, **{name: row[2] for name, row in rows.items()}}
+    return Replay(served, recorded, _Checks(trails, doc["o"]))
 
 
 def record(s: Session, result: RunResult) -> None:
     """Record a run in which every planned node ended with a stored entry, for the next to replay;
-    a run that replayed has nothing new to record."""
-    if s.dry or s.warm is not None or result.status != "ok" or len(result.records) != len(s.plan.order):
+    a run replayed whole has nothing new to record."""
+    warm = s.warm
+    if s.dry or (warm is not None and warm.checks is None) or result.status != "ok" or \
+            len(result.records) != len(s.plan.order):
         return
     with paused():  # a cold run leaves many objects for a collection to walk
         _record(s, result)
 
 
+def _ended(s: Session, name: str, key: str) -> tuple[Row, Any] | None:
+    """The node's row as the run ended it (its entry's, or the replayed row), and its records."""
+    entry = s.prefetched.get(key)
+    if entry is not None:
+        if entry.data_version != s.dv.get(name):
+            return None
+        return ([name, key, entry.data_version, entry.code_version, entry.compute_seconds, entry.size,
+                 entry.created], entry.files if entry.has_files else None)
+    warm = s.warm
+    row = warm.rows.get(name) if warm is not None and warm.checks is not None else None
+    if row is None or row[1] != key or row[2] != s.dv.get(name):
+        return None
+    return row[:7], warm.checks.observed.get(name)  # type: ignore[union-attr]
+
+
+def _signed(s: Session) -> tuple[str, dict[str, str]] | None:
+    """``signature(s)`` and each node's ``_piece``, in one pass."""
+    flat = _header(s)
+    if flat is None:
+        return None
+    pieces = {}
+    for step in _steps(s.plan):
+        piece = pieces[step.node.name] = _piece(s, step, flat)
+        if piece is None:
+            return None
+    return xxh3_128_hexdigest("\0".join(flat).encode()), pieces
+
+
 def _record(s: Session, result: RunResult) -> None:
-    sig = signature(s)
-    if sig is None:
+    signed = _signed(s)
+    if signed is None:
         return
+    sig, pieces = signed
     cache = s.cache
     persisted = cache.versioner.persisted
     root_for = cache.versioner._root_for
-    trails: dict[str, tuple[dict[tuple[str, str], list[Any]], dict[str, Any], dict[str, Any]]] = {}
-    seen: dict[str, dict[str, str]] = {}
+    #: per root: the union of its nodes' trails (files, probes, libraries), each by a key of its own
+    unions: dict[str, tuple[dict[Any, Any], dict[str, Any], dict[str, Any]]] = {}
+    groups: dict[tuple[Any, ...], int] = {}
+    seen: dict[str, Any] = {}
     rows: list[Row] = []
     fanned: dict[str, str] = {}
     for step in s.plan.steps:
@@ -228,32 +376,41 @@ def _record(s: Session, result: RunResult) -> None:
         name = node.name
         rec = result.records.get(name)
         key = s.keys.get(name)
-        if rec is None or rec.status not in (ev.CACHED, ev.RAN) or key is None:
+        ended = _ended(s, name, key) if key is not None and rec is not None and rec.status in (ev.CACHED, ev.RAN) \
+            else None
+        if ended is None:
             return
-        entry = s.prefetched.get(key)
-        if entry is None or entry.data_version != s.dv.get(name):
-            return
+        row, files_seen = ended
         root = root_for(node.origin)
         got = persisted.trail(node.origin, cache._extra(node), root)
-        if got is None or got[0] != entry.code_version:
+        if got is None or got[0] != row[3]:
             return
-        union = trails.get(root)
+        union = unions.get(root)
         if union is None:  # not ``setdefault``: it would make three dicts for every node
-            union = trails[root] = ({}, {}, {})
+            union = unions[root] = ({}, {}, {})
         files, probes, dists = union
-        for row in got[1]:
-            files[(row[0], row[1])] = row
-        for p in got[2]:
-            probes[json_dumps(p)] = p
-        for d in got[3]:
-            dists[json_dumps(d)] = d
-        if entry.has_files:
-            seen[name] = entry.files
-        rows.append([name, key, entry.data_version, entry.code_version, entry.compute_seconds, entry.size,
-                     entry.created])
+        mine: list[Any] = [root]
+        for part, union_part in zip((got[1], got[2], got[3]), union, strict=True):
+            keys = []
+            for item in part:
+                k = (item[0], item[1]) if union_part is files else json_dumps(item)
+                union_part[k] = item
+                keys.append(k)
+            mine.append(tuple(keys))
+        group = groups.get(tuple(mine))
+        if group is None:
+            group = groups[tuple(mine)] = len(groups)
+        if files_seen:
+            seen[name] = files_seen
+        rows.append([*row, pieces[name], group])
     text = json_dumps(rows, compact=True)
-    doc = {"s": sig, "t": [[root, list(f.values()), list(p.values()), list(d.values())]
-                           for root, (f, p, d) in trails.items()], "o": seen, "f": fanned,
+    roots = list(unions)
+    at = {(root, part, k): i for root in roots for part, union_part in enumerate(unions[root])
+          for i, k in enumerate(union_part)}
+    doc = {"s": sig, "t": [[root, *(list(p.values()) for p in unions[root])] for root in roots],
+           "g": [[roots.index(root), *([at[root, part, k] for k in keys] for part, keys in enumerate(mine))]
+                 for root, *mine in groups],
+           "o": seen, "f": fanned, "x": {str(n): s.dv.get(n) for n in s.plan.externals},
            "d": xxh3_128_hexdigest(text.encode())}
     key = _memo_key(s)
     memo = s.store.memo
@@ -280,12 +437,26 @@ class Hits(MutableMapping[str, tuple[str, Entry, str]]):
             return got
         if name in self._gone:
             raise KeyError(name)
-        name_, key, dv, cv, seconds, size, created = self._rows[name]
+        key = self._rows[name][1]
         try:
             entry = self._store.get(key)
         except StoreError:  # asked after the store closed: what the record holds
             entry = None
+        return self._recorded(name, entry)
+
+    def _recorded(self, name: str, entry: Entry | None = None) -> tuple[str, Entry, str]:
+        name_, key, dv, cv, seconds, size, created = self._rows[name][:7]
         return key, entry or Entry(key, name_, dv, cv, size, seconds, created, created), since(created)
+
+    def pop(self, name: str, *default: Any) -> Any:
+        """Dropped without reading its entry (every miss drops one: a dry run's, a thousand after an edit)."""
+        got = self._more.pop(name, None)
+        if got is None and (name not in self._rows or name in self._gone):
+            if default:
+                return default[0]
+            raise KeyError(name)
+        self._gone.add(name)
+        return got if got is not None else self._recorded(name)
 
     def __setitem__(self, name: str, value: tuple[str, Entry, str]) -> None:
         self._more[name] = value

@@ -215,29 +215,6 @@ def test_one_record_per_plan_runs_alternating_inputs_go_node_by_node(pipe: Pipe)
     assert result.outputs == {"d": _expected(1)} and _replayed(dr)
 
 
-def test_after_an_edit_the_record_fails_its_check_without_reading_its_rows(pipe: Pipe, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every save in watch mode is an edit: the record's head is checked first, its rows not read."""
-    pipe.run()
-    src = (pipe.root / f"{pipe.name}.py").read_text()
-    (pipe.root / f"{pipe.name}.py").write_text(src.replace("return c * 10 + b", "return c * 10 + b + 0"))
-    dr = pipe.driver()
-    memo = type(dr.cache.store.memo)
-    read: dict[str, str] = {}
-    real = memo.__getitem__
-
-    def reading(self, k: str) -> str:
-        read[k] = v = real(self, k)
-        return v
-
-    keys = [e.key for e in dr.cache.store.ls()]
-    monkeypatch.setattr(memo, "__getitem__", reading)
-    result = dr.run(["d"], inputs={"start": 1})
-    assert result.outputs == {"d": _expected()} and _statuses(result)["d"] == "ran"
-    record = {k: v for k, v in read.items() if k.startswith("run:")}
-    assert record, "the record's head was not even read"
-    assert not [k for k, v in record.items() for key in keys if key in v], "rows were read though the check failed"
-
-
 def test_a_plan_of_a_recorded_run_is_replayed_too(pipe: Pipe) -> None:
     """``ripple plan``, the plan ``ripple run`` prints and the dashboard's: a dry session replays as a
     run does (and records nothing)."""
