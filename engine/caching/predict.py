@@ -71,11 +71,17 @@ def _source(src: Any) -> str:
 
 
 def _step(dry: Session, step: Step, unknown: dict[str, str], *, items: bool = False) -> tuple[str, str, str]:
-    lazy, why = dry.lookup(step, {})
     name = step.name
+    waiting = [s for s in dict.fromkeys(_source(src) for _, src in step.args) if s in unknown]
+    if waiting and not items and dry.warm is not None:
+        # a replayed record's nodes all key every input (none is ``ignore``d): one not known yet is
+        # a miss (~10 µs a node after an edit, the lookup left out)
+        dry.dv[name] = dry.dv[(name,)] = None
+        lazy, why = None, ""
+    else:
+        lazy, why = dry.lookup(step, {})
     if lazy is not None:
         return name, HIT, why
-    waiting = [s for s in dict.fromkeys(_source(src) for _, src in step.args) if s in unknown]
     if not waiting or _certain(dry, step):
         will, reason = RUN, why
         if waiting and not why.startswith(("behavior", "code changed", "no cached")):

@@ -292,12 +292,19 @@ def _holds_whole(s: Session, doc: dict[str, Any]) -> bool:
 
 
 def _partial(s: Session, doc: dict[str, Any], rows: dict[str, Row], fanned: dict[str, str]) -> Replay | None:
-    """The rows whose node is wired as recorded, checked further when their node's turn comes."""
+    """The rows whose node is wired as recorded, checked further when their node's turn comes.
+    None while any planned node cannot be recorded: a node's key leaves out an ``ignore``d input's
+    data version, so one node's behavior changes its consumers' keys."""
+    pieces = {}
+    for step in _steps(s.plan):
+        piece = pieces[step.node.name] = _piece(s, step)
+        if piece is None:
+            return None
     served: dict[str, Row] = {}
     for step in s.plan.steps:
         if step.__class__ is Step:
             row = rows.get(step.node.name)
-            if row is not None and row[7] == _piece(s, step):
+            if row is not None and row[7] == pieces[row[0]]:
                 served[row[0]] = row
     if not served or not s.store.holds([(r[1], r[2]) for r in served.values()]):
         return None

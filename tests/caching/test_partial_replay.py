@@ -12,6 +12,7 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from stores import forget_recorded_runs
@@ -89,17 +90,18 @@ class Project:
         assert old in text
         self.write(module, text.replace(old, new))
 
-    def driver(self, store: Path) -> Driver:
+    def driver(self, store: Path, **kw: Any) -> Driver:
         """Over freshly imported modules: a new process, as far as the cache knows."""
         for m in (self.first, self.second, self.helper):
             sys.modules.pop(m, None)
         importlib.invalidate_caches()
-        return Driver({}, importlib.import_module(self.first), importlib.import_module(self.second)).with_cache(store)
+        return Driver({}, importlib.import_module(self.first), importlib.import_module(self.second)).with_cache(
+            store, **kw)
 
-    def run(self, store: Path, start: int = 1) -> tuple[Driver, dict]:
-        dr = self.driver(store)
-        planned: list[tuple[str, str]] = []
-        dr.bus.add(lambda e: planned.append((e.node, e.will)) if e.kind == "node_planned" else None)
+    def run(self, store: Path, start: int = 1, **kw: Any) -> tuple[Driver, dict]:
+        dr = self.driver(store, **kw)
+        planned: list[tuple[str, str, str]] = []
+        dr.bus.add(lambda e: planned.append((e.node, e.will, e.why)) if e.kind == "node_planned" else None)
         result = dr.run(OUTPUTS, inputs={"start": start})
         assert result.status == "ok", result.error
         run = dr.cache.store.runs(limit=1)[0]
@@ -117,14 +119,14 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
     return Project(tmp_path)
 
 
-def _both(project: Project, start: int = 1) -> tuple[Driver, dict, dict]:
+def _both(project: Project, start: int = 1, **kw: Any) -> tuple[Driver, dict, dict]:
     """The run with the record, and the same run node by node (a copy of the store without it)."""
     store = project.root / "store"
     plain = project.root / f"plain-{uuid.uuid4().hex[:6]}"
     shutil.copytree(store, plain)
     forget_recorded_runs(plain)
-    dr, replayed = project.run(store, start)
-    _, node_by_node = project.run(plain, start)
+    dr, replayed = project.run(store, start, **kw)
+    _, node_by_node = project.run(plain, start, **kw)
     return dr, replayed, node_by_node
 
 
@@ -168,6 +170,24 @@ def test_a_partial_replay_gives_what_node_by_node_gives(project: Project, edit: 
         assert replayed[part] == node_by_node[part], f"{part} differ after {edit}"
     again, _ = project.run(store, start)
     assert again.cache.versioner.persisted.reused == 0 and not again.cache._code, "the run was not recorded anew"
+
+
+@pytest.mark.parametrize("behavior", ["ignore", "recompute", "disable"])
+@pytest.mark.parametrize("edited", [False, True], ids=["as recorded", "and an edit"])
+def test_a_node_given_another_behavior_gives_what_node_by_node_gives(project: Project, behavior: str,
+                                                                      edited: bool) -> None:
+    """An ``ignore``d input is left out of its consumers' keys: one node's behavior changes other
+    nodes' keys, which their rows cannot tell. (A ``disable``d node's data version is new in every
+    run, and with it its consumers' keys: their history rows differ between any two runs.)"""
+    store = project.root / "store"
+    project.run(store)
+    if edited:
+        project.edit(project.second, "return e + a", "return a + e")
+    _, replayed, node_by_node = _both(project, behaviors={"text": behavior, "b": behavior})
+    if behavior == "disable":
+        del replayed["history"], node_by_node["history"]
+    assert replayed == node_by_node
+    assert replayed["outputs"] == _expected()
 
 
 def test_nodes_of_an_unedited_file_are_served_without_being_versioned(project: Project) -> None:
