@@ -13,7 +13,7 @@ from engine._gc import paused
 with paused(promote=True):  # the engine's modules live on: no collection rescans them while they load
     from engine._version import __version__
     from engine.core.markers import Collect, Parallelizable
-    from engine.driver import Builder, Driver, Variable
+    from engine.driver import Builder, Driver
     from engine.errors import GraphError, LoadError, NodeFailed, RippleError, UsageError
     from engine.events import EventBus
 
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
         unpack_fields,
     )
     from engine.core.subdag import parameterized_subdag, subdag, with_columns
+    from engine.core.variables import Variable
     from engine.events import Event
     from engine.files import File
 
@@ -63,6 +64,7 @@ _LAZY = {
                      "inject", "resolve", "schema", "unpack_fields"), "engine.core.rewrites"),
     **dict.fromkeys(("parameterized_subdag", "subdag", "with_columns"), "engine.core.subdag"),
     "File": "engine.files",
+    "Variable": "engine.core.variables",
     "Event": "engine.events",
 }
 

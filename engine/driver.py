@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import types
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import events as ev
 from engine._gc import frozen_during, paused
@@ -27,6 +26,9 @@ from engine.core.results import (
 )
 from engine.core.run_records import RunResult
 from engine.errors import NodeFailed, UsageError
+
+if TYPE_CHECKING:
+    from engine.core.variables import Variable
 
 #: ``hook(driver)`` called before every run of every driver: how ``OpenLineageTracker.track_execution``
 #: (engine.lineage, which builds on the driver) reaches the drivers run inside its block
@@ -261,6 +263,8 @@ class Driver:
     def list_available_variables(self, *, tag_filter: Mapping[str, Any] | None = None) -> list[Variable]:
         """Nodes and inputs; ``tag_filter`` keeps those whose tags match every entry, as Hamilton:
         ``None`` (the tag is present), a value (equal) or a list (any of them)."""
+        from engine.core.variables import Variable  # lazy: not a dataclass every import makes
+
         out = [Variable.of(n) for n in (self.graph.nodes[name] for name in self.graph.order)]
         out += [self._external(e.name) for e in self.graph.externals.values()]
         if tag_filter:
@@ -268,6 +272,8 @@ class Driver:
         return out
 
     def _external(self, name: str) -> Variable:
+        from engine.core.variables import Variable  # lazy: not a dataclass every import makes
+
         e = self.graph.externals[name]
         return Variable(e.name, e.type, {}, True, "", "", 0, e.required)
 
@@ -319,6 +325,8 @@ class Driver:
 
     def what_is_upstream_of(self, *names: str) -> list[Variable]:
         """As Hamilton: the named nodes, everything they need, and the inputs that feeds on."""
+        from engine.core.variables import Variable  # lazy: not a dataclass every import makes
+
         self._known(names)
         ups = self.graph.upstream(names)
         out = [Variable.of(self.graph.nodes[n]) for n in self.graph.order if n in ups]
@@ -327,11 +335,15 @@ class Driver:
 
     def what_is_downstream_of(self, *names: str) -> list[Variable]:
         """As Hamilton: the named nodes and everything that depends on them."""
+        from engine.core.variables import Variable  # lazy: not a dataclass every import makes
+
         self._known(names)
         downs = self.graph.downstream(names)
         return [Variable.of(self.graph.nodes[n]) for n in self.graph.order if n in downs]
 
     def what_is_the_path_between(self, upstream: str, downstream: str) -> list[Variable]:
+        from engine.core.variables import Variable  # lazy: not a dataclass every import makes
+
         self._known((upstream, downstream))
         between = self.graph.downstream([upstream]) & self.graph.upstream([downstream])
         return [Variable.of(self.graph.nodes[n]) for n in self.graph.order if n in between]
@@ -356,30 +368,6 @@ class Driver:
             return [(n, "run", "cache is off") for n in plan.order]
         values = {**self.config, **dict(inputs or {}), **dict(overrides or {})}
         return self.cache.predict(plan, values, dict(overrides or {}))
-
-
-@dataclass(slots=True, eq=False)
-class Variable:
-    """What ``list_available_variables`` returns (Hamilton's ``Variable`` fields); equal by name."""
-
-    name: str
-    type: Any
-    tags: dict[str, Any]
-    is_external_input: bool
-    documentation: str
-    originating_file: str
-    line: int
-    required: bool = True
-
-    @classmethod
-    def of(cls, node: Node) -> Variable:
-        return cls(node.name, node.type, dict(node.tags), False, node.doc, node.file, node.line)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Variable) and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash(self.name)
 
 
 def _apply_checks(node: Node, value: Any) -> None:

@@ -22,7 +22,7 @@ NOT_ON_A_WARM_RUN = {
     "engine.core.subdag", "engine.core.scheduler", "engine.core.dask", "engine.store.reports", "engine.lineage",
     "engine.analysis", "engine.cli", "engine.event_types", "engine.caching.decisions",
     "engine.core.decorators", "engine.core.modifiers", "engine.core.items", "engine.core.selection",
-    "engine.caching.rows", "engine.core.redact", "engine.caching.observed",
+    "engine.caching.rows", "engine.core.redact", "engine.caching.observed", "engine.core.variables",
 }
 
 CHILD = textwrap.dedent("""
