@@ -258,3 +258,58 @@ def test_a_row_is_not_served_once_a_node_that_ran_rebound_what_its_code_refers_t
     forget_recorded_runs(plain)
     assert run(2) == run(2, plain) == {"a": ("ran", None), "done": ("ran", None), "c": ("cached", None),
                                        "d": ("ran", 10)}
+
+
+FANNED = """from engine import Collect, Parallelizable
+
+
+def a(start: int) -> int:
+    return start + 1
+
+
+def items(a: int) -> Parallelizable[int]:
+    yield from range(a)
+
+
+def scaled(items: int) -> int:
+    return items * 2
+
+
+def total(scaled: Collect[int]) -> int:
+    return sum(scaled)
+
+
+def report(total: int, a: int) -> int:
+    return total * 100 + a
+
+
+def other(a: int) -> int:
+    return a * 3
+"""
+
+
+@pytest.mark.parametrize("edit", [("return items * 2", "return items * 3"), ("return total * 100 + a", "return a + total * 100"),
+                                  ("return a * 3", "return a * 4"), ("return start + 1", "return start + 2")],
+                         ids=["per-item node", "after the fan-out", "beside it", "before it"])
+def test_a_partial_replay_around_a_fan_out_gives_what_node_by_node_gives(project: Project, edit: tuple[str, str]) -> None:
+    """Fan-out blocks go node by node; a row after one is served only while its inputs come out as recorded."""
+    store = project.root / "store"
+    project.write(project.second, FANNED)
+
+    def run(at: Path) -> dict:
+        sys.modules.pop(project.second, None)
+        importlib.invalidate_caches()
+        dr = Driver({}, importlib.import_module(project.second)).with_cache(at)
+        planned: list[tuple[str, str, str]] = []
+        dr.bus.add(lambda e: planned.append((e.node, e.will, e.why)) if e.kind == "node_planned" else None)
+        result = dr.run(["report", "other"], inputs={"start": 2})
+        return {"outputs": result.outputs, "planned": planned,
+                "statuses": {n: r.status for n, r in result.records.items()}}
+
+    run(store)
+    run(store)
+    project.edit(project.second, *edit)
+    plain = project.root / "plain"
+    shutil.copytree(store, plain)
+    forget_recorded_runs(plain)
+    assert run(store) == run(plain)
