@@ -149,6 +149,12 @@ class Span(ast.stmt):
         return ast.increment_lineno(stmt, self.lineno - 1)
 
 
+def _blank(text: bytes) -> bool:
+    """Whether a piece between two definitions holds no statement (blank lines and comments: most
+    pieces), which parses to nothing; ASCII only, as a piece with other bytes may not decode."""
+    return text.isascii() and all(not (s := line.strip()) or s.startswith(b"#") for line in text.split(b"\n"))
+
+
 def partial_tree(content: bytes, previous: dict[str, Any] | None) -> ast.Module | None:
     """The module an edited file parses to, with the def and class statements an earlier analysis of
     it holds (``previous``) as unparsed ``Span`` s, the text between them parsed piece by piece; None
@@ -187,7 +193,7 @@ def partial_tree(content: bytes, previous: dict[str, Any] | None) -> ast.Module 
                 continue
             for f, e in ((first, top["e"]), (first + shift, top["e"] + shift))[:2 if shift else 1]:
                 if f > done and e <= len(lines) and xxh3_128_hexdigest(content[starts[f - 1]:starts[e]], seed) == seg:
-                    if f - 1 > done:
+                    if f - 1 > done and not _blank(content[starts[done]:starts[f - 1]]):
                         piece = ast.parse(content[starts[done]:starts[f - 1]])
                         body += ast.increment_lineno(piece, done).body
                     body.append(Span(content[starts[f - 1]:starts[e]], f, e, top["n"], top["k"], seg, seed))

@@ -101,3 +101,41 @@ def test_the_watcher_analyses_a_saved_file_from_its_last_analysis(tmp_path: Path
         {k: v.digest for k, v in parse_module(str(path), "many").symbols.items()}
     data = path.read_bytes()
     assert new.analysis == (memo_key(content_digest(data)), analyze_source(data, str(path)))
+
+
+def test_the_reverse_references_kept_between_saves_are_those_made_from_nothing(tmp_path: Path) -> None:
+    """The index keeps its symbol -> referrers map and, after a save, takes out the saved file's old
+    references and puts in its new ones: after each of a run of saves (a call added, one removed, a
+    def renamed, a module's imports changed, a file deleted and made again) the map is the one a new
+    index makes of the same files."""
+    from engine.live.code_index import CodeIndex
+
+    (tmp_path / "helpers.py").write_text("def mix(a, b):\n    return a + b\n\n\ndef scale(a):\n    return a * 2\n")
+    (tmp_path / "nodes.py").write_text("from helpers import mix\n\n\ndef a() -> int:\n    return 1\n\n\n"
+                                       "def b(a: int) -> int:\n    return mix(a, 1)\n")
+    saves = [
+        ("nodes.py", "return mix(a, 1)", "return mix(a, 1) + c(a)\n\n\ndef c(a: int) -> int:\n    return a"),
+        ("nodes.py", "return mix(a, 1) + c(a)", "return c(a)"),
+        ("helpers.py", "def scale(a):\n    return a * 2", "def scaled(a):\n    return mix(a, a)"),
+        ("nodes.py", "from helpers import mix", "from helpers import mix, scaled"),
+        ("nodes.py", "return c(a)", "return scaled(c(a))"),
+        ("helpers.py", None, None),
+        ("helpers.py", "", "def mix(a, b):\n    return a - b\n\n\ndef scaled(a):\n    return a\n"),
+    ]
+    index = CodeIndex(tmp_path)
+    for name in ("helpers.py", "nodes.py"):
+        index.add(str(tmp_path / name))
+    index.reverse_refs()
+    for name, old, new in saves:
+        path = tmp_path / name
+        if old is None:
+            path.unlink()
+        else:
+            text = path.read_text() if path.exists() else ""
+            assert old in text
+            path.write_text(text.replace(old, new, 1) if old else new)
+        index.add(str(path))
+        fresh = CodeIndex(tmp_path)
+        for other in sorted(p.name for p in tmp_path.glob("*.py")):
+            fresh.add(str(tmp_path / other))
+        assert {k: v for k, v in index.reverse_refs().items() if v} == fresh.reverse_refs(), f"after {name}: {new}"
