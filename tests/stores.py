@@ -26,3 +26,12 @@ def authentications(store: Any) -> list[str]:
 
     store._entry = counting
     return checked
+
+
+def importable(folder: Path, monkeypatch: Any, *unset: str) -> None:
+    """Modules written to ``folder`` import fresh each time (no bytecode), with the environment
+    variables ``unset`` names absent: a test's pipeline, re-imported as a new process would."""
+    monkeypatch.setattr("sys.dont_write_bytecode", True)
+    monkeypatch.syspath_prepend(str(folder))
+    for name in unset:
+        monkeypatch.delenv(name, raising=False)

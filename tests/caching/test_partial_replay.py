@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from stores import forget_recorded_runs
+from stores import forget_recorded_runs, importable
 
 from engine import Driver
 
@@ -113,9 +113,7 @@ class Project:
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delenv("RIPPLE_TEST_PARTIAL_SCALE", raising=False)
+    importable(tmp_path, monkeypatch, "RIPPLE_TEST_PARTIAL_SCALE")
     return Project(tmp_path)
 
 

@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from stores import authentications, forget_recorded_runs
+from stores import authentications, forget_recorded_runs, importable
 
 from engine import Driver
 
@@ -67,9 +67,7 @@ class Pipe:
 
 @pytest.fixture
 def pipe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Pipe:
-    monkeypatch.setattr(sys, "dont_write_bytecode", True)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.delenv("RIPPLE_TEST_WARM_SCALE", raising=False)
+    importable(tmp_path, monkeypatch, "RIPPLE_TEST_WARM_SCALE")
     return Pipe(tmp_path)
 
 
