@@ -22,7 +22,16 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Generic, Protocol
 
 from engine._gc import paused
-from engine.core.graph import EMPTY, Graph, Node, _Awaited, _node_name, functions_of, nodes_from_function
+from engine.core.graph import (
+    EMPTY,
+    Graph,
+    Node,
+    _Awaited,
+    _node_name,
+    functions_of,
+    node_doc,
+    nodes_from_function,
+)
 from engine.core.markers import Parallelizable
 from engine.errors import GraphError
 
@@ -139,7 +148,7 @@ def plain_node(fn: Callable[..., Any], named: dict[tuple[int, str], Any] | None 
         origin=fn,
         module=module,
         file=code.co_filename, line=code.co_firstlineno,
-        doc=inspect.cleandoc(fn.__doc__) if fn.__doc__ else "",
+        doc=node_doc(fn),
         tags={"module": module},
     )
 

@@ -385,3 +385,18 @@ def test_a_module_without_hamilton_does_not_load_the_hamilton_front_end(tmp_path
 def test_type_parameters_are_left_to_the_general_path(make_module):
     mod = make_module('class T:\n    pass\n\ndef ident[T](x: "T") -> "T":\n    return x\n')
     assert plain_node(mod.ident) is None
+
+
+@pytest.mark.parametrize("doc", ["Node n5_50.", "  leading", "trailing  ", "\ttab\tinside", "", "   ", " \x0c ff",
+                                 "\u3000wide", "one line\r", "two\n    lines", "\n    indented\n    block\n", "a\n\n", "\x0cff"])
+def test_a_nodes_doc_is_its_docstring_as_inspect_cleans_it(doc: str) -> None:
+    """One-line docstrings take a shortcut (``graph.node_doc``): it must give what ``cleandoc`` gives."""
+    import inspect
+
+    from engine.core.graph import node_doc
+
+    def f() -> int:
+        return 1
+
+    f.__doc__ = doc
+    assert node_doc(f) == inspect.cleandoc(doc)
