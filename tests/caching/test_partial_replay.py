@@ -311,3 +311,26 @@ def test_a_partial_replay_around_a_fan_out_gives_what_node_by_node_gives(project
     shutil.copytree(store, plain)
     forget_recorded_runs(plain)
     assert run(store) == run(plain)
+
+
+@pytest.mark.parametrize("executor", [None, "threads"])
+def test_a_damaged_entry_a_partial_replay_served_is_computed_again(project: Project, executor: str | None) -> None:
+    """``c``'s row is served (its file is unedited) but its stored value no longer passes its check:
+    ``d``, which runs (its body was edited), loads it, finds it damaged, and ``c`` is computed again."""
+    import sqlite3
+
+    store = project.root / "store"
+    project.run(store)
+    project.edit(project.second, "c * 10 + len(text)", "len(text) + c * 10")
+    db = sqlite3.connect(store / "meta.sqlite")
+    with db:
+        db.execute("UPDATE entries SET inline = x'00' WHERE node = 'c'")
+    db.close()
+    dr = project.driver(store)
+    if executor:
+        dr.with_executor(executor)
+    result = dr.run(OUTPUTS, inputs={"start": 1})
+    assert result.status == "ok" and result.outputs == _expected()
+    assert result.records["c"].status == "ran" and result.records["d"].status == "ran"
+    _, again = project.run(store)
+    assert again["outputs"] == _expected() and set(again["statuses"].values()) == {"cached"}
