@@ -4,6 +4,7 @@ one is first used): typed records, their JSON form, and reading them back."""
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
@@ -181,8 +182,35 @@ def from_json(line: str) -> Event:
     return from_dict(loads(line))
 
 
+def batch_json(events: list[Event]) -> str:
+    """Events of one class and run as one JSON line, ``read_line`` giving them back. Why: a child
+    sends ~1,500 predictions and hits before the first node of a 1,000-node pipeline runs after an
+    edit, and a line each cost ~2.5 µs to write and more to read (a dict each way)."""
+    first = events[0]
+    names = _batch_fields(type(first))
+    row = operator.attrgetter(*names)
+    return _dumps({"type": "batch", "of": first.kind, "run_id": first.run_id, "fields": names,
+                   "rows": [row(e) for e in events]})
+
+
+def read_line(line: str) -> list[Event]:
+    """The events of a line ``to_json`` or ``batch_json`` wrote."""
+    d = loads(line)
+    if d.get("type") != "batch":
+        return [from_dict(d)]
+    cls = EVENT_TYPES[d["of"]]
+    run_id, names, known = d["run_id"], d["fields"], _field_set(cls)
+    keep = [(i, n) for i, n in enumerate(names) if n in known]  # a newer writer's fields: dropped, as from_dict
+    return [cls(run_id, **{n: r[i] for i, n in keep}) for r in d["rows"]]
+
+
+@functools.cache
+def _batch_fields(cls: type) -> tuple[str, ...]:
+    return tuple(n for n in _field_names(cls) if n != "run_id")
+
+
 def read_jsonl(lines: Iterable[str]) -> Iterator[Event]:
     for line in lines:
         line = line.strip()
         if line:
-            yield from_json(line)
+            yield from read_line(line)

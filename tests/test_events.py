@@ -172,3 +172,20 @@ def test_a_listener_of_some_kinds_gets_only_those_and_the_rest_are_not_built(mak
     assert dr.bus.wants("node_started") and not dr.bus.wants("node_cached")  # the kinds listener is left
     dr.remove_listener(ends.append)
     assert not dr.bus and not dr.bus.wants("node_started")
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=[e.kind for e in SAMPLES])
+def test_a_batch_line_reads_back_as_its_events(event):
+    """A child sends each run of held events of one class as one line (``batch_json``)."""
+    from engine.event_types import batch_json, read_line
+
+    many = [dataclasses.replace(event, t=event.t + i) for i in range(3)]
+    line = batch_json(many)
+    assert "\n" not in line
+    assert read_line(line) == many and read_line(event.to_json()) == [event]
+    assert list(ev.read_jsonl([line, event.to_json()])) == [*many, event]
+    d = json.loads(line)
+    d["fields"].append("added_in_a_later_version")
+    d["rows"] = [[*r, 1] for r in d["rows"]]
+    assert read_line(json.dumps(d)) == many  # newer writers stay readable
+

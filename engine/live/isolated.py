@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable
 
 from engine import events as ev
+from engine.event_types import read_line
 from engine.live.protocol import EXIT_ERROR, EXIT_FAILED, EXIT_OK, OUTPUT_LEVEL, RunOutcome, RunRequest
 from engine.live.worker import WarmWorker, WorkerUnavailable, _child_env, _ForkHandle
 
@@ -157,10 +158,11 @@ class IsolatedRun:
         if not line.strip():
             return
         try:
-            event = ev.from_json(line.decode())
-        except (ValueError, KeyError, TypeError):
+            events = read_line(line.decode())
+        except (ValueError, KeyError, TypeError, IndexError):
             return
-        self._deliver(event)
+        for event in events:
+            self._deliver(event)
 
     def _exit_known(self) -> bool:
         if self._handle is not None:

@@ -1,5 +1,6 @@
 """The child's event stream: every event arrives, in order, and the per-node predictions and cache
-hits travel in one write with the next event instead of one write each, or on their own soon after."""
+hits travel in one write with the next event instead of one write each, or on their own soon after,
+each run of one class as one line (``event_types.batch_json``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from collections.abc import Iterator
 import pytest
 
 from engine import events as ev
+from engine.event_types import read_line
 from engine.live.child import _EventWriter
 
 
-def _drain(fd: int) -> list[str]:
+def _lines(fd: int) -> list[str]:
     os.set_blocking(fd, False)
     chunks = []
     try:
@@ -22,6 +24,10 @@ def _drain(fd: int) -> list[str]:
     except BlockingIOError:
         pass
     return b"".join(chunks).decode().splitlines()
+
+
+def _drain(fd: int) -> list[ev.Event]:
+    return [e for line in _lines(fd) for e in read_line(line)]
 
 
 @pytest.fixture
@@ -38,12 +44,13 @@ def test_predictions_wait_for_the_next_event_and_keep_their_order(pipe: tuple[in
     out.emit(ev.RunStarted("r", 0.0, nodes=["a", "b"]))
     out.emit(ev.NodePlanned("r", 0.0, node="a", will="hit"))
     out.emit(ev.NodePlanned("r", 0.0, node="b", will="run"))
-    assert _drain(r) == [ev.RunStarted("r", 0.0, nodes=["a", "b"]).to_json()]
+    assert _drain(r) == [ev.RunStarted("r", 0.0, nodes=["a", "b"])]
     out.emit(ev.NodeStarted("r", 0.0, node="b"))
-    got = _drain(r)
-    assert got == [ev.NodePlanned("r", 0.0, node="a", will="hit").to_json(),
-                   ev.NodePlanned("r", 0.0, node="b", will="run").to_json(),
-                   ev.NodeStarted("r", 0.0, node="b").to_json()]
+    got = _lines(r)
+    assert len(got) == 2  # the two predictions in one line
+    assert [e for line in got for e in read_line(line)] == [
+        ev.NodePlanned("r", 0.0, node="a", will="hit"), ev.NodePlanned("r", 0.0, node="b", will="run"),
+        ev.NodeStarted("r", 0.0, node="b")]
 
 
 def test_cache_hits_are_held_with_the_predictions_in_order(pipe: tuple[int, int]) -> None:
@@ -55,7 +62,7 @@ def test_cache_hits_are_held_with_the_predictions_in_order(pipe: tuple[int, int]
         out.emit(e)
     assert _drain(r) == []
     out.emit(ev.RunFinished("r", 0.0, status="ok"))
-    assert _drain(r) == [e.to_json() for e in [*held, ev.RunFinished("r", 0.0, status="ok")]]
+    assert _drain(r) == [*held, ev.RunFinished("r", 0.0, status="ok")]
 
 
 def test_held_events_go_out_on_their_own_when_no_other_event_follows(pipe: tuple[int, int]) -> None:
@@ -64,4 +71,4 @@ def test_held_events_go_out_on_their_own_when_no_other_event_follows(pipe: tuple
     out = _EventWriter(w, hold=0.01)
     out.emit(ev.NodeCached("r", 0.0, node="a", why="cached"))
     ready, _, _ = select.select([r], [], [], 30.0)  # no other event is ever emitted
-    assert ready and _drain(r) == [ev.NodeCached("r", 0.0, node="a", why="cached").to_json()]
+    assert ready and _drain(r) == [ev.NodeCached("r", 0.0, node="a", why="cached")]
