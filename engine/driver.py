@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import types
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -263,19 +263,21 @@ class Driver:
     def list_available_variables(self, *, tag_filter: Mapping[str, Any] | None = None) -> list[Variable]:
         """Nodes and inputs; ``tag_filter`` keeps those whose tags match every entry, as Hamilton:
         ``None`` (the tag is present), a value (equal) or a list (any of them)."""
-        from engine.core.variables import Variable  # lazy: not a dataclass every import makes
-
-        out = [Variable.of(n) for n in (self.graph.nodes[name] for name in self.graph.order)]
-        out += [self._external(e.name) for e in self.graph.externals.values()]
+        out = self._variables(None, self.graph.externals)
         if tag_filter:
             out = [v for v in out if all(tag_matches(v.tags, k, want) for k, want in tag_filter.items())]
         return out
 
-    def _external(self, name: str) -> Variable:
+    def _variables(self, nodes: Collection[str] | None, inputs: Iterable[str] = ()) -> list[Variable]:
+        """``nodes`` (None: all) in graph order, then the ``inputs`` named, as Hamilton's records."""
         from engine.core.variables import Variable  # lazy: not a dataclass every import makes
 
-        e = self.graph.externals[name]
-        return Variable(e.name, e.type, {}, True, "", "", 0, e.required)
+        g = self.graph
+        out = [Variable.of(g.nodes[n]) for n in g.order if nodes is None or n in nodes]
+        for name in inputs:
+            e = g.externals[name]
+            out.append(Variable(e.name, e.type, {}, True, "", "", 0, e.required))
+        return out
 
     def validate_execution(self, final_vars: Iterable[Any], overrides: Mapping[str, Any] | None = None,
                            inputs: Mapping[str, Any] | None = None) -> None:
@@ -325,28 +327,19 @@ class Driver:
 
     def what_is_upstream_of(self, *names: str) -> list[Variable]:
         """As Hamilton: the named nodes, everything they need, and the inputs that feeds on."""
-        from engine.core.variables import Variable  # lazy: not a dataclass every import makes
-
         self._known(names)
         ups = self.graph.upstream(names)
-        out = [Variable.of(self.graph.nodes[n]) for n in self.graph.order if n in ups]
         fed = {src for n in ups for src in self.graph.nodes[n].deps.values() if src in self.graph.externals}
-        return out + [self._external(e) for e in self.graph.externals if e in fed]
+        return self._variables(ups, [e for e in self.graph.externals if e in fed])
 
     def what_is_downstream_of(self, *names: str) -> list[Variable]:
         """As Hamilton: the named nodes and everything that depends on them."""
-        from engine.core.variables import Variable  # lazy: not a dataclass every import makes
-
         self._known(names)
-        downs = self.graph.downstream(names)
-        return [Variable.of(self.graph.nodes[n]) for n in self.graph.order if n in downs]
+        return self._variables(self.graph.downstream(names))
 
     def what_is_the_path_between(self, upstream: str, downstream: str) -> list[Variable]:
-        from engine.core.variables import Variable  # lazy: not a dataclass every import makes
-
         self._known((upstream, downstream))
-        between = self.graph.downstream([upstream]) & self.graph.upstream([downstream])
-        return [Variable.of(self.graph.nodes[n]) for n in self.graph.order if n in between]
+        return self._variables(self.graph.downstream([upstream]) & self.graph.upstream([downstream]))
 
     def _known(self, names: Iterable[str]) -> None:
         for n in names:

@@ -182,6 +182,18 @@ def from_json(line: str) -> Event:
     return from_dict(loads(line))
 
 
+def batch_lines(events: list[Event]) -> str:
+    """``events`` as JSON lines (each ending in a newline), each run of one class and run as one
+    ``batch_json`` line."""
+    runs: list[list[Event]] = []
+    for e in events:
+        if runs and runs[-1][0].__class__ is e.__class__ and runs[-1][0].run_id == e.run_id:
+            runs[-1].append(e)
+        else:
+            runs.append([e])
+    return "".join(batch_json(r) + "\n" for r in runs)
+
+
 def batch_json(events: list[Event]) -> str:
     """Events of one class and run as one JSON line, ``read_line`` giving them back. Why: a child
     sends ~1,500 predictions and hits before the first node of a 1,000-node pipeline runs after an

@@ -37,7 +37,7 @@ from engine.caching import tracing  # noqa: F401 - registers the code-tracing pr
 from engine.caching.data_version import combine
 from engine.files import MISSING_VERSION, FileVersions
 
-__all__ = ["data_files", "describe", "first_change", "node_records", "node_string_reads", "pickling_changes",
+__all__ = ["data_files", "describe", "first_change", "first_change_for", "node_records", "node_string_reads", "pickling_changes",
            "records_for"]
 
 UNSET = "unset"
@@ -176,6 +176,11 @@ def first_change(records: Mapping[str, str], root: str, versioner: Any, files: F
         if _now(key, root, versioner, files) != version:
             return key
     return None
+
+
+def first_change_for(cache: Any, records: Mapping[str, str]) -> str | None:
+    """``first_change`` with the cache's project root, versioner and file versions."""
+    return first_change(records, str(cache.project_root), cache.versioner, cache.files)
 
 
 def describe(key: str) -> str:

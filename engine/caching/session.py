@@ -494,6 +494,6 @@ def _changed_since(s: Session, name: str, key: str, entry: Entry) -> Decision | 
     from engine.caching.decisions import Decision
 
     c = s.cache
-    changed = observed.first_change(entry.files, str(c.project_root), c.versioner, c.files)
+    changed = observed.first_change_for(c, entry.files)
     return None if changed is None else Decision(name, False, observed.describe(changed) + " changed", key,
                                                  previous=entry, changed_files=[changed])

@@ -157,9 +157,7 @@ class _Checks:
         if records:
             from engine.caching import observed
 
-            cache = s.cache
-            if observed.first_change(records, str(cache.project_root), cache.versioner, cache.files) is not None:
-                return False
+            return observed.first_change_for(s.cache, records) is None
         return True
 
 
@@ -271,7 +269,7 @@ def replay(s: Session) -> Replay | None:
         return None
     if not s.store.holds([(r[1], r[2]) for r in rows.values()]):
         return None
-    return Replay(rows, {**fanned, **{name: row[2] for name, row in rows.items()}} if fanned else None)
+    return Replay(rows, _versions(rows, fanned) if fanned else None)
 
 
 def _holds_whole(s: Session, doc: dict[str, Any]) -> bool:
@@ -282,11 +280,10 @@ def _holds_whole(s: Session, doc: dict[str, Any]) -> bool:
     for root, files, probes, dists in doc["t"]:
         if not persisted.holds(root, files, probes, dists):
             return False
-    root = str(cache.project_root)
     if doc["o"]:
         from engine.caching import observed  # a run that read files: a pure pipeline never loads it
     for records in doc["o"].values():
-        if observed.first_change(records, root, cache.versioner, cache.files) is not None:
+        if observed.first_change_for(cache, records) is not None:
             return False
     return bool(doc["s"] == signature(s))
 
@@ -295,11 +292,10 @@ def _partial(s: Session, doc: dict[str, Any], rows: dict[str, Row], fanned: dict
     """The rows whose node is wired as recorded, checked further when their node's turn comes.
     None while any planned node cannot be recorded: a node's key leaves out an ``ignore``d input's
     data version, so one node's behavior changes its consumers' keys."""
-    pieces = {}
-    for step in _steps(s.plan):
-        piece = pieces[step.node.name] = _piece(s, step)
-        if piece is None:
-            return None
+    signed = _signed(s)
+    if signed is None:
+        return None
+    pieces = signed[1]
     served: dict[str, Row] = {}
     for step in s.plan.steps:
         if step.__class__ is Step:
@@ -313,8 +309,12 @@ def _partial(s: Session, doc: dict[str, Any], rows: dict[str, Row], fanned: dict
     for at, files, probes, dists in doc["g"]:
         root, f, p, d = unions[at]
         trails.append((root, [f[i] for i in files], [p[i] for i in probes], [d[i] for i in dists]))
-    recorded = {**doc["x"], **fanned, **{name: row[2] for name, row in rows.items()}}
-    return Replay(served, recorded, _Checks(trails, doc["o"]))
+    return Replay(served, _versions(rows, doc["x"], fanned), _Checks(trails, doc["o"]))
+
+
+def _versions(rows: dict[str, Row], *more: dict[str, str]) -> dict[str, str]:
+    """The data version every recorded node ended with (and ``more``'s: inputs, fan-out nodes)."""
+    return {k: v for m in more for k, v in m.items()} | {name: row[2] for name, row in rows.items()}
 
 
 def record(s: Session, result: RunResult) -> None:

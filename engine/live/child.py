@@ -13,7 +13,7 @@ from typing import Any
 from engine import events as ev
 from engine.core.loading import drop_racy_pycs
 from engine.core.reads import ReadRecorder
-from engine.event_types import batch_json
+from engine.event_types import batch_lines
 from engine.files import folders
 from engine.live.project import is_library, project_dirs
 from engine.live.protocol import EXIT_ERROR, EXIT_FAILED, EXIT_OK, FILES_LEVEL, GRAPH_LEVEL, RunRequest
@@ -63,14 +63,8 @@ class _EventWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if self._held:  # each run of one class and run in one line (``event_types.batch_json``)
-            runs: list[list[ev.Event]] = []
-            for e in self._held:
-                if runs and runs[-1][0].__class__ is e.__class__ and runs[-1][0].run_id == e.run_id:
-                    runs[-1].append(e)
-                else:
-                    runs.append([e])
-            line = "".join(batch_json(r) + "\n" for r in runs) + line
+        if self._held:
+            line = batch_lines(self._held) + line
             self._held.clear()
         view = memoryview(line.encode())
         while view:
