@@ -10,10 +10,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 from engine._json import compact_encoder, loads
+from engine._records import ValueRecord
 
 
-@dataclass(slots=True)
-class Event:
+@dataclass(slots=True, eq=False, repr=False)
+class Event(ValueRecord):
     """One thing that happened in a run, as every listener (CLI, dashboard, lineage) sees it."""
 
     kind: ClassVar[str] = "event"
@@ -31,7 +32,7 @@ class Event:
         return _dumps(self.to_dict())
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class RunStarted(Event):
     """A run began: what it will compute and how."""
 
@@ -44,7 +45,7 @@ class RunStarted(Event):
     cache: bool = False
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class NodePlanned(Event):
     """The cache's prediction for one node before anything runs (``will`` is ``run``, ``may run`` or ``hit``)."""
 
@@ -54,7 +55,7 @@ class NodePlanned(Event):
     why: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class NodeStarted(Event):
     """A node's function was called (``task``: the fan-out item or worker it runs as)."""
 
@@ -63,7 +64,7 @@ class NodeStarted(Event):
     task: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class NodeCached(Event):
     """A node's result came from the cache instead of running it."""
 
@@ -79,7 +80,7 @@ class NodeCached(Event):
     data_version: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class NodeFinished(Event):
     """A node ran to completion; its result is stored (``bytes``) unless caching is off for it."""
 
@@ -93,7 +94,7 @@ class NodeFinished(Event):
     data_version: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class NodeFailed(Event):
     """A node raised; ``file``/``line`` point at the user's frame that raised it."""
 
@@ -108,7 +109,7 @@ class NodeFailed(Event):
     task: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class NodeSkipped(Event):
     """A node did not run because something it depends on failed."""
 
@@ -117,7 +118,7 @@ class NodeSkipped(Event):
     reason: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class RunFinished(Event):
     """A run ended (``status``: ok, failed or cancelled) with its counts."""
 
@@ -131,7 +132,7 @@ class RunFinished(Event):
     error: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Message(Event):
     """Free-form notice from the engine or the watcher (warnings, change summaries, load errors)."""
 

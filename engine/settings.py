@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine._records import Record
 from engine.errors import UsageError
 
 #: runs kept in the history unless a setting says otherwise
@@ -40,8 +41,8 @@ def project_settings(root: Path) -> dict[str, Any]:
         raise UsageError(f"cannot read [tool.ripple] settings: {exc}; fix the file.", file=str(py)) from None
 
 
-@dataclass(frozen=True, slots=True)
-class StoreSettings:
+@dataclass(frozen=True, slots=True, repr=False)
+class StoreSettings(Record):
     """Where the store is and how it is kept, resolved once from (first wins) the flag or API
     argument, the ``RIPPLE_*`` environment variable, ``[tool.ripple]`` in the project's
     ``pyproject.toml``, and the default."""

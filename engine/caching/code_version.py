@@ -56,6 +56,7 @@ from typing import Any
 import xxhash
 
 from engine._pickling import dumps as pickle_dumps
+from engine._records import Record
 from engine.caching.code_helpers import (
     _code_digest,
     _code_names,
@@ -88,8 +89,8 @@ __all__ = ["CodeVersion", "CodeVersioner", "diff_parts", "dist_version", "value_
 _ENGINE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # engine/, not engine/caching/
 
 
-@dataclass(frozen=True)
-class CodeVersion:
+@dataclass(frozen=True, repr=False)
+class CodeVersion(Record):
     """A node's code version: ``digest`` over all ``parts`` plus ``extra`` (decorator arguments)."""
 
     digest: str
@@ -98,8 +99,7 @@ class CodeVersion:
     unversionable: tuple[str, ...] = ()  # values neither fingerprint nor pickle can version: always runs
 
 
-# ==================================================================================================
-# The versioner
+# ---------------------------------------------------------------------------------- the versioner
 
 _SKIP = object()
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine._records import ValueRecord
 from engine.store import Entry
 
 
-@dataclass(slots=True)
-class Decision:
+@dataclass(slots=True, eq=False, repr=False)
+class Decision(ValueRecord):
     """Why one node hit or ran in the last run (what ``explain`` reports)."""
 
     node: str
@@ -26,8 +27,8 @@ class Decision:
     against_run: str = ""
 
 
-@dataclass(slots=True)
-class CacheStats:
+@dataclass(slots=True, eq=False, repr=False)
+class CacheStats(ValueRecord):
     """Hits and misses of the last run, bytes written and the store's size (``Cache.stats``)."""
 
     hits: int

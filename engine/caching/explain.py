@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine._json import loads_object
+from engine._records import ValueRecord
 from engine.caching.code_version import diff_parts
 from engine.store.schema import compact_json
 
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
     from engine.store.history import RunNodes
 
 
-@dataclass(slots=True)
-class Previous:
+@dataclass(slots=True, eq=False, repr=False)
+class Previous(ValueRecord):
     """What a node's previous run used: enough to say what changed since."""
 
     run_id: str

@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from engine._records import Record, ValueRecord
 from engine.core.markers import Collect, Parallelizable
 from engine.errors import GraphError
 
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 EMPTY = inspect.Parameter.empty
 
 
-@dataclass(slots=True, eq=False)
-class Node:
+@dataclass(slots=True, eq=False, repr=False)
+class Node(Record):
     """One value of the pipeline and how to compute it."""
 
     name: str
@@ -69,8 +70,8 @@ class Node:
         return f"{self.file}:{self.line}"
 
 
-@dataclass(slots=True)
-class External:
+@dataclass(slots=True, eq=False, repr=False)
+class External(ValueRecord):
     """A value the graph needs from outside: an input or a config value."""
 
     name: str
@@ -379,10 +380,7 @@ class Graph:
         first = self.nodes[names[0]]
         raise GraphError(
             f"cycle {' -> '.join(names)}: a node cannot depend on itself; break the loop by renaming a parameter.",
-            file=first.file,
-            line=first.line,
-            node=first.name,
-        )
+            file=first.file, line=first.line, node=first.name)
 
     def _check_types(self) -> None:
         """Each edge once, cheaply: one class feeding itself is compatible by definition, and any

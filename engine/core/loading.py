@@ -14,12 +14,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine._records import ValueRecord
 from engine.core.bytecode import ensure_checked_imports
 from engine.errors import LoadError, RippleError, UsageError
 
 
-@dataclass(slots=True)
-class Pipeline:
+@dataclass(slots=True, eq=False, repr=False)
+class Pipeline(ValueRecord):
     """The modules of one pipeline and the folder its own code lives in."""
 
     name: str

@@ -5,12 +5,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from engine._records import Record, ValueRecord
 from engine.core.graph import Graph, Node
 from engine.errors import GraphError, UsageError
 
 
-@dataclass(slots=True, eq=False)
-class Step:
+@dataclass(slots=True, eq=False, repr=False)
+class Step(Record):
     """One node to run, with where each of its parameters comes from in the run's value table."""
 
     node: Node
@@ -22,8 +23,8 @@ class Step:
         return self.node.name
 
 
-@dataclass(slots=True, eq=False)
-class FanOut:
+@dataclass(slots=True, eq=False, repr=False)
+class FanOut(Record):
     """A ``Parallelizable`` node plus the nodes that run once per item it yields."""
 
     expander: Step
@@ -38,8 +39,8 @@ class FanOut:
         return [self.name] + [s.name for s in self.block]
 
 
-@dataclass(slots=True)
-class Plan:
+@dataclass(slots=True, eq=False, repr=False)
+class Plan(ValueRecord):
     """What a run computes, in order: compiled once per (outputs, inputs, overrides) and reused."""
 
     steps: list[Step | FanOut]

@@ -9,13 +9,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from engine._records import ValueRecord
+
 __all__ = ["Lazy", "NodeRecord", "RunResult"]
 
 _NO_ARG = object()
 
 
-@dataclass(slots=True)
-class NodeRecord:
+@dataclass(slots=True, eq=False, repr=False)
+class NodeRecord(ValueRecord):
     """What happened to one node in a run (``status``: ran, cached, failed or skipped) and why."""
 
     name: str
@@ -29,8 +31,8 @@ class NodeRecord:
     started: float = 0.0
 
 
-@dataclass(slots=True)
-class RunResult:
+@dataclass(slots=True, eq=False, repr=False)
+class RunResult(ValueRecord):
     """A whole run: its status, every node's record and the requested outputs."""
 
     run_id: str

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine._records import ValueRecord
+
 if TYPE_CHECKING:
     from engine.make.translate import Translation
 
@@ -27,8 +29,8 @@ overwritten by mistake when it is not one)."""
 _GOAL = re.compile(r"^DEFAULT_GOAL = '([A-Za-z_][A-Za-z0-9_]*)'$", re.M)
 
 
-@dataclass
-class CommandLinePipeline:
+@dataclass(eq=False, repr=False)
+class CommandLinePipeline(ValueRecord):
     """What the CLI loads for a PIPELINE argument that is a Makefile or a translated module."""
 
     pipeline: str  # the .py module to load

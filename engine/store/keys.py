@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine._records import Record
 from engine.errors import UsageError
 from engine.store.primitives import SMALL_VALUE, blake2b, compare_digest, value_hmac
 
@@ -44,8 +45,8 @@ def default_key_path(env: Mapping[str, str] | None = None) -> Path:
     return Path(base) / "ripple" / "key"
 
 
-@dataclass(frozen=True)
-class StoreKey:
+@dataclass(frozen=True, repr=False)
+class StoreKey(Record):
     """A secret plus where it came from (named in notices; the secret itself never is)."""
 
     secret: bytes = field(repr=False)

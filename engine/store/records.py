@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine._json import loads as json_loads
+from engine._records import Record
 
 # --------------------------------------------------------------------------------------------------
 # records
@@ -45,8 +46,8 @@ class _JSONField:
         obj.__dict__[self.attr] = value
 
 
-@dataclass(eq=False)
-class Entry:
+@dataclass(eq=False, repr=False)
+class Entry(Record):
     """One cache entry: the result of ``node`` under cache ``key``.
 
     ``size`` is the serialised size in bytes; ``inline`` holds the serialised bytes only when they
